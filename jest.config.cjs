@@ -1,0 +1,61 @@
+// One Jest run for the whole workspace: specs are transpiled by swc (type checking is `npm run typecheck`).
+// Nest 12 and cookie 2 are ESM-only, so they are transformed to CommonJS as well (stack.md §7).
+const swc = {
+  jsc: {
+    parser: { syntax: 'typescript', decorators: true },
+    transform: { legacyDecorator: true, decoratorMetadata: true },
+    target: 'es2022',
+    keepClassNames: true,
+  },
+  module: { type: 'commonjs' },
+  sourceMaps: 'inline',
+};
+
+const esmPackages = [
+  '@nestjs',
+  'cookie',
+  'file-type',
+  'load-esm',
+  'strtok3',
+  'token-types',
+  '@tokenizer',
+  'uint8array-extras',
+];
+
+const base = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};
+
+function project(dir, displayName, extra = {}) {
+  const depth = dir.split('/').length;
+  const up = '../'.repeat(depth);
+  return {
+    ...base,
+    displayName,
+    rootDir: `<rootDir>/${dir}`,
+    moduleNameMapper: { '^@grove/(resources|proto|tunnel|client|testing)$': `<rootDir>/${up}libs/$1/src/index.ts` },
+    ...extra,
+  };
+}
+
+const unit = { testMatch: ['<rootDir>/src/**/*.spec.ts'] };
+const integration = { testMatch: ['<rootDir>/src/**/*.int-spec.ts', '<rootDir>/src/**/*.e2e-spec.ts'] };
+
+module.exports = {
+  projects: [
+    project('libs/resources', 'resources', unit),
+    project('libs/client', 'client', unit),
+    project('libs/tunnel', 'tunnel', unit),
+    project('apps/controller', 'controller', unit),
+    project('apps/cli', 'cli', unit),
+    project('apps/worker', 'worker', unit),
+    project('apps/controller', 'controller:int', integration),
+    project('e2e', 'e2e', integration),
+  ],
+  // One throwaway Postgres cluster for the run; every integration test file makes its own database in it.
+  globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
+  globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
+};

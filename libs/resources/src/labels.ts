@@ -1,0 +1,64 @@
+import type { Labels, Resources } from './vm';
+
+/** A VM's labels match a worker when the worker carries every one of them with the same value. */
+export function labelsMatch(required: Labels, offered: Labels): boolean {
+  return Object.entries(required).every(([key, value]) => offered[key] === value);
+}
+
+/** Adds resource maps together (missing keys count as zero). */
+export function sumResources(maps: Iterable<Resources>): Resources {
+  const total: Resources = {};
+  for (const map of maps) {
+    for (const [key, value] of Object.entries(map)) {
+      total[key] = (total[key] ?? 0) + value;
+    }
+  }
+  return total;
+}
+
+/** A VM fits when, for every resource it asks for, what the worker offers minus what is used covers it. */
+export function resourcesFit(requested: Resources, offered: Resources, used: Resources): boolean {
+  return Object.entries(requested).every(([key, value]) => (offered[key] ?? 0) - (used[key] ?? 0) >= value);
+}
+
+/** Names of the resources that do not fit, for explaining why a VM stays pending. */
+export function missingResources(requested: Resources, offered: Resources, used: Resources): string[] {
+  return Object.entries(requested)
+    .filter(([key, value]) => (offered[key] ?? 0) - (used[key] ?? 0) < value)
+    .map(([key]) => key);
+}
+
+/** Parses `k=v` pairs as used by `--labels` (repeatable or comma-separated). */
+export function parseLabels(items: readonly string[]): Labels {
+  const labels: Labels = {};
+  for (const pair of splitPairs(items)) {
+    const [key, value] = splitPair(pair);
+    labels[key] = value;
+  }
+  return labels;
+}
+
+/** Parses `k=v` pairs as used by `--resources`; values must be non-negative integers. */
+export function parseResources(items: readonly string[]): Resources {
+  const resources: Resources = {};
+  for (const pair of splitPairs(items)) {
+    const [key, value] = splitPair(pair);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+      throw new Error(`invalid resource "${pair}": the amount must be a non-negative integer`);
+    }
+    resources[key] = Number(value);
+  }
+  return resources;
+}
+
+function splitPairs(items: readonly string[]): string[] {
+  return items.flatMap((item) => item.split(',')).filter((item) => item !== '');
+}
+
+function splitPair(pair: string): [string, string] {
+  const idx = pair.indexOf('=');
+  if (idx <= 0) {
+    throw new Error(`invalid pair "${pair}": expected key=value`);
+  }
+  return [pair.slice(0, idx), pair.slice(idx + 1)];
+}

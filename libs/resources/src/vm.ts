@@ -1,0 +1,147 @@
+import type {
+  Architecture,
+  ConditionState,
+  ConditionType,
+  ImagePullPolicy,
+  Os,
+  PowerState,
+  RestartPolicy,
+  Runtime,
+  VmStatus,
+} from './enums';
+
+/** A VM condition, e.g. `{type: "scheduled", state: "true"}`. */
+export interface VmCondition {
+  type: ConditionType;
+  state: ConditionState;
+}
+
+/** A host directory shared into the VM (`tart run --dir=name:path[:ro]`). */
+export interface HostDir {
+  name: string;
+  path: string;
+  ro?: boolean;
+}
+
+/** Script run over SSH after the VM boots; its output lines become `log_line` events. */
+export interface StartupScript {
+  script_content: string;
+  env?: Record<string, string>;
+}
+
+/** Map of resource name to amount. */
+export type Resources = Record<string, number>;
+/** Map of label name to value. */
+export type Labels = Record<string, string>;
+
+/**
+ * The VM resource exactly as the REST API serialises it. Field names follow Orchard, including its mixed
+ * spellings (`status_message`, `restart_policy`, `net-softnet`); see orchard.md §2.1.
+ */
+export interface Vm {
+  name: string;
+  createdAt: string;
+  version: number;
+  uid: string;
+
+  image: string;
+  imagePullPolicy: ImagePullPolicy;
+  cpu: number;
+  memory: number;
+  diskSize: number;
+  'net-bridged': string;
+  headless: boolean;
+  nested: boolean;
+  os: Os;
+  arch: Architecture;
+  runtime: Runtime;
+  'net-softnet': boolean;
+  netSoftnet: boolean;
+  netSoftnetAllow: string[];
+  netSoftnetBlock: string[];
+  suspendable: boolean;
+  powerState: PowerState;
+
+  localName: string;
+  tartName: string;
+  observedGeneration: number;
+  conditions: VmCondition[];
+  status: VmStatus;
+  status_message: string;
+  worker: string;
+  assignedCPU: number;
+  assignedMemory: number;
+  username: string;
+  password: string;
+  startup_script: StartupScript | null;
+  restart_policy: RestartPolicy;
+  restarted_at: string;
+  restart_count: number;
+  randomSerial: boolean;
+  resources: Resources;
+  labels: Labels;
+  hostDirs: HostDir[];
+  image_fqn: string;
+  scheduled_at: string;
+  started_at: string;
+  generation: number;
+}
+
+/** Fields of the VM that `PUT /v1/vms/{name}` may change (Orchard's `VMSpec`). */
+export const VM_SPEC_FIELDS = [
+  'os',
+  'arch',
+  'runtime',
+  'net-softnet',
+  'netSoftnet',
+  'netSoftnetAllow',
+  'netSoftnetBlock',
+  'suspendable',
+  'powerState',
+] as const satisfies readonly (keyof Vm)[];
+export type VmSpec = Pick<Vm, (typeof VM_SPEC_FIELDS)[number]>;
+
+/** The on-disk name of a VM incarnation: `grove-<name>-<uid>-<restartCount>`. */
+export function vmLocalName(name: string, uid: string, restartCount: number): string {
+  return `grove-${name}-${uid}-${restartCount}`;
+}
+
+/** A VM is scheduled when its `scheduled` condition is true (or, for legacy data without one, it has a worker). */
+export function isVmScheduled(vm: Pick<Vm, 'conditions' | 'worker'>): boolean {
+  const cond = vm.conditions.find((c) => c.type === 'scheduled');
+  return cond ? cond.state === 'true' : vm.worker !== '';
+}
+
+export function isVmTerminal(vm: Pick<Vm, 'status'>): boolean {
+  return vm.status === 'failed';
+}
+
+/** Sets a condition, replacing any existing one of the same type. Returns a new array. */
+export function setCondition(conditions: VmCondition[], type: ConditionType, state: boolean): VmCondition[] {
+  const value: ConditionState = state ? 'true' : 'false';
+  const rest = conditions.filter((c) => c.type !== type);
+  return [...rest, { type, state: value }];
+}
+
+/** Parses the CLI form `name:path[:ro]`, splitting on the first `:` so that `https://…` paths work. */
+export function parseHostDir(text: string): HostDir {
+  const idx = text.indexOf(':');
+  if (idx <= 0) {
+    throw new Error(`invalid host directory "${text}": expected name:path[:ro]`);
+  }
+  const name = text.slice(0, idx);
+  let path = text.slice(idx + 1);
+  let ro = false;
+  if (path.endsWith(':ro')) {
+    ro = true;
+    path = path.slice(0, -3);
+  }
+  if (path === '') {
+    throw new Error(`invalid host directory "${text}": the path is empty`);
+  }
+  return { name, path, ro };
+}
+
+export function formatHostDir(dir: HostDir): string {
+  return `${dir.name}:${dir.path}${dir.ro ? ':ro' : ''}`;
+}

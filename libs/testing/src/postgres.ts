@@ -1,0 +1,118 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A throwaway Postgres cluster started from the machine's own binaries. */
+export interface PostgresCluster {
+  dir: string;
+  port: number;
+  /** Connection URL of the cluster's `postgres` database, superuser `grove`, no password (trust on loopback). */
+  url: string;
+  binDir: string;
+}
+
+/** Finds the newest `/usr/lib/postgresql/<n>/bin` (or `GROVE_PG_BIN`). */
+export function findPostgresBinDir(): string {
+  const fromEnv = process.env['GROVE_PG_BIN'];
+  if (fromEnv) {
+    return fromEnv;
+  }
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length === 0) {
+    throw new Error(
+      'no Postgres server binaries found under /usr/lib/postgresql/*/bin; install them with ' +
+        '`apt-get install -y postgresql` (scripts/test.sh does this) or set GROVE_PG_BIN',
+    );
+  }
+  return join(root, versions[0], 'bin');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** initdb refuses to run as root, so as root every server command runs as the `postgres` system user. */
+function asServerUser(bin: string, args: string[]): [string, string[]] {
+  if (process.getuid?.() === 0) {
+    return ['runuser', ['-u', 'postgres', '--', bin, ...args]];
+  }
+  return [bin, args];
+}
+
+export async function startPostgres(): Promise<PostgresCluster> {
+  const binDir = findPostgresBinDir();
+  const dir = mkdtempSync(join(tmpdir(), 'grove-pg-'));
+  if (process.getuid?.() === 0) {
+    chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), 0);
+  }
+  const data = join(dir, 'data');
+  const [initCmd, initArgs] = asServerUser(join(binDir, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'grove',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+    '--no-sync',
+  ]);
+  run(initCmd, initArgs);
+  const port = await freePort();
+  const options = [
+    `-k ${dir}`,
+    `-p ${port}`,
+    '-c listen_addresses=127.0.0.1',
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=300',
+  ].join(' ');
+  const [ctlCmd, ctlArgs] = asServerUser(join(binDir, 'pg_ctl'), [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'postgres.log'),
+    '-w',
+    '-o',
+    options,
+    'start',
+  ]);
+  run(ctlCmd, ctlArgs);
+  return { dir, port, binDir, url: `postgres://grove@127.0.0.1:${port}/postgres` };
+}
+
+export function stopPostgres(cluster: Pick<PostgresCluster, 'dir' | 'binDir'>): void {
+  const [cmd, args] = asServerUser(join(cluster.binDir, 'pg_ctl'), [
+    '-D',
+    join(cluster.dir, 'data'),
+    '-m',
+    'immediate',
+    '-w',
+    'stop',
+  ]);
+  spawnSync(cmd, args, { stdio: 'ignore' });
+  rmSync(cluster.dir, { recursive: true, force: true });
+}
+
+function run(cmd: string, args: string[]): void {
+  const result = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`);
+  }
+}
