@@ -1,0 +1,48 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { ClusterSettingsModule } from './cluster-settings/cluster-settings.module';
+import { AuthGuard } from './common/auth/auth.guard';
+import { HttpExceptionFilter } from './common/http-exception.filter';
+import { ControllerInfoController } from './controller-info/controller-info.controller';
+import { CONTROLLER_CONFIG, type ControllerConfig } from './infra/config/controller-config';
+import { ServiceAccountModule } from './service-accounts/service-account.module';
+import { VmModule } from './vms/vm.module';
+import { WorkerModule } from './workers/worker.module';
+
+/** Makes the configuration and the already-migrated DataSource injectable everywhere. */
+@Global()
+@Module({})
+class InfraModule {
+  static forRoot(config: ControllerConfig, dataSource: DataSource): DynamicModule {
+    return {
+      module: InfraModule,
+      providers: [
+        { provide: CONTROLLER_CONFIG, useValue: config },
+        { provide: DataSource, useValue: dataSource },
+      ],
+      exports: [CONTROLLER_CONFIG, DataSource],
+    };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(config: ControllerConfig, dataSource: DataSource): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        InfraModule.forRoot(config, dataSource),
+        ServiceAccountModule,
+        ClusterSettingsModule,
+        WorkerModule,
+        VmModule,
+      ],
+      controllers: [ControllerInfoController],
+      providers: [
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+      ],
+    };
+  }
+}

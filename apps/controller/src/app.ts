@@ -1,0 +1,42 @@
+import 'reflect-metadata';
+import { type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { DataSource } from 'typeorm';
+import { AppModule } from './app.module';
+import { createValidationPipe } from './common/validation';
+import type { ControllerConfig } from './infra/config/controller-config';
+import { buildOpenApiDocument, serveOpenApi } from './openapi';
+
+export interface TlsMaterial {
+  certPem: string;
+  keyPem: string;
+}
+
+/** Largest request body accepted (VM documents and event batches are far smaller). */
+const BODY_LIMIT = 1024 * 1024;
+
+/** Builds the Nest application on Fastify: the same path for `grove controller run` and the integration tests. */
+export async function createControllerApp(
+  config: ControllerConfig,
+  dataSource: DataSource,
+  options: { tls?: TlsMaterial; logger?: LoggerService | false } = {},
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT,
+    // Orchard's API has no trailing-slash variants except GET /v1/; accept both spellings everywhere.
+    ignoreTrailingSlash: true,
+    ...(options.tls
+      ? { https: { cert: options.tls.certPem, key: options.tls.keyPem, minVersion: 'TLSv1.2' as const } }
+      : {}),
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, dataSource), adapter, {
+    logger: options.logger ?? undefined,
+    bufferLogs: false,
+  });
+  app.useGlobalPipes(createValidationPipe());
+  app.enableShutdownHooks();
+  serveOpenApi(app, buildOpenApiDocument(app), config.swaggerUi);
+  await app.init();
+  return app;
+}

@@ -1,0 +1,97 @@
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Role, ServiceAccount } from '@grove/resources';
+import type { FastifyRequest } from 'fastify';
+import { ServiceAccountService } from '../../service-accounts/service-account.service';
+import { DomainError, DomainErrorCode } from '../domain-error';
+import { LoginThrottle } from './login-throttle';
+import { AUTH_RULE, type AuthRule } from './roles.decorator';
+
+/** The authenticated service account, attached to the request by the guard. */
+export interface AuthenticatedRequest extends FastifyRequest {
+  serviceAccount?: ServiceAccount;
+}
+
+/** Parses `Authorization: Basic base64(name:token)`; undefined when the header is absent or malformed. */
+export function parseBasicAuth(header: string | undefined): { name: string; token: string } | undefined {
+  if (!header) {
+    return undefined;
+  }
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!match) {
+    return undefined;
+  }
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const idx = decoded.indexOf(':');
+  if (idx < 0) {
+    return undefined;
+  }
+  return { name: decoded.slice(0, idx), token: decoded.slice(idx + 1) };
+}
+
+/** Missing roles get Orchard's message text, but with 403 instead of Orchard's 401 (docs/api-compatibility.md). */
+export function missingRolesMessage(rule: AuthRule & { kind: 'all' | 'any' }): string {
+  const qualifier = rule.kind === 'all' ? 'all' : 'any';
+  return `${qualifier} of the following roles must be present: ${rule.roles.join(', ')}`;
+}
+
+export function hasRoles(account: Pick<ServiceAccount, 'roles'>, rule: AuthRule): boolean {
+  switch (rule.kind) {
+    case 'public':
+      return true;
+    case 'all':
+      return rule.roles.every((r: Role) => account.roles.includes(r));
+    case 'any':
+      return rule.roles.some((r: Role) => account.roles.includes(r));
+  }
+}
+
+/**
+ * Global guard: HTTP Basic with service-account name and token. Bad credentials are always rejected (401), unlike
+ * Orchard, which lets some requests through unauthenticated; every endpoint needs an account unless marked public.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly throttle = new LoginThrottle();
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly serviceAccounts: ServiceAccountService,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const rule = this.reflector.getAllAndOverride<AuthRule | undefined>(AUTH_RULE, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (rule?.kind === 'public') {
+      return true;
+    }
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const credentials = parseBasicAuth(request.headers.authorization);
+    if (!credentials) {
+      throw new DomainError(
+        DomainErrorCode.Unauthenticated,
+        'authentication required: use HTTP Basic with a service account name and token',
+      );
+    }
+    const address = request.ip;
+    const wait = this.throttle.retryAfterMs(address);
+    if (wait > 0) {
+      throw new DomainError(
+        DomainErrorCode.TooManyRequests,
+        `too many failed logins from ${address}; try again in ${Math.ceil(wait / 1000)} s`,
+      );
+    }
+    const account = await this.serviceAccounts.authenticate(credentials.name, credentials.token);
+    if (!account) {
+      this.throttle.recordFailure(address);
+      throw new DomainError(DomainErrorCode.Unauthenticated, 'invalid service account name or token');
+    }
+    request.serviceAccount = account;
+    if (rule && !hasRoles(account, rule)) {
+      throw new DomainError(DomainErrorCode.Forbidden, missingRolesMessage(rule));
+    }
+    return true;
+  }
+}

@@ -1,0 +1,35 @@
+import type { FieldError } from '@grove/resources';
+
+/** What went wrong, independent of the transport; each transport maps these codes in one place. */
+export enum DomainErrorCode {
+  InvalidInput = 'invalid_input',
+  NotFound = 'not_found',
+  Conflict = 'conflict',
+  Unauthenticated = 'unauthenticated',
+  Forbidden = 'forbidden',
+  TooManyRequests = 'too_many_requests',
+}
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+
+  static notFound(what: string): DomainError {
+    return new DomainError(DomainErrorCode.NotFound, `${what} not found`);
+  }
+
+  static conflict(message: string): DomainError {
+    return new DomainError(DomainErrorCode.Conflict, message);
+  }
+
+  static invalid(errors: FieldError[]): DomainError {
+    const summary = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    return new DomainError(DomainErrorCode.InvalidInput, `invalid input: ${summary}`, errors);
+  }
+}

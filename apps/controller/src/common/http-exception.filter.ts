@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ResourceValidationError, VmSpecConflictError } from '@grove/resources';
+import type { FastifyReply } from 'fastify';
+import { DomainError, DomainErrorCode } from './domain-error';
+
+interface ErrorBody {
+  message: string;
+  errors?: { field: string; message: string }[];
+  correlationId?: string;
+}
+
+function statusOf(code: DomainErrorCode): number {
+  switch (code) {
+    case DomainErrorCode.InvalidInput:
+      return 400;
+    case DomainErrorCode.Unauthenticated:
+      return 401;
+    case DomainErrorCode.Forbidden:
+      return 403;
+    case DomainErrorCode.NotFound:
+      return 404;
+    case DomainErrorCode.Conflict:
+      return 409;
+    case DomainErrorCode.TooManyRequests:
+      return 429;
+  }
+}
+
+/** Errors Fastify raises before a handler runs (bad JSON, body too large…) carry their own 4xx status. */
+function fastifyClientError(err: unknown): { status: number; message: string } | undefined {
+  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && typeof e.code === 'string') {
+    const message =
+      e.code === 'FST_ERR_CTP_INVALID_JSON' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+        ? 'invalid JSON was provided'
+        : String(e.message);
+    return { status: e.statusCode, message };
+  }
+  return undefined;
+}
+
+/**
+ * The one place where errors become HTTP responses: `{message, errors?}` for client errors, and for anything
+ * unexpected a 500 whose body carries only a correlation id that is also in the log with the stack.
+ */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpExceptionFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const [status, body] = this.toResponse(exception);
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return;
+    }
+    void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+  }
+
+  private toResponse(exception: unknown): [number, ErrorBody] {
+    if (exception instanceof DomainError) {
+      const body: ErrorBody = { message: exception.message };
+      if (exception.errors.length > 0) {
+        body.errors = exception.errors;
+      }
+      return [statusOf(exception.code), body];
+    }
+    if (exception instanceof ResourceValidationError) {
+      return [400, { message: `invalid input: ${exception.message}`, errors: exception.errors }];
+    }
+    if (exception instanceof VmSpecConflictError) {
+      return [409, { message: exception.message }];
+    }
+    if (exception instanceof HttpException) {
+      const response = exception.getResponse();
+      if (typeof response === 'object' && response !== null && 'message' in response) {
+        const { message, errors } = response as { message: unknown; errors?: ErrorBody['errors'] };
+        const text = Array.isArray(message) ? message.join('; ') : String(message);
+        return [exception.getStatus(), errors ? { message: text, errors } : { message: text }];
+      }
+      return [exception.getStatus(), { message: String(response) }];
+    }
+    const clientError = fastifyClientError(exception);
+    if (clientError) {
+      return [clientError.status, { message: clientError.message }];
+    }
+    const correlationId = randomUUID();
+    this.logger.error(
+      `unexpected error, correlation id ${correlationId}: ${(exception as Error)?.message ?? String(exception)}`,
+      (exception as Error)?.stack,
+    );
+    return [500, { message: `internal error; correlation id ${correlationId}`, correlationId }];
+  }
+}

@@ -1,0 +1,46 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { Public } from '../common/auth/roles.decorator';
+import { GROVE_VERSION } from '../version';
+
+export class ControllerInfoDto {
+  @ApiProperty({ description: 'Grove version.' })
+  version!: string;
+
+  @ApiProperty({ description: 'Source revision the controller was built from, when known.' })
+  commit!: string;
+
+  @ApiProperty({
+    description: 'Features this controller offers, for clients and workers to negotiate.',
+    type: [String],
+  })
+  capabilities!: string[];
+}
+
+export class ApiRootDto {
+  @ApiProperty({ description: 'A pointer to the API description.' })
+  message!: string;
+}
+
+/** Capabilities that Orchard clients and Grove workers look for. */
+export const CAPABILITIES = ['vm-state-endpoint'];
+
+@ApiTags('controller')
+@Controller('v1')
+export class ControllerInfoController {
+  @Get()
+  @Public()
+  @ApiOperation({ summary: 'Liveness of the API; needs no credentials.' })
+  @ApiOkResponse({ type: ApiRootDto })
+  root(): ApiRootDto {
+    return { message: 'Grove controller API v1; the OpenAPI description is at /v1/openapi.json' };
+  }
+
+  @Get('controller/info')
+  @ApiBasicAuth()
+  @ApiOperation({ summary: 'Version and capabilities; any valid service account may read it.' })
+  @ApiOkResponse({ type: ControllerInfoDto })
+  info(): ControllerInfoDto {
+    return { version: GROVE_VERSION, commit: process.env['GROVE_COMMIT'] ?? '', capabilities: CAPABILITIES };
+  }
+}

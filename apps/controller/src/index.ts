@@ -1,0 +1,2 @@
+export { runController, type RunningController } from './run-controller';
+export { loadControllerConfig, type ControllerConfig } from './infra/config/controller-config';

@@ -1,0 +1,151 @@
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+/** Everything the controller needs to start, read once from argv and the environment and validated. */
+export interface ControllerConfig {
+  listenHost: string;
+  listenPort: number;
+  dataDir: string;
+  /** Serve plain HTTP. Named after its risk, as the CLI flag is. */
+  insecureNoTls: boolean;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** A Postgres URL; absent means the embedded PGlite database in `<dataDir>/db`. */
+  databaseUrl?: string;
+  /** When set, `bootstrap-admin` exists with this token on every start. */
+  bootstrapAdminToken?: string;
+  /** Serve Swagger UI at /v1/docs. */
+  swaggerUi: boolean;
+  /** JSON logs instead of human-readable ones. */
+  jsonLogs: boolean;
+  workerOfflineTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid controller configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_LISTEN = '0.0.0.0:6120';
+
+/** Splits `HOST:PORT`, `[v6]:PORT` or `:PORT`; returns an error text instead of throwing. */
+export function parseListenAddress(text: string): { host: string; port: number } | string {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  if (!match) {
+    return `--listen "${text}" is not of the form HOST:PORT`;
+  }
+  const port = Number(match[3]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    return `--listen "${text}": port must be between 0 and 65535`;
+  }
+  const host = match[1] ?? match[2];
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function parseDuration(name: string, text: string, problems: string[]): number | undefined {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(text);
+  if (!match) {
+    problems.push(`${name} "${text}" is not a duration like 90s, 3m or 1h`);
+    return undefined;
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
+  return Number(match[1]) * unit;
+}
+
+/** Grove's home directory: `$GROVE_HOME`, else `~/.grove`. */
+export function groveHome(env: NodeJS.ProcessEnv): string {
+  return env['GROVE_HOME'] ? resolve(env['GROVE_HOME']) : join(homedir(), '.grove');
+}
+
+/**
+ * Reads the controller configuration from command-line flags (the same as `grove controller run`) and environment
+ * variables. Every problem is reported at once.
+ */
+export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): ControllerConfig {
+  const problems: string[] = [];
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string', short: 'l' },
+        'data-dir': { type: 'string' },
+        'insecure-no-tls': { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'swagger-ui': { type: 'boolean' },
+        'log-format': { type: 'string' },
+        'worker-offline-timeout': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
+
+  const listen = parseListenAddress((values['listen'] as string | undefined) ?? DEFAULT_LISTEN);
+  if (typeof listen === 'string') {
+    problems.push(listen);
+  }
+  const dataDirFlag = values['data-dir'] as string | undefined;
+  const dataDir = dataDirFlag
+    ? isAbsolute(dataDirFlag)
+      ? dataDirFlag
+      : resolve(dataDirFlag)
+    : join(groveHome(env), 'controller');
+
+  const tlsCertFile = values['tls-cert'] as string | undefined;
+  const tlsKeyFile = values['tls-key'] as string | undefined;
+  const insecureNoTls = values['insecure-no-tls'] === true;
+  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
+    problems.push('--tls-cert and --tls-key must be given together');
+  }
+  if (insecureNoTls && (tlsCertFile || tlsKeyFile)) {
+    problems.push('--insecure-no-tls cannot be combined with --tls-cert/--tls-key');
+  }
+
+  const databaseUrl = env['GROVE_DATABASE_URL'] || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('GROVE_DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const bootstrapAdminToken = env['GROVE_BOOTSTRAP_ADMIN_TOKEN'] || undefined;
+  if (bootstrapAdminToken !== undefined && bootstrapAdminToken.length < 8) {
+    problems.push('GROVE_BOOTSTRAP_ADMIN_TOKEN must be at least 8 characters long');
+  }
+
+  const logFormat = (values['log-format'] as string | undefined) ?? env['GROVE_LOG_FORMAT'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') {
+    problems.push(`--log-format "${logFormat}" must be text or json`);
+  }
+  const offline =
+    parseDuration(
+      '--worker-offline-timeout',
+      (values['worker-offline-timeout'] as string | undefined) ?? '3m',
+      problems,
+    ) ?? 180_000;
+
+  if (problems.length > 0) {
+    throw new ConfigError(problems);
+  }
+  const address = listen as { host: string; port: number };
+  return {
+    listenHost: address.host,
+    listenPort: address.port,
+    dataDir,
+    insecureNoTls,
+    tlsCertFile,
+    tlsKeyFile,
+    databaseUrl,
+    bootstrapAdminToken,
+    swaggerUi: values['swagger-ui'] === true,
+    jsonLogs: logFormat === 'json',
+    workerOfflineTimeoutMs: offline,
+  };
+}
+
+/** Nest injection token of the ControllerConfig. */
+export const CONTROLLER_CONFIG = Symbol('CONTROLLER_CONFIG');

@@ -1,0 +1,39 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { ClusterSettingsEntity } from '../../cluster-settings/cluster-settings.entity';
+import { ServiceAccountEntity } from '../../service-accounts/service-account.entity';
+import { VmEventEntity } from '../../vms/vm-event.entity';
+import { VmEntity } from '../../vms/vm.entity';
+import { WorkerEntity } from '../../workers/worker.entity';
+import { CreateSchema1763856000000 } from './migrations/1763856000000-CreateSchema';
+
+export const ENTITIES = [ServiceAccountEntity, WorkerEntity, VmEntity, VmEventEntity, ClusterSettingsEntity];
+export const MIGRATIONS = [CreateSchema1763856000000];
+
+/** Connection settings for a pg connection, by URL or by host/port (the embedded database's socket). */
+export type DatabaseConnection = { url: string } | { host: string; port: number; database: string; username: string };
+
+/**
+ * The one DataSource definition, shared by the app, the tests and the TypeORM CLI. Never `synchronize`: the schema
+ * comes only from migrations, on PGlite and Postgres alike.
+ */
+export function dataSourceOptions(connection: DatabaseConnection, poolSize = 10): DataSourceOptions {
+  return {
+    type: 'postgres',
+    ...connection,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsRun: false,
+    migrationsTransactionMode: 'all',
+    installExtensions: false,
+    uuidExtension: 'pgcrypto',
+    extra: { max: poolSize },
+  };
+}
+
+export async function openDataSource(connection: DatabaseConnection, poolSize = 10): Promise<DataSource> {
+  const dataSource = new DataSource(dataSourceOptions(connection, poolSize));
+  await dataSource.initialize();
+  await dataSource.runMigrations({ transaction: 'all' });
+  return dataSource;
+}

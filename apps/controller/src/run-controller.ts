@@ -1,0 +1,102 @@
+import { mkdirSync } from 'node:fs';
+import { ConsoleLogger, Logger } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { DataSource } from 'typeorm';
+import { createControllerApp } from './app';
+import type { ControllerConfig } from './infra/config/controller-config';
+import { openDataSource } from './infra/database/data-source';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/database/embedded-postgres';
+import { JsonLogger } from './infra/logging/json-logger';
+import { loadOrCreateCertificate } from './infra/tls/certificate';
+import { BOOTSTRAP_ADMIN, ServiceAccountService } from './service-accounts/service-account.service';
+
+export interface RunningController {
+  url: string;
+  app: NestFastifyApplication;
+  fingerprint?: string;
+  close(): Promise<void>;
+}
+
+const POOL_SIZE = 10;
+const EMBEDDED_POOL_SIZE = 4;
+
+/** Where to reach a listener bound to `host`: wildcard addresses are reached through loopback. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') {
+    return '127.0.0.1';
+  }
+  if (host === '::') {
+    return '[::1]';
+  }
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Starts the controller: data dir, TLS material, database (Postgres by URL, else embedded PGlite), migrations,
+ * bootstrap account, HTTP(S) listener. Prints what an operator needs: the URL, the certificate fingerprint and, on
+ * first start, the bootstrap token.
+ */
+export async function runController(
+  config: ControllerConfig,
+  out: (line: string) => void = console.log,
+): Promise<RunningController> {
+  const logger = config.jsonLogs ? new JsonLogger() : new ConsoleLogger('Grove', { timestamp: true });
+  Logger.overrideLogger(logger);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const tls = config.insecureNoTls
+    ? undefined
+    : await loadOrCreateCertificate({
+        dataDir: config.dataDir,
+        certFile: config.tlsCertFile,
+        keyFile: config.tlsKeyFile,
+      });
+
+  let embedded: EmbeddedPostgres | undefined;
+  let dataSource: DataSource;
+  if (config.databaseUrl) {
+    dataSource = await openDataSource({ url: config.databaseUrl }, POOL_SIZE);
+  } else {
+    out(`Starting the embedded database in ${config.dataDir}/db (set GROVE_DATABASE_URL to use Postgres)...`);
+    embedded = await startEmbeddedPostgres(config.dataDir, EMBEDDED_POOL_SIZE);
+    dataSource = await openDataSource(embedded.connection, EMBEDDED_POOL_SIZE);
+  }
+
+  const app = await createControllerApp(config, dataSource, { tls, logger });
+  const bootstrap = await app.get(ServiceAccountService).bootstrap(config.bootstrapAdminToken);
+  await app.listen({ host: config.listenHost, port: config.listenPort });
+
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.listenPort;
+  const url = `${tls ? 'https' : 'http'}://${reachableHost(config.listenHost)}:${port}`;
+  out(`Grove controller listening on ${url} (bound to ${config.listenHost}:${port})`);
+  if (tls) {
+    out(`TLS certificate (${tls.source}) SHA-256 fingerprint: ${tls.fingerprint}`);
+  } else {
+    out('WARNING: TLS is off (--insecure-no-tls): credentials travel in clear text');
+  }
+  if (bootstrap) {
+    out(`Service account "${BOOTSTRAP_ADMIN}" has every role.`);
+    out(
+      bootstrap.generated
+        ? `Its token (shown only now): ${bootstrap.token}`
+        : 'Its token is the value of GROVE_BOOTSTRAP_ADMIN_TOKEN.',
+    );
+    out(
+      `Create a CLI context with: grove context create ${url} --service-account-name ${BOOTSTRAP_ADMIN} --service-account-token <token>`,
+    );
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    app,
+    fingerprint: tls?.fingerprint,
+    close: () =>
+      (closing ??= (async () => {
+        await app.close();
+        await dataSource.destroy();
+        await embedded?.close();
+      })()),
+  };
+}

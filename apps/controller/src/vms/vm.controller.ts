@@ -1,0 +1,129 @@
+import { Body, Controller, HttpCode, Delete, Get, Param, ParseArrayPipe, Post, Put, Query, Res } from '@nestjs/common';
+import { ApiBasicAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Vm, VmEvent } from '@grove/resources';
+import type { FastifyReply } from 'fastify';
+import { RequireRoles } from '../common/auth/roles.decorator';
+import { flattenValidationErrors } from '../common/validation';
+import { DomainError } from '../common/domain-error';
+import { VmChangeBus } from './vm-change-bus';
+import { VmCreateDto, VmDto, VmEventDto, VmEventListQueryDto, VmGetQueryDto, VmListQueryDto } from './vm.dto';
+import { VmService } from './vm.service';
+import { streamVmWatch } from './vm-watch';
+
+@ApiTags('vms')
+@ApiBasicAuth()
+@Controller('v1/vms')
+export class VmController {
+  constructor(
+    private readonly service: VmService,
+    private readonly changes: VmChangeBus,
+  ) {}
+
+  @Post()
+  @HttpCode(200)
+  @RequireRoles('compute:write')
+  @ApiOperation({ summary: 'Create a VM; it starts pending and the scheduler assigns it to a worker.' })
+  @ApiOkResponse({ type: VmDto })
+  create(@Body() body: VmCreateDto): Promise<Vm> {
+    return this.service.create(body);
+  }
+
+  @Get()
+  @RequireRoles('compute:read')
+  @ApiOperation({ summary: 'List VMs, optionally only those of one worker (`?filter=worker=NAME`).' })
+  @ApiOkResponse({ type: VmDto, isArray: true })
+  list(@Query() query: VmListQueryDto): Promise<Vm[]> {
+    return this.service.list(query.filter);
+  }
+
+  @Get(':name')
+  @RequireRoles('compute:read')
+  @ApiOperation({ summary: 'Get a VM, or with `?watch=true` stream its changes as NDJSON.' })
+  @ApiOkResponse({ type: VmDto })
+  @ApiProduces('application/json', 'application/x-ndjson')
+  async get(
+    @Param('name') name: string,
+    @Query() query: VmGetQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Vm | undefined> {
+    if (query.watch !== 'true') {
+      return this.service.get(name);
+    }
+    reply.hijack();
+    await streamVmWatch(name, reply.raw, this.changes, async () => {
+      try {
+        return await this.service.get(name);
+      } catch (err) {
+        if (err instanceof DomainError) {
+          return undefined;
+        }
+        throw err;
+      }
+    });
+    return undefined;
+  }
+
+  @Put(':name')
+  @RequireRoles('compute:write')
+  @ApiOperation({
+    summary: 'Update the VM spec (os, arch, runtime, softnet, suspendable, powerState); other fields are ignored.',
+  })
+  @ApiOkResponse({ type: VmDto })
+  updateSpec(@Param('name') name: string, @Body() body: VmDto): Promise<Vm> {
+    return this.service.updateSpec(name, body);
+  }
+
+  @Put(':name/state')
+  @RequireRoles('compute:write')
+  @ApiOperation({
+    summary: 'Report VM state (workers): status, status_message, image_fqn, observedGeneration, running.',
+  })
+  @ApiOkResponse({ type: VmDto })
+  updateState(@Param('name') name: string, @Body() body: VmDto): Promise<Vm> {
+    return this.service.updateState(name, body);
+  }
+
+  @Delete(':name')
+  @RequireRoles('compute:write')
+  @ApiOperation({ summary: 'Delete a VM and its events; its worker stops and deletes it.' })
+  async delete(@Param('name') name: string): Promise<void> {
+    await this.service.delete(name);
+  }
+
+  @Post(':name/events')
+  @HttpCode(200)
+  @RequireRoles('compute:write')
+  @ApiOperation({ summary: 'Append events (workers upload startup-script output).' })
+  @ApiBody({ type: VmEventDto, isArray: true })
+  async appendEvents(
+    @Param('name') name: string,
+    @Body(
+      new ParseArrayPipe({
+        items: VmEventDto,
+        whitelist: true,
+        forbidNonWhitelisted: true,
+        exceptionFactory: (errors) => DomainError.invalid(flattenValidationErrors(errors as never)),
+      }),
+    )
+    events: VmEventDto[],
+  ): Promise<void> {
+    await this.service.appendEvents(name, events);
+  }
+
+  @Get(':name/events')
+  @RequireRoles('compute:read')
+  @ApiOperation({ summary: 'List events; with `limit`, pages continue from the cursor in `X-Next-Cursor`.' })
+  @ApiOkResponse({ type: VmEventDto, isArray: true })
+  @ApiHeader({ name: 'X-Next-Cursor', description: 'Response header: cursor of the next page, when there is one.' })
+  async listEvents(
+    @Param('name') name: string,
+    @Query() query: VmEventListQueryDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<VmEvent[]> {
+    const page = await this.service.listEvents(name, query);
+    if (page.nextCursor) {
+      void reply.header('X-Next-Cursor', page.nextCursor);
+    }
+    return page.items;
+  }
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { ClusterSettingsModule } from '../cluster-settings/cluster-settings.module';
+import { VmChangeBus } from './vm-change-bus';
+import { VmController } from './vm.controller';
+import { VmRepository } from './vm.repository';
+import { VmService } from './vm.service';
+
+@Module({
+  imports: [ClusterSettingsModule],
+  controllers: [VmController],
+  providers: [VmRepository, VmService, VmChangeBus],
+  exports: [VmService, VmChangeBus],
+})
+export class VmModule {}

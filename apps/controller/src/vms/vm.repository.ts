@@ -1,0 +1,135 @@
+import { Injectable } from '@nestjs/common';
+import type { Vm, VmEvent } from '@grove/resources';
+import { DataSource, type EntityManager, type Repository } from 'typeorm';
+import { VmEventEntity } from './vm-event.entity';
+import { VmEntity } from './vm.entity';
+
+function toVm(entity: VmEntity): Vm {
+  return { ...entity.document, version: entity.version };
+}
+
+function toEntity(vm: Vm, version: number): VmEntity {
+  const { version: _old, ...document } = vm;
+  return {
+    name: vm.name,
+    uid: vm.uid,
+    version,
+    worker: vm.worker,
+    status: vm.status,
+    createdAt: new Date(vm.createdAt),
+    document,
+  };
+}
+
+async function nextVersion(em: EntityManager): Promise<number> {
+  const rows: { v: string }[] = await em.query(`SELECT nextval('vm_version_seq') AS v`);
+  return Number(rows[0].v);
+}
+
+export interface EventPage {
+  items: VmEvent[];
+  /** Id of the last returned event when more events follow. */
+  nextAfterId?: string;
+}
+
+@Injectable()
+export class VmRepository {
+  private readonly vms: Repository<VmEntity>;
+  private readonly events: Repository<VmEventEntity>;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.vms = dataSource.getRepository(VmEntity);
+    this.events = dataSource.getRepository(VmEventEntity);
+  }
+
+  async find(name: string): Promise<Vm | undefined> {
+    const entity = await this.vms.findOneBy({ name });
+    return entity ? toVm(entity) : undefined;
+  }
+
+  async list(worker?: string): Promise<Vm[]> {
+    const entities = await this.vms.find({ where: worker === undefined ? {} : { worker }, order: { name: 'ASC' } });
+    return entities.map(toVm);
+  }
+
+  /** Inserts a new VM; undefined when the name is taken. */
+  insert(vm: Vm): Promise<Vm | undefined> {
+    return this.dataSource.transaction(async (em) => {
+      const entity = toEntity(vm, await nextVersion(em));
+      const result = await em
+        .createQueryBuilder()
+        .insert()
+        .into(VmEntity)
+        .values(entity)
+        .orIgnore()
+        .returning(['name'])
+        .execute();
+      return (result.raw as unknown[]).length > 0 ? toVm(entity) : undefined;
+    });
+  }
+
+  /**
+   * Reads the VM under a row lock, lets `change` compute the new document and stores it with a new version. `change`
+   * returns undefined to leave the VM untouched. Resolves to `{before, after}`; `after` is undefined when nothing was
+   * written, and the whole result is undefined when the VM does not exist.
+   */
+  update(name: string, change: (vm: Vm) => Vm | undefined): Promise<{ before: Vm; after?: Vm } | undefined> {
+    return this.dataSource.transaction(async (em) => {
+      const entity = await em.findOne(VmEntity, { where: { name }, lock: { mode: 'pessimistic_write' } });
+      if (!entity) {
+        return undefined;
+      }
+      const before = toVm(entity);
+      const changed = change(before);
+      if (changed === undefined) {
+        return { before };
+      }
+      const next = toEntity(changed, await nextVersion(em));
+      await em.update(VmEntity, { name }, next);
+      return { before, after: toVm(next) };
+    });
+  }
+
+  /** Deletes the VM; its events go with it (foreign key ON DELETE CASCADE). */
+  async delete(name: string): Promise<Vm | undefined> {
+    return this.dataSource.transaction(async (em) => {
+      const entity = await em.findOne(VmEntity, { where: { name }, lock: { mode: 'pessimistic_write' } });
+      if (!entity) {
+        return undefined;
+      }
+      await em.delete(VmEntity, { name });
+      return toVm(entity);
+    });
+  }
+
+  async appendEvents(vmUid: string, events: VmEvent[]): Promise<void> {
+    if (events.length === 0) {
+      return;
+    }
+    await this.events.insert(events.map((e) => ({ vmUid, kind: e.kind, timestamp: e.timestamp, payload: e.payload })));
+  }
+
+  /** A page of events in insertion order (or its reverse), strictly after the event `afterId` when given. */
+  async listEvents(
+    vmUid: string,
+    options: { limit?: number; order: 'asc' | 'desc'; afterId?: string },
+  ): Promise<EventPage> {
+    const query = this.events
+      .createQueryBuilder('e')
+      .where('e.vm_uid = :vmUid', { vmUid })
+      .orderBy('e.id', options.order === 'asc' ? 'ASC' : 'DESC');
+    if (options.afterId !== undefined) {
+      query.andWhere(options.order === 'asc' ? 'e.id > :after' : 'e.id < :after', { after: options.afterId });
+    }
+    if (options.limit !== undefined) {
+      query.limit(options.limit + 1);
+    }
+    const rows = await query.getMany();
+    const more = options.limit !== undefined && rows.length > options.limit;
+    const page = more ? rows.slice(0, options.limit) : rows;
+    return {
+      items: page.map((r) => ({ kind: r.kind as VmEvent['kind'], timestamp: r.timestamp, payload: r.payload })),
+      nextAfterId: more ? page[page.length - 1].id : undefined,
+    };
+  }
+}

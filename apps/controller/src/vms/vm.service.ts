@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import {
+  applyVmSpecUpdate,
+  newVm,
+  parseFilters,
+  setCondition,
+  vmMatchesFilters,
+  ZERO_TIME,
+  type Filter,
+  type Vm,
+  type VmCreateInput,
+  type VmEvent,
+  type VmSpec,
+} from '@grove/resources';
+import { DomainError } from '../common/domain-error';
+import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
+import { VmChangeBus } from './vm-change-bus';
+import type { VmCreateDto, VmDto } from './vm.dto';
+import { VmRepository } from './vm.repository';
+
+/** Drops "" from enum fields (Go's unset value) so that defaults apply. */
+function blankToUndefined<T extends string>(value: string | undefined): T | undefined {
+  return value === undefined || value === '' ? undefined : (value as T);
+}
+
+export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
+  return {
+    name: dto.name,
+    image: dto.image,
+    imagePullPolicy: blankToUndefined(dto.imagePullPolicy),
+    cpu: dto.cpu,
+    memory: dto.memory,
+    diskSize: dto.diskSize,
+    'net-bridged': dto['net-bridged'],
+    headless: dto.headless,
+    nested: dto.nested,
+    os: blankToUndefined(dto.os),
+    arch: blankToUndefined(dto.arch),
+    runtime: blankToUndefined(dto.runtime),
+    'net-softnet': dto['net-softnet'],
+    netSoftnet: dto.netSoftnet,
+    netSoftnetAllow: dto.netSoftnetAllow,
+    netSoftnetBlock: dto.netSoftnetBlock,
+    suspendable: dto.suspendable,
+    username: dto.username,
+    password: dto.password,
+    startup_script: dto.startup_script
+      ? { script_content: dto.startup_script.script_content, env: dto.startup_script.env ?? {} }
+      : null,
+    restart_policy: blankToUndefined(dto.restart_policy),
+    randomSerial: dto.randomSerial,
+    resources: dto.resources ?? undefined,
+    labels: dto.labels ?? undefined,
+    hostDirs: dto.hostDirs ?? undefined,
+  };
+}
+
+function toSpecInput(dto: VmDto): Partial<VmSpec> {
+  return {
+    os: blankToUndefined(dto.os),
+    arch: blankToUndefined(dto.arch),
+    runtime: blankToUndefined(dto.runtime),
+    'net-softnet': dto['net-softnet'],
+    netSoftnet: dto.netSoftnet,
+    netSoftnetAllow: dto.netSoftnetAllow,
+    netSoftnetBlock: dto.netSoftnetBlock,
+    suspendable: dto.suspendable,
+    powerState: blankToUndefined(dto.powerState),
+  };
+}
+
+/** Cursor of the events list: base64url of the last returned event id (opaque to clients). */
+export function encodeEventCursor(id: string): string {
+  return Buffer.from(id, 'utf8').toString('base64url');
+}
+
+export function decodeEventCursor(cursor: string): string | undefined {
+  const text = Buffer.from(cursor.replace(/=+$/, ''), 'base64url').toString('utf8');
+  return /^[1-9]\d{0,18}$/.test(text) ? text : undefined;
+}
+
+@Injectable()
+export class VmService {
+  constructor(
+    private readonly repository: VmRepository,
+    private readonly clusterSettings: ClusterSettingsService,
+    private readonly changes: VmChangeBus,
+  ) {}
+
+  async create(dto: VmCreateDto): Promise<Vm> {
+    const settings = await this.clusterSettings.get();
+    const vm = newVm(toVmCreateInput(dto), settings, randomUUID(), new Date());
+    const stored = await this.repository.insert(vm);
+    if (!stored) {
+      throw DomainError.conflict(`VM with this name already exists`);
+    }
+    this.changes.publish({ type: 'ADDED', vm: stored });
+    return stored;
+  }
+
+  async list(filter: string | undefined): Promise<Vm[]> {
+    let filters: Filter[];
+    try {
+      filters = parseFilters(filter ?? '');
+    } catch (err) {
+      throw DomainError.invalid([{ field: 'filter', message: (err as Error).message }]);
+    }
+    const worker = filters.find((f) => f.path === 'worker')?.value;
+    const vms = await this.repository.list(worker);
+    return vms.filter((vm) => vmMatchesFilters(vm, filters));
+  }
+
+  async get(name: string): Promise<Vm> {
+    const vm = await this.repository.find(name);
+    if (!vm) {
+      throw DomainError.notFound(`VM "${name}"`);
+    }
+    return vm;
+  }
+
+  /** Spec update (PUT /v1/vms/{name}): only the VMSpec fields count; a change bumps `generation`. */
+  async updateSpec(name: string, dto: VmDto): Promise<Vm> {
+    const requested = toSpecInput(dto);
+    const result = await this.repository.update(name, (vm) => {
+      const spec = applyVmSpecUpdate(vm, requested);
+      return spec === undefined ? undefined : { ...vm, ...spec, generation: vm.generation + 1 };
+    });
+    return this.published(name, result);
+  }
+
+  /** State report from a worker (PUT /v1/vms/{name}/state). */
+  async updateState(name: string, dto: VmDto): Promise<Vm> {
+    const result = await this.repository.update(name, (vm) => {
+      const status = blankToUndefined<Vm['status']>(dto.status) ?? vm.status;
+      if (vm.status === 'failed' && status !== 'failed') {
+        throw DomainError.conflict('cannot update status for a VM in a terminal state');
+      }
+      const next: Vm = {
+        ...vm,
+        status,
+        status_message: dto.status_message ?? vm.status_message,
+        image_fqn: dto.image_fqn ?? vm.image_fqn,
+        observedGeneration: dto.observedGeneration ?? vm.observedGeneration,
+        conditions: mergeReportedConditions(vm, dto.conditions ?? undefined),
+      };
+      if (status === 'running' && vm.status !== 'running' && vm.started_at === ZERO_TIME) {
+        next.started_at = new Date().toISOString();
+      }
+      return next;
+    });
+    return this.published(name, result);
+  }
+
+  async delete(name: string): Promise<void> {
+    const vm = await this.repository.delete(name);
+    if (!vm) {
+      throw DomainError.notFound(`VM "${name}"`);
+    }
+    this.changes.publish({ type: 'DELETED', vm });
+  }
+
+  async appendEvents(name: string, events: VmEvent[]): Promise<void> {
+    const vm = await this.get(name);
+    await this.repository.appendEvents(vm.uid, events);
+  }
+
+  async listEvents(
+    name: string,
+    query: { limit?: string; order?: string; cursor?: string },
+  ): Promise<{ items: VmEvent[]; nextCursor?: string }> {
+    let afterId: string | undefined;
+    if (query.cursor !== undefined && query.cursor !== '') {
+      afterId = decodeEventCursor(query.cursor);
+      if (afterId === undefined) {
+        throw DomainError.invalid([{ field: 'cursor', message: `invalid cursor "${query.cursor}"` }]);
+      }
+    }
+    const vm = await this.get(name);
+    const page = await this.repository.listEvents(vm.uid, {
+      limit: query.limit === undefined ? undefined : Number(query.limit),
+      order: query.order?.toLowerCase() === 'desc' ? 'desc' : 'asc',
+      afterId,
+    });
+    return { items: page.items, nextCursor: page.nextAfterId ? encodeEventCursor(page.nextAfterId) : undefined };
+  }
+
+  private published(name: string, result: { before: Vm; after?: Vm } | undefined): Vm {
+    if (!result) {
+      throw DomainError.notFound(`VM "${name}"`);
+    }
+    if (result.after) {
+      this.changes.publish({ type: 'MODIFIED', vm: result.after });
+      return result.after;
+    }
+    return result.before;
+  }
+}
+
+/** Workers own only the `running` condition; `scheduled` stays the controller's (orchard.md §2.3). */
+function mergeReportedConditions(vm: Vm, reported: { type: string; state: string }[] | undefined): Vm['conditions'] {
+  const running = reported?.find((c) => c.type === 'running');
+  return running ? setCondition(vm.conditions, 'running', running.state === 'true') : vm.conditions;
+}

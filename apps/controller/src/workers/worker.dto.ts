@@ -1,0 +1,70 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ARCHITECTURES, RUNTIMES, type Architecture, type Runtime } from '@grove/resources';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { IsLabelMap, IsResourceMap } from '../common/map-validators';
+
+export class WorkerDto {
+  @ApiProperty({ description: 'Unique worker name, `[A-Za-z0-9:-_.]`.' })
+  @IsString()
+  @IsNotEmpty({ message: 'name must not be empty' })
+  @Matches(/^[A-Za-z0-9:\-_.]+$/, { message: 'name contains restricted characters, please only use [A-Za-z0-9:-_.]' })
+  name!: string;
+
+  @ApiPropertyOptional({
+    description: 'Machine identity (IOPlatformUUID or /etc/machine-id); a name stays bound to it.',
+  })
+  @IsOptional()
+  @IsString()
+  machine_id?: string;
+
+  @ApiPropertyOptional({ description: 'Last heartbeat (RFC 3339). Absent or zero keeps the stored value on update.' })
+  @IsOptional()
+  @IsString()
+  last_seen?: string;
+
+  @ApiPropertyOptional({ description: 'When true, the scheduler assigns no new VMs to this worker.' })
+  @IsOptional()
+  @IsBoolean()
+  scheduling_paused?: boolean;
+
+  @ApiPropertyOptional({ description: 'Resources the worker offers, e.g. `{"org.cirruslabs.tart-vms": 2}`.' })
+  @IsOptional()
+  @IsResourceMap()
+  resources?: Record<string, number>;
+
+  @ApiPropertyOptional({ description: 'Labels VMs can require.' })
+  @IsOptional()
+  @IsLabelMap()
+  labels?: Record<string, string>;
+
+  @ApiPropertyOptional({ description: 'CPUs given to VMs that do not ask for a number.' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  defaultCPU?: number;
+
+  @ApiPropertyOptional({ description: 'Memory (MiB) given to VMs that do not ask for an amount.' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  defaultMemory?: number;
+
+  @ApiPropertyOptional({ description: 'CPU architecture; default `arm64`.', enum: ARCHITECTURES })
+  @IsOptional()
+  @IsIn([...ARCHITECTURES, ''], { message: `arch must be one of: ${ARCHITECTURES.join(', ')}` })
+  arch?: Architecture | '';
+
+  @ApiPropertyOptional({ description: 'VM runtime; default `tart`.', enum: RUNTIMES })
+  @IsOptional()
+  @IsIn([...RUNTIMES, ''], { message: `runtime must be one of: ${RUNTIMES.join(', ')}` })
+  runtime?: Runtime | '';
+
+  @ApiPropertyOptional({ description: 'Read-only; accepted for Orchard client compatibility and ignored.' })
+  @IsOptional()
+  @IsString()
+  createdAt?: string;
+
+  @ApiPropertyOptional({ description: 'Read-only; accepted for Orchard client compatibility and ignored.' })
+  @IsOptional()
+  version?: unknown;
+}

@@ -1,0 +1,76 @@
+import { Injectable } from '@nestjs/common';
+import type { Worker } from '@grove/resources';
+import { DomainError } from '../common/domain-error';
+import { parseOptionalTime } from '../common/time';
+import type { WorkerDto } from './worker.dto';
+import { toWorkerResource } from './worker.mapper';
+import { WorkerRepository } from './worker.repository';
+
+@Injectable()
+export class WorkerService {
+  constructor(private readonly repository: WorkerRepository) {}
+
+  /** Registration (Orchard's POST /v1/workers): create, or update the same machine's worker. */
+  async register(input: WorkerDto): Promise<Worker> {
+    const now = new Date();
+    const result = await this.repository.register(
+      {
+        name: input.name,
+        machineId: input.machine_id ?? '',
+        lastSeen: parseOptionalTime(input.last_seen) ?? now,
+        schedulingPaused: input.scheduling_paused,
+        resources: input.resources ?? {},
+        labels: input.labels ?? {},
+        defaultCpu: input.defaultCPU ?? 0,
+        defaultMemory: input.defaultMemory ?? 0,
+        arch: input.arch || 'arm64',
+        runtime: input.runtime || 'tart',
+      },
+      now,
+    );
+    if (result.kind === 'machine-conflict') {
+      throw DomainError.conflict(
+        'this worker is managed from a different machine ID, delete this worker first to be able to re-create it',
+      );
+    }
+    return toWorkerResource(result.worker);
+  }
+
+  async list(): Promise<Worker[]> {
+    return (await this.repository.list()).map(toWorkerResource);
+  }
+
+  async get(name: string): Promise<Worker> {
+    const entity = await this.repository.find(name);
+    if (!entity) {
+      throw DomainError.notFound(`worker "${name}"`);
+    }
+    return toWorkerResource(entity);
+  }
+
+  /**
+   * Sparse update (heartbeats and pause/resume): `last_seen` only when given and non-zero (Orchard PR #439),
+   * `scheduling_paused` only when given.
+   */
+  async update(name: string, input: WorkerDto): Promise<Worker> {
+    const lastSeen = parseOptionalTime(input.last_seen);
+    const updated = await this.repository.update(name, (worker) => {
+      if (lastSeen) {
+        worker.lastSeen = lastSeen;
+      }
+      if (input.scheduling_paused !== undefined) {
+        worker.schedulingPaused = input.scheduling_paused;
+      }
+    });
+    if (!updated) {
+      throw DomainError.notFound(`worker "${name}"`);
+    }
+    return toWorkerResource(updated);
+  }
+
+  async delete(name: string): Promise<void> {
+    if (!(await this.repository.delete(name))) {
+      throw DomainError.notFound(`worker "${name}"`);
+    }
+  }
+}
