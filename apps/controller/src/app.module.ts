@@ -1,9 +1,8 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_GUARD } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { ClusterSettingsModule } from './cluster-settings/cluster-settings.module';
 import { AuthGuard } from './common/auth/auth.guard';
-import { HttpExceptionFilter } from './common/http-exception.filter';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './infra/config/controller-config';
 import { ServiceAccountModule } from './service-accounts/service-account.module';
@@ -39,10 +38,7 @@ export class AppModule {
         VmModule,
       ],
       controllers: [ControllerInfoController],
-      providers: [
-        { provide: APP_GUARD, useClass: AuthGuard },
-        { provide: APP_FILTER, useClass: HttpExceptionFilter },
-      ],
+      providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
     };
   }
 }

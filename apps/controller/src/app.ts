@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
+import { HttpExceptionFilter } from './common/http-exception.filter';
 import { createValidationPipe } from './common/validation';
 import type { ControllerConfig } from './infra/config/controller-config';
 import { buildOpenApiDocument, serveOpenApi } from './openapi';
@@ -25,7 +26,7 @@ export async function createControllerApp(
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT,
     // Orchard's API has no trailing-slash variants except GET /v1/; accept both spellings everywhere.
-    ignoreTrailingSlash: true,
+    routerOptions: { ignoreTrailingSlash: true },
     ...(options.tls
       ? { https: { cert: options.tls.certPem, key: options.tls.keyPem, minVersion: 'TLSv1.2' as const } }
       : {}),
@@ -35,6 +36,8 @@ export async function createControllerApp(
     bufferLogs: false,
   });
   app.useGlobalPipes(createValidationPipe());
+  // A global filter (not APP_FILTER) also covers errors raised before a route handler runs, such as bad JSON.
+  app.useGlobalFilters(new HttpExceptionFilter());
   app.enableShutdownHooks();
   serveOpenApi(app, buildOpenApiDocument(app), config.swaggerUi);
   await app.init();

@@ -31,10 +31,9 @@ function statusOf(code: DomainErrorCode): number {
 function fastifyClientError(err: unknown): { status: number; message: string } | undefined {
   const e = err as { statusCode?: unknown; code?: unknown; message?: unknown };
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && typeof e.code === 'string') {
-    const message =
-      e.code === 'FST_ERR_CTP_INVALID_JSON' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-        ? 'invalid JSON was provided'
-        : String(e.message);
+    const message = /^FST_ERR_CTP_(INVALID_JSON|EMPTY_JSON)/.test(e.code)
+      ? 'invalid JSON was provided'
+      : String(e.message);
     return { status: e.statusCode, message };
   }
   return undefined;
@@ -50,46 +49,53 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const [status, body] = this.toResponse(exception);
+    const [status, body] = errorResponse(exception, this.logger);
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();
       return;
     }
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
+}
 
-  private toResponse(exception: unknown): [number, ErrorBody] {
-    if (exception instanceof DomainError) {
-      const body: ErrorBody = { message: exception.message };
-      if (exception.errors.length > 0) {
-        body.errors = exception.errors;
-      }
-      return [statusOf(exception.code), body];
+/** Maps any error to a status and body; shared by the Nest filter and Fastify's own error handler. */
+export function errorResponse(exception: unknown, logger: Logger): [number, ErrorBody] {
+  if (exception instanceof DomainError) {
+    const body: ErrorBody = { message: exception.message };
+    if (exception.errors.length > 0) {
+      body.errors = exception.errors;
     }
-    if (exception instanceof ResourceValidationError) {
-      return [400, { message: `invalid input: ${exception.message}`, errors: exception.errors }];
-    }
-    if (exception instanceof VmSpecConflictError) {
-      return [409, { message: exception.message }];
-    }
-    if (exception instanceof HttpException) {
-      const response = exception.getResponse();
-      if (typeof response === 'object' && response !== null && 'message' in response) {
-        const { message, errors } = response as { message: unknown; errors?: ErrorBody['errors'] };
-        const text = Array.isArray(message) ? message.join('; ') : String(message);
-        return [exception.getStatus(), errors ? { message: text, errors } : { message: text }];
-      }
-      return [exception.getStatus(), { message: String(response) }];
-    }
-    const clientError = fastifyClientError(exception);
-    if (clientError) {
-      return [clientError.status, { message: clientError.message }];
-    }
-    const correlationId = randomUUID();
-    this.logger.error(
-      `unexpected error, correlation id ${correlationId}: ${(exception as Error)?.message ?? String(exception)}`,
-      (exception as Error)?.stack,
-    );
-    return [500, { message: `internal error; correlation id ${correlationId}`, correlationId }];
+    return [statusOf(exception.code), body];
   }
+  if (exception instanceof ResourceValidationError) {
+    return [400, { message: `invalid input: ${exception.message}`, errors: exception.errors }];
+  }
+  if (exception instanceof VmSpecConflictError) {
+    return [409, { message: exception.message }];
+  }
+  if (exception instanceof HttpException) {
+    const response = exception.getResponse();
+    if (typeof response === 'object' && response !== null && 'message' in response) {
+      const { message, errors } = response as { message: unknown; errors?: ErrorBody['errors'] };
+      let text = Array.isArray(message) ? message.join('; ') : String(message);
+      if (/is not valid JSON/.test(text)) {
+        // Fastify's wording differs by version; keep Orchard's stable message.
+        text = 'invalid JSON was provided';
+      }
+      return [exception.getStatus(), errors ? { message: text, errors } : { message: text }];
+    }
+    // Fastify's own client errors (bad JSON, body too large) arrive wrapped with their code as the cause.
+    const cause = fastifyClientError(exception.cause);
+    return [exception.getStatus(), { message: cause?.message ?? String(response) }];
+  }
+  const clientError = fastifyClientError(exception);
+  if (clientError) {
+    return [clientError.status, { message: clientError.message }];
+  }
+  const correlationId = randomUUID();
+  logger.error(
+    `unexpected error, correlation id ${correlationId}: ${(exception as Error)?.message ?? String(exception)}`,
+    (exception as Error)?.stack,
+  );
+  return [500, { message: `internal error; correlation id ${correlationId}`, correlationId }];
 }

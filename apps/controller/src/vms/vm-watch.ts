@@ -39,6 +39,8 @@ export async function streamVmWatch(
   raw.on('close', unsubscribe);
 
   raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  // A watch on a VM that does not exist yet sends nothing for a while; the client should see the 200 at once.
+  raw.flushHeaders();
   const current = await read();
   if (current) {
     exists = true;

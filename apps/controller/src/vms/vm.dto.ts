@@ -277,6 +277,7 @@ export class VmCreateDto extends VmDto {
   @ApiProperty({ description: 'Unique VM name, `[A-Za-z0-9:-_.]`.' })
   @IsString()
   @IsNotEmpty({ message: 'name must not be empty' })
+  @Matches(/^[A-Za-z0-9:\-_.]*$/, { message: 'name contains restricted characters, please only use [A-Za-z0-9:-_.]' })
   declare name: string;
 }
 
