@@ -4,7 +4,15 @@ import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', '**/.nx/**', '**/*.cjs', '**/*.mjs', '**/bin/*.js', 'libs/proto/src/gen/**'],
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      '**/.nx/**',
+      '**/*.cjs',
+      '**/*.mjs',
+      '**/bin/*.js',
+      'libs/proto/src/gen/**',
+    ],
   },
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -12,7 +20,7 @@ export default tseslint.config(
     plugins: { '@nx': nx },
     languageOptions: {
       parserOptions: {
-        projectService: true,
+        project: './tsconfig.typecheck.json',
         tsconfigRootDir: import.meta.dirname,
         // Lets consistent-type-imports leave alone the imports Nest needs as runtime values for injection.
         emitDecoratorMetadata: true,
@@ -31,13 +39,35 @@ export default tseslint.config(
         {
           allow: [],
           depConstraints: [
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:contract', 'type:infra', 'type:client', 'type:test-support'] },
-            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:domain', 'type:contract', 'type:infra', 'type:client', 'type:test-support'] },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: [
+                'type:domain',
+                'type:contract',
+                'type:infra',
+                'type:client',
+                'type:test-support',
+              ],
+            },
+            {
+              sourceTag: 'type:e2e',
+              onlyDependOnLibsWithTags: [
+                'type:domain',
+                'type:contract',
+                'type:infra',
+                'type:client',
+                'type:test-support',
+              ],
+            },
             { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:domain'] },
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:contract'] },
             { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'type:test-support', onlyDependOnLibsWithTags: ['type:domain'] },
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: [], bannedExternalImports: ['@nestjs/*', 'typeorm', '@grpc/*', 'pg', 'class-validator'] },
+            {
+              sourceTag: 'type:domain',
+              onlyDependOnLibsWithTags: [],
+              bannedExternalImports: ['@nestjs/*', 'typeorm', '@grpc/*', 'pg', 'class-validator'],
+            },
           ],
         },
       ],

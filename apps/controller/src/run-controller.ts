@@ -40,7 +40,10 @@ export async function runController(
   config: ControllerConfig,
   out: (line: string) => void = console.log,
 ): Promise<RunningController> {
-  const logger = config.jsonLogs ? new JsonLogger() : new ConsoleLogger('Grove', { timestamp: true });
+  // Nest's start-up chatter (every module and route) is noise for operators; keep warnings and errors.
+  const logger = config.jsonLogs
+    ? new JsonLogger()
+    : new ConsoleLogger('Grove', { timestamp: true, logLevels: ['error', 'warn'] });
   Logger.overrideLogger(logger);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 

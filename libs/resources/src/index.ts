@@ -9,3 +9,4 @@ export * from './cluster-settings';
 export * from './event';
 export * from './labels';
 export * from './filter';
+export * from './fingerprint';

@@ -1,11 +1,19 @@
 import { Injectable } from '@nestjs/common';
-import type { Vm, VmEvent } from '@grove/resources';
+import { VM_FIELDS, type Vm, type VmEvent } from '@grove/resources';
 import { DataSource, type EntityManager, type Repository } from 'typeorm';
 import { VmEventEntity } from './vm-event.entity';
 import { VmEntity } from './vm.entity';
 
+/** jsonb does not keep key order; rebuild the document in the API's field order for readable responses. */
 function toVm(entity: VmEntity): Vm {
-  return { ...entity.document, version: entity.version };
+  const source: Record<string, unknown> = { ...entity.document, version: entity.version };
+  const ordered: Record<string, unknown> = {};
+  for (const key of VM_FIELDS) {
+    if (key in source) {
+      ordered[key] = source[key];
+    }
+  }
+  return ordered as unknown as Vm;
 }
 
 function toEntity(vm: Vm, version: number): VmEntity {

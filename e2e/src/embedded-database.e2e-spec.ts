@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GroveClient } from '@grove/client';
+import { freePort, waitFor } from '@grove/testing';
+import { CONTROLLER_MAIN } from './test-support/paths';
+
+/** Starts the built controller without GROVE_DATABASE_URL, i.e. on PGlite in its data dir. */
+function startEmbedded(dataDir: string, port: number, token: string): { child: ChildProcess; output: () => string } {
+  const env = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token, GROVE_HOME: dataDir };
+  delete env['GROVE_DATABASE_URL'];
+  const child = spawn(
+    process.execPath,
+    [CONTROLLER_MAIN, '--insecure-no-tls', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (output += c));
+  return { child, output: () => output };
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) {
+      resolve(child.exitCode);
+      return;
+    }
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+}
+
+describe('controller on the embedded database (PGlite)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'grove-embedded-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('serves the API, survives a restart with its data, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const token = 'embedded-admin-token';
+    const client = new GroveClient({
+      url: `http://127.0.0.1:${port}`,
+      serviceAccountName: 'bootstrap-admin',
+      serviceAccountToken: token,
+    });
+
+    let proc = startEmbedded(dataDir, port, token);
+    try {
+      await waitFor('the controller to answer', () => client.controllerInfo().then(() => true), 60_000, 200);
+      expect(proc.output()).toMatch(/Starting the embedded database/);
+      await client.vms.create({ name: 'persisted', image: 'ghcr.io/cirruslabs/macos-tahoe-base:latest' });
+      await client.serviceAccounts.create({ name: 'ci', roles: ['compute:read'], token: 'ci-token-1234' });
+    } finally {
+      expect(await stop(proc.child)).toBe(0);
+    }
+
+    proc = startEmbedded(dataDir, port, token);
+    try {
+      await waitFor('the restarted controller', () => client.controllerInfo().then(() => true), 60_000, 200);
+      const vm = await client.vms.get('persisted');
+      expect(vm.status).toBe('pending');
+      const ci = new GroveClient({
+        url: `http://127.0.0.1:${port}`,
+        serviceAccountName: 'ci',
+        serviceAccountToken: 'ci-token-1234',
+      });
+      expect((await ci.vms.list()).map((v) => v.name)).toEqual(['persisted']);
+    } finally {
+      expect(await stop(proc.child)).toBe(0);
+    }
+  }, 120_000);
+});
