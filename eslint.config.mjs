@@ -74,7 +74,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'libs/testing/**/*.ts'],
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'libs/testing/**/*.ts', '**/test-support/**/*.ts'],
     rules: {
       // Tests poke at untyped JSON responses; the assertions are the type check there.
       '@typescript-eslint/no-explicit-any': 'off',

@@ -8,7 +8,7 @@ import { CONTROLLER_MAIN } from './test-support/paths';
 
 /** Starts the built controller without GROVE_DATABASE_URL, i.e. on PGlite in its data dir. */
 function startEmbedded(dataDir: string, port: number, token: string): { child: ChildProcess; output: () => string } {
-  const env = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token, GROVE_HOME: dataDir };
+  const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token, GROVE_HOME: dataDir };
   delete env['GROVE_DATABASE_URL'];
   const child = spawn(
     process.execPath,

@@ -40,7 +40,9 @@ main().catch((err: unknown) => {
   const error = err as Error;
   process.stderr.write(`Error: the controller failed to start: ${error.message}\n`);
   if (error.cause) {
-    process.stderr.write(`  caused by: ${(error.cause as Error).message ?? String(error.cause)}\n`);
+    process.stderr.write(
+      `  caused by: ${error.cause instanceof Error ? error.cause.message : JSON.stringify(error.cause)}\n`,
+    );
   }
   process.exit(1);
 });

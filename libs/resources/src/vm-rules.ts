@@ -36,7 +36,14 @@ export type VmCreateInput = Partial<
 > & { name: string };
 
 /** Fields the `vetu` runtime cannot honour (orchard.md §1.3 step 5). */
-const VETU_UNSUPPORTED = ['net-softnet', 'netSoftnet', 'netSoftnetAllow', 'netSoftnetBlock', 'hostDirs', 'suspendable'] as const;
+const VETU_UNSUPPORTED = [
+  'net-softnet',
+  'netSoftnet',
+  'netSoftnetAllow',
+  'netSoftnetBlock',
+  'hostDirs',
+  'suspendable',
+] as const;
 
 function hasValue(value: unknown): boolean {
   if (Array.isArray(value)) {

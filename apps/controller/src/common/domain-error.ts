@@ -1,4 +1,4 @@
-import type { FieldError } from '@grove/resources';
+import { describeFieldErrors, type FieldError } from '@grove/resources';
 
 /** What went wrong, independent of the transport; each transport maps these codes in one place. */
 export enum DomainErrorCode {
@@ -29,7 +29,6 @@ export class DomainError extends Error {
   }
 
   static invalid(errors: FieldError[]): DomainError {
-    const summary = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-    return new DomainError(DomainErrorCode.InvalidInput, `invalid input: ${summary}`, errors);
+    return new DomainError(DomainErrorCode.InvalidInput, `invalid input: ${describeFieldErrors(errors)}`, errors);
   }
 }

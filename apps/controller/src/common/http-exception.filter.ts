@@ -86,7 +86,10 @@ export function errorResponse(exception: unknown, logger: Logger): [number, Erro
     }
     // Fastify's own client errors (bad JSON, body too large) arrive wrapped with their code as the cause.
     const cause = fastifyClientError(exception.cause);
-    return [exception.getStatus(), { message: cause?.message ?? String(response) }];
+    return [
+      exception.getStatus(),
+      { message: cause?.message ?? (typeof response === 'string' ? response : exception.message) },
+    ];
   }
   const clientError = fastifyClientError(exception);
   if (clientError) {

@@ -1,5 +1,5 @@
 import { BadRequestException, ValidationPipe, type ValidationError } from '@nestjs/common';
-import type { FieldError } from '@grove/resources';
+import { describeFieldErrors, type FieldError } from '@grove/resources';
 
 /** Flattens class-validator's tree into `{field: "hostDirs[0].path", message}` entries. */
 export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldError[] {
@@ -25,8 +25,10 @@ export function createValidationPipe(): ValidationPipe {
     validationError: { target: false, value: false },
     exceptionFactory: (errors) => {
       const fieldErrors = flattenValidationErrors(errors);
-      const summary = fieldErrors.map((e) => `${e.field}: ${e.message}`).join('; ');
-      return new BadRequestException({ message: `invalid input: ${summary}`, errors: fieldErrors });
+      return new BadRequestException({
+        message: `invalid input: ${describeFieldErrors(fieldErrors)}`,
+        errors: fieldErrors,
+      });
     },
   });
 }

@@ -1,0 +1,460 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  ARCHITECTURES,
+  IMAGE_PULL_POLICIES,
+  isOneOf,
+  OPERATING_SYSTEMS,
+  RESTART_POLICIES,
+  ROLES,
+  RUNTIMES,
+  SCHEDULER_PROFILES,
+  type Role,
+} from '@grove/resources';
+import { CliError, EXIT_FAILURE, EXIT_USAGE, UsageError } from './cli.errors';
+import type * as Handlers from './commands/handlers';
+import { processIo, type CommandIo } from './commands/io';
+import { DEFAULT_VM_IMAGE, splitList } from './vm-create-flags';
+import { cliVersion } from './version';
+
+/**
+ * Command handlers, loaded only when a command runs: `grove --help` must not pay for the HTTP client, TLS and the
+ * YAML parser (start-up target ≤ 300 ms).
+ */
+function handlers(): typeof Handlers {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberate lazy load, see above
+  return require('./commands/handlers') as typeof Handlers;
+}
+
+const OUTPUT_CHOICES = ['table', 'json', 'yaml'];
+
+function outputOption(): Option {
+  return new Option('-o, --output <format>', 'output format').choices(OUTPUT_CHOICES).default('table');
+}
+
+function nonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError('expected a non-negative integer.');
+  }
+  return Number(value);
+}
+
+function positiveInteger(value: string): number {
+  const n = nonNegativeInteger(value);
+  if (n === 0) {
+    throw new InvalidArgumentError('expected a positive integer.');
+  }
+  return n;
+}
+
+/** For repeatable options; no default value, so that help does not print `(default: [])`. */
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function collectRoles(value: string, previous: Role[] = []): Role[] {
+  const roles = splitList([value]);
+  for (const role of roles) {
+    if (!isOneOf(ROLES, role)) {
+      throw new InvalidArgumentError(`unknown role "${role}"; roles are ${ROLES.join(', ')}.`);
+    }
+  }
+  return [...previous, ...(roles as Role[])];
+}
+
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+/** Parsed options of the command plus the program's global ones (`--context`). */
+function allOptions<T>(command: Command): T {
+  return command.optsWithGlobals<T & object>();
+}
+
+interface ProgramState {
+  exitCode: number;
+}
+
+function addControllerCommands(program: Command, io: CommandIo, state: ProgramState): void {
+  const controller = program.command('controller').description('run a Grove controller').helpGroup('Administration:');
+  controller
+    .command('run')
+    .description('run the controller in the foreground (REST API, scheduler, worker connections)')
+    .option('-l, --listen <address>', 'address to listen on, HOST:PORT', '0.0.0.0:6120')
+    .option(
+      '--data-dir <dir>',
+      'data directory (certificate, key, embedded database) (default: "$GROVE_HOME/controller")',
+    )
+    .option('--insecure-no-tls', 'serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy or for tests)')
+    .option('--tls-cert <file>', 'PEM certificate to serve instead of the generated self-signed one')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .addHelpText(
+      'after',
+      examples(
+        'grove controller run',
+        'grove controller run --listen 127.0.0.1:6120 --insecure-no-tls',
+        'grove controller run --tls-cert /etc/grove/tls.crt --tls-key /etc/grove/tls.key',
+      ) +
+        '\nEnvironment:\n' +
+        "  GROVE_HOME                   Grove's home directory (default ~/.grove)\n" +
+        '  GROVE_DATABASE_URL           postgres:// URL of the database (default: embedded database in the data dir)\n' +
+        '  GROVE_BOOTSTRAP_ADMIN_TOKEN  token of the bootstrap-admin service account, set on every start\n',
+    )
+    .action(async (_options: unknown, command: Command) => {
+      state.exitCode = await handlers().controllerRun(io, allOptions(command));
+    });
+}
+
+function addContextCommands(program: Command, io: CommandIo): void {
+  const context = program
+    .command('context')
+    .description('manage the controllers this CLI talks to ($GROVE_HOME/config.yml)')
+    .helpGroup('Administration:');
+  context
+    .command('create')
+    .description(
+      'add a controller: check its certificate (pinning a self-signed one after you confirm its fingerprint) and ' +
+        'the service-account credentials, then save them as a context',
+    )
+    .argument('<url>', 'controller address; scheme defaults to https, port to 6120')
+    .option('--name <name>', 'context name', 'default')
+    .option('--service-account-name <name>', 'service account to authenticate as (asked for on a terminal)')
+    .option('--service-account-token <token>', 'token of the service account (asked for on a terminal, not echoed)')
+    .option('--force', 'replace an existing context with the same name')
+    .option('-y, --yes', 'trust the controller certificate without asking (check the printed fingerprint!)')
+    .option('--no-pki', 'do not try the system certificate authorities first; always show and pin the certificate')
+    .addHelpText(
+      'after',
+      examples(
+        'grove context create controller.example.com --service-account-name admin',
+        'grove context create https://10.0.0.5:6120 --name lab --service-account-name ci --service-account-token "$TOKEN"',
+        'grove context create http://127.0.0.1:6120 --service-account-name bootstrap-admin --force',
+      ) +
+        '\nThe first context becomes the default. A self-signed certificate is pinned: later commands trust only it.\n',
+    )
+    .action(async (url: string, _options: unknown, command: Command) => {
+      await handlers().contextCreate(io, url, allOptions(command));
+    });
+  context
+    .command('list')
+    .description('list contexts; the default is marked with *')
+    .addHelpText('after', examples('grove context list'))
+    .action(() => handlers().contextList(io));
+  context
+    .command('default')
+    .description('make a context the default')
+    .argument('<name>', 'context name')
+    .addHelpText('after', examples('grove context default production'))
+    .action((name: string) => handlers().contextDefault(io, name));
+  context
+    .command('delete')
+    .description('delete a context (deleting the default makes another one the default)')
+    .argument('<name>', 'context name')
+    .addHelpText('after', examples('grove context delete lab'))
+    .action((name: string) => handlers().contextDelete(io, name));
+}
+
+function addCreateCommands(program: Command, io: CommandIo): void {
+  const create = program.command('create').description('create a resource').helpGroup('Working with resources:');
+  create
+    .command('vm')
+    .description('create a VM; the scheduler assigns it to a matching worker')
+    .argument('<name>', 'VM name, [A-Za-z0-9:-_.] (prefer [a-z0-9-], at most 63 characters)')
+    .option('--image <image>', 'OCI image or local Tart VM to clone', DEFAULT_VM_IMAGE)
+    .addOption(
+      new Option('--image-pull-policy <policy>', 'when to pull the image')
+        .choices(IMAGE_PULL_POLICIES)
+        .default('IfNotPresent'),
+    )
+    .addOption(new Option('--os <os>', 'guest operating system').choices(OPERATING_SYSTEMS).default('darwin'))
+    .addOption(new Option('--arch <arch>', 'CPU architecture').choices(ARCHITECTURES).default('arm64'))
+    .addOption(new Option('--runtime <runtime>', 'VM runtime on the worker').choices(RUNTIMES).default('tart'))
+    .option('--cpu <count>', 'number of CPUs (0: the worker default)', nonNegativeInteger, 4)
+    .option('--memory <mib>', 'memory in MiB (0: the worker default)', nonNegativeInteger, 8192)
+    .option('--disk-size <gb>', 'disk size in GB (0: the image default)', nonNegativeInteger, 0)
+    .option('--net-softnet', 'isolate the VM network with Softnet')
+    .option(
+      '--net-softnet-allow <cidrs>',
+      'CIDRs the VM may reach through Softnet (repeatable, comma-separated; implies --net-softnet)',
+      collect,
+    )
+    .option(
+      '--net-softnet-block <cidrs>',
+      'CIDRs the VM may not reach through Softnet (repeatable, comma-separated; implies --net-softnet)',
+      collect,
+    )
+    .option('--net-bridged <interface>', 'bridge the VM to this host network interface')
+    .option('--headless', 'run without a graphical window (default)')
+    .option('--no-headless', 'show the VM window on the worker')
+    .option('--nested', 'enable nested virtualization')
+    .option('--suspendable', 'allow suspending the VM instead of stopping it')
+    .option('--username <name>', 'SSH user for the startup script, exec and ssh', 'admin')
+    .option('--password <password>', 'SSH password for the startup script, exec and ssh', 'admin')
+    .option('--resources <key=amount>', 'resources the VM takes from its worker (repeatable, comma-separated)', collect)
+    .option('--labels <key=value>', 'labels a worker must carry to run the VM (repeatable, comma-separated)', collect)
+    .option('--random-serial', 'give the VM a random serial number')
+    .addOption(
+      new Option('--restart-policy <policy>', 'restart the VM when it fails?')
+        .choices(RESTART_POLICIES)
+        .default('Never'),
+    )
+    .option('--startup-script <script>', 'script to run over SSH once the VM is up; "@path" reads it from a file')
+    .option(
+      '--host-dirs <name:path[:ro]>',
+      "host directories to share into the VM (repeatable, comma-separated; must be allowed by the cluster's host-dir policies)",
+      collect,
+    )
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(
+        'grove create vm ci-runner-1',
+        'grove create vm builder --image ghcr.io/cirruslabs/macos-sequoia-xcode:latest --cpu 8 --memory 16384 --labels pool=ios',
+        'grove create vm linux-1 --os linux --runtime tart --image ghcr.io/cirruslabs/ubuntu:latest --no-headless',
+        'grove create vm sandbox --net-softnet-allow 10.0.0.0/8,192.168.0.0/16 --restart-policy OnFailure',
+        'grove create vm job-7 --startup-script @./setup.sh --host-dirs src:/Users/ci/src:ro -o json',
+      ),
+    )
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().createVm(io, name, allOptions(command));
+    });
+  create
+    .command('service-account')
+    .description('create a service account; its token is printed once')
+    .argument('<name>', 'service account name, [A-Za-z0-9:-_.]')
+    .option('--roles <role>', `roles to grant (repeatable, comma-separated): ${ROLES.join(', ')}`, collectRoles)
+    .option('--token <token>', 'token to use (default: generated by the controller)')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(
+        'grove create service-account ci --roles compute:read --roles compute:write',
+        'grove create service-account worker-1 --roles compute:read,compute:write',
+        'grove create service-account viewer --roles compute:read -o json',
+      ),
+    )
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().createServiceAccount(io, name, allOptions(command));
+    });
+}
+
+function addGetCommands(program: Command, io: CommandIo): void {
+  const get = program.command('get').description('show one resource').helpGroup('Working with resources:');
+  get
+    .command('vm')
+    .description('show a VM')
+    .argument('<name>', 'VM name')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove get vm ci-runner-1', 'grove get vm ci-runner-1 -o json'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().getVm(io, name, allOptions(command));
+    });
+  get
+    .command('worker')
+    .description('show a worker')
+    .argument('<name>', 'worker name')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove get worker mac-mini-1', 'grove get worker mac-mini-1 -o yaml'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().getWorker(io, name, allOptions(command));
+    });
+  get
+    .command('service-account')
+    .description('show a service account (its token is never shown again)')
+    .argument('<name>', 'service account name')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove get service-account ci'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().getServiceAccount(io, name, allOptions(command));
+    });
+  get
+    .command('cluster-settings')
+    .description('show the cluster settings (host-directory policies, scheduler profile)')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove get cluster-settings', 'grove get cluster-settings -o json'))
+    .action(async (_options: unknown, command: Command) => {
+      await handlers().getClusterSettings(io, allOptions(command));
+    });
+}
+
+function addListCommands(program: Command, io: CommandIo): void {
+  const list = program.command('list').description('list resources').helpGroup('Working with resources:');
+  list
+    .command('vms')
+    .description('list VMs: NAME CREATED IMAGE STATUS RESTART-POLICY WORKER')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove list vms', 'grove list vms -o json'))
+    .action(async (_options: unknown, command: Command) => {
+      await handlers().listVms(io, allOptions(command));
+    });
+  list
+    .command('workers')
+    .description('list workers: NAME LAST-SEEN SCHEDULING-PAUSED')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove list workers', 'grove list workers -o yaml'))
+    .action(async (_options: unknown, command: Command) => {
+      await handlers().listWorkers(io, allOptions(command));
+    });
+  list
+    .command('service-accounts')
+    .description('list service accounts: NAME ROLES CREATED')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove list service-accounts'))
+    .action(async (_options: unknown, command: Command) => {
+      await handlers().listServiceAccounts(io, allOptions(command));
+    });
+}
+
+function addDeleteCommands(program: Command, io: CommandIo): void {
+  const del = program.command('delete').description('delete a resource').helpGroup('Working with resources:');
+  const kinds = [
+    ['vm', 'delete a VM and its events; its worker stops and removes it', 'grove delete vm ci-runner-1'],
+    ['worker', 'delete a worker; VMs still assigned to it fail', 'grove delete worker mac-mini-1'],
+    ['service-account', 'delete a service account', 'grove delete service-account ci'],
+  ] as const;
+  for (const [kind, description, example] of kinds) {
+    del
+      .command(kind)
+      .description(description)
+      .argument('<name>', `${kind} name`)
+      .addHelpText('after', examples(example))
+      .action(async (name: string, _options: unknown, command: Command) => {
+        await handlers().deleteResource(io, kind, name, allOptions(command));
+      });
+  }
+}
+
+function addOperationCommands(program: Command, io: CommandIo): void {
+  const logs = program.command('logs').description('show logs').helpGroup('Working with resources:');
+  logs
+    .command('vm')
+    .description("print a VM's log lines (startup-script output), oldest first")
+    .argument('<name>', 'VM name')
+    .option('--tail <lines>', 'print only the last N lines', positiveInteger)
+    .addHelpText('after', examples('grove logs vm ci-runner-1', 'grove logs vm ci-runner-1 --tail 20'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().logsVm(io, name, allOptions(command));
+    });
+
+  const pause = program.command('pause').description('pause scheduling').helpGroup('Working with resources:');
+  pause
+    .command('worker')
+    .description('stop scheduling new VMs on a worker (VMs already there keep running)')
+    .argument('<name>', 'worker name')
+    .option(
+      '--wait <seconds>',
+      'then wait up to this long until no VM (other than failed ones) is left on it',
+      nonNegativeInteger,
+    )
+    .addHelpText('after', examples('grove pause worker mac-mini-1', 'grove pause worker mac-mini-1 --wait 3600'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().pauseWorker(io, name, allOptions(command));
+    });
+
+  const resume = program.command('resume').description('resume scheduling').helpGroup('Working with resources:');
+  resume
+    .command('worker')
+    .description('allow scheduling VMs on a paused worker again')
+    .argument('<name>', 'worker name')
+    .addHelpText('after', examples('grove resume worker mac-mini-1'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().resumeWorker(io, name, allOptions(command));
+    });
+
+  const set = program.command('set').description('change settings').helpGroup('Administration:');
+  set
+    .command('cluster-settings')
+    .description('add host-directory policies and/or set the scheduler profile (other settings are kept)')
+    .option(
+      '--host-dir-policies <prefix[:ro]>',
+      'path prefixes VMs may mount from hosts; appended to the existing ones (repeatable, comma-separated)',
+      collect,
+    )
+    .addOption(
+      new Option('--scheduler-profile <profile>', 'how to place VMs: pack workers or spread the load').choices(
+        SCHEDULER_PROFILES,
+      ),
+    )
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(
+        'grove set cluster-settings --host-dir-policies /Users/ci/src:ro',
+        'grove set cluster-settings --host-dir-policies /opt/cache,/Volumes/data:ro --scheduler-profile distribute-load',
+      ),
+    )
+    .action(async (_options: unknown, command: Command) => {
+      await handlers().setClusterSettings(io, allOptions(command));
+    });
+}
+
+/** The whole `grove` command tree. Errors are thrown (exitOverride), never `process.exit`ed. */
+export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 }): Command {
+  const program = new Command('grove');
+  program
+    .description('Grove: orchestrate Tart virtual machines on fleets of Macs (Orchard-compatible)')
+    .version(cliVersion(), '--version', 'print the version')
+    .option(
+      '--context <name>',
+      'use this context instead of the default (ignores GROVE_URL and the GROVE_SERVICE_ACCOUNT_* variables)',
+    )
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.out(text),
+      writeErr: (text) => io.err(text),
+      outputError: (text, write) => write(text.replace(/^error: /, 'Error: ')),
+    })
+    .showHelpAfterError('(add --help for usage and examples)')
+    .addHelpText(
+      'after',
+      '\nEnvironment:\n' +
+        '  GROVE_HOME                    configuration directory (default ~/.grove)\n' +
+        "  GROVE_URL                     controller URL, overriding the default context's\n" +
+        "  GROVE_SERVICE_ACCOUNT_NAME    service account, overriding the default context's\n" +
+        "  GROVE_SERVICE_ACCOUNT_TOKEN   token, overriding the default context's\n" +
+        examples(
+          'grove context create controller.example.com --service-account-name admin',
+          'grove create vm ci-runner-1 --cpu 4 --memory 8192',
+          'grove list vms',
+          'grove logs vm ci-runner-1 --tail 50',
+        ),
+    );
+  addCreateCommands(program, io);
+  addGetCommands(program, io);
+  addListCommands(program, io);
+  addDeleteCommands(program, io);
+  addOperationCommands(program, io);
+  addContextCommands(program, io);
+  addControllerCommands(program, io, state);
+  return program;
+}
+
+/** The text to show for an error, without the `Error: ` prefix. */
+export function describeError(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'userMessage' in err && typeof err.userMessage === 'string') {
+    return err.userMessage;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Parses `argv` (as in process.argv), runs the command and returns the exit code; never calls process.exit. */
+export async function runCli(argv: readonly string[], io: CommandIo = processIo()): Promise<number> {
+  const state: ProgramState = { exitCode: 0 };
+  const program = buildProgram(io, state);
+  try {
+    await program.parseAsync([...argv]);
+    return state.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed the problem already; --help and --version end here with 0.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    io.err(`Error: ${describeError(err)}\n`);
+    if (err instanceof UsageError) {
+      return EXIT_USAGE;
+    }
+    if (!(err instanceof CliError) && io.env['GROVE_DEBUG'] && err instanceof Error && err.stack) {
+      io.err(`${err.stack}\n`);
+    }
+    return EXIT_FAILURE;
+  }
+}

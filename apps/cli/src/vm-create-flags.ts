@@ -1,0 +1,115 @@
+import {
+  parseHostDir,
+  parseLabels,
+  parseResources,
+  type Architecture,
+  type ImagePullPolicy,
+  type Os,
+  type RestartPolicy,
+  type Runtime,
+  type VmCreateInput,
+} from '@grove/resources';
+import { CliError, UsageError } from './cli.errors';
+
+/** Orchard's default image for `create vm` (orchard.md §7). */
+export const DEFAULT_VM_IMAGE = 'ghcr.io/cirruslabs/macos-tahoe-base:latest';
+
+/** The options of `grove create vm` as commander hands them over (enums already checked against their choices). */
+export interface VmCreateFlags {
+  image: string;
+  os: Os;
+  arch: Architecture;
+  runtime: Runtime;
+  cpu: number;
+  memory: number;
+  diskSize: number;
+  netSoftnet?: boolean;
+  netSoftnetAllow?: string[];
+  netSoftnetBlock?: string[];
+  netBridged?: string;
+  headless?: boolean;
+  nested?: boolean;
+  suspendable?: boolean;
+  username: string;
+  password: string;
+  resources?: string[];
+  labels?: string[];
+  randomSerial?: boolean;
+  restartPolicy: RestartPolicy;
+  startupScript?: string;
+  hostDirs?: string[];
+  imagePullPolicy: ImagePullPolicy;
+}
+
+/** Splits repeatable, comma-separated flag values (`--x a,b --x c` → a, b, c), dropping empty items. */
+export function splitList(items: readonly string[]): string[] {
+  return items
+    .flatMap((item) => item.split(','))
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function usage<T>(what: () => T): T {
+  try {
+    return what();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/**
+ * Turns `grove create vm` flags into the request body. Like Orchard's CLI it always sends CPU and memory, so worker
+ * defaults apply only to API users. `--startup-script @path` reads the script from a file.
+ */
+export function buildVmCreateInput(
+  name: string,
+  flags: VmCreateFlags,
+  readFile: (path: string) => string,
+): VmCreateInput {
+  const input: VmCreateInput = {
+    name,
+    image: flags.image,
+    imagePullPolicy: flags.imagePullPolicy,
+    os: flags.os,
+    arch: flags.arch,
+    runtime: flags.runtime,
+    cpu: flags.cpu,
+    memory: flags.memory,
+    diskSize: flags.diskSize,
+    headless: flags.headless ?? true,
+    nested: flags.nested ?? false,
+    netSoftnet: flags.netSoftnet ?? false,
+    netSoftnetAllow: splitList(flags.netSoftnetAllow ?? []),
+    netSoftnetBlock: splitList(flags.netSoftnetBlock ?? []),
+    suspendable: flags.suspendable ?? false,
+    username: flags.username,
+    password: flags.password,
+    resources: usage(() => parseResources(flags.resources ?? [])),
+    labels: usage(() => parseLabels(flags.labels ?? [])),
+    randomSerial: flags.randomSerial ?? false,
+    restart_policy: flags.restartPolicy,
+    hostDirs: usage(() => splitList(flags.hostDirs ?? []).map(parseHostDir)),
+  };
+  if (flags.netBridged !== undefined && flags.netBridged !== '') {
+    input['net-bridged'] = flags.netBridged;
+  }
+  if (flags.startupScript !== undefined) {
+    input.startup_script = { script_content: startupScript(flags.startupScript, readFile) };
+  }
+  return input;
+}
+
+function startupScript(value: string, readFile: (path: string) => string): string {
+  if (!value.startsWith('@')) {
+    return value;
+  }
+  const path = value.slice(1);
+  if (path === '') {
+    throw new UsageError('--startup-script "@" needs a file name after the @');
+  }
+  try {
+    return readFile(path);
+  } catch (err) {
+    throw new CliError(`cannot read the startup script ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,3 @@
+// The worker process (registration, gRPC session, reconciliation, runtimes) arrives with the worker issue; for now
+// the package holds the pieces it will be built from.
+export { parseIoregPlatformUuid, readMachineId } from './machine-id';

@@ -1,0 +1,204 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { ApiError, connectionError, ControllerConnectionError } from './client.errors';
+
+/**
+ * The DNS name in the SAN of the controller's self-signed certificate. A pinned certificate is checked against this
+ * name whatever host the URL uses, so `https://10.0.0.5:6120` works with the certificate a controller generated.
+ */
+export const CONTROLLER_SERVER_NAME = 'grove-controller';
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface TransportOptions {
+  /** Base URL of the controller, e.g. `https://controller.example.com:6120` (a path prefix is kept). */
+  url: string;
+  serviceAccountName?: string;
+  serviceAccountToken?: string;
+  /** PEM of the controller certificate to trust instead of the system's certificate authorities. */
+  certificatePem?: string;
+  /** Deadline of a whole request, response body included; streams have none. */
+  timeoutMs?: number;
+  userAgent: string;
+}
+
+export interface TransportRequest {
+  method: HttpMethod;
+  /** Path below `/v1/`, with every user-supplied segment already URL-encoded. */
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+export interface JsonResponse<T> {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The parsed body; undefined when the controller sent none. */
+  body: T;
+}
+
+/** HTTP/1.1 with JSON bodies over one keep-alive agent, with TLS pinning when a certificate is given. */
+export class HttpTransport {
+  readonly baseUrl: URL;
+  private readonly agent: HttpAgent;
+  private readonly secure: boolean;
+  private readonly pinned: boolean;
+  private readonly timeoutMs: number;
+  private readonly headers: Record<string, string>;
+
+  constructor(options: TransportOptions) {
+    this.baseUrl = parseBaseUrl(options.url);
+    this.secure = this.baseUrl.protocol === 'https:';
+    this.pinned = this.secure && options.certificatePem !== undefined && options.certificatePem !== '';
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.agent = this.secure
+      ? new HttpsAgent({
+          keepAlive: true,
+          ...(this.pinned
+            ? {
+                ca: options.certificatePem,
+                servername: CONTROLLER_SERVER_NAME,
+                checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+                  checkServerIdentity(CONTROLLER_SERVER_NAME, cert),
+              }
+            : {}),
+        })
+      : new HttpAgent({ keepAlive: true });
+    this.headers = { 'user-agent': options.userAgent, accept: 'application/json' };
+    if (options.serviceAccountName !== undefined && options.serviceAccountName !== '') {
+      const credentials = `${options.serviceAccountName}:${options.serviceAccountToken ?? ''}`;
+      this.headers['authorization'] = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
+    }
+  }
+
+  /** The controller URL as shown in messages. */
+  get url(): string {
+    return this.baseUrl.toString().replace(/\/$/, '');
+  }
+
+  /** Sends a request and parses the JSON answer; a non-2xx answer becomes an ApiError. */
+  async json<T>(req: TransportRequest): Promise<JsonResponse<T>> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
+    const signal = req.signal ? AbortSignal.any([req.signal, deadline.signal]) : deadline.signal;
+    try {
+      const res = await this.open({ ...req, signal });
+      const text = await readText(res);
+      if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
+        throw ApiError.fromResponse(res.statusCode ?? 0, text);
+      }
+      return { status: res.statusCode, headers: res.headers, body: parseJson<T>(text, this.url) };
+    } catch (err) {
+      if (deadline.signal.aborted && !(err instanceof ApiError)) {
+        throw new ControllerConnectionError(
+          'timeout',
+          this.url,
+          `the controller at ${this.url} did not answer within ${formatSeconds(this.timeoutMs)}`,
+          'ETIMEDOUT',
+          { cause: err },
+        );
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Opens a streaming request without a deadline and returns the response once its status is 2xx (otherwise the
+   * body is read and an ApiError thrown). The caller consumes the body; aborting `signal` ends it.
+   */
+  async stream(req: TransportRequest): Promise<IncomingMessage> {
+    const res = await this.open(req);
+    if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
+      throw ApiError.fromResponse(res.statusCode ?? 0, await readText(res));
+    }
+    return res;
+  }
+
+  /** Closes idle keep-alive connections; in-flight requests finish. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private open(req: TransportRequest): Promise<IncomingMessage> {
+    const target = this.target(req.path, req.query);
+    const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body), 'utf8');
+    const headers: Record<string, string | number> = { ...this.headers };
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = payload.length;
+    }
+    const send = this.secure ? httpsRequest : httpRequest;
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const request = send(target, { method: req.method, headers, agent: this.agent, signal: req.signal }, (res) => {
+        res.once('error', () => undefined);
+        resolve(res);
+      });
+      // An abort by the caller stays an AbortError; everything else gets a message naming the controller.
+      request.once('error', (err) => reject(req.signal?.aborted ? err : connectionError(err, this.url, this.pinned)));
+      request.end(payload);
+    });
+  }
+
+  private target(path: string, query: TransportRequest['query']): URL {
+    const url = new URL(this.baseUrl.toString());
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/${path}`;
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined) {
+        url.searchParams.set(key, String(value));
+      }
+    }
+    return url;
+  }
+}
+
+function parseBaseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`invalid controller URL "${text}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`invalid controller URL "${text}": the scheme must be http or https`);
+  }
+  url.search = '';
+  url.hash = '';
+  return url;
+}
+
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.once('error', reject);
+    res.once('aborted', () => reject(new Error('the connection closed before the whole answer arrived')));
+  });
+}
+
+function parseJson<T>(text: string, url: string): T {
+  if (text.trim() === '') {
+    return undefined as T;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new ControllerConnectionError(
+      'protocol',
+      url,
+      `the controller at ${url} answered with something that is not JSON`,
+      undefined,
+      { cause: err },
+    );
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}

@@ -1,0 +1,5 @@
+export * from './client.errors';
+export * from './grove-client';
+export { CONTROLLER_SERVER_NAME, DEFAULT_TIMEOUT_MS } from './http-transport';
+export * from './ndjson';
+export * from './peer-certificate';

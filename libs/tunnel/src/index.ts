@@ -1,0 +1,1 @@
+export { configureTunnelSocket, TCP_KEEPALIVE_MS } from './socket-options';
