@@ -104,6 +104,24 @@ function addControllerCommands(program: Command, io: CommandIo, state: ProgramSt
     });
 }
 
+function addDevCommand(program: Command, io: CommandIo, state: ProgramState): void {
+  program
+    .command('dev')
+    .description('start a development controller on the embedded database and select a "dev" context for it')
+    .helpGroup('Administration:')
+    .option('-l, --listen <address>', 'address to listen on, HOST:PORT', '127.0.0.1:6120')
+    .option('--data-dir <dir>', 'data directory, kept between runs (default: "$GROVE_HOME/dev")')
+    .addHelpText(
+      'after',
+      examples('grove dev', 'grove dev --listen 127.0.0.1:7000 --data-dir /tmp/grove-dev') +
+        '\nThe controller serves plain HTTP on the listen address with authentication on; its bootstrap-admin\n' +
+        'token is kept in the data dir and written into the "dev" context. Stop it with Ctrl-C.\n',
+    )
+    .action(async (_options: unknown, command: Command) => {
+      state.exitCode = await handlers().devRun(io, allOptions(command));
+    });
+}
+
 function addContextCommands(program: Command, io: CommandIo): void {
   const context = program
     .command('context')
@@ -425,6 +443,7 @@ export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 
   addOperationCommands(program, io);
   addContextCommands(program, io);
   addControllerCommands(program, io, state);
+  addDevCommand(program, io, state);
   return program;
 }
 

@@ -1,8 +1,10 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
 import { CliError, UsageError } from '../cli.errors';
-import { groveHome } from '../config/config-file';
+import { configPath, groveHome, loadConfig, saveConfig } from '../config/config-file';
 import type { CommandIo } from './io';
 
 export interface ControllerRunOptions {
@@ -56,25 +58,24 @@ function controllerMain(): string {
 }
 
 /**
- * Runs the controller as a child process (the CLI never loads controller code itself), forwarding SIGINT and
- * SIGTERM to it. Resolves with the child's exit code.
+ * Starts the controller as a child process (the CLI never loads controller code itself) with SIGINT and SIGTERM
+ * forwarded to it. `exit` resolves with the child's exit code.
  */
-export function controllerRun(io: CommandIo, options: ControllerRunOptions): Promise<number> {
-  const args = controllerArgs(controllerMain(), options, io);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: 'inherit', env: process.env });
-    const forward = (signal: NodeJS.Signals): void => {
-      child.kill(signal);
-    };
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+function spawnController(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; exit: Promise<number> } {
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env });
+  const forward = (signal: NodeJS.Signals): void => {
+    child.kill(signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  for (const signal of signals) {
+    process.on(signal, forward);
+  }
+  const cleanup = (): void => {
     for (const signal of signals) {
-      process.on(signal, forward);
+      process.off(signal, forward);
     }
-    const cleanup = (): void => {
-      for (const signal of signals) {
-        process.off(signal, forward);
-      }
-    };
+  };
+  const exit = new Promise<number>((resolve, reject) => {
     child.once('error', (err) => {
       cleanup();
       reject(new CliError(`cannot start the controller: ${err.message}`, { cause: err }));
@@ -85,4 +86,93 @@ export function controllerRun(io: CommandIo, options: ControllerRunOptions): Pro
       resolve(code ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 1));
     });
   });
+  return { child, exit };
+}
+
+/** Runs the controller in the foreground; resolves with its exit code. */
+export function controllerRun(io: CommandIo, options: ControllerRunOptions): Promise<number> {
+  return spawnController(controllerArgs(controllerMain(), options, io), process.env).exit;
+}
+
+export interface DevOptions {
+  listen: string;
+  dataDir?: string;
+}
+
+/** The dev admin token is kept in the data dir so that the `dev` context stays valid across restarts. */
+function devAdminToken(dataDir: string): string {
+  const file = join(dataDir, 'dev-admin-token');
+  if (existsSync(file)) {
+    return readFileSync(file, 'utf8').trim();
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpGet(`${url}/v1/`, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.once('error', () => resolve(false));
+    req.once('timeout', () => req.destroy());
+  });
+}
+
+/**
+ * `grove dev`: a controller on the embedded database, plain HTTP on loopback, authentication on, and a `dev`
+ * context (made the default) holding the admin credentials. Ctrl-C stops everything.
+ */
+export async function devRun(io: CommandIo, options: DevOptions): Promise<number> {
+  const { host, port } = parseListen(options.listen);
+  const dataDir = options.dataDir ? resolve(options.dataDir) : join(groveHome(io.env), 'dev');
+  const token = devAdminToken(dataDir);
+  const args = controllerArgs(controllerMain(), { listen: options.listen, dataDir, insecureNoTls: true }, io);
+  const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token };
+  delete env['GROVE_DATABASE_URL'];
+  io.out(`Starting a development controller (data in ${dataDir})...\n`);
+  const { child, exit } = spawnController(args, env);
+  const url = `http://${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:${port}`;
+  const deadline = Date.now() + 120_000;
+  let exited = false;
+  void exit.finally(() => (exited = true));
+  while (!(await answers(url))) {
+    if (exited) {
+      return exit;
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new CliError(`the controller did not answer at ${url} within 120 s`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const path = configPath(io.env);
+  const config = loadConfig(path);
+  config.contexts['dev'] = { url, serviceAccountName: 'bootstrap-admin', serviceAccountToken: token };
+  config.defaultContext = 'dev';
+  saveConfig(path, config);
+  io.out(
+    [
+      '',
+      `Grove is running at ${url} (embedded database, no TLS, authentication on).`,
+      `The "dev" context in ${path} holds the bootstrap-admin credentials and is now the default.`,
+      'Try, in another terminal:',
+      '  npx grove create vm v1 --image ghcr.io/cirruslabs/macos-tahoe-base:latest',
+      '  npx grove list vms',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  return exit;
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(text);
+  if (!match || Number(match[2]) > 65535) {
+    throw new UsageError(`--listen "${text}" is not of the form HOST:PORT`);
+  }
+  return { host: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2]) };
 }
