@@ -1,17 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { GROVE_VERSION } from '@grove/resources';
 
-let cached: string | undefined;
-
-/** The CLI's version from its package.json (one directory above both src/ and dist/). */
+/** The CLI's version: Grove's single release number. */
 export function cliVersion(): string {
-  if (cached === undefined) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: unknown };
-      cached = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-    } catch {
-      cached = '0.0.0';
-    }
-  }
-  return cached;
+  return GROVE_VERSION;
 }

@@ -3,22 +3,14 @@ import { DataSource } from 'typeorm';
 import { createControllerApp } from './app';
 import { dataSourceOptions } from './infra/database/data-source';
 import { buildOpenApiDocument } from './openapi';
-import type { ControllerConfig } from './infra/config/controller-config';
+import { defaultControllerConfig } from './infra/config/controller-config';
 
 /**
  * Generates the OpenAPI document without a database: the DataSource is never initialised because building the
  * document calls no repository.
  */
 export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
-  const config: ControllerConfig = {
-    listenHost: '127.0.0.1',
-    listenPort: 0,
-    dataDir: '/nonexistent',
-    insecureNoTls: true,
-    swaggerUi: false,
-    jsonLogs: false,
-    workerOfflineTimeoutMs: 180_000,
-  };
+  const config = defaultControllerConfig();
   const dataSource = new DataSource(dataSourceOptions({ url: 'postgres://unused@127.0.0.1:1/unused' }));
   const app = await createControllerApp(config, dataSource, { logger: false });
   try {

@@ -1,2 +1,1 @@
-/** The Grove release this controller belongs to. */
-export const GROVE_VERSION = '0.1.0';
+export { GROVE_VERSION } from '@grove/resources';

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { GROVE_VERSION } from '@grove/resources';
 import type {
   ClusterSettings,
   Role,
@@ -76,19 +75,9 @@ export interface ServiceAccountUpdateInput {
   token: string;
 }
 
-let cachedVersion: string | undefined;
-
-/** This library's version, read once from its package.json (the same file serves src/ and dist/). */
+/** This library's version: Grove's single release number. */
 export function clientVersion(): string {
-  if (cachedVersion === undefined) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: unknown };
-      cachedVersion = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-    } catch {
-      cachedVersion = '0.0.0';
-    }
-  }
-  return cachedVersion;
+  return GROVE_VERSION;
 }
 
 function segment(name: string): string {

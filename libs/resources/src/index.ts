@@ -10,3 +10,4 @@ export * from './event';
 export * from './labels';
 export * from './filter';
 export * from './fingerprint';
+export * from './version';

@@ -130,7 +130,10 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
   const { host, port } = parseListen(options.listen);
   const dataDir = options.dataDir ? resolve(options.dataDir) : join(groveHome(io.env), 'dev');
   const token = devAdminToken(dataDir);
-  const args = controllerArgs(controllerMain(), { listen: options.listen, dataDir, insecureNoTls: true }, io);
+  const args = [
+    ...controllerArgs(controllerMain(), { listen: options.listen, dataDir, insecureNoTls: true }, io),
+    '--swagger-ui',
+  ];
   const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token };
   delete env['GROVE_DATABASE_URL'];
   io.out(`Starting a development controller (data in ${dataDir})...\n`);
@@ -159,6 +162,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
       '',
       `Grove is running at ${url} (embedded database, no TLS, authentication on).`,
       `The "dev" context in ${path} holds the bootstrap-admin credentials and is now the default.`,
+      `API explorer: ${url}/v1/docs`,
       'Try, in another terminal:',
       '  npx grove create vm v1 --image ghcr.io/cirruslabs/macos-tahoe-base:latest',
       '  npx grove list vms',

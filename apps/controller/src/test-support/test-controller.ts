@@ -2,24 +2,14 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createTestDatabase, type TestDatabase } from '@grove/testing';
 import type { DataSource } from 'typeorm';
 import { createControllerApp } from '../app';
-import type { ControllerConfig } from '../infra/config/controller-config';
+import { defaultControllerConfig, type ControllerConfig } from '../infra/config/controller-config';
 import { openDataSource } from '../infra/database/data-source';
 import { ServiceAccountService } from '../service-accounts/service-account.service';
 
 export const ADMIN_TOKEN = 'admin-token-for-tests';
 
 export function testConfig(overrides: Partial<ControllerConfig> = {}): ControllerConfig {
-  return {
-    listenHost: '127.0.0.1',
-    listenPort: 0,
-    dataDir: '/nonexistent',
-    insecureNoTls: true,
-    swaggerUi: false,
-    jsonLogs: false,
-    workerOfflineTimeoutMs: 180_000,
-    bootstrapAdminToken: ADMIN_TOKEN,
-    ...overrides,
-  };
+  return defaultControllerConfig({ dataDir: '/nonexistent', bootstrapAdminToken: ADMIN_TOKEN, ...overrides });
 }
 
 export function basic(name: string, token: string): string {

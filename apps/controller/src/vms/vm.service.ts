@@ -24,38 +24,6 @@ function blankToUndefined<T extends string>(value: string | undefined): T | unde
   return value === undefined || value === '' ? undefined : (value as T);
 }
 
-export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
-  return {
-    name: dto.name,
-    image: dto.image,
-    imagePullPolicy: blankToUndefined(dto.imagePullPolicy),
-    cpu: dto.cpu,
-    memory: dto.memory,
-    diskSize: dto.diskSize,
-    'net-bridged': dto['net-bridged'],
-    headless: dto.headless,
-    nested: dto.nested,
-    os: blankToUndefined(dto.os),
-    arch: blankToUndefined(dto.arch),
-    runtime: blankToUndefined(dto.runtime),
-    'net-softnet': dto['net-softnet'],
-    netSoftnet: dto.netSoftnet,
-    netSoftnetAllow: dto.netSoftnetAllow,
-    netSoftnetBlock: dto.netSoftnetBlock,
-    suspendable: dto.suspendable,
-    username: dto.username,
-    password: dto.password,
-    startup_script: dto.startup_script
-      ? { script_content: dto.startup_script.script_content, env: dto.startup_script.env ?? {} }
-      : null,
-    restart_policy: blankToUndefined(dto.restart_policy),
-    randomSerial: dto.randomSerial,
-    resources: dto.resources ?? undefined,
-    labels: dto.labels ?? undefined,
-    hostDirs: dto.hostDirs ?? undefined,
-  };
-}
-
 function toSpecInput(dto: VmDto): Partial<VmSpec> {
   return {
     os: blankToUndefined(dto.os),
@@ -67,6 +35,33 @@ function toSpecInput(dto: VmDto): Partial<VmSpec> {
     netSoftnetBlock: dto.netSoftnetBlock,
     suspendable: dto.suspendable,
     powerState: blankToUndefined(dto.powerState),
+  };
+}
+
+export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
+  // A new VM always starts running; powerState is only changed by spec updates.
+  const { powerState: _powerState, ...spec } = toSpecInput(dto);
+  return {
+    name: dto.name,
+    image: dto.image,
+    imagePullPolicy: blankToUndefined(dto.imagePullPolicy),
+    cpu: dto.cpu,
+    memory: dto.memory,
+    diskSize: dto.diskSize,
+    'net-bridged': dto['net-bridged'],
+    headless: dto.headless,
+    nested: dto.nested,
+    ...spec,
+    username: dto.username,
+    password: dto.password,
+    startup_script: dto.startup_script
+      ? { script_content: dto.startup_script.script_content, env: dto.startup_script.env ?? {} }
+      : null,
+    restart_policy: blankToUndefined(dto.restart_policy),
+    randomSerial: dto.randomSerial,
+    resources: dto.resources ?? undefined,
+    labels: dto.labels ?? undefined,
+    hostDirs: dto.hostDirs ?? undefined,
   };
 }
 

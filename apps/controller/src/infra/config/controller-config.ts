@@ -147,5 +147,19 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
   };
 }
 
+/** A complete configuration with every default, for tools and tests that start the app in-process. */
+export function defaultControllerConfig(overrides: Partial<ControllerConfig> = {}): ControllerConfig {
+  return {
+    listenHost: '127.0.0.1',
+    listenPort: 0,
+    dataDir: join(groveHome(process.env), 'controller'),
+    insecureNoTls: true,
+    swaggerUi: false,
+    jsonLogs: false,
+    workerOfflineTimeoutMs: 180_000,
+    ...overrides,
+  };
+}
+
 /** Nest injection token of the ControllerConfig. */
 export const CONTROLLER_CONFIG = Symbol('CONTROLLER_CONFIG');
