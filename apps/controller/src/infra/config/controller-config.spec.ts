@@ -1,0 +1,79 @@
+import { ConfigError, loadControllerConfig, parseListenAddress } from './controller-config';
+
+describe('controller configuration', () => {
+  const env = { GROVE_HOME: '/tmp/grove-home' };
+
+  it('has sensible defaults', () => {
+    const config = loadControllerConfig([], env);
+    expect(config).toMatchObject({
+      listenHost: '0.0.0.0',
+      listenPort: 6120,
+      dataDir: '/tmp/grove-home/controller',
+      insecureNoTls: false,
+      jsonLogs: false,
+      workerOfflineTimeoutMs: 180_000,
+    });
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.bootstrapAdminToken).toBeUndefined();
+  });
+
+  it('reads flags and environment', () => {
+    const config = loadControllerConfig(
+      [
+        '--listen',
+        '127.0.0.1:7000',
+        '--data-dir',
+        '/srv/grove',
+        '--insecure-no-tls',
+        '--worker-offline-timeout',
+        '90s',
+      ],
+      { ...env, GROVE_DATABASE_URL: 'postgres://u@h/db', GROVE_BOOTSTRAP_ADMIN_TOKEN: 'long-enough' },
+    );
+    expect(config).toMatchObject({
+      listenHost: '127.0.0.1',
+      listenPort: 7000,
+      dataDir: '/srv/grove',
+      insecureNoTls: true,
+      databaseUrl: 'postgres://u@h/db',
+      bootstrapAdminToken: 'long-enough',
+      workerOfflineTimeoutMs: 90_000,
+    });
+  });
+
+  it.each([
+    [':6120', { host: '0.0.0.0', port: 6120 }],
+    ['[::1]:6120', { host: '::1', port: 6120 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+  ])('parses the listen address %s', (text, expected) => {
+    expect(parseListenAddress(text)).toEqual(expected);
+  });
+
+  it('reports every problem at once', () => {
+    let error: unknown;
+    try {
+      loadControllerConfig(['--listen', 'nowhere', '--tls-cert', 'c.pem', '--log-format', 'xml'], {
+        ...env,
+        GROVE_DATABASE_URL: 'mysql://x',
+        GROVE_BOOTSTRAP_ADMIN_TOKEN: 'short',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/--listen "nowhere" is not of the form HOST:PORT/);
+    expect(problems).toMatch(/--tls-cert and --tls-key must be given together/);
+    expect(problems).toMatch(/GROVE_DATABASE_URL must be a postgres:\/\//);
+    expect(problems).toMatch(/GROVE_BOOTSTRAP_ADMIN_TOKEN must be at least 8 characters/);
+    expect(problems).toMatch(/--log-format "xml"/);
+  });
+
+  it('rejects unknown flags and a TLS pair combined with --insecure-no-tls', () => {
+    expect(() => loadControllerConfig(['--colour'], env)).toThrow(/Unknown option '--colour'/);
+    expect(() => loadControllerConfig(['--insecure-no-tls', '--tls-cert', 'c', '--tls-key', 'k'], env)).toThrow(
+      /cannot be combined/,
+    );
+    expect(() => loadControllerConfig(['--listen', '1.2.3.4:70000'], env)).toThrow(/port must be between/);
+  });
+});
