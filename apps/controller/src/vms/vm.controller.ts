@@ -32,8 +32,10 @@ export class VmController {
   @RequireRoles('compute:read')
   @ApiOperation({ summary: 'List VMs, optionally only those of one worker (`?filter=worker=NAME`).' })
   @ApiOkResponse({ type: VmDto, isArray: true })
-  list(@Query() query: VmListQueryDto): Promise<Vm[]> {
-    return this.service.list(query.filter);
+  async list(@Query() query: VmListQueryDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    const body = await this.service.listJson(query.filter);
+    void reply.header('content-type', 'application/json; charset=utf-8');
+    return body;
   }
 
   @Get(':name')

@@ -2,8 +2,9 @@ import type { Vm } from '@grove/resources';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /**
- * A VM row. The columns the controller queries or locks on are explicit; the rest of the public document lives in
- * `document` (jsonb), because the API shape follows Orchard's ~40 fields and changes with it while queries do not.
+ * A VM row. The columns the controller queries or locks on are explicit; the public document lives whole in
+ * `document` (json, kept as written in the API's field order), because the API shape follows Orchard's ~40 fields
+ * and changes with it while queries do not, and because `GET /v1/vms` can then be served by concatenating documents.
  */
 @Entity({ name: 'vms' })
 export class VmEntity {
@@ -26,6 +27,6 @@ export class VmEntity {
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 
-  @Column({ type: 'jsonb' })
-  document!: Omit<Vm, 'version'>;
+  @Column({ type: 'json' })
+  document!: Vm;
 }

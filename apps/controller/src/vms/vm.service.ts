@@ -5,7 +5,6 @@ import {
   newVm,
   parseFilters,
   setCondition,
-  vmMatchesFilters,
   ZERO_TIME,
   type Filter,
   type Vm,
@@ -94,16 +93,19 @@ export class VmService {
     return stored;
   }
 
-  async list(filter: string | undefined): Promise<Vm[]> {
+  /** `GET /v1/vms`, as a JSON array text. Only `worker=` filters match anything (Orchard's rule). */
+  async listJson(filter: string | undefined): Promise<string> {
     let filters: Filter[];
     try {
       filters = parseFilters(filter ?? '');
     } catch (err) {
       throw DomainError.invalid([{ field: 'filter', message: (err as Error).message }]);
     }
-    const worker = filters.find((f) => f.path === 'worker')?.value;
-    const vms = await this.repository.list(worker);
-    return vms.filter((vm) => vmMatchesFilters(vm, filters));
+    const workers = new Set(filters.map((f) => (f.path === 'worker' ? f.value : undefined)));
+    if (workers.has(undefined) || workers.size > 1) {
+      return '[]';
+    }
+    return this.repository.listJson(filters[0]?.value);
   }
 
   async get(name: string): Promise<Vm> {

@@ -167,7 +167,7 @@ describe('VMs', () => {
       await ctl.request('PUT', `/v1/vms/${a}/state`, { body: { status: 'pending' } });
       // Assign directly, as the scheduler would.
       await ctl.dataSource.query(
-        `UPDATE vms SET worker = 'w1', document = jsonb_set(document, '{worker}', '"w1"') WHERE name = $1`,
+        `UPDATE vms SET worker = 'w1', document = jsonb_set(document::jsonb, '{worker}', '"w1"')::json WHERE name = $1`,
         [a],
       );
       const onW1 = await ctl.request('GET', '/v1/vms?filter=worker=w1');

@@ -33,7 +33,8 @@ export class CreateSchema1763856000000 implements MigrationInterface {
         worker text NOT NULL DEFAULT '',
         status text NOT NULL,
         created_at timestamptz NOT NULL,
-        document jsonb NOT NULL,
+        -- json, not jsonb: it keeps the text as written, so lists are served without re-encoding each VM.
+        document json NOT NULL,
         CONSTRAINT vms_uid_key UNIQUE (uid)
       )`);
     await q.query(`CREATE INDEX vms_worker_idx ON vms (worker)`);
