@@ -38,11 +38,9 @@ export class ApiError extends Error {
 }
 
 function describeApiError(status: number, message: string, errors: FieldError[]): string {
-  const unnamed = errors.filter((e) => !message.includes(`${e.field}: ${e.message}`));
-  const lines = [`controller answered ${status}: ${message}`];
-  if (unnamed.length > 0) {
-    lines.push(...errors.map((e) => `  ${e.field}: ${e.message}`));
-  }
+  // The controller's summary already names each problem (with or without a "field: " prefix).
+  const unnamed = errors.filter((e) => !message.includes(e.message));
+  const lines = [`controller answered ${status}: ${message}`, ...unnamed.map((e) => `  ${e.field}: ${e.message}`)];
   return lines.join('\n');
 }
 

@@ -279,6 +279,11 @@ export class VmCreateDto extends VmDto {
   @IsNotEmpty({ message: 'name must not be empty' })
   @Matches(/^[A-Za-z0-9:\-_.]*$/, { message: 'name contains restricted characters, please only use [A-Za-z0-9:-_.]' })
   declare name: string;
+
+  @ApiProperty({ description: 'OCI image reference, or the local name of a stopped/suspended VM on the same worker.' })
+  @IsString()
+  @IsNotEmpty({ message: 'image must not be empty' })
+  declare image: string;
 }
 
 export class VmEventDto {

@@ -80,14 +80,15 @@ describe('VMs', () => {
       const res = await create({ name: 'vm%', image: '', restart_policy: 'never', os: 'windows', cpu: -1 });
       expect(res.status).toBe(400);
       const fields = res.body.errors.map((e: { field: string }) => e.field).sort();
-      expect(fields).toEqual(['cpu', 'name', 'os', 'restart_policy']);
+      expect(fields).toEqual(['cpu', 'image', 'name', 'os', 'restart_policy']);
       expect(res.body.message).toMatch(/restart_policy must be one of: Never, OnFailure/);
     });
 
-    it('applies domain rules after shape rules: empty image and restricted name', async () => {
+    it('requires an image', async () => {
       const res = await create({ name: 'ok-name', image: '' });
       expect(res.status).toBe(400);
-      expect(res.body.errors).toEqual([{ field: 'image', message: 'must not be empty' }]);
+      expect(res.body.errors).toEqual([{ field: 'image', message: 'image must not be empty' }]);
+      expect((await create({ name: 'ok-name' })).body.errors[0].field).toBe('image');
     });
 
     it('rejects unknown fields and malformed JSON', async () => {
