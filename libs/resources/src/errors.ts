@@ -6,17 +6,24 @@ export interface FieldError {
 
 /**
  * One readable sentence for a list of field errors. Messages that already start with the field's name (as
- * class-validator's do) are not prefixed again.
+ * class-validator's do: `name should not be empty`) get the full path in place of that name
+ * (`hostDirs[1].name should not be empty`), so that nested problems still say where they are; other messages are
+ * prefixed with the path (`hostDirs[0].path: must not be empty`).
  */
 export function describeFieldErrors(errors: readonly FieldError[]): string {
   return errors
     .map((e) => {
+      if (e.field === '') {
+        return e.message;
+      }
       const last =
         e.field
           .split(/[.[\]]/)
           .filter(Boolean)
           .pop() ?? e.field;
-      return e.message.startsWith(last) ? e.message : `${e.field}: ${e.message}`;
+      return e.message.startsWith(`${last} `)
+        ? `${e.field}${e.message.slice(last.length)}`
+        : `${e.field}: ${e.message}`;
     })
     .join('; ');
 }

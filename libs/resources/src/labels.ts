@@ -1,8 +1,21 @@
 import type { Labels, Resources } from './vm';
 
+/**
+ * Reads a key of a label or resource map as an own property only: names such as `constructor` or `__proto__` are
+ * ordinary user-chosen keys here, not the object's prototype members.
+ */
+function own<T>(map: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/** Writes a key as an own property, so that `__proto__` is stored like any other name instead of being dropped. */
+function put<T>(map: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** A VM's labels match a worker when the worker carries every one of them with the same value. */
 export function labelsMatch(required: Labels, offered: Labels): boolean {
-  return Object.entries(required).every(([key, value]) => offered[key] === value);
+  return Object.entries(required).every(([key, value]) => own(offered, key) === value);
 }
 
 /** Adds resource maps together (missing keys count as zero). */
@@ -10,7 +23,7 @@ export function sumResources(maps: Iterable<Resources>): Resources {
   const total: Resources = {};
   for (const map of maps) {
     for (const [key, value] of Object.entries(map)) {
-      total[key] = (total[key] ?? 0) + value;
+      put(total, key, (own(total, key) ?? 0) + value);
     }
   }
   return total;
@@ -18,13 +31,13 @@ export function sumResources(maps: Iterable<Resources>): Resources {
 
 /** A VM fits when, for every resource it asks for, what the worker offers minus what is used covers it. */
 export function resourcesFit(requested: Resources, offered: Resources, used: Resources): boolean {
-  return Object.entries(requested).every(([key, value]) => (offered[key] ?? 0) - (used[key] ?? 0) >= value);
+  return Object.entries(requested).every(([key, value]) => (own(offered, key) ?? 0) - (own(used, key) ?? 0) >= value);
 }
 
 /** Names of the resources that do not fit, for explaining why a VM stays pending. */
 export function missingResources(requested: Resources, offered: Resources, used: Resources): string[] {
   return Object.entries(requested)
-    .filter(([key, value]) => (offered[key] ?? 0) - (used[key] ?? 0) < value)
+    .filter(([key, value]) => (own(offered, key) ?? 0) - (own(used, key) ?? 0) < value)
     .map(([key]) => key);
 }
 
@@ -33,7 +46,7 @@ export function parseLabels(items: readonly string[]): Labels {
   const labels: Labels = {};
   for (const pair of splitPairs(items)) {
     const [key, value] = splitPair(pair);
-    labels[key] = value;
+    put(labels, key, value);
   }
   return labels;
 }
@@ -46,7 +59,7 @@ export function parseResources(items: readonly string[]): Resources {
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
       throw new Error(`invalid resource "${pair}": the amount must be a non-negative integer`);
     }
-    resources[key] = Number(value);
+    put(resources, key, Number(value));
   }
   return resources;
 }

@@ -205,6 +205,11 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
   if (current.status === 'failed') {
     throw new VmSpecConflictError('cannot update VM in a terminal state');
   }
+  // Stopped and suspended are one-way: every update is refused, whatever it asks for, even an unchanged body
+  // (orchard.md §1.3 and §12: Orchard checks this before its "nothing changed" short-circuit).
+  if (current.powerState !== 'running') {
+    throw new VmSpecConflictError(`cannot transition from a terminal power state "${current.powerState}"`);
+  }
   const errors: FieldError[] = [];
   const next = normaliseSoftnet({
     os: requested.os ?? current.os,
@@ -240,9 +245,6 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
   }
   if (errors.length > 0) {
     throw new ResourceValidationError(errors);
-  }
-  if (current.powerState !== 'running') {
-    throw new VmSpecConflictError(`cannot transition from a terminal power state "${current.powerState}"`);
   }
   const currentSpec: VmSpec = {
     os: current.os,

@@ -164,11 +164,27 @@ export function isVmTerminal(vm: Pick<Vm, 'status'>): boolean {
   return vm.status === 'failed';
 }
 
-/** Sets a condition, replacing any existing one of the same type. Returns a new array. */
+/**
+ * Sets a condition, replacing any existing one of the same type in place (a new type is appended), so that
+ * setting a condition to the state it already has yields an equal array. Returns a new array.
+ */
 export function setCondition(conditions: VmCondition[], type: ConditionType, state: boolean): VmCondition[] {
   const value: ConditionState = state ? 'true' : 'false';
-  const rest = conditions.filter((c) => c.type !== type);
-  return [...rest, { type, state: value }];
+  if (!conditions.some((c) => c.type === type)) {
+    return [...conditions, { type, state: value }];
+  }
+  let seen = false;
+  return conditions.flatMap((c) => {
+    if (c.type !== type) {
+      return [c];
+    }
+    // Legacy data may hold duplicates of a type; keep one, where the first one was.
+    if (seen) {
+      return [];
+    }
+    seen = true;
+    return [{ type, state: value }];
+  });
 }
 
 /** Parses the CLI form `name:path[:ro]`, splitting on the first `:` so that `https://…` paths work. */

@@ -1,5 +1,8 @@
+// @peculiar/x509 (through tsyringe) needs the Reflect metadata API at load time; without this import, loading this
+// module before anything else that happens to pull reflect-metadata in (Nest does) throws.
+import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { certificateFingerprint } from '@grove/resources';
@@ -18,23 +21,32 @@ const CERT_FILE = 'controller.crt';
 const KEY_FILE = 'controller.key';
 const VALIDITY_YEARS = 10;
 
-function checkPair(certPem: string, keyPem: string, where: string): void {
+/** Reads one TLS file; `label` says where it came from (`--tls-cert /path` or the data-dir path). */
+function readPem(path: string, label: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${label}: cannot read the file: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function checkPair(certPem: string, keyPem: string, certLabel: string, keyLabel: string): void {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
   } catch (err) {
-    throw new Error(`${where}: the certificate is not a valid PEM X.509 certificate`, { cause: err });
+    throw new Error(`${certLabel}: the file is not a valid PEM X.509 certificate`, { cause: err });
   }
   let key;
   try {
     key = createPrivateKey(keyPem);
   } catch (err) {
-    throw new Error(`${where}: the key is not a valid PEM private key`, { cause: err });
+    throw new Error(`${keyLabel}: the file is not a valid PEM private key`, { cause: err });
   }
   const fromKey = createPublicKey(key).export({ type: 'spki', format: 'der' });
   const fromCert = cert.publicKey.export({ type: 'spki', format: 'der' });
   if (!fromKey.equals(fromCert)) {
-    throw new Error(`${where}: the private key does not belong to the certificate`);
+    throw new Error(`${keyLabel}: the private key does not belong to the certificate ${certLabel}`);
   }
 }
 
@@ -88,22 +100,27 @@ export async function loadOrCreateCertificate(options: {
     if (options.keyFile === undefined) {
       throw new Error('--tls-cert was given without --tls-key');
     }
-    const certPem = readFileSync(options.certFile, 'utf8');
-    const keyPem = readFileSync(options.keyFile, 'utf8');
-    checkPair(certPem, keyPem, `--tls-cert ${options.certFile} / --tls-key ${options.keyFile}`);
+    const certLabel = `--tls-cert ${options.certFile}`;
+    const keyLabel = `--tls-key ${options.keyFile}`;
+    const certPem = readPem(options.certFile, certLabel);
+    const keyPem = readPem(options.keyFile, keyLabel);
+    checkPair(certPem, keyPem, certLabel, keyLabel);
     return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'user' };
   }
   const certPath = join(options.dataDir, CERT_FILE);
   const keyPath = join(options.dataDir, KEY_FILE);
   if (existsSync(certPath) && existsSync(keyPath)) {
-    const certPem = readFileSync(certPath, 'utf8');
-    const keyPem = readFileSync(keyPath, 'utf8');
-    checkPair(certPem, keyPem, `${certPath} / ${keyPath}`);
+    const certPem = readPem(certPath, certPath);
+    const keyPem = readPem(keyPath, keyPath);
+    checkPair(certPem, keyPem, certPath, keyPath);
     return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'data-dir' };
   }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { certPem, keyPem } = await generate();
   writeFileSync(keyPath, keyPem, { mode: 0o600 });
   writeFileSync(certPath, certPem, { mode: 0o600 });
+  // `mode` applies only when a file is created; a leftover half of an earlier pair keeps its old mode otherwise.
+  chmodSync(keyPath, 0o600);
+  chmodSync(certPath, 0o600);
   return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'generated' };
 }
