@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient, fetchPeerCertificate } from '@grove/client';
 import { parse } from 'yaml';
+import { waitFor } from '@grove/testing';
 import { runGrove, type GroveResult } from './test-support/cli-process';
 import {
   BOOTSTRAP_ADMIN,
@@ -285,14 +286,28 @@ describe('grove CLI against a controller over plain HTTP', () => {
     expect(missing.stderr).toMatch(/^Error: controller answered 404/);
   });
 
-  it('pauses and resumes a worker registered through the API', async () => {
+  it('pauses and resumes a worker registered through the API, draining it with --wait', async () => {
     const name = unique('worker');
+    // amd64, so that VMs of the other tests (arm64) are not placed on it.
     await admin.workers.create({
       name,
       machine_id: unique('machine'),
+      arch: 'amd64',
       resources: { 'org.cirruslabs.tart-vms': 2 },
       labels: { pool: 'e2e' },
     });
+    const busy = unique('vm');
+    await admin.vms.create({ name: busy, image: 'img', arch: 'amd64', labels: { pool: 'e2e' } });
+    await waitFor('the scheduler to place the VM', async () => (await admin.vms.get(busy)).worker === name);
+
+    // `pause --wait` returns only once the worker holds no VM that is still alive.
+    const draining = grove('pause', 'worker', name, '--wait', '20');
+    await waitFor('the pause to take effect', async () => (await admin.workers.get(name)).scheduling_paused);
+    await admin.vms.updateState(busy, { ...(await admin.vms.get(busy)), status: 'failed', status_message: 'drained' });
+    const drained = await draining;
+    expect(drained.code).toBe(0);
+    expect(drained.stdout).toContain(`Waiting for 1 VM(s) to leave worker "${name}": ${busy}`);
+    expect(drained.stdout).toContain(`Worker "${name}" has no VMs left.`);
 
     const paused = await grove('pause', 'worker', name, '--wait', '5');
     const afterPause = await admin.workers.get(name);

@@ -3,11 +3,13 @@ import { APP_GUARD } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { ClusterSettingsModule } from './cluster-settings/cluster-settings.module';
 import { AuthGuard } from './common/auth/auth.guard';
+import { SchedulingTrigger } from './common/scheduling-trigger';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './infra/config/controller-config';
 import { ServiceAccountModule } from './service-accounts/service-account.module';
 import { VmModule } from './vms/vm.module';
 import { WorkerModule } from './workers/worker.module';
+import { SchedulerModule } from './scheduler/scheduler.module';
 
 /** Makes the configuration and the already-migrated DataSource injectable everywhere. */
 @Global()
@@ -19,8 +21,9 @@ class InfraModule {
       providers: [
         { provide: CONTROLLER_CONFIG, useValue: config },
         { provide: DataSource, useValue: dataSource },
+        SchedulingTrigger,
       ],
-      exports: [CONTROLLER_CONFIG, DataSource],
+      exports: [CONTROLLER_CONFIG, DataSource, SchedulingTrigger],
     };
   }
 }
@@ -36,6 +39,7 @@ export class AppModule {
         ClusterSettingsModule,
         WorkerModule,
         VmModule,
+        SchedulerModule,
       ],
       controllers: [ControllerInfoController],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

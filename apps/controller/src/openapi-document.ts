@@ -10,7 +10,7 @@ import { defaultControllerConfig } from './infra/config/controller-config';
  * document calls no repository.
  */
 export async function generateOpenApiDocument(): Promise<OpenAPIObject> {
-  const config = defaultControllerConfig();
+  const config = defaultControllerConfig({ schedulerIntervalMs: 0 });
   const dataSource = new DataSource(dataSourceOptions({ url: 'postgres://unused@127.0.0.1:1/unused' }));
   const app = await createControllerApp(config, dataSource, { logger: false });
   try {

@@ -9,7 +9,13 @@ import { ServiceAccountService } from '../service-accounts/service-account.servi
 export const ADMIN_TOKEN = 'admin-token-for-tests';
 
 export function testConfig(overrides: Partial<ControllerConfig> = {}): ControllerConfig {
-  return defaultControllerConfig({ dataDir: '/nonexistent', bootstrapAdminToken: ADMIN_TOKEN, ...overrides });
+  return defaultControllerConfig({
+    dataDir: '/nonexistent',
+    bootstrapAdminToken: ADMIN_TOKEN,
+    // Most tests drive VM state by hand; the scheduler tests turn it on.
+    schedulerIntervalMs: 0,
+    ...overrides,
+  });
 }
 
 export function basic(name: string, token: string): string {
@@ -38,7 +44,9 @@ export class TestController {
     const db = await createTestDatabase();
     const dataSource = await openDataSource({ url: db.url }, 5);
     const config = testConfig(overrides);
-    const app = await createControllerApp(config, dataSource, { logger: false });
+    const app = await createControllerApp(config, dataSource, {
+      logger: process.env['GROVE_TEST_LOGS'] ? undefined : false,
+    });
     const bootstrap = await app.get(ServiceAccountService).bootstrap(config.bootstrapAdminToken);
     return new TestController(app, dataSource, db, bootstrap);
   }

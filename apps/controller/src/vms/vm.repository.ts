@@ -67,6 +67,10 @@ export class VmRepository {
     return rows[0].body;
   }
 
+  async all(): Promise<Vm[]> {
+    return (await this.vms.find({ order: { name: 'ASC' } })).map(toVm);
+  }
+
   /** Inserts a new VM; undefined when the name is taken. */
   insert(vm: Vm): Promise<Vm | undefined> {
     return this.dataSource.transaction(async (em) => {

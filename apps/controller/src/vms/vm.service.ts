@@ -14,6 +14,7 @@ import {
 } from '@grove/resources';
 import { DomainError } from '../common/domain-error';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
+import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { VmChangeBus } from './vm-change-bus';
 import type { VmCreateDto, VmDto } from './vm.dto';
 import { VmRepository } from './vm.repository';
@@ -80,7 +81,25 @@ export class VmService {
     private readonly repository: VmRepository,
     private readonly clusterSettings: ClusterSettingsService,
     private readonly changes: VmChangeBus,
+    private readonly scheduling: SchedulingTrigger,
   ) {}
+
+  /** Every VM, for the scheduler's snapshot. */
+  all(): Promise<Vm[]> {
+    return this.repository.all();
+  }
+
+  /**
+   * Applies `change` to the VM under a row lock and publishes the result; `change` sees the current VM and returns
+   * undefined to leave it alone. Used by the scheduler, whose decisions must hold for the VM as it is now.
+   */
+  async mutate(name: string, change: (vm: Vm) => Vm | undefined): Promise<Vm | undefined> {
+    const result = await this.repository.update(name, change);
+    if (result?.after) {
+      this.changes.publish({ type: 'MODIFIED', vm: result.after });
+    }
+    return result?.after;
+  }
 
   async create(dto: VmCreateDto): Promise<Vm> {
     const settings = await this.clusterSettings.get();
@@ -90,6 +109,7 @@ export class VmService {
       throw DomainError.conflict(`VM with this name already exists`);
     }
     this.changes.publish({ type: 'ADDED', vm: stored });
+    this.scheduling.request();
     return stored;
   }
 

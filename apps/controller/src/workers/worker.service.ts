@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Worker } from '@grove/resources';
 import { DomainError } from '../common/domain-error';
+import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { parseOptionalTime } from '../common/time';
 import type { WorkerDto } from './worker.dto';
 import { toWorkerResource } from './worker.mapper';
@@ -8,7 +9,10 @@ import { WorkerRepository } from './worker.repository';
 
 @Injectable()
 export class WorkerService {
-  constructor(private readonly repository: WorkerRepository) {}
+  constructor(
+    private readonly repository: WorkerRepository,
+    private readonly scheduling: SchedulingTrigger,
+  ) {}
 
   /** Registration (Orchard's POST /v1/workers): create, or update the same machine's worker. */
   async register(input: WorkerDto): Promise<Worker> {
@@ -33,6 +37,7 @@ export class WorkerService {
         'this worker is managed from a different machine ID, delete this worker first to be able to re-create it',
       );
     }
+    this.scheduling.request();
     return toWorkerResource(result.worker);
   }
 
@@ -65,6 +70,9 @@ export class WorkerService {
     if (!updated) {
       throw DomainError.notFound(`worker "${name}"`);
     }
+    if (input.scheduling_paused !== undefined) {
+      this.scheduling.request();
+    }
     return toWorkerResource(updated);
   }
 
@@ -72,5 +80,6 @@ export class WorkerService {
     if (!(await this.repository.delete(name))) {
       throw DomainError.notFound(`worker "${name}"`);
     }
+    this.scheduling.request();
   }
 }

@@ -20,6 +20,8 @@ export interface ControllerConfig {
   /** JSON logs instead of human-readable ones. */
   jsonLogs: boolean;
   workerOfflineTimeoutMs: number;
+  /** Period of the scheduler's passes (it also runs at once on VM and worker changes); 0 turns it off (tests). */
+  schedulerIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -144,6 +146,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     swaggerUi: values['swagger-ui'] === true,
     jsonLogs: logFormat === 'json',
     workerOfflineTimeoutMs: offline,
+    schedulerIntervalMs: 5000,
   };
 }
 
@@ -157,6 +160,7 @@ export function defaultControllerConfig(overrides: Partial<ControllerConfig> = {
     swaggerUi: false,
     jsonLogs: false,
     workerOfflineTimeoutMs: 180_000,
+    schedulerIntervalMs: 5000,
     ...overrides,
   };
 }

@@ -1,0 +1,77 @@
+import {
+  isVmScheduled,
+  isWorkerOffline,
+  setCondition,
+  vmLocalName,
+  ZERO_TIME,
+  type Vm,
+  type Worker,
+} from '@grove/resources';
+
+export const VM_WORKER_DELETED = "VM is assigned to a worker that doesn't exist anymore";
+export const VM_WORKER_OFFLINE = 'VM is assigned to a worker that lost connection with the controller';
+
+/** First restart at once, then 15 s, 30 s, 60 s … capped at 5 minutes between restarts. */
+export function restartBackoffMs(restartCount: number): number {
+  if (restartCount === 0) {
+    return 0;
+  }
+  return Math.min(15_000 * 2 ** (restartCount - 1), 5 * 60_000);
+}
+
+/**
+ * The health check of one VM against the workers, as a pure function returning the new VM, or undefined when
+ * nothing changes (orchard.md §4 "Health check"). Unlike Orchard, a failed `OnFailure` VM is always restarted after
+ * a bounded back-off, even if it failed again right after a restart (Orchard stops such a VM forever, silently).
+ */
+export function checkVmHealth(
+  vm: Vm,
+  workers: ReadonlyMap<string, Worker>,
+  now: Date,
+  offlineTimeoutMs: number,
+): Vm | undefined {
+  if (vm.restart_policy === 'OnFailure' && vm.status === 'failed' && vm.powerState === 'running') {
+    const last = vm.restarted_at === ZERO_TIME ? 0 : Date.parse(vm.restarted_at);
+    if (now.getTime() - last >= restartBackoffMs(vm.restart_count)) {
+      const restartCount = vm.restart_count + 1;
+      const localName = vmLocalName(vm.name, vm.uid, restartCount);
+      return {
+        ...vm,
+        status: 'pending',
+        status_message: '',
+        worker: '',
+        assignedCPU: 0,
+        assignedMemory: 0,
+        restarted_at: now.toISOString(),
+        restart_count: restartCount,
+        scheduled_at: ZERO_TIME,
+        started_at: ZERO_TIME,
+        localName,
+        tartName: localName,
+        conditions: [{ type: 'scheduled', state: 'false' }],
+      };
+    }
+  }
+  if (!isVmScheduled(vm)) {
+    return undefined;
+  }
+  if (vm.status === 'failed') {
+    // Frees the worker's resources; the VM keeps its worker name so people can see where it failed.
+    return {
+      ...vm,
+      conditions: setCondition(setCondition(vm.conditions, 'scheduled', false), 'running', false),
+    };
+  }
+  const worker = workers.get(vm.worker);
+  if (!worker) {
+    return { ...vm, status: 'failed', status_message: VM_WORKER_DELETED };
+  }
+  if (isWorkerOffline(worker, now, offlineTimeoutMs)) {
+    return { ...vm, status: 'failed', status_message: VM_WORKER_OFFLINE };
+  }
+  const running = vm.conditions.find((c) => c.type === 'running')?.state === 'true';
+  if (vm.powerState !== 'running' && !running) {
+    return { ...vm, conditions: setCondition(vm.conditions, 'scheduled', false) };
+  }
+  return undefined;
+}

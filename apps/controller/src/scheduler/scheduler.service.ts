@@ -1,0 +1,173 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { setCondition, type Worker } from '@grove/resources';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
+import { SchedulingTrigger } from '../common/scheduling-trigger';
+import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
+import { VmService } from '../vms/vm.service';
+import { WorkerService } from '../workers/worker.service';
+import { checkVmHealth } from './health';
+import { awaitsPlacement, planPlacement } from './placement';
+
+/** Advisory-lock key of the scheduler leader: with several controllers on one database, only its holder schedules. */
+const LEADER_LOCK_KEY = 0x67726f76; // "grov"
+
+export interface PassResult {
+  leader: boolean;
+  assigned: number;
+  healthChanges: number;
+}
+
+/**
+ * Runs scheduling passes: at once when asked (VM created, worker registered, paused or deleted) and every
+ * `schedulerIntervalMs`. Passes never overlap; requests during a pass are coalesced into one more pass. Every
+ * change re-reads the VM under a row lock and re-checks the decision, so heartbeats and API writes that land in
+ * between are never overwritten with stale data.
+ */
+@Injectable()
+export class SchedulerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(SchedulerService.name);
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private leaderConnection: QueryRunner | undefined;
+
+  constructor(
+    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
+    private readonly dataSource: DataSource,
+    private readonly vms: VmService,
+    private readonly workers: WorkerService,
+    private readonly clusterSettings: ClusterSettingsService,
+    trigger: SchedulingTrigger,
+  ) {
+    trigger.onRequest(() => this.request());
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.config.schedulerIntervalMs > 0) {
+      this.timer = setInterval(() => this.request(), this.config.schedulerIntervalMs);
+      this.timer.unref();
+      this.request();
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+    await this.leaderConnection?.release();
+  }
+
+  /** Asks for a pass soon; returns at once. */
+  request(): void {
+    if (this.stopped || this.config.schedulerIntervalMs <= 0) {
+      return;
+    }
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.runPass();
+        } catch (err) {
+          this.logger.error(`scheduling pass failed: ${(err as Error).message}`, (err as Error).stack);
+        }
+      } while (this.again && !this.stopped);
+      this.running = undefined;
+    })();
+  }
+
+  /** Waits for the pass in progress, if any (tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.running) {
+      await this.running;
+    }
+  }
+
+  /** One pass: health checks, then placement of pending VMs. */
+  async runPass(now = new Date()): Promise<PassResult> {
+    if (!(await this.isLeader())) {
+      return { leader: false, assigned: 0, healthChanges: 0 };
+    }
+    const workerList = await this.workers.list();
+    const workers = new Map<string, Worker>(workerList.map((w) => [w.name, w]));
+    const timeout = this.config.workerOfflineTimeoutMs;
+
+    let healthChanges = 0;
+    for (const vm of await this.vms.all()) {
+      if (checkVmHealth(vm, workers, now, timeout) === undefined) {
+        continue;
+      }
+      const changed = await this.vms.mutate(vm.name, (current) =>
+        current.uid === vm.uid ? checkVmHealth(current, workers, now, timeout) : undefined,
+      );
+      if (changed) {
+        healthChanges++;
+      }
+    }
+
+    const { schedulerProfile } = await this.clusterSettings.get();
+    const plan = planPlacement({
+      vms: await this.vms.all(),
+      workers: workerList,
+      profile: schedulerProfile,
+      now,
+      offlineTimeoutMs: timeout,
+    });
+    let assigned = 0;
+    for (const a of plan.assignments) {
+      const done = await this.vms.mutate(a.vm, (current) =>
+        current.uid === a.uid && awaitsPlacement(current)
+          ? {
+              ...current,
+              worker: a.worker,
+              assignedCPU: a.assignedCPU,
+              assignedMemory: a.assignedMemory,
+              scheduled_at: now.toISOString(),
+              status_message: '',
+              conditions: setCondition(current.conditions, 'scheduled', true),
+            }
+          : undefined,
+      );
+      if (done) {
+        assigned++;
+      }
+    }
+    for (const u of plan.unplaced) {
+      await this.vms.mutate(u.vm, (current) =>
+        current.uid === u.uid && awaitsPlacement(current) && current.status_message !== u.reason
+          ? { ...current, status_message: u.reason }
+          : undefined,
+      );
+    }
+    if (assigned > 0 || healthChanges > 0) {
+      this.logger.log(`scheduling pass: ${assigned} VM(s) placed, ${healthChanges} health change(s)`);
+    }
+    return { leader: true, assigned, healthChanges };
+  }
+
+  /**
+   * Leadership is a session-level advisory lock held on a dedicated connection for the controller's lifetime; a
+   * controller that loses the connection loses the lock and tries again on the next pass.
+   */
+  private async isLeader(): Promise<boolean> {
+    if (this.leaderConnection && !this.leaderConnection.isReleased) {
+      return true;
+    }
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    const rows = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [LEADER_LOCK_KEY])) as {
+      locked: boolean;
+    }[];
+    if (rows[0]?.locked) {
+      this.leaderConnection = runner;
+      return true;
+    }
+    await runner.release();
+    return false;
+  }
+}
