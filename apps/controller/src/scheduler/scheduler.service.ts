@@ -98,7 +98,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     const timeout = this.config.workerOfflineTimeoutMs;
 
     let healthChanges = 0;
-    for (const vm of await this.vms.all()) {
+    const snapshot = await this.vms.all();
+    for (const vm of snapshot) {
       if (checkVmHealth(vm, workers, now, timeout) === undefined) {
         continue;
       }
@@ -112,7 +113,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
     const { schedulerProfile } = await this.clusterSettings.get();
     const plan = planPlacement({
-      vms: await this.vms.all(),
+      // Re-read only when the health checks changed something: the snapshot is still current otherwise.
+      vms: healthChanges > 0 ? await this.vms.all() : snapshot,
       workers: workerList,
       profile: schedulerProfile,
       now,
