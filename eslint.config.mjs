@@ -2,6 +2,26 @@ import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
+const APP_DEPS = ['type:domain', 'type:contract', 'type:infra', 'type:client'];
+
+/** STYLE.md's layering; test code of any project may also use the test-support library. */
+function boundaries(inTests) {
+  const extra = inTests ? ['type:test-support'] : [];
+  return [
+    { sourceTag: 'type:app', onlyDependOnLibsWithTags: [...APP_DEPS, ...extra] },
+    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: [...APP_DEPS, 'type:test-support'] },
+    { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:domain', ...extra] },
+    { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:contract', ...extra] },
+    { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [...extra] },
+    { sourceTag: 'type:test-support', onlyDependOnLibsWithTags: ['type:domain'] },
+    {
+      sourceTag: 'type:domain',
+      onlyDependOnLibsWithTags: [...extra],
+      bannedExternalImports: ['@nestjs/*', 'typeorm', '@grpc/*', 'pg', 'class-validator'],
+    },
+  ];
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -34,48 +54,13 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          allow: [],
-          depConstraints: [
-            {
-              sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: [
-                'type:domain',
-                'type:contract',
-                'type:infra',
-                'type:client',
-                'type:test-support',
-              ],
-            },
-            {
-              sourceTag: 'type:e2e',
-              onlyDependOnLibsWithTags: [
-                'type:domain',
-                'type:contract',
-                'type:infra',
-                'type:client',
-                'type:test-support',
-              ],
-            },
-            { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:domain'] },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:contract'] },
-            { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'type:test-support', onlyDependOnLibsWithTags: ['type:domain'] },
-            {
-              sourceTag: 'type:domain',
-              onlyDependOnLibsWithTags: [],
-              bannedExternalImports: ['@nestjs/*', 'typeorm', '@grpc/*', 'pg', 'class-validator'],
-            },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', { allow: [], depConstraints: boundaries(false) }],
     },
   },
   {
     files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'libs/testing/**/*.ts', '**/test-support/**/*.ts'],
     rules: {
+      '@nx/enforce-module-boundaries': ['error', { allow: [], depConstraints: boundaries(true) }],
       // Tests poke at untyped JSON responses; the assertions are the type check there.
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

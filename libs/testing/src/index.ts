@@ -1,3 +1,4 @@
 export * from './postgres';
 export * from './database';
 export * from './wait';
+export * from './certificates';

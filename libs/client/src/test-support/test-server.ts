@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { opensslCertificate } from '@grove/testing';
 
 /** A request as the test server saw it. */
 export interface RecordedRequest {
@@ -69,30 +69,8 @@ export interface TestCertificate {
 export function generateCertificate(subject = '/CN=x'): TestCertificate {
   const dir = mkdtempSync(join(tmpdir(), 'grove-client-cert-'));
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-384',
-        '-subj',
-        subject,
-        '-addext',
-        'subjectAltName=DNS:grove-controller',
-        '-days',
-        '2',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
-    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+    const made = opensslCertificate(dir, subject.replace(/^\/CN=/, ''), { subjectAltName: 'DNS:grove-controller' });
+    return { cert: made.certPem, key: made.keyPem };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,39 +1,19 @@
-import { execFileSync } from 'node:child_process';
+import 'reflect-metadata';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
 import { certificateFingerprint } from '@grove/resources';
+import { opensslCertificate } from '@grove/testing';
 import { CONTROLLER_SERVER_NAME, loadOrCreateCertificate, type CertificateMaterial } from './certificate';
 
-/** Makes a self-signed certificate and key with openssl; returns the two file paths. */
+/** A self-signed certificate and key made by openssl; returns the two file paths. */
 function opensslPair(dir: string, name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      `/CN=${name}`,
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'pipe' },
-  );
-  return { cert, key };
+  const made = opensslCertificate(dir, name, { curve: 'P-256' });
+  return { cert: made.certFile, key: made.keyFile };
 }
 
 function modeOf(path: string): number {
@@ -68,6 +48,8 @@ describe('loadOrCreateCertificate', () => {
   describe('without user files', () => {
     it('generates a pair on first use and saves it readable by the owner only', () => {
       expect(generated.source).toBe('generated');
+      expect(generated.generated).toBe(true);
+      expect(readdirSync(dataDir).sort()).toEqual(['controller.crt', 'controller.key']);
       const certPath = join(dataDir, 'controller.crt');
       const keyPath = join(dataDir, 'controller.key');
       expect(readFileSync(certPath, 'utf8')).toBe(generated.certPem);
@@ -89,8 +71,33 @@ describe('loadOrCreateCertificate', () => {
       expect(cert.checkPrivateKey(createPrivateKey(generated.keyPem))).toBe(true);
       expect(cert.verify(cert.publicKey)).toBe(true);
       const now = Date.now();
+      const day = 24 * 3600 * 1000;
       expect(Date.parse(cert.validFrom)).toBeLessThanOrEqual(now);
-      expect(Date.parse(cert.validTo)).toBeGreaterThan(now + 9 * 365 * 24 * 3600 * 1000);
+      const validDays = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / day;
+      expect(validDays).toBeGreaterThanOrEqual(3652);
+      expect(validDays).toBeLessThanOrEqual(3653);
+    });
+
+    it('also names localhost and 127.0.0.1, so that curl --cacert works on the controller host', () => {
+      const cert = new X509Certificate(generated.certPem);
+      expect(cert.subjectAltName?.split(', ').sort()).toEqual(
+        ['DNS:grove-controller', 'DNS:localhost', 'IP Address:127.0.0.1'].sort(),
+      );
+      expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    });
+
+    it('is a leaf for server and client authentication, with a random serial', async () => {
+      const parsed = new x509.X509Certificate(generated.certPem);
+      const usage = parsed.getExtension(x509.KeyUsagesExtension);
+      expect(usage?.usages).toBe(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment);
+      expect(usage?.critical).toBe(true);
+      const extended = parsed.getExtension(x509.ExtendedKeyUsageExtension);
+      expect(extended?.usages).toEqual([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
+      expect(parsed.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
+      const other = await loadOrCreateCertificate({ dataDir: join(root, 'serial') });
+      const serials = [generated, other].map((m) => new X509Certificate(m.certPem).serialNumber);
+      expect(serials[0]).not.toBe(serials[1]);
+      expect(serials[0].replace(/^0+/, '').length).toBeGreaterThan(8);
     });
 
     it('reports the fingerprint of the certificate', () => {
@@ -101,6 +108,7 @@ describe('loadOrCreateCertificate', () => {
     it('reuses the saved pair on the next start', async () => {
       const again = await loadOrCreateCertificate({ dataDir });
       expect(again.source).toBe('data-dir');
+      expect(again.generated).toBe(false);
       expect(again.fingerprint).toBe(generated.fingerprint);
       expect(again.certPem).toBe(generated.certPem);
       expect(again.keyPem).toBe(generated.keyPem);
@@ -121,6 +129,20 @@ describe('loadOrCreateCertificate', () => {
       expect(fresh.source).toBe('generated');
       expect(modeOf(join(dir, 'controller.crt'))).toBe(0o600);
       expect(modeOf(join(dir, 'controller.key'))).toBe(0o600);
+      const saved = new X509Certificate(readFileSync(join(dir, 'controller.crt')));
+      expect(saved.checkPrivateKey(createPrivateKey(readFileSync(join(dir, 'controller.key'))))).toBe(true);
+    });
+
+    it('replaces a leftover temporary file from an interrupted write, keeping the key private', async () => {
+      const dir = join(root, 'interrupted');
+      await loadOrCreateCertificate({ dataDir: dir });
+      rmSync(join(dir, 'controller.crt'));
+      writeFileSync(join(dir, 'controller.key.tmp'), 'half a key', { mode: 0o644 });
+      const fresh = await loadOrCreateCertificate({ dataDir: dir });
+      expect(fresh.generated).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(['controller.crt', 'controller.key']);
+      expect(modeOf(join(dir, 'controller.key'))).toBe(0o600);
+      expect(readFileSync(join(dir, 'controller.key'), 'utf8')).toBe(fresh.keyPem);
     });
 
     it('refuses a broken saved pair, naming the file', async () => {
@@ -144,6 +166,7 @@ describe('loadOrCreateCertificate', () => {
     it('uses the user’s pair, not the data dir’s', async () => {
       const material = await loadOrCreateCertificate({ dataDir, certFile: user.cert, keyFile: user.key });
       expect(material.source).toBe('user');
+      expect(material.generated).toBe(false);
       expect(material.certPem).toBe(readFileSync(user.cert, 'utf8'));
       expect(material.keyPem).toBe(readFileSync(user.key, 'utf8'));
       expect(material.fingerprint).toBe(certificateFingerprint(readFileSync(user.cert, 'utf8')));
