@@ -92,9 +92,19 @@ describe('certificateFingerprint', () => {
     expect(certificateFingerprint(noisy)).toBe(first.expected);
   });
 
+  it('fingerprints a PEM file read as bytes as its certificate, not as text', () => {
+    const bytes = readFileSync(join(dir, 'first.crt'));
+    expect(certificateFingerprint(bytes)).toBe(first.expected);
+  });
+
   it('refuses text that is not a certificate', () => {
     expect(() => certificateFingerprint('not a certificate')).toThrow();
     const key = readFileSync(join(dir, 'first.key'), 'utf8');
     expect(() => certificateFingerprint(key)).toThrow();
+  });
+
+  it('refuses bytes that are not a certificate instead of hashing them', () => {
+    expect(() => certificateFingerprint(new Uint8Array([1, 2, 3]))).toThrow();
+    expect(() => certificateFingerprint(first.der.subarray(0, first.der.length - 10))).toThrow();
   });
 });

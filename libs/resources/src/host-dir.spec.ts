@@ -113,8 +113,10 @@ describe('parseHostDir / formatHostDir (CLI form name:path[:ro])', () => {
     ['arc:https://example.test/p.tar.gz:ro', { name: 'arc', path: 'https://example.test/p.tar.gz', ro: true }],
     ['arc:http://example.test:8080/p.tar.gz', { name: 'arc', path: 'http://example.test:8080/p.tar.gz', ro: false }],
     ['n:/a:b', { name: 'n', path: '/a:b', ro: false }],
-    ['n:ro', { name: 'n', path: 'ro', ro: false }],
+    ['n:/a:b:ro', { name: 'n', path: '/a:b', ro: true }],
+    ['n:relative/dir', { name: 'n', path: 'relative/dir', ro: false }],
     ['n:/dir:rw', { name: 'n', path: '/dir:rw', ro: false }],
+    ['n:/dir:RO', { name: 'n', path: '/dir:RO', ro: false }],
   ])('parses %j', (text, expected) => {
     expect(parseHostDir(text)).toEqual(expected);
   });
@@ -125,6 +127,9 @@ describe('parseHostDir / formatHostDir (CLI form name:path[:ro])', () => {
     ['an empty string', '', 'invalid host directory "": expected name:path[:ro]'],
     ['an empty path', 'src:', 'invalid host directory "src:": the path is empty'],
     ['only ":ro" as the path', 'src::ro', 'invalid host directory "src::ro": the path is empty'],
+    // ":ro" is a flag, never the path: a forgotten path must not become a read-write mount of "./ro".
+    ['a name and ":ro" without a path', 'cache:ro', 'invalid host directory "cache:ro": expected name:path[:ro]'],
+    ['only ":ro"', ':ro', 'invalid host directory ":ro": expected name:path[:ro]'],
   ])('refuses %s', (_case, text, message) => {
     expect(() => parseHostDir(text)).toThrow(message);
   });

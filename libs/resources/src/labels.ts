@@ -29,15 +29,24 @@ export function sumResources(maps: Iterable<Resources>): Resources {
   return total;
 }
 
+/**
+ * What is left of one resource. A worker can hold more than it offers (it re-registered with less, or VMs were
+ * placed before its limits shrank); it then has nothing left, rather than a negative amount (Orchard's unsigned
+ * subtraction wraps around instead, and sees an overcommitted worker as nearly infinite).
+ */
+function free(key: string, offered: Resources, used: Resources): number {
+  return Math.max(0, (own(offered, key) ?? 0) - (own(used, key) ?? 0));
+}
+
 /** A VM fits when, for every resource it asks for, what the worker offers minus what is used covers it. */
 export function resourcesFit(requested: Resources, offered: Resources, used: Resources): boolean {
-  return Object.entries(requested).every(([key, value]) => (own(offered, key) ?? 0) - (own(used, key) ?? 0) >= value);
+  return missingResources(requested, offered, used).length === 0;
 }
 
 /** Names of the resources that do not fit, for explaining why a VM stays pending. */
 export function missingResources(requested: Resources, offered: Resources, used: Resources): string[] {
   return Object.entries(requested)
-    .filter(([key, value]) => (own(offered, key) ?? 0) - (own(used, key) ?? 0) < value)
+    .filter(([key, value]) => free(key, offered, used) < value)
     .map(([key]) => key);
 }
 

@@ -113,7 +113,25 @@ describe('resource accounting', () => {
       [T, 'cores'],
     ],
     ['prototype names are ordinary resources', { toString: 0 }, {}, {}, true, []],
-    ['an overused worker fits nothing of that resource', { [T]: 0 }, { [T]: 1 }, { [T]: 3 }, false, [T]],
+    ['prototype names are not found on the prototype', { toString: 1 }, {}, {}, false, ['toString']],
+    ['an overcommitted worker has none of that resource left', { [T]: 1 }, { [T]: 1 }, { [T]: 3 }, false, [T]],
+    ['asking for 0 fits even an overcommitted worker', { [T]: 0 }, { [T]: 1 }, { [T]: 3 }, true, []],
+    [
+      'an overcommitted resource does not lend to another',
+      { [T]: 1, cores: 5 },
+      { [T]: 1, cores: 4 },
+      { [T]: 3 },
+      false,
+      [T, 'cores'],
+    ],
+    [
+      'a third macOS VM does not fit the default two slots',
+      { [T]: 1 },
+      { [T]: 2 },
+      sumResources([{ [T]: 1 }, { [T]: 1 }]),
+      false,
+      [T],
+    ],
   ])('%s', (_case, requested, offered, used, fits, missing) => {
     expect(resourcesFit(requested, offered, used)).toBe(fits);
     expect(missingResources(requested, offered, used)).toEqual(missing);
@@ -319,6 +337,8 @@ describe('isWorkerOffline', () => {
     ['seen an hour ago', ago(3_600_000), true],
     ['seen in the future (clock skew)', ago(-60_000), false],
     ['never seen (zero time)', '0001-01-01T00:00:00Z', true],
+    ['a Go RFC 3339 time with nanoseconds and an offset', '2025-06-01T13:59:00.123456789+02:00', false],
+    ['the same, past the timeout', '2025-06-01T13:56:59.999999999+02:00', true],
     ['an unparsable time', 'yesterday', true],
     ['an empty time', '', true],
   ])('%s', (_case, lastSeen, expected) => {

@@ -171,16 +171,31 @@ describe('newVm defaults (orchard.md §1.3 steps 4–8)', () => {
     expect(vm(input).resources).toEqual(expected);
   });
 
-  it('does not change the caller’s objects', () => {
+  it('does not change the caller’s objects, nor share them with the VM', () => {
     const resources = { gpu: 1 };
     const labels = { role: 'ci' };
     const hostDirs = [{ name: 'src', path: '/work/src' }];
-    const made = vm({ resources, labels, hostDirs }, { ...NO_POLICIES, hostDirPolicies: [{ pathPrefix: '/work' }] });
+    const netSoftnetAllow = ['10.0.0.0/8'];
+    const startup_script = { script_content: 'env', env: { A: '1' } };
+    const made = vm(
+      { resources, labels, hostDirs, netSoftnetAllow, startup_script },
+      { ...NO_POLICIES, hostDirPolicies: [{ pathPrefix: '/work' }] },
+    );
     expect(resources).toEqual({ gpu: 1 });
     made.labels['x'] = 'y';
+    made.netSoftnetAllow.push('0.0.0.0/0');
+    made.startup_script!.env!['B'] = '2';
     expect(labels).toEqual({ role: 'ci' });
+    expect(netSoftnetAllow).toEqual(['10.0.0.0/8']);
+    expect(startup_script).toEqual({ script_content: 'env', env: { A: '1' } });
     expect(hostDirs).toEqual([{ name: 'src', path: '/work/src' }]);
     expect(made.hostDirs).toEqual([{ name: 'src', path: '/work/src', ro: false }]);
+  });
+
+  it('keeps a startup script without env as it came', () => {
+    expect(vm({ startup_script: { script_content: 'echo hi' } }).startup_script).toEqual({
+      script_content: 'echo hi',
+    });
   });
 
   it.each<[string, Partial<VmCreateInput>, boolean, string[], string[]]>([
@@ -425,6 +440,12 @@ describe('applyVmSpecUpdate (PUT /v1/vms/{name})', () => {
     expect(current).toEqual(before);
   });
 
+  it('sees one comma-joined entry and two entries as different lists', () => {
+    const current = vm({ netSoftnetAllow: ['10.0.0.0/8', '192.168.0.0/16'] });
+    const next = applyVmSpecUpdate(current, { ...specOf(current), netSoftnetAllow: ['10.0.0.0/8,192.168.0.0/16'] });
+    expect(next?.netSoftnetAllow).toEqual(['10.0.0.0/8,192.168.0.0/16']);
+  });
+
   it('sees a reordered allow list as a change', () => {
     const current = vm({ netSoftnetAllow: ['10.0.0.0/8', '192.168.0.0/16'] });
     const next = applyVmSpecUpdate(current, {
@@ -459,6 +480,20 @@ describe('applyVmSpecUpdate (PUT /v1/vms/{name})', () => {
       'suspending a VM that is not suspendable',
       { powerState: 'suspended' },
       [{ field: 'powerState', message: 'only suspendable VMs can be suspended' }],
+    ],
+    [
+      // The running VM was started without --suspendable; the same body cannot make it so and suspend it.
+      'suspending while turning suspendable on',
+      { suspendable: true, powerState: 'suspended' },
+      [{ field: 'powerState', message: 'only suspendable VMs can be suspended' }],
+    ],
+    [
+      'os and power state together, reporting both',
+      { os: 'linux', powerState: 'suspended' },
+      [
+        { field: 'os', message: 'cannot be modified' },
+        { field: 'powerState', message: 'only suspendable VMs can be suspended' },
+      ],
     ],
   ])('refuses changing %s', (_case, requested, errors) => {
     const current = vm();
@@ -528,12 +563,21 @@ describe('applyVmSpecUpdate (PUT /v1/vms/{name})', () => {
 
   it.each<[string, Partial<VmSpec>]>([
     ['netSoftnet', { netSoftnet: true }],
+    ['net-softnet', { 'net-softnet': true }],
+    ['netSoftnetAllow', { netSoftnetAllow: ['10.0.0.0/8'] }],
+    ['netSoftnetBlock', { netSoftnetBlock: ['0.0.0.0/0'] }],
     ['suspendable', { suspendable: true }],
-  ])('a vetu VM refuses %s', (field, requested) => {
+  ])('a vetu VM refuses %s, naming that field', (field, requested) => {
     const current = vm({ os: 'linux', runtime: 'vetu' });
     expect(validationErrors(() => applyVmSpecUpdate(current, { ...specOf(current), ...requested }))).toEqual([
       { field, message: VETU_MESSAGE },
     ]);
+  });
+
+  it('a vetu VM accepts its own unchanged spec and a stop', () => {
+    const current = vm({ os: 'linux', runtime: 'vetu' });
+    expect(applyVmSpecUpdate(current, specOf(current))).toBeUndefined();
+    expect(applyVmSpecUpdate(current, { ...specOf(current), powerState: 'stopped' })?.powerState).toBe('stopped');
   });
 
   describe('terminal states', () => {

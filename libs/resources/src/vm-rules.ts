@@ -129,8 +129,8 @@ export function newVm(input: VmCreateInput, settings: ClusterSettings, uid: stri
     runtime,
     'net-softnet': input['net-softnet'] ?? false,
     netSoftnet: input.netSoftnet ?? false,
-    netSoftnetAllow: input.netSoftnetAllow ?? [],
-    netSoftnetBlock: input.netSoftnetBlock ?? [],
+    netSoftnetAllow: [...(input.netSoftnetAllow ?? [])],
+    netSoftnetBlock: [...(input.netSoftnetBlock ?? [])],
     suspendable: input.suspendable ?? false,
     powerState: 'running' as const,
   });
@@ -159,7 +159,12 @@ export function newVm(input: VmCreateInput, settings: ClusterSettings, uid: stri
     assignedMemory: 0,
     username: input.username ?? '',
     password: input.password ?? '',
-    startup_script: input.startup_script ?? null,
+    startup_script: input.startup_script
+      ? {
+          script_content: input.startup_script.script_content,
+          ...(input.startup_script.env ? { env: { ...input.startup_script.env } } : {}),
+        }
+      : null,
     restart_policy: input.restart_policy ?? 'Never',
     restarted_at: ZERO_TIME,
     restart_count: 0,
@@ -182,6 +187,10 @@ export class VmSpecConflictError extends Error {
   }
 }
 
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
+}
+
 function sameSpec(a: VmSpec, b: VmSpec): boolean {
   return (
     a.os === b.os &&
@@ -191,8 +200,8 @@ function sameSpec(a: VmSpec, b: VmSpec): boolean {
     a.netSoftnet === b.netSoftnet &&
     a.suspendable === b.suspendable &&
     a.powerState === b.powerState &&
-    a.netSoftnetAllow.join(',') === b.netSoftnetAllow.join(',') &&
-    a.netSoftnetBlock.join(',') === b.netSoftnetBlock.join(',')
+    sameList(a.netSoftnetAllow, b.netSoftnetAllow) &&
+    sameList(a.netSoftnetBlock, b.netSoftnetBlock)
   );
 }
 
@@ -228,8 +237,9 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
     }
   }
   if (next.runtime === 'vetu') {
-    for (const field of ['netSoftnet', 'suspendable'] as const) {
-      if (next[field]) {
+    // Name the fields the body set, as create does, rather than the booleans normalisation derived from them.
+    for (const field of VETU_UNSUPPORTED) {
+      if (field !== 'hostDirs' && hasValue(requested[field])) {
         errors.push({ field, message: 'runtime "vetu" does not support this field' });
       }
     }
@@ -240,7 +250,9 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
   if (current.suspendable && next.netSoftnet !== current.netSoftnet) {
     errors.push({ field: 'netSoftnet', message: 'cannot be changed for a suspendable VM' });
   }
-  if (next.powerState === 'suspended' && !next.suspendable) {
+  // The VM's current process decides: one started without `--suspendable` cannot be suspended, even by a body that
+  // turns `suspendable` on at the same time (Orchard checks the stored VM as well).
+  if (next.powerState === 'suspended' && !current.suspendable) {
     errors.push({ field: 'powerState', message: 'only suspendable VMs can be suspended' });
   }
   if (errors.length > 0) {

@@ -187,23 +187,23 @@ export function setCondition(conditions: VmCondition[], type: ConditionType, sta
   });
 }
 
-/** Parses the CLI form `name:path[:ro]`, splitting on the first `:` so that `https://…` paths work. */
+/**
+ * Parses the CLI form `name:path[:ro]`, splitting on the first `:` so that `https://…` paths work. The `:ro` suffix
+ * is taken off before splitting, as Orchard does, so that `cache:ro` is refused as a missing path instead of
+ * becoming a read-write mount of a directory called `ro`.
+ */
 export function parseHostDir(text: string): HostDir {
-  const idx = text.indexOf(':');
+  const ro = text.endsWith(':ro');
+  const spec = ro ? text.slice(0, -3) : text;
+  const idx = spec.indexOf(':');
   if (idx <= 0) {
     throw new Error(`invalid host directory "${text}": expected name:path[:ro]`);
   }
-  const name = text.slice(0, idx);
-  let path = text.slice(idx + 1);
-  let ro = false;
-  if (path.endsWith(':ro')) {
-    ro = true;
-    path = path.slice(0, -3);
-  }
+  const path = spec.slice(idx + 1);
   if (path === '') {
     throw new Error(`invalid host directory "${text}": the path is empty`);
   }
-  return { name, path, ro };
+  return { name: spec.slice(0, idx), path, ro };
 }
 
 export function formatHostDir(dir: HostDir): string {

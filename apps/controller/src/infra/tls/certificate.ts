@@ -2,7 +2,7 @@
 // module before anything else that happens to pull reflect-metadata in (Nest does) throws.
 import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { certificateFingerprint } from '@grove/resources';
@@ -10,7 +10,10 @@ import { certificateFingerprint } from '@grove/resources';
 export interface CertificateMaterial {
   certPem: string;
   keyPem: string;
+  /** SHA-256 of the certificate, `AB CD …`, as printed for operators to compare with what clients see. */
   fingerprint: string;
+  /** True when this call made a new pair: clients that pinned the previous certificate need a new context. */
+  generated: boolean;
   source: 'user' | 'data-dir' | 'generated';
 }
 
@@ -20,6 +23,18 @@ export const CONTROLLER_SERVER_NAME = 'grove-controller';
 const CERT_FILE = 'controller.crt';
 const KEY_FILE = 'controller.key';
 const VALIDITY_YEARS = 10;
+
+/**
+ * Writes a file readable by its owner only, through a temporary file and a rename, so that a crash half-way leaves
+ * either the old file or none, never a truncated key that would stop the next start.
+ */
+function writePrivateFile(path: string, data: string): void {
+  const temporary = `${path}.tmp`;
+  writeFileSync(temporary, data, { mode: 0o600 });
+  // `mode` applies only when a file is created; a leftover temporary file from a crash keeps its old mode otherwise.
+  chmodSync(temporary, 0o600);
+  renameSync(temporary, path);
+}
 
 /** Reads one TLS file; `label` says where it came from (`--tls-cert /path` or the data-dir path). */
 function readPem(path: string, label: string): string {
@@ -105,7 +120,7 @@ export async function loadOrCreateCertificate(options: {
     const certPem = readPem(options.certFile, certLabel);
     const keyPem = readPem(options.keyFile, keyLabel);
     checkPair(certPem, keyPem, certLabel, keyLabel);
-    return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'user' };
+    return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), generated: false, source: 'user' };
   }
   const certPath = join(options.dataDir, CERT_FILE);
   const keyPath = join(options.dataDir, KEY_FILE);
@@ -113,14 +128,12 @@ export async function loadOrCreateCertificate(options: {
     const certPem = readPem(certPath, certPath);
     const keyPem = readPem(keyPath, keyPath);
     checkPair(certPem, keyPem, certPath, keyPath);
-    return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'data-dir' };
+    return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), generated: false, source: 'data-dir' };
   }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { certPem, keyPem } = await generate();
-  writeFileSync(keyPath, keyPem, { mode: 0o600 });
-  writeFileSync(certPath, certPem, { mode: 0o600 });
-  // `mode` applies only when a file is created; a leftover half of an earlier pair keeps its old mode otherwise.
-  chmodSync(keyPath, 0o600);
-  chmodSync(certPath, 0o600);
-  return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), source: 'generated' };
+  // The key first: the pair is only looked for when both files exist, so a crash in between means a new pair.
+  writePrivateFile(keyPath, keyPem);
+  writePrivateFile(certPath, certPem);
+  return { certPem, keyPem, fingerprint: certificateFingerprint(certPem), generated: true, source: 'generated' };
 }
