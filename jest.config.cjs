@@ -49,6 +49,7 @@ module.exports = {
     project('libs/resources', 'resources', unit),
     project('libs/client', 'client', unit),
     project('libs/tunnel', 'tunnel', unit),
+    project('libs/proto', 'proto', unit),
     project('apps/controller', 'controller', unit),
     project('apps/cli', 'cli', unit),
     project('apps/worker', 'worker', unit),

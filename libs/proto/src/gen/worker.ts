@@ -1,0 +1,41 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { ControllerMessage as _grove_worker_v1_ControllerMessage, ControllerMessage__Output as _grove_worker_v1_ControllerMessage__Output } from './grove/worker/v1/ControllerMessage';
+import type { Hello as _grove_worker_v1_Hello, Hello__Output as _grove_worker_v1_Hello__Output } from './grove/worker/v1/Hello';
+import type { Ping as _grove_worker_v1_Ping, Ping__Output as _grove_worker_v1_Ping__Output } from './grove/worker/v1/Ping';
+import type { Pong as _grove_worker_v1_Pong, Pong__Output as _grove_worker_v1_Pong__Output } from './grove/worker/v1/Pong';
+import type { ResolveIp as _grove_worker_v1_ResolveIp, ResolveIp__Output as _grove_worker_v1_ResolveIp__Output } from './grove/worker/v1/ResolveIp';
+import type { ResolveIpResult as _grove_worker_v1_ResolveIpResult, ResolveIpResult__Output as _grove_worker_v1_ResolveIpResult__Output } from './grove/worker/v1/ResolveIpResult';
+import type { SyncVms as _grove_worker_v1_SyncVms, SyncVms__Output as _grove_worker_v1_SyncVms__Output } from './grove/worker/v1/SyncVms';
+import type { Welcome as _grove_worker_v1_Welcome, Welcome__Output as _grove_worker_v1_Welcome__Output } from './grove/worker/v1/Welcome';
+import type { WorkerMessage as _grove_worker_v1_WorkerMessage, WorkerMessage__Output as _grove_worker_v1_WorkerMessage__Output } from './grove/worker/v1/WorkerMessage';
+import type { WorkerServiceClient as _grove_worker_v1_WorkerServiceClient, WorkerServiceDefinition as _grove_worker_v1_WorkerServiceDefinition } from './grove/worker/v1/WorkerService';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  grove: {
+    worker: {
+      v1: {
+        ControllerMessage: MessageTypeDefinition<_grove_worker_v1_ControllerMessage, _grove_worker_v1_ControllerMessage__Output>
+        Hello: MessageTypeDefinition<_grove_worker_v1_Hello, _grove_worker_v1_Hello__Output>
+        Ping: MessageTypeDefinition<_grove_worker_v1_Ping, _grove_worker_v1_Ping__Output>
+        Pong: MessageTypeDefinition<_grove_worker_v1_Pong, _grove_worker_v1_Pong__Output>
+        ResolveIp: MessageTypeDefinition<_grove_worker_v1_ResolveIp, _grove_worker_v1_ResolveIp__Output>
+        ResolveIpResult: MessageTypeDefinition<_grove_worker_v1_ResolveIpResult, _grove_worker_v1_ResolveIpResult__Output>
+        SyncVms: MessageTypeDefinition<_grove_worker_v1_SyncVms, _grove_worker_v1_SyncVms__Output>
+        Welcome: MessageTypeDefinition<_grove_worker_v1_Welcome, _grove_worker_v1_Welcome__Output>
+        WorkerMessage: MessageTypeDefinition<_grove_worker_v1_WorkerMessage, _grove_worker_v1_WorkerMessage__Output>
+        /**
+         * Served by the controller on its gRPC port. Every call carries the worker's service-account credentials in metadata
+         * (`authorization: Basic …`), which must hold the `compute:write` role.
+         */
+        WorkerService: SubtypeConstructor<typeof grpc.Client, _grove_worker_v1_WorkerServiceClient> & { service: _grove_worker_v1_WorkerServiceDefinition }
+      }
+    }
+  }
+}
+

@@ -1,0 +1,28 @@
+import { join } from 'node:path';
+import { loadPackageDefinition } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './gen/worker';
+
+/** Directory of the .proto files (works from src/ and dist/: both sit one level below the package). */
+export const PROTO_DIR = join(__dirname, '..', 'proto');
+
+/** The controller↔worker protocol file, relative to PROTO_DIR. */
+export const WORKER_PROTO = 'grove/worker/v1/worker.proto';
+
+/** Protocol version this code speaks; negotiated in Hello/Welcome. */
+export const WORKER_PROTOCOL_VERSION = 1;
+
+/**
+ * Loads the protocol with the same options the committed types were generated with (scripts/proto-gen.sh), so that
+ * what grpc-js decodes is exactly what the types describe.
+ */
+export function loadWorkerProtocol(): ProtoGrpcType {
+  const definition = loadSync(WORKER_PROTO, {
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+    longs: String,
+    defaults: true,
+    oneofs: true,
+  });
+  return loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+}
