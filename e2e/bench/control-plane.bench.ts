@@ -45,7 +45,16 @@ async function main(): Promise<void> {
   const token = 'bench-admin-token';
   const controller = spawn(
     process.execPath,
-    [CONTROLLER_MAIN, '--insecure-no-tls', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
+    [
+      CONTROLLER_MAIN,
+      '--insecure-no-tls',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--listen-grpc',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+    ],
     {
       env: {
         ...process.env,

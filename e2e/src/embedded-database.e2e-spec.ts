@@ -12,7 +12,16 @@ function startEmbedded(dataDir: string, port: number, token: string): { child: C
   delete env['GROVE_DATABASE_URL'];
   const child = spawn(
     process.execPath,
-    [CONTROLLER_MAIN, '--insecure-no-tls', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
+    [
+      CONTROLLER_MAIN,
+      '--insecure-no-tls',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--listen-grpc',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+    ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

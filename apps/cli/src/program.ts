@@ -84,6 +84,7 @@ function addControllerCommands(program: Command, io: CommandIo, state: ProgramSt
       '--data-dir <dir>',
       'data directory (certificate, key, embedded database) (default: "$GROVE_HOME/controller")',
     )
+    .option('--listen-grpc <address>', 'address for worker sessions (gRPC), HOST:PORT, or "off"', '0.0.0.0:6121')
     .option('--insecure-no-tls', 'serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy or for tests)')
     .option('--tls-cert <file>', 'PEM certificate to serve instead of the generated self-signed one')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')

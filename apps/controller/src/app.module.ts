@@ -10,36 +10,40 @@ import { ServiceAccountModule } from './service-accounts/service-account.module'
 import { VmModule } from './vms/vm.module';
 import { WorkerModule } from './workers/worker.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
+import { GRPC_TLS, type GrpcTls } from './worker-sessions/worker-grpc.server';
+import { WorkerSessionModule } from './worker-sessions/worker-session.module';
 
 /** Makes the configuration and the already-migrated DataSource injectable everywhere. */
 @Global()
 @Module({})
 class InfraModule {
-  static forRoot(config: ControllerConfig, dataSource: DataSource): DynamicModule {
+  static forRoot(config: ControllerConfig, dataSource: DataSource, tls: GrpcTls): DynamicModule {
     return {
       module: InfraModule,
       providers: [
         { provide: CONTROLLER_CONFIG, useValue: config },
         { provide: DataSource, useValue: dataSource },
+        { provide: GRPC_TLS, useValue: tls },
         SchedulingTrigger,
       ],
-      exports: [CONTROLLER_CONFIG, DataSource, SchedulingTrigger],
+      exports: [CONTROLLER_CONFIG, DataSource, GRPC_TLS, SchedulingTrigger],
     };
   }
 }
 
 @Module({})
 export class AppModule {
-  static forRoot(config: ControllerConfig, dataSource: DataSource): DynamicModule {
+  static forRoot(config: ControllerConfig, dataSource: DataSource, tls?: GrpcTls): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        InfraModule.forRoot(config, dataSource),
+        InfraModule.forRoot(config, dataSource, tls),
         ServiceAccountModule,
         ClusterSettingsModule,
         WorkerModule,
         VmModule,
         SchedulerModule,
+        WorkerSessionModule,
       ],
       controllers: [ControllerInfoController],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

@@ -31,10 +31,14 @@ export async function createControllerApp(
       ? { https: { cert: options.tls.certPem, key: options.tls.keyPem, minVersion: 'TLSv1.2' as const } }
       : {}),
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, dataSource), adapter, {
-    logger: options.logger ?? undefined,
-    bufferLogs: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, dataSource, options.tls && { certPem: options.tls.certPem, keyPem: options.tls.keyPem }),
+    adapter,
+    {
+      logger: options.logger ?? undefined,
+      bufferLogs: false,
+    },
+  );
   app.useGlobalPipes(createValidationPipe());
   // A global filter (not APP_FILTER) also covers errors raised before a route handler runs, such as bad JSON.
   app.useGlobalFilters(new HttpExceptionFilter());

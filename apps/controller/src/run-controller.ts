@@ -9,6 +9,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/database/e
 import { JsonLogger } from './infra/logging/json-logger';
 import { loadOrCreateCertificate } from './infra/tls/certificate';
 import { BOOTSTRAP_ADMIN, ServiceAccountService } from './service-accounts/service-account.service';
+import { WorkerGrpcServer } from './worker-sessions/worker-grpc.server';
 
 export interface RunningController {
   url: string;
@@ -73,6 +74,10 @@ export async function runController(
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
   const url = `${tls ? 'https' : 'http'}://${reachableHost(config.listenHost)}:${port}`;
   out(`Grove controller listening on ${url} (bound to ${config.listenHost}:${port})`);
+  const grpcPort = app.get(WorkerGrpcServer).port;
+  if (grpcPort !== undefined) {
+    out(`Worker sessions (gRPC${tls ? ' over TLS' : ''}) on ${config.grpcListen?.host}:${grpcPort}`);
+  }
   if (tls) {
     out(`TLS certificate (${tls.source}) SHA-256 fingerprint: ${tls.fingerprint}`);
   } else {

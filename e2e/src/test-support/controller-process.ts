@@ -73,7 +73,7 @@ export async function startController(options: StartControllerOptions = {}): Pro
   const port = await freePort();
   const adminToken = `e2e-admin-${Math.random().toString(36).slice(2)}`;
   const entry = options.viaCli ? [CLI_MAIN, 'controller', 'run'] : [CONTROLLER_MAIN];
-  const args = [...entry, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
+  const args = [...entry, '--listen', `127.0.0.1:${port}`, '--listen-grpc', '127.0.0.1:0', '--data-dir', dataDir];
   if (!options.tls) {
     args.push('--insecure-no-tls');
   }

@@ -9,6 +9,7 @@ import type { CommandIo } from './io';
 
 export interface ControllerRunOptions {
   listen: string;
+  listenGrpc?: string;
   dataDir?: string;
   insecureNoTls?: boolean;
   tlsCert?: string;
@@ -30,6 +31,9 @@ export function controllerArgs(main: string, options: ControllerRunOptions, io: 
     '--data-dir',
     options.dataDir ?? join(groveHome(io.env), 'controller'),
   ];
+  if (options.listenGrpc !== undefined) {
+    args.push('--listen-grpc', options.listenGrpc);
+  }
   if (options.insecureNoTls) {
     args.push('--insecure-no-tls');
   }
@@ -131,7 +135,17 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
   const dataDir = options.dataDir ? resolve(options.dataDir) : join(groveHome(io.env), 'dev');
   const token = devAdminToken(dataDir);
   const args = [
-    ...controllerArgs(controllerMain(), { listen: options.listen, dataDir, insecureNoTls: true }, io),
+    ...controllerArgs(
+      controllerMain(),
+      // Worker sessions on the next port of the same address (any free port when the API's is chosen freely).
+      {
+        listen: options.listen,
+        listenGrpc: `${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 0 : port + 1}`,
+        dataDir,
+        insecureNoTls: true,
+      },
+      io,
+    ),
     '--swagger-ui',
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token };

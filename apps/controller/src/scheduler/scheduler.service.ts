@@ -5,6 +5,7 @@ import { ClusterSettingsService } from '../cluster-settings/cluster-settings.ser
 import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { VmService } from '../vms/vm.service';
+import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { WorkerService } from '../workers/worker.service';
 import { checkVmHealth } from './health';
 import { awaitsPlacement, planPlacement } from './placement';
@@ -39,6 +40,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     private readonly vms: VmService,
     private readonly workers: WorkerService,
     private readonly clusterSettings: ClusterSettingsService,
+    private readonly sessions: WorkerSessionRegistry,
     trigger: SchedulingTrigger,
   ) {
     trigger.onRequest(() => this.request());
@@ -121,6 +123,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       offlineTimeoutMs: timeout,
     });
     let assigned = 0;
+    const notify = new Set<string>();
     for (const a of plan.assignments) {
       const done = await this.vms.mutate(a.vm, (current) =>
         current.uid === a.uid && awaitsPlacement(current)
@@ -137,7 +140,12 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       );
       if (done) {
         assigned++;
+        notify.add(a.worker);
       }
+    }
+    // Workers also sync periodically; the nudge only makes new VMs start sooner.
+    for (const worker of notify) {
+      this.sessions.notify(worker, { sync_vms: {} });
     }
     for (const u of plan.unplaced) {
       await this.vms.mutate(u.vm, (current) =>

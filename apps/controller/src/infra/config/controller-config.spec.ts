@@ -12,6 +12,7 @@ describe('controller configuration', () => {
       insecureNoTls: false,
       jsonLogs: false,
       workerOfflineTimeoutMs: 180_000,
+      grpcListen: { host: '0.0.0.0', port: 6121 },
     });
     expect(config.databaseUrl).toBeUndefined();
     expect(config.bootstrapAdminToken).toBeUndefined();
@@ -39,6 +40,15 @@ describe('controller configuration', () => {
       bootstrapAdminToken: 'long-enough',
       workerOfflineTimeoutMs: 90_000,
     });
+  });
+
+  it('moves or turns off the worker gRPC listener', () => {
+    expect(loadControllerConfig(['--listen-grpc', '127.0.0.1:7001'], env).grpcListen).toEqual({
+      host: '127.0.0.1',
+      port: 7001,
+    });
+    expect(loadControllerConfig(['--listen-grpc', 'off'], env).grpcListen).toBeUndefined();
+    expect(() => loadControllerConfig(['--listen-grpc', 'x'], env)).toThrow(/--listen-grpc "x" is not of the form/);
   });
 
   it.each([

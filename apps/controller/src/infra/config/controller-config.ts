@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 export interface ControllerConfig {
   listenHost: string;
   listenPort: number;
+  /** Where workers' gRPC sessions connect (its own port: HTTP/2 beside Fastify's HTTP/1.1); undefined turns it off. */
+  grpcListen?: { host: string; port: number };
   dataDir: string;
   /** Serve plain HTTP. Named after its risk, as the CLI flag is. */
   insecureNoTls: boolean;
@@ -32,16 +34,17 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_LISTEN = '0.0.0.0:6120';
+export const DEFAULT_LISTEN_GRPC = '0.0.0.0:6121';
 
 /** Splits `HOST:PORT`, `[v6]:PORT` or `:PORT`; returns an error text instead of throwing. */
-export function parseListenAddress(text: string): { host: string; port: number } | string {
+export function parseListenAddress(text: string, flag = '--listen'): { host: string; port: number } | string {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
   if (!match) {
-    return `--listen "${text}" is not of the form HOST:PORT`;
+    return `${flag} "${text}" is not of the form HOST:PORT`;
   }
   const port = Number(match[3]);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    return `--listen "${text}": port must be between 0 and 65535`;
+    return `${flag} "${text}": port must be between 0 and 65535`;
   }
   const host = match[1] ?? match[2];
   return { host: host === '' ? '0.0.0.0' : host, port };
@@ -76,6 +79,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
       allowPositionals: false,
       options: {
         listen: { type: 'string', short: 'l' },
+        'listen-grpc': { type: 'string' },
         'data-dir': { type: 'string' },
         'insecure-no-tls': { type: 'boolean' },
         'tls-cert': { type: 'string' },
@@ -92,6 +96,11 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
   const listen = parseListenAddress((values['listen'] as string | undefined) ?? DEFAULT_LISTEN);
   if (typeof listen === 'string') {
     problems.push(listen);
+  }
+  const grpcText = (values['listen-grpc'] as string | undefined) ?? DEFAULT_LISTEN_GRPC;
+  const grpcListen = grpcText === 'off' ? undefined : parseListenAddress(grpcText, '--listen-grpc');
+  if (typeof grpcListen === 'string') {
+    problems.push(grpcListen);
   }
   const dataDirFlag = values['data-dir'] as string | undefined;
   const dataDir = dataDirFlag
@@ -137,6 +146,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
   return {
     listenHost: address.host,
     listenPort: address.port,
+    grpcListen: grpcListen as { host: string; port: number } | undefined,
     dataDir,
     insecureNoTls,
     tlsCertFile,

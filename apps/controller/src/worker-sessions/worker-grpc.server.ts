@@ -1,0 +1,228 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type Metadata, Server, ServerCredentials, type ServerDuplexStream, status as GrpcStatus } from '@grpc/grpc-js';
+import {
+  loadWorkerProtocol,
+  WORKER_PROTOCOL_VERSION,
+  type ControllerMessage,
+  type WorkerMessage__Output,
+} from '@grove/proto';
+import { hasRoles, parseBasicAuth } from '../common/auth/auth.guard';
+import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
+import { ServiceAccountService } from '../service-accounts/service-account.service';
+import { WorkerService } from '../workers/worker.service';
+import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
+
+/** TLS material of the gRPC listener: the same certificate as the REST API's. */
+export const GRPC_TLS = Symbol('GRPC_TLS');
+export type GrpcTls = { certPem: string; keyPem: string } | undefined;
+
+/** Capabilities this controller offers on worker sessions; the session uses those both sides list. */
+export const CONTROLLER_SESSION_CAPABILITIES: readonly string[] = [];
+
+/** Interval of pings on a session; a side that hears nothing for three of them gives the session up. */
+export const SESSION_PING_INTERVAL_MS = 10_000;
+const HELLO_TIMEOUT_MS = 10_000;
+
+type SessionCall = ServerDuplexStream<WorkerMessage__Output, ControllerMessage>;
+
+class SessionError extends Error {
+  constructor(
+    readonly code: GrpcStatus,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The gRPC server workers dial (ARCHITECTURE.md decision 3): a plain grpc-js server on its own port, because it
+ * needs HTTP/2 next to Fastify's HTTP/1.1 and full control of flow control later, for tunnels.
+ */
+@Injectable()
+export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WorkerGrpcServer.name);
+  private server: Server | undefined;
+  private boundPort: number | undefined;
+
+  constructor(
+    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
+    @Inject(GRPC_TLS) private readonly tls: GrpcTls,
+    private readonly accounts: ServiceAccountService,
+    private readonly workers: WorkerService,
+    private readonly registry: WorkerSessionRegistry,
+  ) {}
+
+  /** The port actually bound (useful with port 0), or undefined when the listener is off. */
+  get port(): number | undefined {
+    return this.boundPort;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const listen = this.config.grpcListen;
+    if (!listen) {
+      return;
+    }
+    const proto = loadWorkerProtocol();
+    const server = new Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 });
+    server.addService(proto.grove.worker.v1.WorkerService.service, {
+      Session: (call: SessionCall) => void this.handleSession(call),
+    });
+    const credentials = this.tls
+      ? ServerCredentials.createSsl(null, [
+          { cert_chain: Buffer.from(this.tls.certPem), private_key: Buffer.from(this.tls.keyPem) },
+        ])
+      : ServerCredentials.createInsecure();
+    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${listen.port}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    this.server = server;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.registry.closeAll('the controller is shutting down');
+    const server = this.server;
+    if (!server) {
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, 2000);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private async authorise(metadata: Metadata): Promise<void> {
+    const header = metadata.get('authorization')[0];
+    const credentials = parseBasicAuth(typeof header === 'string' ? header : undefined);
+    if (!credentials) {
+      throw new SessionError(GrpcStatus.UNAUTHENTICATED, 'authentication required: send "authorization: Basic …"');
+    }
+    const account = await this.accounts.authenticate(credentials.name, credentials.token);
+    if (!account) {
+      throw new SessionError(GrpcStatus.UNAUTHENTICATED, 'invalid service account name or token');
+    }
+    if (!hasRoles(account, { kind: 'all', roles: ['compute:write'] })) {
+      throw new SessionError(GrpcStatus.PERMISSION_DENIED, 'all of the following roles must be present: compute:write');
+    }
+  }
+
+  /** Waits for the first message, which must be Hello. */
+  private firstMessage(call: SessionCall): Promise<WorkerMessage__Output> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new SessionError(GrpcStatus.DEADLINE_EXCEEDED, 'no Hello within 10 s')),
+        HELLO_TIMEOUT_MS,
+      );
+      call.once('data', (message: WorkerMessage__Output) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+      call.once('end', () => {
+        clearTimeout(timer);
+        reject(new SessionError(GrpcStatus.CANCELLED, 'the worker ended the session before Hello'));
+      });
+    });
+  }
+
+  private async handleSession(call: SessionCall): Promise<void> {
+    let session: WorkerSessionHandle | undefined;
+    try {
+      await this.authorise(call.metadata);
+      const first = await this.firstMessage(call);
+      if (first.kind !== 'hello' || !first.hello) {
+        throw new SessionError(GrpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Hello');
+      }
+      const hello = first.hello;
+      if (hello.protocol_version < 1) {
+        throw new SessionError(GrpcStatus.INVALID_ARGUMENT, `unsupported protocol version ${hello.protocol_version}`);
+      }
+      try {
+        await this.workers.get(hello.worker_name);
+      } catch {
+        throw new SessionError(
+          GrpcStatus.FAILED_PRECONDITION,
+          `worker "${hello.worker_name}" is not registered: register it with POST /v1/workers first`,
+        );
+      }
+      session = this.openSession(call, hello.worker_name);
+      call.write({
+        welcome: {
+          protocol_version: Math.min(hello.protocol_version, WORKER_PROTOCOL_VERSION),
+          capabilities: CONTROLLER_SESSION_CAPABILITIES.filter((c) => hello.capabilities.includes(c)),
+          ping_interval_ms: SESSION_PING_INTERVAL_MS,
+        },
+      });
+      this.registry.register(session);
+      this.logger.log(`worker "${hello.worker_name}" connected (worker version ${hello.worker_version || 'unknown'})`);
+    } catch (err) {
+      const e = err instanceof SessionError ? err : new SessionError(GrpcStatus.INTERNAL, (err as Error).message);
+      if (!(err instanceof SessionError)) {
+        this.logger.error(`worker session failed: ${e.message}`, (err as Error).stack);
+      }
+      call.emit('error', { code: e.code, details: e.message });
+      call.end();
+      if (session) {
+        this.registry.unregister(session);
+      }
+    }
+  }
+
+  /** Wires pings, pongs and liveness for an authorised session. */
+  private openSession(call: SessionCall, workerName: string): WorkerSessionHandle {
+    let lastHeard = Date.now();
+    let nonce = 0;
+    let closed = false;
+    const handle: WorkerSessionHandle = {
+      workerName,
+      connectedAt: new Date(),
+      send: (message) => {
+        if (!closed) {
+          call.write(message);
+        }
+      },
+      close: (reason) => {
+        if (closed) {
+          return;
+        }
+        closed = true;
+        clearInterval(pinger);
+        call.emit('error', { code: GrpcStatus.UNAVAILABLE, details: reason });
+        call.end();
+      },
+    };
+    const pinger = setInterval(() => {
+      if (Date.now() - lastHeard > 3 * SESSION_PING_INTERVAL_MS) {
+        this.logger.warn(`worker "${workerName}" stopped answering; closing its session`);
+        handle.close('no message from the worker for three ping intervals');
+        this.registry.unregister(handle);
+        return;
+      }
+      handle.send({ ping: { nonce: String(++nonce) } });
+    }, SESSION_PING_INTERVAL_MS);
+    pinger.unref();
+    call.on('data', (message: WorkerMessage__Output) => {
+      lastHeard = Date.now();
+      if (message.kind === 'ping' && message.ping) {
+        handle.send({ pong: { nonce: message.ping.nonce } });
+      }
+    });
+    const finish = () => {
+      if (!closed) {
+        closed = true;
+        clearInterval(pinger);
+        call.end();
+      }
+      this.registry.unregister(handle);
+    };
+    call.on('end', finish);
+    call.on('cancelled', finish);
+    call.on('error', finish);
+    return handle;
+  }
+}
