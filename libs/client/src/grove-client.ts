@@ -34,6 +34,8 @@ export interface ControllerInfo {
   version: string;
   commit?: string;
   capabilities: string[];
+  /** Port of the worker-session gRPC listener, when the controller runs one. */
+  grpcPort?: number;
 }
 
 export interface VmListOptions {

@@ -11,3 +11,4 @@ export * from './labels';
 export * from './filter';
 export * from './fingerprint';
 export * from './version';
+export * from './bootstrap-token';

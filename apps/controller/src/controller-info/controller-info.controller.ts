@@ -1,5 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { WorkerGrpcServer } from '../worker-sessions/worker-grpc.server';
 import { Public } from '../common/auth/roles.decorator';
 import { GROVE_VERSION } from '../version';
 
@@ -15,6 +16,11 @@ export class ControllerInfoDto {
     type: [String],
   })
   capabilities!: string[];
+
+  @ApiPropertyOptional({
+    description: "Port of the worker-session gRPC listener on this controller's host (absent when it is off).",
+  })
+  grpcPort?: number;
 }
 
 export class ApiRootDto {
@@ -28,6 +34,8 @@ export const CAPABILITIES = ['vm-state-endpoint'];
 @ApiTags('controller')
 @Controller('v1')
 export class ControllerInfoController {
+  constructor(private readonly grpc: WorkerGrpcServer) {}
+
   @Get()
   @Public()
   @ApiOperation({ summary: 'Liveness of the API; needs no credentials.' })
@@ -41,6 +49,14 @@ export class ControllerInfoController {
   @ApiOperation({ summary: 'Version and capabilities; any valid service account may read it.' })
   @ApiOkResponse({ type: ControllerInfoDto })
   info(): ControllerInfoDto {
-    return { version: GROVE_VERSION, commit: process.env['GROVE_COMMIT'] ?? '', capabilities: CAPABILITIES };
+    const info: ControllerInfoDto = {
+      version: GROVE_VERSION,
+      commit: process.env['GROVE_COMMIT'] ?? '',
+      capabilities: CAPABILITIES,
+    };
+    if (this.grpc.port !== undefined) {
+      info.grpcPort = this.grpc.port;
+    }
+    return info;
   }
 }

@@ -16,7 +16,9 @@ describe('worker sessions over gRPC', () => {
 
   beforeAll(async () => {
     ctl = await TestController.start({ grpcListen: { host: '127.0.0.1', port: 0 }, schedulerIntervalMs: 60_000 });
-    target = `127.0.0.1:${ctl.app.get(WorkerGrpcServer).port}`;
+    const info = await ctl.request('GET', '/v1/controller/info');
+    expect(info.body.grpcPort).toBe(ctl.app.get(WorkerGrpcServer).port);
+    target = `127.0.0.1:${info.body.grpcPort}`;
   });
   afterAll(async () => {
     clients.forEach((c) => c.close());
