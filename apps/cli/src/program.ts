@@ -105,6 +105,33 @@ function addControllerCommands(program: Command, io: CommandIo, state: ProgramSt
     });
 }
 
+function addWorkerCommands(program: Command, io: CommandIo, state: ProgramState): void {
+  const worker = program.command('worker').description('run a Grove worker on this Mac').helpGroup('Administration:');
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  worker
+    .command('run')
+    .description('register this machine as a worker and keep its session with the controller (foreground)')
+    .argument('<controller-url>', 'controller address; scheme defaults to https, port to 6120')
+    .option('--bootstrap-token <token>', 'credentials and pinned certificate (from an administrator)')
+    .option('--bootstrap-token-stdin', 'read the bootstrap token from standard input')
+    .option('--bootstrap-token-file <file>', 'read the bootstrap token from a file (for service managers)')
+    .option('--name <name>', 'worker name (default: the host name)')
+    .option('--labels <key=value>', 'label VMs can require (repeatable or comma-separated)', collect)
+    .option('--resources <key=amount>', 'resource offered, over the automatic ones (repeatable)', collect)
+    .option('--default-cpu <n>', 'CPUs for VMs that do not ask for a number', '4')
+    .option('--default-memory <mib>', 'memory (MiB) for VMs that do not ask for an amount', '8192')
+    .addHelpText(
+      'after',
+      examples(
+        'grove worker run https://controller.example.com --bootstrap-token-stdin < token.txt',
+        'grove worker run controller.example.com --bootstrap-token "$TOKEN" --labels pool=ci',
+      ),
+    )
+    .action(async (url: string, _options: unknown, command: Command) => {
+      state.exitCode = await handlers().workerRun(io, url, allOptions(command));
+    });
+}
+
 function addDevCommand(program: Command, io: CommandIo, state: ProgramState): void {
   program
     .command('dev')
@@ -445,6 +472,7 @@ export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 
   addContextCommands(program, io);
   addControllerCommands(program, io, state);
   addDevCommand(program, io, state);
+  addWorkerCommands(program, io, state);
   return program;
 }
 

@@ -11,6 +11,19 @@ import { loadOrCreateCertificate } from './infra/tls/certificate';
 import { BOOTSTRAP_ADMIN, ServiceAccountService } from './service-accounts/service-account.service';
 import { WorkerGrpcServer } from './worker-sessions/worker-grpc.server';
 
+/** Nest's start-up chatter (every module and route) is noise for operators. */
+const NEST_CHATTER = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication']);
+
+class OperatorLogger extends ConsoleLogger {
+  override log(message: unknown, ...rest: unknown[]): void {
+    const context = rest[rest.length - 1];
+    if (typeof context === 'string' && NEST_CHATTER.has(context)) {
+      return;
+    }
+    super.log(message, ...rest);
+  }
+}
+
 export interface RunningController {
   url: string;
   app: NestFastifyApplication;
@@ -41,10 +54,7 @@ export async function runController(
   config: ControllerConfig,
   out: (line: string) => void = console.log,
 ): Promise<RunningController> {
-  // Nest's start-up chatter (every module and route) is noise for operators; keep warnings and errors.
-  const logger = config.jsonLogs
-    ? new JsonLogger()
-    : new ConsoleLogger('Grove', { timestamp: true, logLevels: ['error', 'warn'] });
+  const logger = config.jsonLogs ? new JsonLogger() : new OperatorLogger('Grove', { timestamp: true });
   Logger.overrideLogger(logger);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 

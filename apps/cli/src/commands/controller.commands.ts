@@ -43,22 +43,67 @@ export function controllerArgs(main: string, options: ControllerRunOptions, io: 
   return args;
 }
 
-function controllerMain(): string {
+/** The entry script of a Grove server package (`controller` or `worker`), which runs as a separate process. */
+function serverMain(pkg: 'controller' | 'worker'): string {
   let packageJson: string;
   try {
-    // Not an import: only the path of the controller's entry script, which runs as a separate process.
-    // eslint-disable-next-line @nx/enforce-module-boundaries -- resolving a path, no controller code is loaded
-    packageJson = require.resolve('@grove/controller/package.json');
+    // Not an import: only the path of the entry script; no server code is loaded into the CLI.
+    packageJson = require.resolve(`@grove/${pkg}/package.json`);
   } catch (err) {
-    throw new CliError('the Grove controller package (@grove/controller) is not installed next to the CLI', {
-      cause: err,
-    });
+    throw new CliError(`the Grove ${pkg} package (@grove/${pkg}) is not installed next to the CLI`, { cause: err });
   }
   const main = join(dirname(packageJson), 'dist/main.js');
   if (!existsSync(main)) {
-    throw new CliError(`the Grove controller is not built: ${main} is missing`);
+    throw new CliError(`the Grove ${pkg} is not built: ${main} is missing`);
   }
   return main;
+}
+
+function controllerMain(): string {
+  return serverMain('controller');
+}
+
+export interface WorkerRunOptions {
+  bootstrapToken?: string;
+  bootstrapTokenStdin?: boolean;
+  bootstrapTokenFile?: string;
+  name?: string;
+  labels?: string[];
+  resources?: string[];
+  defaultCpu?: string;
+  defaultMemory?: string;
+}
+
+/** The worker's argv: exactly what `grove worker run` was given; the worker validates it. */
+export function workerArgs(main: string, url: string, options: WorkerRunOptions): string[] {
+  const args = [main, url];
+  const single: [string, string | undefined][] = [
+    ['--bootstrap-token', options.bootstrapToken],
+    ['--bootstrap-token-file', options.bootstrapTokenFile],
+    ['--name', options.name],
+    ['--default-cpu', options.defaultCpu],
+    ['--default-memory', options.defaultMemory],
+  ];
+  for (const [flag, value] of single) {
+    if (value !== undefined) {
+      args.push(flag, value);
+    }
+  }
+  if (options.bootstrapTokenStdin) {
+    args.push('--bootstrap-token-stdin');
+  }
+  for (const label of options.labels ?? []) {
+    args.push('--labels', label);
+  }
+  for (const resource of options.resources ?? []) {
+    args.push('--resources', resource);
+  }
+  return args;
+}
+
+/** Runs the worker in the foreground (stdin passed through for --bootstrap-token-stdin). */
+export function workerRun(_io: CommandIo, url: string, options: WorkerRunOptions): Promise<number> {
+  return spawnController(workerArgs(serverMain('worker'), url, options), process.env).exit;
 }
 
 /**
