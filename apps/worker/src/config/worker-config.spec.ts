@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeBootstrapToken } from '@grove/resources';
+import { loadWorkerConfig, normaliseControllerUrl, WorkerConfigError } from './worker-config';
+
+const token = encodeBootstrapToken({ serviceAccountName: 'workers', serviceAccountToken: 'secret' });
+
+describe('worker configuration', () => {
+  it('normalises controller addresses like Orchard', () => {
+    expect(normaliseControllerUrl('ctrl.example.com')).toBe('https://ctrl.example.com:6120');
+    expect(normaliseControllerUrl('http://127.0.0.1:7000/')).toBe('http://127.0.0.1:7000');
+    expect(() => normaliseControllerUrl('ftp://x')).toThrow(/http or https/);
+  });
+
+  it('reads the token from a flag, stdin or a file, and merges resources over the automatic ones', () => {
+    const config = loadWorkerConfig([
+      'ctrl',
+      '--bootstrap-token',
+      token,
+      '--name',
+      'mac-1',
+      '--labels',
+      'pool=ci,zone=a',
+      '--resources',
+      'org.cirruslabs.tart-vms=1',
+      '--default-cpu',
+      '8',
+    ]);
+    expect(config).toMatchObject({
+      controllerUrl: 'https://ctrl:6120',
+      name: 'mac-1',
+      labels: { pool: 'ci', zone: 'a' },
+      defaultCpu: 8,
+      defaultMemory: 8192,
+      credentials: { serviceAccountName: 'workers', serviceAccountToken: 'secret' },
+    });
+    expect(config.resources['org.cirruslabs.tart-vms']).toBe(1);
+    expect(config.resources['org.cirruslabs.logical-cores']).toBeGreaterThan(0);
+
+    expect(
+      loadWorkerConfig(['ctrl', '--bootstrap-token-stdin'], () => `${token}\n`).credentials.serviceAccountName,
+    ).toBe('workers');
+    const dir = mkdtempSync(join(tmpdir(), 'grove-worker-config-'));
+    try {
+      writeFileSync(join(dir, 'token'), token);
+      expect(
+        loadWorkerConfig(['ctrl', '--bootstrap-token-file', join(dir, 'token')]).credentials.serviceAccountToken,
+      ).toBe('secret');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lists every problem at once', () => {
+    let error: unknown;
+    try {
+      loadWorkerConfig([
+        '--bootstrap-token',
+        token,
+        '--bootstrap-token-stdin',
+        '--resources',
+        'x=y',
+        '--default-cpu',
+        'many',
+      ]);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(WorkerConfigError);
+    const problems = (error as WorkerConfigError).problems.join('\n');
+    expect(problems).toMatch(/exactly one CONTROLLER_URL/);
+    expect(problems).toMatch(/exactly one of --bootstrap-token/);
+    expect(problems).toMatch(/--resources: invalid resource "x=y"/);
+    expect(problems).toMatch(/--default-cpu "many"/);
+  });
+});
