@@ -42,7 +42,12 @@ function project(dir, displayName, extra = {}) {
 }
 
 const unit = { testMatch: ['<rootDir>/src/**/*.spec.ts'] };
-const integration = { testMatch: ['<rootDir>/src/**/*.int-spec.ts', '<rootDir>/src/**/*.e2e-spec.ts'] };
+// Integration and e2e tests start databases and processes; on a loaded 2-core machine a test that spawns a dozen
+// processes needs more than Jest's 5 s default. Their own waits are bounded (waitFor timeouts).
+const integration = {
+  testMatch: ['<rootDir>/src/**/*.int-spec.ts', '<rootDir>/src/**/*.e2e-spec.ts'],
+  testTimeout: 60_000,
+};
 
 module.exports = {
   projects: [
