@@ -1,4 +1,5 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
+import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { WorkerGrpcServer } from '../worker-sessions/worker-grpc.server';
 import { Public } from '../common/auth/roles.decorator';
@@ -34,7 +35,10 @@ export const CAPABILITIES = ['vm-state-endpoint'];
 @ApiTags('controller')
 @Controller('v1')
 export class ControllerInfoController {
-  constructor(private readonly grpc: WorkerGrpcServer) {}
+  constructor(
+    private readonly grpc: WorkerGrpcServer,
+    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
+  ) {}
 
   @Get()
   @Public()
@@ -51,7 +55,7 @@ export class ControllerInfoController {
   info(): ControllerInfoDto {
     const info: ControllerInfoDto = {
       version: GROVE_VERSION,
-      commit: process.env['GROVE_COMMIT'] ?? '',
+      commit: this.config.commit,
       capabilities: CAPABILITIES,
     };
     if (this.grpc.port !== undefined) {

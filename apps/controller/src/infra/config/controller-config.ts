@@ -17,6 +17,8 @@ export interface ControllerConfig {
   databaseUrl?: string;
   /** When set, `bootstrap-admin` exists with this token on every start. */
   bootstrapAdminToken?: string;
+  /** Source revision of this build (`GROVE_COMMIT`), shown by `GET /v1/controller/info`. */
+  commit: string;
   /** Serve Swagger UI at /v1/docs. */
   swaggerUi: boolean;
   /** JSON logs instead of human-readable ones. */
@@ -153,6 +155,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     tlsKeyFile,
     databaseUrl,
     bootstrapAdminToken,
+    commit: env['GROVE_COMMIT'] ?? '',
     swaggerUi: values['swagger-ui'] === true,
     jsonLogs: logFormat === 'json',
     workerOfflineTimeoutMs: offline,
@@ -167,6 +170,7 @@ export function defaultControllerConfig(overrides: Partial<ControllerConfig> = {
     listenPort: 0,
     dataDir: join(groveHome(process.env), 'controller'),
     insecureNoTls: true,
+    commit: '',
     swaggerUi: false,
     jsonLogs: false,
     workerOfflineTimeoutMs: 180_000,
