@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GroveClient } from '@grove/client';
-import { freePort, startPostgres, stopPostgres, waitFor } from '@grove/testing';
+import { freePort, startNodeProcess, startPostgres, stopPostgres, waitFor } from '@grove/testing';
 import { Client } from 'pg';
 import { formatMs, summarise, timedPool, type Summary } from './stats';
 
@@ -43,8 +43,7 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'grove-bench-'));
   const port = await freePort();
   const token = 'bench-admin-token';
-  const controller = spawn(
-    process.execPath,
+  const controller = startNodeProcess(
     [
       CONTROLLER_MAIN,
       '--insecure-no-tls',
@@ -56,12 +55,9 @@ async function main(): Promise<void> {
       dataDir,
     ],
     {
-      env: {
-        ...process.env,
-        GROVE_DATABASE_URL: cluster.url.replace(/\/postgres$/, '/bench'),
-        GROVE_BOOTSTRAP_ADMIN_TOKEN: token,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      ...process.env,
+      GROVE_DATABASE_URL: cluster.url.replace(/\/postgres$/, '/bench'),
+      GROVE_BOOTSTRAP_ADMIN_TOKEN: token,
     },
   );
   try {
@@ -109,8 +105,9 @@ async function main(): Promise<void> {
     console.log(row('grove --help (process start to exit)', summarise(help)));
     console.log(`\nVM creation throughput: ${(vmCount / createSeconds).toFixed(0)} VMs/s`);
   } finally {
-    controller.kill('SIGTERM');
-    await new Promise((resolve) => controller.once('exit', resolve));
+    if ((await controller.stop()) !== 0) {
+      process.stderr.write(`controller output:\n${controller.output()}`);
+    }
     stopPostgres(cluster);
     rmSync(dataDir, { recursive: true, force: true });
   }

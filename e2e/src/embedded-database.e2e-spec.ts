@@ -1,17 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
-import { freePort, waitFor } from '@grove/testing';
+import { freePort, startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import { CONTROLLER_MAIN } from './test-support/paths';
 
 /** Starts the built controller without GROVE_DATABASE_URL, i.e. on PGlite in its data dir. */
-function startEmbedded(dataDir: string, port: number, token: string): { child: ChildProcess; output: () => string } {
+function startEmbedded(dataDir: string, port: number, token: string): RunningProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token, GROVE_HOME: dataDir };
   delete env['GROVE_DATABASE_URL'];
-  const child = spawn(
-    process.execPath,
+  return startNodeProcess(
     [
       CONTROLLER_MAIN,
       '--insecure-no-tls',
@@ -22,23 +20,8 @@ function startEmbedded(dataDir: string, port: number, token: string): { child: C
       '--data-dir',
       dataDir,
     ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    env,
   );
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (output += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (output += c));
-  return { child, output: () => output };
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) {
-      resolve(child.exitCode);
-      return;
-    }
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
 }
 
 describe('controller on the embedded database (PGlite)', () => {
@@ -61,7 +44,7 @@ describe('controller on the embedded database (PGlite)', () => {
       await client.vms.create({ name: 'persisted', image: 'ghcr.io/cirruslabs/macos-tahoe-base:latest' });
       await client.serviceAccounts.create({ name: 'ci', roles: ['compute:read'], token: 'ci-token-1234' });
     } finally {
-      expect(await stop(proc.child)).toBe(0);
+      expect(await proc.stop()).toBe(0);
     }
 
     proc = startEmbedded(dataDir, port, token);
@@ -76,7 +59,7 @@ describe('controller on the embedded database (PGlite)', () => {
       });
       expect((await ci.vms.list()).map((v) => v.name)).toEqual(['persisted']);
     } finally {
-      expect(await stop(proc.child)).toBe(0);
+      expect(await proc.stop()).toBe(0);
     }
   }, 120_000);
 });

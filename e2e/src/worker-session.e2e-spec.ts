@@ -1,31 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
 import { encodeBootstrapToken } from '@grove/resources';
-import { waitFor } from '@grove/testing';
+import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
 import { REPO_ROOT } from './test-support/paths';
 
 const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
 
-function startWorker(args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, [WORKER_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (output += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (output += c));
-  return { child, output: () => output };
-}
-
-function exit(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) {
-      resolve(child.exitCode);
-      return;
-    }
-    child.once('exit', (code) => resolve(code));
-    child.kill(signal);
-  });
+function startWorker(args: string[]): RunningProcess {
+  return startNodeProcess([WORKER_MAIN, ...args]);
 }
 
 describe('worker process: registration and session', () => {
@@ -66,13 +50,13 @@ describe('worker process: registration and session', () => {
       expect(registered.resources['org.cirruslabs.logical-cores']).toBeGreaterThan(0);
       expect(controller.output()).toMatch(/worker "e2e-worker" connected/);
     } finally {
-      expect(await exit(worker.child)).toBe(0);
+      expect(await worker.stop()).toBe(0);
     }
   });
 
   it('refuses to start without a bootstrap token, naming the flags', async () => {
     const worker = startWorker([controller.url]);
-    expect(await exit(worker.child, 'SIGCONT')).toBe(2);
+    expect(await worker.exited).toBe(2);
     expect(worker.output()).toMatch(/--bootstrap-token, --bootstrap-token-stdin or --bootstrap-token-file/);
   });
 });

@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, freePort, waitFor, type TestDatabase } from '@grove/testing';
+import { createTestDatabase, freePort, startNodeProcess, waitFor, type TestDatabase } from '@grove/testing';
 import { CLI_MAIN, CONTROLLER_MAIN } from './paths';
 
 export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
@@ -48,16 +47,6 @@ export function controllerAnswers(url: string): Promise<boolean> {
   });
 }
 
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve(child.exitCode);
-    } else {
-      child.once('exit', (code) => resolve(code));
-    }
-  });
-}
-
 /**
  * Starts `node apps/controller/dist/main.js` on a free loopback port with a fresh database of the test run's
  * Postgres cluster and a known bootstrap-admin token, and waits until `GET /v1/` answers.
@@ -77,35 +66,25 @@ export async function startController(options: StartControllerOptions = {}): Pro
   if (!options.tls) {
     args.push('--insecure-no-tls');
   }
-  const child = spawn(process.execPath, args, {
-    env: {
-      ...process.env,
-      GROVE_HOME: dataDir,
-      GROVE_DATABASE_URL: database.url,
-      GROVE_BOOTSTRAP_ADMIN_TOKEN: adminToken,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const proc = startNodeProcess(args, {
+    ...process.env,
+    GROVE_HOME: dataDir,
+    GROVE_DATABASE_URL: database.url,
+    GROVE_BOOTSTRAP_ADMIN_TOKEN: adminToken,
   });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 
   let stopped: Promise<number | null> | undefined;
   const stop = (): Promise<number | null> =>
     (stopped ??= (async () => {
-      const done = exited(child);
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await done;
-      clearTimeout(timer);
+      const code = await proc.stop();
       await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
       return code;
     })());
 
-  const died = exited(child).then((code) => {
-    throw new Error(`the controller exited with code ${code} before it answered:\n${output}`);
+  const died = proc.exited.then((code) => {
+    throw new Error(`the controller exited with code ${code} before it answered:\n${proc.output()}`);
   });
   try {
     await Promise.race([
@@ -117,5 +96,5 @@ export async function startController(options: StartControllerOptions = {}): Pro
     throw err;
   }
   died.catch(() => undefined);
-  return { url, port, dataDir, adminToken, output: () => output, stop };
+  return { url, port, dataDir, adminToken, output: proc.output, stop };
 }

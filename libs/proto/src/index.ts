@@ -3,7 +3,6 @@
  * and negotiated in Hello/Welcome) with its generated types in `gen/`; and the Tart Guest Agent protocol (external, no
  * package) that the worker and the stand-in `tart` speak over a VM's control.sock, with hand-written types (see tart-agent.ts).
  */
-export const WORKER_PROTOCOL_PACKAGE = 'grove.worker.v1';
 export { loadWorkerProtocol, PROTO_DIR, WORKER_PROTO, WORKER_PROTOCOL_VERSION } from './worker-protocol';
 export type { ProtoGrpcType as WorkerProtocol } from './gen/worker';
 export type { WorkerMessage, WorkerMessage__Output } from './gen/grove/worker/v1/WorkerMessage';

@@ -2,3 +2,4 @@ export * from './postgres';
 export * from './database';
 export * from './wait';
 export * from './certificates';
+export * from './process';

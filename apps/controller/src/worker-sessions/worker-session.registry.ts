@@ -34,10 +34,6 @@ export class WorkerSessionRegistry {
     return this.sessions.has(workerName);
   }
 
-  connected(): string[] {
-    return [...this.sessions.keys()].sort();
-  }
-
   /** Sends to the worker's session; false when the worker is not connected here. */
   notify(workerName: string, message: ControllerMessage): boolean {
     const session = this.sessions.get(workerName);
