@@ -59,6 +59,7 @@ module.exports = {
     project('apps/cli', 'cli', unit),
     project('apps/worker', 'worker', unit),
     project('apps/controller', 'controller:int', integration),
+    project('apps/worker', 'worker:int', integration),
     project('e2e', 'e2e', integration),
   ],
   // One throwaway Postgres cluster for the run; every integration test file makes its own database in it.

@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CliError, UsageError } from '../cli.errors';
-import { configPath, groveHome, loadConfig, saveConfig } from '../config/config-file';
+import { groveHome } from '../config/config-file';
 import type { CommandIo } from './io';
 
 export interface ControllerRunOptions {
@@ -44,7 +42,7 @@ export function controllerArgs(main: string, options: ControllerRunOptions, io: 
 }
 
 /** The entry script of a Grove server package (`controller` or `worker`), which runs as a separate process. */
-function serverMain(pkg: 'controller' | 'worker'): string {
+export function serverMain(pkg: 'controller' | 'worker'): string {
   let packageJson: string;
   try {
     // Not an import: only the path of the entry script; no server code is loaded into the CLI.
@@ -59,7 +57,7 @@ function serverMain(pkg: 'controller' | 'worker'): string {
   return main;
 }
 
-function controllerMain(): string {
+export function controllerMain(): string {
   return serverMain('controller');
 }
 
@@ -110,7 +108,10 @@ export function workerRun(_io: CommandIo, url: string, options: WorkerRunOptions
  * Starts the controller as a child process (the CLI never loads controller code itself) with SIGINT and SIGTERM
  * forwarded to it. `exit` resolves with the child's exit code.
  */
-function spawnController(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; exit: Promise<number> } {
+export function spawnController(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; exit: Promise<number> } {
   const child = spawn(process.execPath, args, { stdio: 'inherit', env });
   const forward = (signal: NodeJS.Signals): void => {
     child.kill(signal);
@@ -143,96 +144,7 @@ export function controllerRun(io: CommandIo, options: ControllerRunOptions): Pro
   return spawnController(controllerArgs(controllerMain(), options, io), process.env).exit;
 }
 
-export interface DevOptions {
-  listen: string;
-  dataDir?: string;
-}
-
-/** The dev admin token is kept in the data dir so that the `dev` context stays valid across restarts. */
-function devAdminToken(dataDir: string): string {
-  const file = join(dataDir, 'dev-admin-token');
-  if (existsSync(file)) {
-    return readFileSync(file, 'utf8').trim();
-  }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const token = randomBytes(24).toString('base64url');
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  return token;
-}
-
-function answers(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = httpGet(`${url}/v1/`, { timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.once('error', () => resolve(false));
-    req.once('timeout', () => req.destroy());
-  });
-}
-
-/**
- * `grove dev`: a controller on the embedded database, plain HTTP on loopback, authentication on, and a `dev`
- * context (made the default) holding the admin credentials. Ctrl-C stops everything.
- */
-export async function devRun(io: CommandIo, options: DevOptions): Promise<number> {
-  const { host, port } = parseListen(options.listen);
-  const dataDir = options.dataDir ? resolve(options.dataDir) : join(groveHome(io.env), 'dev');
-  const token = devAdminToken(dataDir);
-  const args = [
-    ...controllerArgs(
-      controllerMain(),
-      // Worker sessions on the next port of the same address (any free port when the API's is chosen freely).
-      {
-        listen: options.listen,
-        listenGrpc: `${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 0 : port + 1}`,
-        dataDir,
-        insecureNoTls: true,
-      },
-      io,
-    ),
-    '--swagger-ui',
-  ];
-  const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token };
-  delete env['GROVE_DATABASE_URL'];
-  io.out(`Starting a development controller (data in ${dataDir})...\n`);
-  const { child, exit } = spawnController(args, env);
-  const url = `http://${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:${port}`;
-  const deadline = Date.now() + 120_000;
-  let exited = false;
-  void exit.finally(() => (exited = true));
-  while (!(await answers(url))) {
-    if (exited) {
-      return exit;
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGTERM');
-      throw new CliError(`the controller did not answer at ${url} within 120 s`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const path = configPath(io.env);
-  const config = loadConfig(path);
-  config.contexts['dev'] = { url, serviceAccountName: 'bootstrap-admin', serviceAccountToken: token };
-  config.defaultContext = 'dev';
-  saveConfig(path, config);
-  io.out(
-    [
-      '',
-      `Grove is running at ${url} (embedded database, no TLS, authentication on).`,
-      `The "dev" context in ${path} holds the bootstrap-admin credentials and is now the default.`,
-      `API explorer: ${url}/v1/docs`,
-      'Try, in another terminal:',
-      '  npx grove create vm v1 --image ghcr.io/cirruslabs/macos-tahoe-base:latest',
-      '  npx grove list vms',
-      'Press Ctrl-C to stop.',
-      '',
-    ].join('\n'),
-  );
-  return exit;
-}
-
-function parseListen(text: string): { host: string; port: number } {
+export function parseListen(text: string): { host: string; port: number } {
   const match = /^(.*):(\d+)$/.exec(text);
   if (!match || Number(match[2]) > 65535) {
     throw new UsageError(`--listen "${text}" is not of the form HOST:PORT`);

@@ -78,7 +78,8 @@ export class VmController {
   @Put(':name/state')
   @RequireRoles('compute:write')
   @ApiOperation({
-    summary: 'Report VM state (workers): status, status_message, image_fqn, observedGeneration, running.',
+    summary:
+      'Report VM state (workers): status, status_message, image_fqn, observedGeneration, running. A report carrying `uid` or `restart_count` of another incarnation gets 409.',
   })
   @ApiOkResponse({ type: VmDto })
   updateState(@Param('name') name: string, @Body() body: VmDto): Promise<Vm> {

@@ -149,6 +149,14 @@ export class VmService {
   /** State report from a worker (PUT /v1/vms/{name}/state). */
   async updateState(name: string, dto: VmDto): Promise<Vm> {
     const result = await this.repository.update(name, (vm) => {
+      // A worker reports by name, but the name may by now belong to a newer incarnation (deleted and created again,
+      // or restarted with a new restart count): a report that says which one it is about must match it.
+      if (
+        (dto.uid && dto.uid !== vm.uid) ||
+        (dto.restart_count !== undefined && dto.restart_count !== vm.restart_count)
+      ) {
+        throw DomainError.conflict(`the state report is for another incarnation of VM "${name}"`);
+      }
       const status = blankToUndefined<Vm['status']>(dto.status) ?? vm.status;
       if (vm.status === 'failed' && status !== 'failed') {
         throw DomainError.conflict('cannot update status for a VM in a terminal state');

@@ -274,6 +274,26 @@ describe('VMs', () => {
       expect(revive.status).toBe(409);
       expect(revive.body.message).toBe('cannot update status for a VM in a terminal state');
     });
+
+    it('refuses a report about another incarnation of the same name', async () => {
+      const name = fresh();
+      const vm = (await create({ name, image: 'i' })).body;
+      const stale = await ctl.request('PUT', `/v1/vms/${name}/state`, {
+        body: { uid: '00000000-0000-4000-8000-000000000000', status: 'failed', status_message: 'old one died' },
+      });
+      expect(stale.status).toBe(409);
+      expect(stale.body.message).toBe(`the state report is for another incarnation of VM "${name}"`);
+      const restarted = await ctl.request('PUT', `/v1/vms/${name}/state`, {
+        body: { uid: vm.uid, restart_count: 1, status: 'failed' },
+      });
+      expect(restarted.status).toBe(409);
+      const current = await ctl.request('PUT', `/v1/vms/${name}/state`, {
+        body: { uid: vm.uid, restart_count: 0, status_message: 'cloning VM...' },
+      });
+      expect(current.status).toBe(200);
+      expect(current.body.status).toBe('pending');
+      expect(current.body.status_message).toBe('cloning VM...');
+    });
   });
 
   describe('events', () => {

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeBootstrapToken } from '@grove/resources';
-import { loadWorkerConfig, normaliseControllerUrl, WorkerConfigError } from './worker-config';
+import {
+  defaultRuntime,
+  defaultWorkerDataDir,
+  loadWorkerConfig,
+  normaliseControllerUrl,
+  parseSyntheticDelays,
+  WorkerConfigError,
+} from './worker-config';
 
 const token = encodeBootstrapToken({ serviceAccountName: 'workers', serviceAccountToken: 'secret' });
 
@@ -63,6 +70,10 @@ describe('worker configuration', () => {
         'x=y',
         '--default-cpu',
         'many',
+        '--runtime',
+        'vetu',
+        '--synthetic-delays',
+        'boot=soon',
       ]);
     } catch (err) {
       error = err;
@@ -73,5 +84,38 @@ describe('worker configuration', () => {
     expect(problems).toMatch(/exactly one of --bootstrap-token/);
     expect(problems).toMatch(/--resources: invalid resource "x=y"/);
     expect(problems).toMatch(/--default-cpu "many"/);
+    expect(problems).toMatch(/--runtime "vetu" must be one of tart, synthetic/);
+    expect(problems).toMatch(/--synthetic-delays: "boot=soon" is not STEP=MILLISECONDS/);
+  });
+
+  it('picks Tart on macOS and the synthetic runtime elsewhere, and keeps state under GROVE_HOME', () => {
+    expect(defaultRuntime('darwin')).toBe('tart');
+    expect(defaultRuntime('linux')).toBe('synthetic');
+    expect(defaultWorkerDataDir({ GROVE_HOME: '/srv/grove' })).toBe('/srv/grove/worker');
+    const config = loadWorkerConfig([
+      'ctrl',
+      '--bootstrap-token',
+      token,
+      '--runtime',
+      'synthetic',
+      '--data-dir',
+      'rel/dir',
+      '--log-file',
+      'w.log',
+      '--synthetic-delays',
+      'clone=500,boot=20',
+      '--synthetic-delays',
+      'pull=1',
+    ]);
+    expect(config.runtime).toBe('synthetic');
+    expect(config.dataDir).toBe(join(process.cwd(), 'rel/dir'));
+    expect(config.logFile).toBe(join(process.cwd(), 'w.log'));
+    expect(config.syntheticDelays).toEqual({ clone: 500, boot: 20, pull: 1 });
+  });
+
+  it('rejects unknown delay steps and malformed delays', () => {
+    expect(() => parseSyntheticDelays(['reboot=5'])).toThrow(/STEP one of pull, clone, configure, boot, delete/);
+    expect(() => parseSyntheticDelays(['clone=5=6'])).toThrow(/clone=5=6/);
+    expect(parseSyntheticDelays(['', 'delete=0'])).toEqual({ delete: 0 });
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { cpus, hostname, totalmem } from 'node:os';
+import { cpus, homedir, hostname, platform, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   decodeBootstrapToken,
@@ -19,6 +20,45 @@ export interface WorkerConfig {
   resources: Record<string, number>;
   defaultCpu: number;
   defaultMemory: number;
+  /** `tart` drives the Tart CLI; `synthetic` runs in-process VMs (development and tests). */
+  runtime: WorkerRuntimeKind;
+  /** Where the worker keeps its own state (the synthetic runtime's VMs). */
+  dataDir: string;
+  /** Also append log lines (JSON) to this file. */
+  logFile?: string;
+  /** Synthetic runtime only: how long each step takes, in milliseconds. */
+  syntheticDelays: SyntheticDelays;
+}
+
+export const WORKER_RUNTIME_KINDS = ['tart', 'synthetic'] as const;
+export type WorkerRuntimeKind = (typeof WORKER_RUNTIME_KINDS)[number];
+
+export const SYNTHETIC_DELAY_STEPS = ['pull', 'clone', 'configure', 'boot', 'delete'] as const;
+export type SyntheticDelays = Partial<Record<(typeof SYNTHETIC_DELAY_STEPS)[number], number>>;
+
+/** Tart exists only on macOS; anywhere else the synthetic runtime is the useful default. */
+export function defaultRuntime(os: NodeJS.Platform = platform()): WorkerRuntimeKind {
+  return os === 'darwin' ? 'tart' : 'synthetic';
+}
+
+/** `$GROVE_HOME/worker`, else `~/.grove/worker`. */
+export function defaultWorkerDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.GROVE_HOME || join(homedir(), '.grove'), 'worker');
+}
+
+/** Parses `clone=500,boot=100` (repeatable flag values) into per-step delays. */
+export function parseSyntheticDelays(values: readonly string[]): SyntheticDelays {
+  const delays: SyntheticDelays = {};
+  for (const item of values.flatMap((v) => v.split(',')).filter((v) => v !== '')) {
+    const [step, ms, ...rest] = item.split('=');
+    if (!(SYNTHETIC_DELAY_STEPS as readonly string[]).includes(step) || rest.length > 0 || !/^\d+$/.test(ms ?? '')) {
+      throw new Error(
+        `"${item}" is not STEP=MILLISECONDS with STEP one of ${SYNTHETIC_DELAY_STEPS.join(', ')} (e.g. clone=500)`,
+      );
+    }
+    delays[step as keyof SyntheticDelays] = Number(ms);
+  }
+  return delays;
 }
 
 export class WorkerConfigError extends Error {
@@ -69,6 +109,10 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
         resources: { type: 'string', multiple: true },
         'default-cpu': { type: 'string' },
         'default-memory': { type: 'string' },
+        runtime: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'log-file': { type: 'string' },
+        'synthetic-delays': { type: 'string', multiple: true },
       },
     });
   } catch (err) {
@@ -128,7 +172,21 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
   } catch (err) {
     problems.push(`--resources: ${(err as Error).message}`);
   }
+  const runtime = (values.runtime ?? defaultRuntime()) as WorkerRuntimeKind;
+  if (!WORKER_RUNTIME_KINDS.includes(runtime)) {
+    problems.push(`--runtime "${values.runtime}" must be one of ${WORKER_RUNTIME_KINDS.join(', ')}`);
+  }
+  let syntheticDelays: SyntheticDelays = {};
+  try {
+    syntheticDelays = parseSyntheticDelays(values['synthetic-delays'] ?? []);
+  } catch (err) {
+    problems.push(`--synthetic-delays: ${(err as Error).message}`);
+  }
   const config = {
+    runtime,
+    syntheticDelays,
+    dataDir: resolve(values['data-dir'] ?? defaultWorkerDataDir()),
+    logFile: values['log-file'] === undefined ? undefined : resolve(values['log-file']),
     controllerUrl,
     name: values.name ?? hostname(),
     labels,

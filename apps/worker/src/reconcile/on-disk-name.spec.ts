@@ -100,9 +100,15 @@ describe('on-disk garbage collection (orchard.md §5.5)', () => {
     expect(plan).toEqual({ delete: [], stop: [], ignored: ['grove-ci-not-a-uuid-0'] });
   });
 
+  it.each<[boolean]>([[true], [false]])(
+    'a clone of a VM the controller still has pending is deleted so that create can clone afresh (running: %s)',
+    (running) => {
+      const plan = planOnDiskGc([{ name: ours('known'), running }], [controllerVm('known', 'pending')]);
+      expect(plan).toEqual({ delete: [{ name: ours('known'), stopFirst: running }], stop: [], ignored: [] });
+    },
+  );
+
   it.each<[VmStatus, boolean, string[]]>([
-    ['pending', true, []],
-    ['pending', false, []],
     ['running', true, [ours('known')]],
     ['running', false, []],
     ['failed', true, [ours('known')]],

@@ -69,7 +69,7 @@ export type ControllerVmView = Pick<Vm, 'name' | 'uid' | 'restart_count'> & { st
 
 /**
  * The on-disk clean-up of one session start (orchard.md §5.5), as data so the executor runs `tart` and nothing else
- * decides. `delete` lists clones the controller does not know (stop first when running), `stop` lists running clones
+ * decides. `delete` lists clones the controller does not know or still has pending (stop first when running), `stop` lists running clones
  * the controller has moved past `pending` — the worker lost their process, so the FSM will then report them as lost.
  * `ignored` lists `grove-`-prefixed names that do not parse, for a warning; they are never touched.
  */
@@ -81,8 +81,8 @@ export interface OnDiskGcPlan {
 
 /**
  * Decides which on-disk VMs to stop or delete at session start. VMs the worker already manages in memory are left to
- * the sync FSM; VMs that are not Grove's (including Orchard's `orchard-…` ones on a shared host) are never touched; a
- * remote VM still `pending` keeps its clone, because the FSM's `create` will clone over it anyway.
+ * the sync FSM; VMs that are not Grove's (including Orchard's `orchard-…` ones on a shared host) are never touched; the
+ * clone of a remote VM still `pending` is deleted too, because the FSM's `create` clones it again.
  */
 export function planOnDiskGc(
   onDisk: readonly OnDiskVm[],
@@ -103,9 +103,11 @@ export function planOnDiskGc(
       continue;
     }
     const known = remote.get(vm.name);
-    if (known === undefined) {
+    // A pending VM is cloned again by the FSM's `create`, and `tart clone` refuses an existing name: the half-made
+    // clone of a worker that died while creating it has to go first.
+    if (known === undefined || known.status === 'pending') {
       plan.delete.push({ name: vm.name, stopFirst: vm.running });
-    } else if (known.status !== 'pending' && vm.running) {
+    } else if (vm.running) {
       plan.stop.push(vm.name);
     }
   }

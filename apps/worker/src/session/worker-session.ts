@@ -37,8 +37,8 @@ type Stream = ClientDuplexStream<WorkerMessage, ControllerMessage__Output>;
 /**
  * The worker's connection to its controller: register over REST, open the gRPC session, answer pings, send
  * heartbeats, and start over with jittered back-off whenever anything breaks. A lost stream restarts the session,
- * never the process. Emits `connected`, `disconnected` (with the reason) and `sync` (the controller asks for a
- * reconciliation).
+ * never the process. Emits `connected`, `disconnected` (with the reason), `sync` (the controller asks for a
+ * reconciliation) and `resolveIp` (`{session, vmUid}` and a `reply({ip} | {error})` function).
  */
 export class WorkerSession extends EventEmitter {
   private readonly client: GroveClient;
@@ -83,6 +83,11 @@ export class WorkerSession extends EventEmitter {
         });
       }
     }
+  }
+
+  /** The REST client of this session's credentials, for the rest of the worker to share. */
+  get api(): GroveClient {
+    return this.client;
   }
 
   stop(): void {
@@ -137,8 +142,14 @@ export class WorkerSession extends EventEmitter {
             case 'sync_vms':
               this.emit('sync');
               break;
+            case 'resolve_ip': {
+              const request = message.resolve_ip!;
+              const reply = (result: { ip?: string; error?: string }) =>
+                stream.write({ resolve_ip_result: { session: request.session, ip: '', error: '', ...result } });
+              this.emit('resolveIp', { session: request.session, vmUid: request.vm_uid }, reply);
+              break;
+            }
             case 'pong':
-            case 'resolve_ip':
             case undefined:
               break;
           }

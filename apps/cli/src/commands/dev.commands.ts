@@ -1,0 +1,209 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { encodeBootstrapToken } from '@grove/resources';
+import { CliError, UsageError } from '../cli.errors';
+import { configPath, groveHome, loadConfig, saveConfig } from '../config/config-file';
+import { controllerArgs, controllerMain, parseListen, serverMain, spawnController } from './controller.commands';
+import type { CommandIo } from './io';
+
+export interface DevOptions {
+  listen: string;
+  dataDir?: string;
+  /** How many workers to start next to the controller. */
+  workers?: number;
+  /** Their VM runtime: `synthetic` (default) or `tart` (macOS). */
+  runtime?: string;
+}
+
+/** The dev admin token is kept in the data dir so that the `dev` context stays valid across restarts. */
+function devAdminToken(dataDir: string): string {
+  const file = join(dataDir, 'dev-admin-token');
+  if (existsSync(file)) {
+    return readFileSync(file, 'utf8').trim();
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpGet(`${url}/v1/`, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.once('error', () => resolve(false));
+    req.once('timeout', () => req.destroy());
+  });
+}
+
+/** The names of the dev workers: `dev-worker-1` … `dev-worker-N`. */
+export function devWorkerNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `dev-worker-${i + 1}`);
+}
+
+/** The argv of one dev worker; the token travels in a 0600 file, never on a command line. */
+export function devWorkerArgs(
+  main: string,
+  url: string,
+  name: string,
+  options: { tokenFile: string; dataDir: string; runtime: string },
+): string[] {
+  return [
+    main,
+    url,
+    '--bootstrap-token-file',
+    options.tokenFile,
+    '--name',
+    name,
+    '--runtime',
+    options.runtime,
+    '--data-dir',
+    join(options.dataDir, 'workers', name),
+  ];
+}
+
+/** Starts a worker whose output lines are prefixed with its name, so that N workers stay readable in one terminal. */
+function spawnWorker(args: string[], name: string, io: CommandIo): ChildProcess {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  for (const [stream, write] of [
+    [child.stdout, (text: string) => io.out(text)],
+    [child.stderr, (text: string) => io.err(text)],
+  ] as const) {
+    createInterface({ input: stream }).on('line', (line) => write(`[${name}] ${line}\n`));
+  }
+  return child;
+}
+
+/**
+ * `grove dev`: a controller on the embedded database, plain HTTP on loopback, authentication on, a `dev` context
+ * (made the default) holding the admin credentials, and N workers (synthetic VMs unless `--runtime tart`). Ctrl-C
+ * stops the workers (which delete their VMs) and the controller.
+ */
+export async function devRun(io: CommandIo, options: DevOptions): Promise<number> {
+  const workers = options.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
+    throw new UsageError(`--workers "${options.workers}" must be a whole number from 0 to 64`);
+  }
+  const runtime = options.runtime ?? 'synthetic';
+  if (runtime !== 'synthetic' && runtime !== 'tart') {
+    throw new UsageError(`--runtime "${runtime}" must be synthetic or tart`);
+  }
+  const { host, port } = parseListen(options.listen);
+  const dataDir = options.dataDir ? resolve(options.dataDir) : join(groveHome(io.env), 'dev');
+  const token = devAdminToken(dataDir);
+  const workerMain = workers > 0 ? serverMain('worker') : '';
+  const args = [
+    ...controllerArgs(
+      controllerMain(),
+      // Worker sessions on the next port of the same address (any free port when the API's is chosen freely).
+      {
+        listen: options.listen,
+        listenGrpc: `${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 0 : port + 1}`,
+        dataDir,
+        insecureNoTls: true,
+      },
+      io,
+    ),
+    '--swagger-ui',
+  ];
+  const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token };
+  delete env['GROVE_DATABASE_URL'];
+  io.out(`Starting a development controller (data in ${dataDir})...\n`);
+  const { child, exit } = spawnController(args, env);
+  const url = `http://${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:${port}`;
+  const deadline = Date.now() + 120_000;
+  let exited = false;
+  void exit.finally(() => (exited = true));
+  while (!(await answers(url))) {
+    if (exited) {
+      return exit;
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new CliError(`the controller did not answer at ${url} within 120 s`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const path = configPath(io.env);
+  const config = loadConfig(path);
+  config.contexts['dev'] = { url, serviceAccountName: 'bootstrap-admin', serviceAccountToken: token };
+  config.defaultContext = 'dev';
+  saveConfig(path, config);
+
+  const names = devWorkerNames(workers);
+  const children = startWorkers(io, { url, token, dataDir, runtime, names, main: workerMain });
+  const stopWorkers = (signal: NodeJS.Signals) => children.forEach((worker) => worker.kill(signal));
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  signals.forEach((signal) => process.on(signal, stopWorkers));
+  // Workers without their controller would only retry forever.
+  void exit.then(() => stopWorkers('SIGTERM'));
+
+  io.out(
+    [
+      '',
+      `Grove is running at ${url} (embedded database, no TLS, authentication on).`,
+      `The "dev" context in ${path} holds the bootstrap-admin credentials and is now the default.`,
+      names.length > 0
+        ? `Workers: ${names.join(', ')} (${runtime} runtime${
+            runtime === 'synthetic'
+              ? '; VMs are in-process: SSH on VM port 22 runs commands with /bin/sh on this host, echo on port 7'
+              : ''
+          }).`
+        : 'No workers (--workers 0): start one with `grove worker run`.',
+      `API explorer: ${url}/v1/docs`,
+      'Try, in another terminal:',
+      `  npx grove create vm v1 --image ${runtime === 'synthetic' ? 'any' : 'ghcr.io/cirruslabs/macos-tahoe-base:latest'}`,
+      '  npx grove list vms',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  const [code] = await Promise.all([exit, ...children.map((worker) => exitOf(worker))]);
+  signals.forEach((signal) => process.off(signal, stopWorkers));
+  return code;
+}
+
+function startWorkers(
+  io: CommandIo,
+  options: { url: string; token: string; dataDir: string; runtime: string; names: string[]; main: string },
+): ChildProcess[] {
+  if (options.names.length === 0) {
+    return [];
+  }
+  const tokenFile = join(options.dataDir, 'dev-worker-bootstrap-token');
+  writeFileSync(
+    tokenFile,
+    `${encodeBootstrapToken({ serviceAccountName: 'bootstrap-admin', serviceAccountToken: options.token })}\n`,
+    { mode: 0o600 },
+  );
+  return options.names.map((name) => {
+    const worker = spawnWorker(
+      devWorkerArgs(options.main, options.url, name, { tokenFile, dataDir: options.dataDir, runtime: options.runtime }),
+      name,
+      io,
+    );
+    worker.once('exit', (code, signal) => {
+      if (signal === null && code !== 0) {
+        io.err(`[${name}] exited with code ${code}\n`);
+      }
+    });
+    return worker;
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) {
+      resolve(child.exitCode);
+      return;
+    }
+    child.once('exit', (code) => resolve(code ?? 0));
+    child.once('error', () => resolve(1));
+  });
+}

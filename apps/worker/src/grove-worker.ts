@@ -1,0 +1,108 @@
+import { ApiError, type GroveClient } from '@grove/client';
+import type { Vm, VmEvent } from '@grove/resources';
+import { Reconciler, type ControllerPort, type VmStateReport } from './reconcile/reconciler';
+import type { VmRuntime } from './runtime/vm-runtime';
+import { WorkerSession, type SessionOptions } from './session/worker-session';
+import { startupScriptRunner } from './vms/startup-script';
+
+/** Orchard's worker polls its VMs every 5 s besides reacting to SyncVms (orchard.md §5.1). */
+export const SYNC_POLL_INTERVAL_MS = 5_000;
+
+export interface GroveWorkerOptions {
+  session: Omit<SessionOptions, 'log'>;
+  runtime: VmRuntime;
+  log: (line: string) => void;
+  syncIntervalMs?: number;
+}
+
+/** The controller side of the reconciler over REST; reports about VMs deleted or replaced meanwhile are dropped. */
+export function restControllerPort(client: GroveClient): ControllerPort {
+  return {
+    listVms: (workerName: string): Promise<Vm[]> => client.vms.list({ worker: workerName }),
+    reportState: async (name: string, report: VmStateReport): Promise<void> => {
+      try {
+        await client.vms.updateState(name, report);
+      } catch (err) {
+        if (err instanceof ApiError && (err.status === 404 || err.status === 409)) {
+          return;
+        }
+        throw err;
+      }
+    },
+    appendEvents: (name: string, events: VmEvent[]): Promise<void> => client.vms.appendEvents(name, events),
+  };
+}
+
+/**
+ * A worker: the session with the controller, the reconciler and the VM runtime wired together. Each new session
+ * first garbage-collects on-disk VMs, then syncs; after that it syncs on every SyncVms, on every local VM change, and
+ * every five seconds.
+ */
+export class GroveWorker {
+  readonly session: WorkerSession;
+  readonly reconciler: Reconciler;
+  private poll: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: GroveWorkerOptions) {
+    const { log, runtime } = options;
+    this.session = new WorkerSession({ ...options.session, log });
+    const controller = restControllerPort(this.session.api);
+    this.reconciler = new Reconciler({
+      workerName: options.session.identity.name,
+      runtime,
+      controller,
+      runStartupScript: startupScriptRunner({
+        runtime,
+        events: (name, events) => controller.appendEvents(name, events),
+        log,
+      }),
+      log,
+    });
+    this.session.on('connected', () => this.onConnected());
+    this.session.on('disconnected', () => this.stopPolling());
+    this.session.on('sync', () => void this.reconciler.requestSync());
+    this.session.on(
+      'resolveIp',
+      (request: { vmUid: string }, reply: (result: { ip?: string; error?: string }) => void) => {
+        const abort = AbortSignal.timeout(65_000);
+        this.reconciler.resolveIp(request.vmUid, abort).then(
+          (ip) => reply({ ip }),
+          (err: Error) => reply({ error: err.message }),
+        );
+      },
+    );
+  }
+
+  /** Runs until `stop()`: starts the runtime, then keeps the session (reconnecting as needed). */
+  async run(): Promise<void> {
+    await this.options.runtime.start();
+    this.options.log(`VM runtime: ${this.options.runtime.kind}`);
+    await this.session.run();
+  }
+
+  /** Ends the session, then stops and deletes this worker's VMs and closes the runtime. */
+  async stop(): Promise<void> {
+    this.stopPolling();
+    this.session.stop();
+    await this.reconciler.close();
+    await this.options.runtime.close();
+  }
+
+  private onConnected(): void {
+    this.stopPolling();
+    this.reconciler
+      .collectGarbage()
+      .catch((err: Error) => this.options.log(`on-disk garbage collection failed: ${err.message}`))
+      .then(() => this.reconciler.requestSync())
+      .catch((err: Error) => this.options.log(`VM sync failed: ${err.message}`));
+    const interval = this.options.syncIntervalMs ?? SYNC_POLL_INTERVAL_MS;
+    if (interval > 0) {
+      this.poll = setInterval(() => void this.reconciler.requestSync(), interval);
+    }
+  }
+
+  private stopPolling(): void {
+    clearInterval(this.poll);
+    this.poll = undefined;
+  }
+}

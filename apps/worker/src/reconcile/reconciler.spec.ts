@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DEFAULT_CLUSTER_SETTINGS,
+  newVm,
+  setCondition,
+  vmLocalName,
+  type Vm,
+  type VmCreateInput,
+  type VmEvent,
+} from '@grove/resources';
+import { waitFor } from '@grove/testing';
+import { FakeRuntime } from '../test-support/fake-runtime';
+import { Reconciler, type ControllerPort, type VmStateReport } from './reconciler';
+
+const WORKER = 'mac-1';
+
+/** The controller's side as the reconciler sees it, applying reports as `PUT /v1/vms/{name}/state` does. */
+class FakeController implements ControllerPort {
+  readonly vms = new Map<string, Vm>();
+  readonly reports: { name: string; report: VmStateReport }[] = [];
+
+  listVms(): Promise<Vm[]> {
+    return Promise.resolve([...this.vms.values()].map((vm) => structuredClone(vm)));
+  }
+
+  reportState(name: string, report: VmStateReport): Promise<void> {
+    this.reports.push({ name, report });
+    const vm = this.vms.get(name);
+    if (vm && vm.uid === report.uid) {
+      const running = report.conditions?.find((c) => c.type === 'running');
+      this.vms.set(name, {
+        ...vm,
+        status: report.status ?? vm.status,
+        status_message: report.status_message ?? vm.status_message,
+        image_fqn: report.image_fqn ?? vm.image_fqn,
+        observedGeneration: report.observedGeneration ?? vm.observedGeneration,
+        conditions: running ? setCondition(vm.conditions, 'running', running.state === 'true') : vm.conditions,
+      });
+    }
+    return Promise.resolve();
+  }
+
+  appendEvents(_name: string, _events: VmEvent[]): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** A VM the scheduler has placed on this worker. */
+  place(input: VmCreateInput & { name: string }): Vm {
+    const vm = newVm(
+      { image: 'ghcr.io/acme/macos:latest', ...input },
+      DEFAULT_CLUSTER_SETTINGS,
+      randomUUID(),
+      new Date(),
+    );
+    const placed: Vm = { ...vm, worker: WORKER, conditions: setCondition(vm.conditions, 'scheduled', true) };
+    this.vms.set(placed.name, placed);
+    return placed;
+  }
+
+  update(name: string, change: Partial<Vm>): void {
+    this.vms.set(name, { ...this.vms.get(name)!, ...change });
+  }
+
+  get(name: string): Vm {
+    return this.vms.get(name)!;
+  }
+}
+
+function setup(options: { startupScript?: (signal: AbortSignal) => Promise<void> } = {}) {
+  const runtime = new FakeRuntime();
+  const controller = new FakeController();
+  const logs: string[] = [];
+  const reconciler = new Reconciler({
+    workerName: WORKER,
+    runtime,
+    controller,
+    runStartupScript: options.startupScript ? (_vm, signal) => options.startupScript!(signal) : undefined,
+    log: (line) => logs.push(line),
+  });
+  /** Syncs until the controller's copy of the VM satisfies the probe (VM changes also trigger passes). */
+  const until = (what: string, probe: () => boolean) =>
+    waitFor(what, async () => {
+      await reconciler.requestSync();
+      return probe();
+    });
+  return { runtime, controller, reconciler, logs, until };
+}
+
+const running = (vm: Vm) => vm.conditions.find((c) => c.type === 'running')?.state === 'true';
+
+describe('Reconciler', () => {
+  it('creates a placed VM in tart.md order and reports it running with its image digest', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const vm = controller.place({ name: 'ci' });
+    // The scheduler fills these in for a VM that asked for the worker's defaults.
+    controller.update('ci', { assignedCPU: 6, assignedMemory: 12288 });
+    await until('running', () => controller.get('ci').status === 'running' && running(controller.get('ci')));
+    expect(runtime.calls).toEqual([
+      `clone ghcr.io/acme/macos:latest ${vm.localName}`,
+      'fqn ghcr.io/acme/macos:latest',
+      `configure ${vm.localName} cpu=6 memory=12288`,
+      `run ${vm.localName}`,
+    ]);
+    expect(controller.get('ci')).toMatchObject({
+      status_message: 'VM started',
+      image_fqn: 'ghcr.io/acme/macos:latest@sha256:feed',
+      observedGeneration: 0,
+    });
+    // Every report names the incarnation, so that the controller can drop stale ones.
+    expect(controller.reports.every(({ report }) => report.uid === vm.uid && report.restart_count === 0)).toBe(true);
+    await reconciler.close();
+  });
+
+  it('pulls first for imagePullPolicy Always and passes the run flags of the spec', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const vm = controller.place({
+      name: 'pull',
+      imagePullPolicy: 'Always',
+      netSoftnetAllow: ['10.0.0.0/8'],
+      nested: true,
+      username: 'ci',
+      password: 'pw',
+    });
+    await until('running', () => controller.get('pull').status === 'running');
+    expect(runtime.calls[0]).toBe('pull ghcr.io/acme/macos:latest');
+    expect(runtime.runs.get(vm.localName)).toMatchObject({
+      netSoftnet: true,
+      netSoftnetAllow: ['10.0.0.0/8'],
+      nested: true,
+      credentials: { username: 'ci', password: 'pw' },
+    });
+    await reconciler.close();
+  });
+
+  it.each([
+    ['pull', { imagePullPolicy: 'Always' as const }, 'failed to pull the VM: tart command failed: "boom"'],
+    ['clone', {}, 'failed to clone the VM: tart command failed: "boom"'],
+    ['configure', {}, 'failed to configure the VM: tart command failed: "boom"'],
+    ['run', {}, 'VM failed: tart command failed: "boom"'],
+  ] as const)('reports a failed %s with the runtime’s first error line', async (step, input, message) => {
+    const { runtime, controller, reconciler, until } = setup();
+    runtime.failures.set(step, 'tart command failed: "boom"');
+    controller.place({ name: 'broken', ...input });
+    await until('failed', () => controller.get('broken').status === 'failed');
+    expect(controller.get('broken').status_message).toBe(message);
+    await reconciler.close();
+  });
+
+  it('fails a VM whose run ends by itself, and one that exits with an error', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const quiet = controller.place({ name: 'quiet' });
+    const loud = controller.place({ name: 'loud' });
+    await until('both running', () => running(controller.get('quiet')) && running(controller.get('loud')));
+    runtime.exit(quiet.localName, { code: 0 });
+    runtime.exit(loud.localName, { code: 1, error: 'tart command failed: "The VM crashed"' });
+    await until(
+      'both failed',
+      () => controller.get('quiet').status === 'failed' && controller.get('loud').status === 'failed',
+    );
+    expect(controller.get('quiet').status_message).toBe('VM failed: VM exited unexpectedly');
+    expect(controller.get('loud').status_message).toBe('VM failed: tart command failed: "The VM crashed"');
+    expect(running(controller.get('quiet'))).toBe(false);
+    await reconciler.close();
+  });
+
+  it('stops and deletes a VM the controller forgot, and only stops one it failed', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const gone = controller.place({ name: 'gone' });
+    const failed = controller.place({ name: 'failed' });
+    await until('running', () => running(controller.get('gone')) && running(controller.get('failed')));
+    controller.vms.delete('gone');
+    controller.update('failed', { status: 'failed', status_message: 'VM is assigned to a worker that does not exist' });
+    await until('cleaned up', () => !reconciler.managed.has(gone.localName) && !runtime.isRunning(failed.localName));
+    expect(runtime.calls).toEqual(expect.arrayContaining([`stop ${gone.localName} 5`, `delete ${gone.localName}`]));
+    expect(runtime.calls).not.toContain(`delete ${failed.localName}`);
+    expect(runtime.onDisk.has(failed.localName)).toBe(true);
+    await reconciler.close();
+    // A worker that exits leaves nothing behind (Orchard's worker deletes its VMs on close).
+    expect(runtime.onDisk.size).toBe(0);
+  });
+
+  it('reports a VM it lost track of, e.g. after a restart', async () => {
+    const { controller, reconciler, until } = setup();
+    controller.place({ name: 'orphan' });
+    controller.update('orphan', { status: 'running' });
+    await until('failed', () => controller.get('orphan').status === 'failed');
+    expect(controller.get('orphan').status_message).toBe('Worker lost track of VM');
+    await reconciler.close();
+  });
+
+  it('stops a VM whose power state becomes stopped and catches observedGeneration up', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const vm = controller.place({ name: 'halt' });
+    await until('running', () => running(controller.get('halt')));
+    controller.update('halt', { powerState: 'stopped', generation: 1 });
+    await until('stopped', () => controller.get('halt').observedGeneration === 1 && !running(controller.get('halt')));
+    expect(controller.get('halt')).toMatchObject({ status: 'running', status_message: 'VM stopped' });
+    expect(runtime.calls.filter((c) => c.startsWith('run '))).toEqual([`run ${vm.localName}`]);
+    await reconciler.close();
+  });
+
+  it('restarts a running VM with the new run flags after a spec change, without cloning again', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const vm = controller.place({ name: 'flags' });
+    await until('running', () => running(controller.get('flags')));
+    controller.update('flags', { netSoftnet: true, 'net-softnet': true, generation: 1 });
+    await until(
+      'restarted',
+      () => controller.get('flags').observedGeneration === 1 && running(controller.get('flags')),
+    );
+    expect(runtime.calls.filter((c) => /^(clone|stop|run) /.test(c))).toEqual([
+      `clone ghcr.io/acme/macos:latest ${vm.localName}`,
+      `run ${vm.localName}`,
+      `stop ${vm.localName} 5`,
+      `run ${vm.localName}`,
+    ]);
+    expect(runtime.runs.get(vm.localName)?.netSoftnet).toBe(true);
+    expect(controller.get('flags').status_message).toBe('VM started');
+    await reconciler.close();
+  });
+
+  it('suspends a suspendable VM instead of stopping it', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const vm = controller.place({ name: 'nap', suspendable: true });
+    await until('running', () => running(controller.get('nap')));
+    controller.update('nap', { powerState: 'suspended', generation: 1 });
+    await until('suspended', () => controller.get('nap').observedGeneration === 1 && !running(controller.get('nap')));
+    expect(runtime.calls).toContain(`suspend ${vm.localName}`);
+    expect(runtime.calls).not.toContain(`stop ${vm.localName} 5`);
+    expect(controller.get('nap').status_message).toBe('VM suspended');
+    expect(await runtime.isSuspended(vm.localName)).toBe(true);
+    await reconciler.close();
+  });
+
+  it('fails the VM when its startup script fails, and reports the script phase before that', async () => {
+    let failScript: (err: Error) => void = () => undefined;
+    const { controller, reconciler, until } = setup({
+      startupScript: () => new Promise<void>((_resolve, reject) => (failScript = reject)),
+    });
+    controller.place({ name: 'script', startup_script: { script_content: 'exit 3' } });
+    await until(
+      'script phase',
+      () => controller.get('script').status_message === 'VM started, running startup script...',
+    );
+    failScript(new Error('Process exited with status 3'));
+    await until('failed', () => controller.get('script').status === 'failed');
+    expect(controller.get('script').status_message).toBe(
+      'VM failed: failed to run startup script: Process exited with status 3',
+    );
+    await reconciler.close();
+  });
+
+  it('sends nothing for a VM in a steady state', async () => {
+    const { controller, reconciler, until } = setup();
+    controller.place({ name: 'steady' });
+    await until('running', () => controller.get('steady').status === 'running' && running(controller.get('steady')));
+    const before = controller.reports.length;
+    await reconciler.requestSync();
+    await reconciler.requestSync();
+    expect(controller.reports.length).toBe(before);
+    await reconciler.close();
+  });
+
+  it('creates a new clone for a restarted incarnation and deletes the old one', async () => {
+    const { runtime, controller, reconciler, until } = setup();
+    const first = controller.place({ name: 'again' });
+    await until('running', () => running(controller.get('again')));
+    const localName = vmLocalName('again', first.uid, 1);
+    controller.update('again', { status: 'pending', restart_count: 1, localName, tartName: localName, conditions: [] });
+    await until('restarted', () => controller.get('again').status === 'running' && runtime.isRunning(localName));
+    expect(runtime.onDisk.has(first.localName)).toBe(false);
+    await reconciler.close();
+  });
+
+  it('garbage-collects unknown Grove clones on disk and never touches other VMs', async () => {
+    const { runtime, controller, reconciler } = setup();
+    const kept = controller.place({ name: 'kept' });
+    controller.update('kept', { status: 'running' });
+    const stray = vmLocalName('stray', randomUUID(), 0);
+    const orchards = `orchard-x-${randomUUID()}-0`;
+    for (const name of [kept.localName, stray, 'macos-sequoia-base', orchards]) {
+      runtime.onDisk.set(name, { running: true, suspended: false });
+    }
+    await reconciler.collectGarbage();
+    expect([...runtime.onDisk.keys()].sort()).toEqual([kept.localName, 'macos-sequoia-base', orchards].sort());
+    expect(runtime.calls).toEqual([`stop ${stray} 30`, `delete ${stray}`, `stop ${kept.localName} 30`]);
+    await reconciler.close();
+  });
+
+  it('answers ResolveIp only for a VM that runs here', async () => {
+    const { controller, reconciler, until } = setup();
+    const vm = controller.place({ name: 'ip' });
+    await until('running', () => running(controller.get('ip')));
+    await expect(reconciler.resolveIp(vm.uid, new AbortController().signal)).resolves.toBe('192.168.64.7');
+    await expect(reconciler.resolveIp(randomUUID(), new AbortController().signal)).rejects.toThrow(/not running/);
+    await reconciler.close();
+  });
+});

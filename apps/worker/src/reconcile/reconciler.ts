@@ -1,0 +1,286 @@
+import type { Vm, VmCondition, VmEvent } from '@grove/resources';
+import type { VmRuntime } from '../runtime/vm-runtime';
+import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
+import { planOnDiskGc } from './on-disk-name';
+import { pairByOnDiskName, planSync, type PlannedSyncAction } from './transition-table';
+
+/** The fields of `PUT /v1/vms/{name}/state` a worker sends; `uid` and `restart_count` name the incarnation. */
+export interface VmStateReport {
+  uid: string;
+  restart_count: number;
+  status?: Vm['status'];
+  status_message?: string;
+  image_fqn?: string;
+  observedGeneration?: number;
+  conditions?: VmCondition[];
+}
+
+/** What the reconciler needs from the controller; the worker process backs it with the REST client. */
+export interface ControllerPort {
+  /** The VMs the controller has placed on this worker. */
+  listVms(workerName: string): Promise<Vm[]>;
+  /** Reports a VM's state; a VM deleted or replaced meanwhile is not an error (the next pass sees it). */
+  reportState(name: string, report: VmStateReport): Promise<void>;
+  appendEvents(name: string, events: VmEvent[]): Promise<void>;
+}
+
+export interface ReconcilerOptions {
+  workerName: string;
+  runtime: VmRuntime;
+  controller: ControllerPort;
+  runStartupScript?: StartupScriptRunner;
+  log: (line: string) => void;
+}
+
+/**
+ * The worker's reconciliation loop (orchard.md §5.2): each pass reads the controller's VMs for this worker, pairs them
+ * with the local ones by on-disk name, lets the pure transition table decide, executes the decisions and reports what
+ * changed. Passes never overlap; requests during a pass coalesce into one more pass. Long operations (stop, suspend,
+ * delete) run in the background and request a pass when they finish, so one slow `tart stop` does not hold up the
+ * other VMs.
+ */
+export class Reconciler {
+  private readonly vms = new Map<string, ManagedVm>();
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(private readonly options: ReconcilerOptions) {}
+
+  /** The VMs this worker manages now, by on-disk name. */
+  get managed(): ReadonlyMap<string, ManagedVm> {
+    return this.vms;
+  }
+
+  /** Asks for a pass soon; returns the promise of the pass that will include this request. */
+  requestSync(): Promise<void> {
+    if (this.closed) {
+      return Promise.resolve();
+    }
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop();
+    return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        try {
+          await this.syncOnce();
+        } catch (err) {
+          this.options.log(`VM sync failed: ${(err as Error).message}`);
+        }
+      } while (this.again && !this.closed);
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** One pass of the table over every VM. */
+  private async syncOnce(): Promise<void> {
+    const remote = (await this.options.controller.listVms(this.options.workerName)).filter(
+      (vm) => vm.worker === this.options.workerName,
+    );
+    const pairs = pairByOnDiskName(
+      remote.map((vm) => [vm.localName, vm] as const),
+      [...this.vms].map(([name, vm]) => [name, vm.view()] as const),
+    );
+    for (const planned of planSync(pairs)) {
+      if (this.closed) {
+        return;
+      }
+      await this.execute(planned);
+    }
+  }
+
+  private async execute(planned: PlannedSyncAction<Vm>): Promise<void> {
+    const { action, remote, onDiskName } = planned;
+    const local = this.vms.get(onDiskName);
+    switch (action.kind) {
+      case 'ignore':
+        return;
+      case 'create':
+        this.create(remote!);
+        return;
+      case 'delete':
+        this.background(local, 'delete', async (vm) => {
+          await vm.delete();
+          this.vms.delete(onDiskName);
+        });
+        return;
+      case 'monitorPending':
+        await this.report(remote!, { status_message: local!.statusMessage });
+        return;
+      case 'reportRunning':
+        await this.report(remote!, {
+          status: 'running',
+          status_message: local!.statusMessage,
+          image_fqn: local!.imageFqn,
+          observedGeneration: local!.vm.generation,
+          conditions: runningCondition(local!.isUp),
+        });
+        return;
+      case 'monitorRunning':
+        this.applySpecChange(action.specChange, remote!, local!);
+        await this.report(remote!, {
+          status_message: local!.statusMessage,
+          observedGeneration: local!.vm.generation,
+          conditions: runningCondition(local!.isUp),
+        });
+        return;
+      case 'stop':
+        this.background(local, 'stop', (vm) => vm.stop());
+        return;
+      case 'fail':
+      case 'lostTrack':
+      case 'impossible':
+        this.background(local, 'stop', (vm) => vm.stop());
+        await this.report(remote!, {
+          status: 'failed',
+          status_message: action.message,
+          conditions: runningCondition(false),
+        });
+        return;
+    }
+  }
+
+  private applySpecChange(
+    step: Extract<PlannedSyncAction['action'], { kind: 'monitorRunning' }>['specChange'],
+    remote: Vm,
+    local: ManagedVm,
+  ): void {
+    switch (step) {
+      case 'none':
+      case 'waitForPowerChange':
+        return;
+      case 'stop':
+        this.background(local, 'stop', (vm) => vm.stop());
+        return;
+      case 'suspend':
+        this.background(local, 'suspend', (vm) => vm.suspend());
+        return;
+      case 'startWithNewSpec':
+        local.startWithNewSpec(remote);
+        return;
+      case 'adoptSpecOnly':
+        local.adoptSpec(remote);
+        return;
+    }
+  }
+
+  private create(remote: Vm): void {
+    const vm = new ManagedVm(remote, {
+      runtime: this.options.runtime,
+      runStartupScript: this.options.runStartupScript,
+      log: this.options.log,
+    });
+    vm.on('change', () => void this.requestSync());
+    this.vms.set(remote.localName, vm);
+    this.options.log(`creating VM ${remote.name} as ${remote.localName} from ${remote.image}`);
+    vm.create();
+  }
+
+  /**
+   * Runs a slow VM operation without holding up the pass. What it changes reaches the next pass through the VM's own
+   * `change` events; asking for a pass on every completion would spin when the operation changes nothing (stopping a
+   * VM that is already down).
+   */
+  private background(vm: ManagedVm | undefined, what: string, run: (vm: ManagedVm) => Promise<void>): void {
+    if (!vm) {
+      return;
+    }
+    run(vm).catch((err: Error) => {
+      this.options.log(`${what} of ${vm.onDiskName} failed: ${err.message}`);
+      if (what === 'delete') {
+        // Forget it anyway: the next session's on-disk garbage collection retries the deletion.
+        this.vms.delete(vm.onDiskName);
+      }
+    });
+  }
+
+  /** Sends only what differs from the controller's copy, so a steady VM costs no writes. */
+  private async report(remote: Vm, wanted: Omit<VmStateReport, 'uid' | 'restart_count'>): Promise<void> {
+    const changed: Omit<VmStateReport, 'uid' | 'restart_count'> = {};
+    if (wanted.status !== undefined && wanted.status !== remote.status) {
+      changed.status = wanted.status;
+    }
+    if (wanted.status_message !== undefined && wanted.status_message !== remote.status_message) {
+      changed.status_message = wanted.status_message;
+    }
+    if (wanted.image_fqn && wanted.image_fqn !== remote.image_fqn) {
+      changed.image_fqn = wanted.image_fqn;
+    }
+    if (wanted.observedGeneration !== undefined && wanted.observedGeneration !== remote.observedGeneration) {
+      changed.observedGeneration = wanted.observedGeneration;
+    }
+    const running = wanted.conditions?.[0];
+    const remoteRunning = remote.conditions.find((c) => c.type === 'running')?.state ?? 'false';
+    if (running && running.state !== remoteRunning) {
+      changed.conditions = wanted.conditions;
+    }
+    if (Object.keys(changed).length === 0) {
+      return;
+    }
+    await this.options.controller.reportState(remote.name, {
+      uid: remote.uid,
+      restart_count: remote.restart_count,
+      ...changed,
+    });
+  }
+
+  /**
+   * On-disk clean-up at the start of every session (orchard.md §5.5): deletes Grove clones the controller does not
+   * know (or still has pending, so that `create` can clone afresh) and stops running clones the controller has moved
+   * past pending, whose process this worker lost. Other VMs on the host are never touched.
+   */
+  async collectGarbage(): Promise<void> {
+    const [onDisk, remote] = await Promise.all([
+      this.options.runtime.list(),
+      this.options.controller.listVms(this.options.workerName),
+    ]);
+    const plan = planOnDiskGc(onDisk, remote, new Set(this.vms.keys()));
+    for (const name of plan.ignored) {
+      this.options.log(`leaving ${name} alone: it starts with "grove-" but is not a Grove on-disk name`);
+    }
+    for (const { name, stopFirst } of plan.delete) {
+      this.options.log(`garbage-collecting ${name}: the controller does not need it`);
+      if (stopFirst) {
+        await this.options.runtime.stop(name, 30).catch((err: Error) => this.options.log(err.message));
+      }
+      await this.options.runtime.delete(name);
+    }
+    for (const name of plan.stop) {
+      this.options.log(`stopping ${name}: this worker lost its process`);
+      await this.options.runtime.stop(name, 30).catch((err: Error) => this.options.log(err.message));
+    }
+  }
+
+  /** The IP of a VM this worker runs, for the controller's `ResolveIp`. */
+  async resolveIp(vmUid: string, signal: AbortSignal): Promise<string> {
+    const vm = [...this.vms.values()].find((candidate) => candidate.vm.uid === vmUid);
+    if (!vm?.isUp) {
+      throw new Error(`VM with uid ${vmUid} is not running on this worker`);
+    }
+    return this.options.runtime.ip(vm.onDiskName, { bridged: vm.vm['net-bridged'] !== '', waitSeconds: 60 }, signal);
+  }
+
+  /** Stops passes and then every VM, and deletes them (Orchard's worker does the same when it exits). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running;
+    await Promise.allSettled(
+      [...this.vms.values()].map((vm) =>
+        vm.delete().catch((err: Error) => this.options.log(`deleting ${vm.onDiskName} failed: ${err.message}`)),
+      ),
+    );
+    this.vms.clear();
+  }
+}
+
+function runningCondition(up: boolean): VmCondition[] {
+  return [{ type: 'running', state: up ? 'true' : 'false' }];
+}
