@@ -62,6 +62,9 @@ module.exports = {
     project('apps/worker', 'worker:int', integration),
     project('e2e', 'e2e', integration),
   ],
+  // Jest 30 reads testTimeout from the root config only (a project's own value is ignored); unit tests finish in
+  // milliseconds either way.
+  testTimeout: 60_000,
   // One throwaway Postgres cluster for the run; every integration test file makes its own database in it.
   globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
   globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',

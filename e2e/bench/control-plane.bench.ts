@@ -1,11 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GroveClient } from '@grove/client';
-import { freePort, startNodeProcess, startPostgres, stopPostgres, waitFor } from '@grove/testing';
-import { Client } from 'pg';
+import { REPO, startBenchCluster } from './bench-cluster';
 import { formatMs, summarise, timedPool, type Summary } from './stats';
 
 /**
@@ -15,8 +11,6 @@ import { formatMs, summarise, timedPool, type Summary } from './stats';
  *
  *   npm run build && node e2e/dist/bench/control-plane.bench.js --vms 10000 --concurrency 16 --lists 30
  */
-const REPO = join(__dirname, '..', '..', '..');
-const CONTROLLER_MAIN = join(REPO, 'apps', 'controller', 'dist', 'main.js');
 const CLI_MAIN = join(REPO, 'apps', 'cli', 'dist', 'main.js');
 
 function row(what: string, s: Summary): string {
@@ -35,39 +29,9 @@ async function main(): Promise<void> {
   const concurrency = Number(values.concurrency);
   const lists = Number(values.lists);
 
-  const cluster = await startPostgres();
-  const admin = new Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query('CREATE DATABASE bench');
-  await admin.end();
-  const dataDir = mkdtempSync(join(tmpdir(), 'grove-bench-'));
-  const port = await freePort();
-  const token = 'bench-admin-token';
-  const controller = startNodeProcess(
-    [
-      CONTROLLER_MAIN,
-      '--insecure-no-tls',
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--listen-grpc',
-      '127.0.0.1:0',
-      '--data-dir',
-      dataDir,
-    ],
-    {
-      ...process.env,
-      GROVE_DATABASE_URL: cluster.url.replace(/\/postgres$/, '/bench'),
-      GROVE_BOOTSTRAP_ADMIN_TOKEN: token,
-    },
-  );
+  const cluster = await startBenchCluster();
   try {
-    const client = new GroveClient({
-      url: `http://127.0.0.1:${port}`,
-      serviceAccountName: 'bootstrap-admin',
-      serviceAccountToken: token,
-    });
-    await waitFor('controller', () => client.controllerInfo().then(() => true), 60_000, 100);
-
+    const { client } = cluster;
     process.stderr.write(`creating ${vmCount} VMs with ${concurrency} in flight...\n`);
     const started = performance.now();
     const creates = await timedPool(vmCount, concurrency, (i) =>
@@ -94,9 +58,7 @@ async function main(): Promise<void> {
       return performance.now() - t;
     });
 
-    console.log(
-      `Control plane, ${vmCount} VMs, controller on Postgres ${cluster.binDir.split('/').at(-2)} (loopback)\n`,
-    );
+    console.log(`Control plane, ${vmCount} VMs, controller on Postgres ${cluster.postgres} (loopback)\n`);
     console.log('| operation | samples | p50 ms | p99 ms | max ms |');
     console.log('|---|---|---|---|---|');
     console.log(row(`POST /v1/vms (${concurrency} concurrent)`, summarise(creates)));
@@ -105,11 +67,7 @@ async function main(): Promise<void> {
     console.log(row('grove --help (process start to exit)', summarise(help)));
     console.log(`\nVM creation throughput: ${(vmCount / createSeconds).toFixed(0)} VMs/s`);
   } finally {
-    if ((await controller.stop()) !== 0) {
-      process.stderr.write(`controller output:\n${controller.output()}`);
-    }
-    stopPostgres(cluster);
-    rmSync(dataDir, { recursive: true, force: true });
+    await cluster.stop();
   }
 }
 

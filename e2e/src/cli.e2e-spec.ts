@@ -1,11 +1,13 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient, fetchPeerCertificate } from '@grove/client';
+import { decodeBootstrapToken } from '@grove/resources';
 import { parse } from 'yaml';
 import { waitFor } from '@grove/testing';
 import { runGrove, type GroveResult } from './test-support/cli-process';
+import { CLI_MAIN } from './test-support/paths';
 import {
   BOOTSTRAP_ADMIN,
   controllerAnswers,
@@ -257,6 +259,118 @@ describe('grove CLI against a controller over plain HTTP', () => {
     expect(accounts.stdout).toMatch(new RegExp(`^${name} +compute:read +\\d+s ago$`, 'm'));
   });
 
+  describe('get bootstrap-token', () => {
+    const clientFor = (token: string): GroveClient => {
+      const decoded = decodeBootstrapToken(token);
+      return new GroveClient({
+        url: controller.url,
+        serviceAccountName: decoded.serviceAccountName,
+        serviceAccountToken: decoded.serviceAccountToken,
+      });
+    };
+
+    it('builds a token from --token that decodes to the account and lets a client authenticate', async () => {
+      const name = unique('workers');
+      const account = await admin.serviceAccounts.create({ name, roles: ['compute:read', 'compute:write'] });
+      const result = await grove('get', 'bootstrap-token', name, '--token', account.token as string);
+
+      expectSuccess(result);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toMatch(/^grove-bootstrap-token-v0\.[A-Za-z0-9_.-]+\n$/);
+      expect(decodeBootstrapToken(result.stdout)).toEqual({
+        serviceAccountName: name,
+        serviceAccountToken: account.token,
+      });
+      // What a worker does first with it: register (needs compute:write).
+      const worker = clientFor(result.stdout);
+      const workerName = unique('worker');
+      try {
+        await expect(worker.controllerInfo()).resolves.toMatchObject({ version: expect.any(String) });
+        // amd64 and without resources, so that no VM of another test is placed on it.
+        await expect(
+          worker.workers.create({ name: workerName, machine_id: unique('machine'), arch: 'amd64', resources: {} }),
+        ).resolves.toMatchObject({ name: workerName });
+        await admin.workers.delete(workerName);
+      } finally {
+        worker.close();
+      }
+    });
+
+    it('prints a working bootstrap token when creating an account that can run workers', async () => {
+      const name = unique('workers');
+      const created = await grove('create', 'service-account', name, '--roles', 'compute:read,compute:write');
+      expectSuccess(created);
+      const token = /^Token: (\S+)$/m.exec(created.stdout)?.[1];
+      const bootstrap = /^Bootstrap token for workers: (\S+)$/m.exec(created.stdout)?.[1];
+      expect(bootstrap).toBeDefined();
+      expect(decodeBootstrapToken(bootstrap as string)).toEqual({
+        serviceAccountName: name,
+        serviceAccountToken: token,
+      });
+      const worker = clientFor(bootstrap as string);
+      try {
+        await expect(worker.controllerInfo()).resolves.toMatchObject({ version: expect.any(String) });
+      } finally {
+        worker.close();
+      }
+    });
+
+    it('refuses a --token that does not authenticate as the account', async () => {
+      const name = unique('workers');
+      await admin.serviceAccounts.create({ name, roles: [] });
+      const result = await grove('get', 'bootstrap-token', name, '--token', 'not-its-token');
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(`does not accept this token for service account "${name}"`);
+      expect(result.stderr).toContain('controller answered 401');
+    });
+
+    it("uses the context's token for its own account", async () => {
+      const result = await grove('get', 'bootstrap-token', BOOTSTRAP_ADMIN);
+      expectSuccess(result);
+      expect(decodeBootstrapToken(result.stdout)).toEqual({
+        serviceAccountName: BOOTSTRAP_ADMIN,
+        serviceAccountToken: controller.adminToken,
+      });
+    });
+
+    it('asks for --token or --rotate for another account', async () => {
+      const name = unique('workers');
+      await admin.serviceAccounts.create({ name, roles: [] });
+      const result = await grove('get', 'bootstrap-token', name);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('--token TOKEN');
+      expect(result.stderr).toContain('--rotate');
+    });
+
+    it('rotates with --rotate: the new token works, the old one no longer does, the roles stay', async () => {
+      const name = unique('workers');
+      const account = await admin.serviceAccounts.create({ name, roles: ['compute:read'] });
+      const old = new GroveClient({
+        url: controller.url,
+        serviceAccountName: name,
+        serviceAccountToken: account.token,
+      });
+      await old.controllerInfo();
+
+      const result = await grove('get', 'bootstrap-token', name, '--rotate');
+
+      expectSuccess(result);
+      expect(result.stderr).toContain(`Warning: service account "${name}" has a new token`);
+      const fresh = clientFor(result.stdout);
+      try {
+        expect(decodeBootstrapToken(result.stdout).serviceAccountToken).not.toBe(account.token);
+        await expect(fresh.controllerInfo()).resolves.toMatchObject({ version: expect.any(String) });
+        await expect(fresh.vms.list()).resolves.toEqual(expect.any(Array));
+        await expect(old.controllerInfo()).rejects.toMatchObject({ status: 401 });
+        await expect(admin.serviceAccounts.get(name)).resolves.toMatchObject({ roles: ['compute:read'] });
+      } finally {
+        fresh.close();
+        old.close();
+      }
+    });
+  });
+
   it('fails with a clear message when the token is wrong', async () => {
     const result = await runGrove(['list', 'vms'], { home, env: { GROVE_SERVICE_ACCOUNT_TOKEN: 'wrong-token' } });
     expect(result.code).toBe(1);
@@ -403,6 +517,26 @@ describe('grove CLI against a controller with its self-signed certificate', () =
     expect(listed.stdout).toContain(`${vm} `);
   });
 
+  it('embeds the pinned certificate in a bootstrap token, which a client can then use alone', async () => {
+    const result = await runGrove(['get', 'bootstrap-token', BOOTSTRAP_ADMIN], { home });
+    expectSuccess(result);
+    const decoded = decodeBootstrapToken(result.stdout);
+    const peer = await fetchPeerCertificate(controller.url);
+    expect(decoded.certificatePem).toBeDefined();
+    expect(new X509Certificate(decoded.certificatePem as string).raw.equals(peer.der)).toBe(true);
+    const client = new GroveClient({
+      url: controller.url,
+      serviceAccountName: decoded.serviceAccountName,
+      serviceAccountToken: decoded.serviceAccountToken,
+      certificatePem: decoded.certificatePem,
+    });
+    try {
+      await expect(client.controllerInfo()).resolves.toMatchObject({ version: expect.any(String) });
+    } finally {
+      client.close();
+    }
+  });
+
   it('accepts a confirmation typed on stdin', async () => {
     const result = await runGrove(['context', 'create', controller.url, '--name', 'piped', ...credentials()], {
       home,
@@ -432,6 +566,26 @@ describe('grove controller run', () => {
       expect(await controllerAnswers(controller.url)).toBe(false);
     } finally {
       await controller?.stop();
+    }
+  });
+});
+
+describe('grove worker install --dry-run', () => {
+  it('names this node and the built CLI entry by absolute path, and never the token', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'grove-e2e-home-'));
+    try {
+      const token = 'grove-bootstrap-token-v0.d29ya2Vycw.c2VjcmV0LXRva2Vu';
+      const result = await runGrove(
+        ['worker', 'install', 'controller.example.com', '--bootstrap-token-stdin', '--dry-run'],
+        { home, input: `${token}\n` },
+      );
+      expectSuccess(result);
+      expect(result.stdout).toContain(process.execPath);
+      expect(result.stdout).toContain(realpathSync(CLI_MAIN));
+      expect(result.stdout).toContain('https://controller.example.com:6120');
+      expect(result.stdout).not.toContain('c2VjcmV0LXRva2Vu');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
 import { encodeBootstrapToken } from '@grove/resources';
@@ -9,7 +10,15 @@ import { REPO_ROOT } from './test-support/paths';
 const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
 
 function startWorker(args: string[]): RunningProcess {
-  return startNodeProcess([WORKER_MAIN, ...args]);
+  // The synthetic runtime keeps no state for a worker that runs no VMs, but it gets a data dir of its own anyway.
+  return startNodeProcess([
+    WORKER_MAIN,
+    ...args,
+    '--runtime',
+    'synthetic',
+    '--data-dir',
+    mkdtempSync(join(tmpdir(), 'grove-e2e-w-')),
+  ]);
 }
 
 describe('worker process: registration and session', () => {

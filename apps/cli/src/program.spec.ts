@@ -280,6 +280,18 @@ describe('grove (in-process, against a fake controller)', () => {
     expect(result.stdout).toBe(
       'Service account "ci" created with roles compute:read, compute:write, admin:read.\n' +
         'Token: generated-token\n' +
+        'Bootstrap token for workers: grove-bootstrap-token-v0.Y2k.Z2VuZXJhdGVkLXRva2Vu\n' +
+        'Store the token now: it is not shown again.\n',
+    );
+  });
+
+  it('prints no bootstrap token for an account that cannot run workers', async () => {
+    fake.route = (req, res) =>
+      json(res, 200, { ...(req.body as object), createdAt: '2026-01-01T12:00:00Z', token: 'generated-token' });
+    const result = await cli(env, 'create', 'service-account', 'viewer', '--roles', 'compute:read');
+    expect(result.stdout).toBe(
+      'Service account "viewer" created with roles compute:read.\n' +
+        'Token: generated-token\n' +
         'Store the token now: it is not shown again.\n',
     );
   });

@@ -26,6 +26,8 @@ function handlers(): typeof Handlers {
 }
 
 const OUTPUT_CHOICES = ['table', 'json', 'yaml'];
+/** The runtimes the worker process accepts (`--runtime`), see apps/worker's configuration. */
+const WORKER_RUNTIMES = ['tart', 'synthetic'];
 
 function outputOption(): Option {
   return new Option('-o, --output <format>', 'output format').choices(OUTPUT_CHOICES).default('table');
@@ -120,15 +122,96 @@ function addWorkerCommands(program: Command, io: CommandIo, state: ProgramState)
     .option('--resources <key=amount>', 'resource offered, over the automatic ones (repeatable)', collect)
     .option('--default-cpu <n>', 'CPUs for VMs that do not ask for a number', '4')
     .option('--default-memory <mib>', 'memory (MiB) for VMs that do not ask for an amount', '8192')
+    .addOption(
+      new Option(
+        '--runtime <runtime>',
+        'VM runtime: tart (default on macOS) or synthetic (in-process VMs for development and tests: SSH on VM port ' +
+          '22 runs commands with /bin/sh in a per-VM scratch directory on this host, echo on port 7); default: tart ' +
+          'on macOS, synthetic elsewhere',
+      ).choices(WORKER_RUNTIMES),
+    )
+    .option('--data-dir <dir>', 'where the worker keeps its state (synthetic VMs); default $GROVE_HOME/worker')
+    .option('--log-file <file>', 'also write JSON log lines to this file')
+    .option(
+      '--synthetic-delays <step=ms>',
+      'synthetic runtime: how long pull, clone, configure, boot and delete take (repeatable, e.g. clone=2000)',
+      collect,
+    )
+    .option('--heartbeat-interval <seconds>', 'how often to tell the controller this worker is alive', '15')
     .addHelpText(
       'after',
       examples(
         'grove worker run https://controller.example.com --bootstrap-token-stdin < token.txt',
         'grove worker run controller.example.com --bootstrap-token "$TOKEN" --labels pool=ci',
+        'grove worker run http://127.0.0.1:6120 --bootstrap-token "$TOKEN" --runtime synthetic --data-dir /tmp/w1',
       ),
     )
     .action(async (url: string, _options: unknown, command: Command) => {
       state.exitCode = await handlers().workerRun(io, url, allOptions(command));
+    });
+  addWorkerServiceCommands(worker, io, collect);
+}
+
+function addWorkerServiceCommands(
+  worker: Command,
+  io: CommandIo,
+  collect: (value: string, previous?: string[]) => string[],
+): void {
+  worker
+    .command('install')
+    .description(
+      'install "grove worker run" as a system service that starts at boot and restarts when it exits ' +
+        '(launchd daemon on macOS, systemd unit on Linux; needs sudo)',
+    )
+    .argument('<controller-url>', 'controller address; scheme defaults to https, port to 6120')
+    .option('--bootstrap-token <token>', 'credentials and pinned certificate (from "grove get bootstrap-token")')
+    .option('--bootstrap-token-stdin', 'read the bootstrap token from standard input')
+    .option('--bootstrap-token-file <file>', 'read the bootstrap token from a file')
+    .option('--name <name>', 'worker name (default: the host name)')
+    .option('--labels <key=value>', 'label VMs can require (repeatable or comma-separated)', collect)
+    .option('--resources <key=amount>', 'resource offered, over the automatic ones (repeatable)', collect)
+    .option('--default-cpu <n>', 'CPUs for VMs that do not ask for a number (default: 4)', nonNegativeInteger)
+    .option(
+      '--default-memory <mib>',
+      'memory (MiB) for VMs that do not ask for an amount (default: 8192)',
+      nonNegativeInteger,
+    )
+    .addOption(
+      new Option('--runtime <runtime>', 'VM runtime (default: tart on macOS, synthetic elsewhere)').choices(
+        WORKER_RUNTIMES,
+      ),
+    )
+    .option('--data-dir <dir>', 'where the worker keeps its state (default: <service GROVE_HOME>/worker)')
+    .option(
+      '--log-file <file>',
+      'macOS: where the service writes its output (default: /var/log/grove-worker.log); ' +
+        'Linux: also write JSON log lines to this file (output goes to the journal)',
+    )
+    .option('--user <user>', 'run the worker as this user instead of root (its Tart VMs live in its home)')
+    .option('--dry-run', 'print the files and commands instead of installing (no root needed)')
+    .addHelpText(
+      'after',
+      examples(
+        'grove get bootstrap-token worker-pool --rotate > token.txt   # as an administrator',
+        'sudo grove worker install controller.example.com --bootstrap-token-file token.txt --user admin',
+        'sudo grove worker install https://10.0.0.5:6120 --bootstrap-token-stdin --labels pool=ci < token.txt',
+        'grove worker install controller.example.com --bootstrap-token "$TOKEN" --dry-run',
+      ) +
+        '\nThe token is copied into a file only its user can read (mode 0600, in /Library/Application Support/Grove\n' +
+        'on macOS, /var/lib/grove on Linux) and the service reads it with --bootstrap-token-file: it never appears\n' +
+        'on a command line. Installing again replaces the service. The service runs this node and this CLI by\n' +
+        'their absolute paths, so reinstall after moving either.\n',
+    )
+    .action(async (url: string, _options: unknown, command: Command) => {
+      await handlers().workerInstall(io, url, allOptions(command));
+    });
+  worker
+    .command('uninstall')
+    .description('stop the worker service and remove it and its token file (the worker state is kept)')
+    .option('--dry-run', 'print what would be done instead of doing it (no root needed)')
+    .addHelpText('after', examples('sudo grove worker uninstall', 'grove worker uninstall --dry-run'))
+    .action(async (_options: unknown, command: Command) => {
+      await handlers().workerUninstall(io, allOptions(command));
     });
 }
 
@@ -319,6 +402,28 @@ function addGetCommands(program: Command, io: CommandIo): void {
     .addHelpText('after', examples('grove get service-account ci'))
     .action(async (name: string, _options: unknown, command: Command) => {
       await handlers().getServiceAccount(io, name, allOptions(command));
+    });
+  get
+    .command('bootstrap-token')
+    .description(
+      'print a bootstrap token for a service account (its credentials and the pinned certificate) to install ' +
+        'workers with',
+    )
+    .argument('<service-account>', 'service account the workers authenticate as')
+    .option('--token <token>', "the account's token (checked against the controller)")
+    .option('--rotate', 'give the account a new random token (the old one stops working) and use it')
+    .addHelpText(
+      'after',
+      examples(
+        'grove get bootstrap-token workers --token "$WORKERS_TOKEN"',
+        'grove get bootstrap-token workers --rotate > token.txt',
+        'grove get bootstrap-token bootstrap-admin   # the account of the current context',
+      ) +
+        '\nThe controller keeps only hashes of tokens, so it cannot give a token back: pass it with --token, use\n' +
+        "the current context's own account, or --rotate. Only the token is printed on standard output.\n",
+    )
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().getBootstrapToken(io, name, allOptions(command));
     });
   get
     .command('cluster-settings')

@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { GroveWorker } from './grove-worker';
 import { readMachineId } from './machine-id';
 import { loadWorkerConfig, WorkerConfigError } from './config/worker-config';
-import { WorkerSession } from './session/worker-session';
+import { createRuntime } from './runtime/create-runtime';
+import { createWorkerLog } from './worker-log';
 
 /**
  * Entry point of the worker process; `grove worker run` spawns it with the same arguments. It registers, keeps its
- * session with the controller, and reconnects on its own; SIGINT/SIGTERM end it.
+ * session with the controller, reconnects on its own and runs the VMs placed on it; SIGINT/SIGTERM stop and delete
+ * those VMs and end it.
  */
 async function main(): Promise<void> {
   let config;
@@ -18,32 +21,45 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} worker ${config.name}: ${line}\n`);
-  const session = new WorkerSession({
-    controllerUrl: config.controllerUrl,
-    serviceAccountName: config.credentials.serviceAccountName,
-    serviceAccountToken: config.credentials.serviceAccountToken,
-    certificatePem: config.credentials.certificatePem,
-    identity: {
-      name: config.name,
-      machineId: await readMachineId(),
-      labels: config.labels,
-      resources: config.resources,
-      defaultCpu: config.defaultCpu,
-      defaultMemory: config.defaultMemory,
-      runtime: 'tart',
-      arch: process.arch === 'x64' ? 'amd64' : 'arm64',
+  const log = createWorkerLog(config.name, config.logFile);
+  const runtime = createRuntime(config, log);
+  const worker = new GroveWorker({
+    session: {
+      controllerUrl: config.controllerUrl,
+      serviceAccountName: config.credentials.serviceAccountName,
+      serviceAccountToken: config.credentials.serviceAccountToken,
+      certificatePem: config.credentials.certificatePem,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      identity: {
+        name: config.name,
+        machineId: await readMachineId(),
+        labels: config.labels,
+        resources: config.resources,
+        defaultCpu: config.defaultCpu,
+        defaultMemory: config.defaultMemory,
+        runtime: runtime.reportedRuntime,
+        // The synthetic runtime stands in for Apple Silicon, so that VMs created with the defaults land on it.
+        arch: config.runtime === 'synthetic' || process.arch === 'arm64' ? 'arm64' : 'amd64',
+      },
     },
+    runtime,
     log,
   });
-  session.on('sync', () => log('the controller asked for a VM sync'));
+  let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
-    log(`received ${signal}, stopping`);
-    session.stop();
+    if (stopping) {
+      log(`received ${signal} again, exiting now`);
+      process.exit(1);
+    }
+    log(`received ${signal}, stopping and deleting this worker's VMs`);
+    stopping = worker.stop();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  await session.run();
+  await worker.run();
+  await stopping;
+  log('stopped');
+  await log.close();
 }
 
 main().then(

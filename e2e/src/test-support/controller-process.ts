@@ -29,6 +29,8 @@ export interface StartControllerOptions {
   startTimeoutMs?: number;
   /** Start it through `grove controller run` (the CLI spawns the controller) instead of its entry script. */
   viaCli?: boolean;
+  /** More controller flags, e.g. `--worker-offline-timeout 4s`. */
+  args?: string[];
 }
 
 /** Whether `GET /v1/` gets any HTTP response. The certificate is not checked here: only readiness is. */
@@ -66,6 +68,7 @@ export async function startController(options: StartControllerOptions = {}): Pro
   if (!options.tls) {
     args.push('--insecure-no-tls');
   }
+  args.push(...(options.args ?? []));
   const proc = startNodeProcess(args, {
     ...process.env,
     GROVE_HOME: dataDir,

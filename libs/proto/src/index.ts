@@ -8,6 +8,7 @@ export type { ProtoGrpcType as WorkerProtocol } from './gen/worker';
 export type { WorkerMessage, WorkerMessage__Output } from './gen/grove/worker/v1/WorkerMessage';
 export type { ControllerMessage, ControllerMessage__Output } from './gen/grove/worker/v1/ControllerMessage';
 export { loadTartAgentProtocol, TART_AGENT_PROTO } from './tart-agent';
+export { hostAgent, type HostAgent, type HostAgentOptions } from './tart-agent-host';
 export type {
   TartAgentClient,
   TartAgentHandlers,

@@ -70,6 +70,11 @@ export interface WorkerRunOptions {
   resources?: string[];
   defaultCpu?: string;
   defaultMemory?: string;
+  runtime?: string;
+  dataDir?: string;
+  logFile?: string;
+  heartbeatInterval?: string;
+  syntheticDelays?: string[];
 }
 
 /** The worker's argv: exactly what `grove worker run` was given; the worker validates it. */
@@ -81,6 +86,10 @@ export function workerArgs(main: string, url: string, options: WorkerRunOptions)
     ['--name', options.name],
     ['--default-cpu', options.defaultCpu],
     ['--default-memory', options.defaultMemory],
+    ['--runtime', options.runtime],
+    ['--data-dir', options.dataDir],
+    ['--log-file', options.logFile],
+    ['--heartbeat-interval', options.heartbeatInterval],
   ];
   for (const [flag, value] of single) {
     if (value !== undefined) {
@@ -95,6 +104,9 @@ export function workerArgs(main: string, url: string, options: WorkerRunOptions)
   }
   for (const resource of options.resources ?? []) {
     args.push('--resources', resource);
+  }
+  for (const delays of options.syntheticDelays ?? []) {
+    args.push('--synthetic-delays', delays);
   }
   return args;
 }

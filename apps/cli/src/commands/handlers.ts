@@ -1,7 +1,9 @@
 // Everything the command actions run, gathered so that program.ts can load it in one lazy require.
+export * from './bootstrap-token.commands';
 export * from './context.commands';
 export * from './controller.commands';
 export * from './dev.commands';
 export * from './io';
 export * from './resource.commands';
+export * from './worker-install.commands';
 export * from './worker.commands';

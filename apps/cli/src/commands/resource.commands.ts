@@ -1,5 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { nameFollowsFutureRule, parseHostDirPolicy, type Role, type SchedulerProfile } from '@grove/resources';
+import {
+  encodeBootstrapToken,
+  nameFollowsFutureRule,
+  parseHostDirPolicy,
+  type Role,
+  type SchedulerProfile,
+} from '@grove/resources';
 import { UsageError } from '../cli.errors';
 import {
   renderClusterSettings,
@@ -14,7 +20,7 @@ import {
 } from '../output/render';
 import { buildVmCreateInput, splitList, type VmCreateFlags } from '../vm-create-flags';
 import type { CommandIo, GlobalOptions } from './io';
-import { withClient } from './session';
+import { currentConnection, withClient } from './session';
 
 export interface OutputOptions extends GlobalOptions {
   output: OutputFormat;
@@ -56,9 +62,21 @@ export async function createServiceAccount(
   );
   print(io, options, account, (sa) => {
     const roles = sa.roles.length > 0 ? `roles ${sa.roles.join(', ')}` : 'no roles';
+    // An account that can run workers gets its bootstrap token now: later it can only be built again from the
+    // token (`grove get bootstrap-token --token`), since the controller keeps only a hash.
+    const certificatePem = currentConnection(io, options).certificatePem;
+    const bootstrap =
+      sa.token !== undefined && sa.roles.includes('compute:write')
+        ? `Bootstrap token for workers: ${encodeBootstrapToken({
+            serviceAccountName: sa.name,
+            serviceAccountToken: sa.token,
+            ...(certificatePem !== undefined ? { certificatePem } : {}),
+          })}\n`
+        : '';
     return (
       `Service account "${sa.name}" created with ${roles}.\n` +
       `Token: ${sa.token ?? '(not returned by the controller)'}\n` +
+      bootstrap +
       'Store the token now: it is not shown again.\n'
     );
   });

@@ -1,13 +1,17 @@
 import { GroveClient } from '@grove/client';
 import { configPath, loadConfig } from '../config/config-file';
-import { resolveConnection } from '../config/connection';
+import { resolveConnection, type Connection } from '../config/connection';
 import { cliVersion } from '../version';
 import type { CommandIo, GlobalOptions } from './io';
 
+/** The selected context (or the environment overrides): URL, credentials, pinned certificate. */
+export function currentConnection(io: CommandIo, options: GlobalOptions): Connection {
+  return resolveConnection(loadConfig(configPath(io.env)), io.env, options.context);
+}
+
 /** An API client for the selected context (or the environment overrides). */
 export function connect(io: CommandIo, options: GlobalOptions): GroveClient {
-  const connection = resolveConnection(loadConfig(configPath(io.env)), io.env, options.context);
-  return new GroveClient({ ...connection, userAgent: `Grove/${cliVersion()}` });
+  return new GroveClient({ ...currentConnection(io, options), userAgent: `Grove/${cliVersion()}` });
 }
 
 /** Runs `fn` with a client and closes the client's idle connections afterwards. */

@@ -106,7 +106,10 @@ describe('worker configuration', () => {
       'clone=500,boot=20',
       '--synthetic-delays',
       'pull=1',
+      '--heartbeat-interval',
+      '2',
     ]);
+    expect(config.heartbeatIntervalMs).toBe(2000);
     expect(config.runtime).toBe('synthetic');
     expect(config.dataDir).toBe(join(process.cwd(), 'rel/dir'));
     expect(config.logFile).toBe(join(process.cwd(), 'w.log'));

@@ -28,6 +28,8 @@ export interface WorkerConfig {
   logFile?: string;
   /** Synthetic runtime only: how long each step takes, in milliseconds. */
   syntheticDelays: SyntheticDelays;
+  /** How often the worker tells the controller it is alive; well below the controller's offline timeout. */
+  heartbeatIntervalMs: number;
 }
 
 export const WORKER_RUNTIME_KINDS = ['tart', 'synthetic'] as const;
@@ -113,6 +115,7 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
         'data-dir': { type: 'string' },
         'log-file': { type: 'string' },
         'synthetic-delays': { type: 'string', multiple: true },
+        'heartbeat-interval': { type: 'string' },
       },
     });
   } catch (err) {
@@ -182,7 +185,12 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
   } catch (err) {
     problems.push(`--synthetic-delays: ${(err as Error).message}`);
   }
+  const heartbeatSeconds = integer('heartbeat-interval', 15);
+  if (heartbeatSeconds === 0) {
+    problems.push('--heartbeat-interval must be at least 1 second');
+  }
   const config = {
+    heartbeatIntervalMs: heartbeatSeconds * 1000,
     runtime,
     syntheticDelays,
     dataDir: resolve(values['data-dir'] ?? defaultWorkerDataDir()),

@@ -23,6 +23,24 @@ export const LAUNCHD_PATH = '/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr
 /** The platforms Grove can install a worker service on. */
 export type ServicePlatform = 'darwin' | 'linux';
 
+/**
+ * The installed worker's `GROVE_HOME`: its state (the default `--data-dir` is `<home>/worker`) and the bootstrap-token
+ * file. A system location, since a daemon has no login session; the macOS one follows Apple's convention.
+ */
+export function serviceGroveHome(platform: ServicePlatform): string {
+  switch (platform) {
+    case 'darwin':
+      return '/Library/Application Support/Grove';
+    case 'linux':
+      return '/var/lib/grove';
+  }
+}
+
+/** Where the installer keeps the bootstrap token (0600) that the service reads with `--bootstrap-token-file`. */
+export function serviceBootstrapTokenPath(platform: ServicePlatform): string {
+  return `${serviceGroveHome(platform)}/bootstrap-token`;
+}
+
 /** What `grove worker install` knows when it generates the service; every path must be absolute. */
 export interface WorkerServiceOptions {
   /** The node binary: services do not inherit the installing shell's PATH, so it is named absolutely. */
@@ -46,6 +64,17 @@ export interface WorkerServiceOptions {
   resources?: Readonly<Record<string, number>>;
   /** `--runtime`; the worker picks one by platform when absent. */
   runtime?: string;
+  /** `--data-dir`; the worker defaults to `$GROVE_HOME/worker`. */
+  dataDir?: string;
+  /** `--default-cpu`: CPUs for VMs that do not ask for a number. */
+  defaultCpu?: number;
+  /** `--default-memory`: MiB for VMs that do not ask for an amount. */
+  defaultMemory?: number;
+  /**
+   * `--log-file` of the worker itself (JSON lines appended to a file). Separate from {@link logFile}: launchd already
+   * sends stdout there, so the installer uses this one only where stdout goes elsewhere (systemd's journal).
+   */
+  jsonLogFile?: string;
   /** Run as this user instead of root; the VMs then live in that user's Tart home. */
   user?: string;
   /** launchd only: where stdout and stderr go; defaults to {@link DEFAULT_LOG_FILE}. */
@@ -102,6 +131,18 @@ export function workerProgramArguments(options: WorkerServiceOptions): string[] 
   }
   if (options.runtime !== undefined) {
     args.push('--runtime', options.runtime);
+  }
+  if (options.dataDir !== undefined) {
+    args.push('--data-dir', options.dataDir);
+  }
+  if (options.defaultCpu !== undefined) {
+    args.push('--default-cpu', String(options.defaultCpu));
+  }
+  if (options.defaultMemory !== undefined) {
+    args.push('--default-memory', String(options.defaultMemory));
+  }
+  if (options.jsonLogFile !== undefined) {
+    args.push('--log-file', options.jsonLogFile);
   }
   return args;
 }
@@ -168,6 +209,16 @@ export function systemdUnit(options: WorkerServiceOptions): string {
     'WantedBy=multi-user.target',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** Where the service manager looks for the worker's service definition. */
+export function serviceDefinitionPath(platform: ServicePlatform): string {
+  switch (platform) {
+    case 'darwin':
+      return LAUNCHD_PLIST_PATH;
+    case 'linux':
+      return SYSTEMD_UNIT_PATH;
+  }
 }
 
 /** The service definition for a platform, where the service manager looks for it, world-readable as it holds no secret. */
@@ -303,6 +354,22 @@ function validate(options: WorkerServiceOptions): void {
   assertAbsolute('cliEntry', options.cliEntry);
   assertAbsolute('bootstrapTokenFile', options.bootstrapTokenFile);
   assertAbsolute('groveHome', options.groveHome);
+  for (const [field, path] of [
+    ['dataDir', options.dataDir],
+    ['jsonLogFile', options.jsonLogFile],
+  ] as const) {
+    if (path !== undefined) {
+      assertAbsolute(field, path);
+    }
+  }
+  for (const [field, n] of [
+    ['defaultCpu', options.defaultCpu],
+    ['defaultMemory', options.defaultMemory],
+  ] as const) {
+    if (n !== undefined && !(Number.isSafeInteger(n) && n >= 0)) {
+      throw new Error(`${field} must be a non-negative integer, got ${n}`);
+    }
+  }
   const values: [string, string | undefined][] = [
     ['controllerUrl', options.controllerUrl],
     ['name', options.name],

@@ -249,6 +249,27 @@ describe('the worker command line', () => {
     ]);
   });
 
+  it('adds --data-dir, --default-cpu, --default-memory and the worker --log-file', () => {
+    expect(
+      workerProgramArguments({
+        ...BASE,
+        dataDir: '/var/lib/grove/worker',
+        defaultCpu: 2,
+        defaultMemory: 4096,
+        jsonLogFile: '/var/log/grove-worker.jsonl',
+      }).slice(7),
+    ).toEqual([
+      '--data-dir',
+      '/var/lib/grove/worker',
+      '--default-cpu',
+      '2',
+      '--default-memory',
+      '4096',
+      '--log-file',
+      '/var/log/grove-worker.jsonl',
+    ]);
+  });
+
   it('leaves out empty label and resource maps', () => {
     expect(workerProgramArguments({ ...BASE, labels: {}, resources: {} })).toHaveLength(7);
   });
@@ -262,6 +283,9 @@ describe('the worker command line', () => {
     ['a newline in the name', { name: 'a\nExecStartPre=/bin/rm' }, /name must not contain control characters/],
     ['a comma in a label value', { labels: { pool: 'a,b' } }, /cannot be passed as a worker flag/],
     ['an = in a label key', { labels: { 'a=b': 'c' } }, /cannot be passed as a worker flag/],
+    ['a relative data dir', { dataDir: 'data' }, /dataDir must be an absolute path/],
+    ['a relative worker log file', { jsonLogFile: 'w.log' }, /jsonLogFile must be an absolute path/],
+    ['a fractional CPU default', { defaultCpu: 1.5 }, /defaultCpu must be a non-negative integer/],
     ['a user with a space', { user: 'john doe' }, /invalid user name/],
     ['a user with a %', { user: 'a%n' }, /invalid user name/],
   ])('refuses %s', (_case, override, message) => {

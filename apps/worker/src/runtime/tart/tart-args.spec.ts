@@ -1,0 +1,116 @@
+import type { VmRunOptions } from '../vm-runtime';
+import { tartDirValue, tartIpArgs, tartRunArgs, tartSetArgs, tartStopArgs } from './tart-args';
+
+const ODN = 'grove-ci-3f0c7c8e-1d2b-4c55-9a1e-0b7e2f6a9c11-0';
+
+function runOptions(overrides: Partial<VmRunOptions> = {}): VmRunOptions {
+  return {
+    netSoftnet: false,
+    netSoftnetAllow: [],
+    netSoftnetBlock: [],
+    netBridged: '',
+    headless: false,
+    nested: false,
+    suspendable: false,
+    hostDirs: [],
+    credentials: { username: 'admin', password: 'admin' },
+    ...overrides,
+  };
+}
+
+describe('tartRunArgs', () => {
+  it('puts every flag in the order of tart.md §3.3 step 10, the VM name last', () => {
+    const args = tartRunArgs(
+      ODN,
+      runOptions({
+        netSoftnet: true,
+        netSoftnetAllow: ['10.0.0.0/8', '192.168.0.0/16'],
+        netSoftnetBlock: ['0.0.0.0/0', '1.1.1.1/32'],
+        netBridged: 'en0',
+        headless: true,
+        nested: true,
+        suspendable: true,
+        hostDirs: [
+          { name: 'src', path: '/Users/ci/src' },
+          { name: 'cache', path: '/var/cache/ci', ro: true },
+        ],
+      }),
+    );
+    expect(args).toEqual([
+      'run',
+      '--net-softnet',
+      '--net-softnet-allow',
+      '10.0.0.0/8,192.168.0.0/16',
+      '--net-softnet-block',
+      '0.0.0.0/0,1.1.1.1/32',
+      '--net-bridged=en0',
+      '--no-graphics',
+      '--nested',
+      '--suspendable',
+      '--dir=src:/Users/ci/src',
+      '--dir=cache:/var/cache/ci:ro',
+      ODN,
+    ]);
+  });
+
+  it('is just the name for a default VM (a window, NAT, no shares)', () => {
+    expect(tartRunArgs(ODN, runOptions())).toEqual(['run', ODN]);
+  });
+
+  it('passes allow/block lists without --net-softnet when the VM only has lists (Tart implies Softnet)', () => {
+    expect(tartRunArgs(ODN, runOptions({ netSoftnetAllow: ['10.0.0.0/8'] }))).toEqual([
+      'run',
+      '--net-softnet-allow',
+      '10.0.0.0/8',
+      ODN,
+    ]);
+  });
+});
+
+describe('tartDirValue', () => {
+  it('is name:path with :ro for read-only shares', () => {
+    expect(tartDirValue({ name: 'a', path: '/x/y' })).toBe('a:/x/y');
+    expect(tartDirValue({ name: 'a', path: '/x/y', ro: false })).toBe('a:/x/y');
+    expect(tartDirValue({ name: 'a', path: '/x/y', ro: true })).toBe('a:/x/y:ro');
+  });
+});
+
+describe('tartSetArgs', () => {
+  it('sets memory, CPU, disk, a random MAC and a random serial, one invocation each, in that order', () => {
+    expect(tartSetArgs(ODN, { cpu: 4, memory: 8192, diskSize: 80, randomSerial: true })).toEqual([
+      ['set', '--memory', '8192', ODN],
+      ['set', '--cpu', '4', ODN],
+      ['set', '--disk-size', '80', ODN],
+      ['set', '--random-mac', ODN],
+      ['set', '--random-serial', ODN],
+    ]);
+  });
+
+  it('leaves zero settings alone but always randomizes the MAC', () => {
+    expect(tartSetArgs(ODN, { cpu: 0, memory: 0, diskSize: 0, randomSerial: false })).toEqual([
+      ['set', '--random-mac', ODN],
+    ]);
+    expect(tartSetArgs(ODN, { cpu: 2, memory: 0, diskSize: 0, randomSerial: false })).toEqual([
+      ['set', '--cpu', '2', ODN],
+      ['set', '--random-mac', ODN],
+    ]);
+  });
+});
+
+describe('tartIpArgs and tartStopArgs', () => {
+  it('builds Orchard’s ip invocations', () => {
+    expect(tartIpArgs(ODN, 60)).toEqual(['ip', '--wait', '60', ODN]);
+    expect(tartIpArgs(ODN, 5, 'agent')).toEqual(['ip', '--wait', '5', '--resolver', 'agent', ODN]);
+    expect(tartIpArgs(ODN, 60, 'arp')).toEqual(['ip', '--wait', '60', '--resolver', 'arp', ODN]);
+  });
+
+  it('keeps --wait a whole number of seconds in UInt16 range', () => {
+    expect(tartIpArgs(ODN, 0.2)).toEqual(['ip', '--wait', '1', ODN]);
+    expect(tartIpArgs(ODN, -3)).toEqual(['ip', '--wait', '0', ODN]);
+    expect(tartIpArgs(ODN, 1e6)).toEqual(['ip', '--wait', '65535', ODN]);
+  });
+
+  it('builds stop with its timeout before the name', () => {
+    expect(tartStopArgs(ODN, 5)).toEqual(['stop', '--timeout', '5', ODN]);
+  });
+});

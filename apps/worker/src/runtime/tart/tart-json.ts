@@ -1,0 +1,42 @@
+import { RuntimeError, type OnDiskVm } from '../vm-runtime';
+
+/** A property of a JSON object matched case-insensitively, as Go's encoding/json decodes Orchard's structs. */
+export function field(value: unknown, name: string): unknown {
+  if (typeof value !== 'object' || value === null) {
+    return undefined;
+  }
+  const key = Object.keys(value).find((candidate) => candidate.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : (value as Record<string, unknown>)[key];
+}
+
+/**
+ * The VMs in `tart list --format json` (tart.md §1.2 `list`): local VMs only, since OCI cache entries are images, not
+ * VMs. Fields are matched case-insensitively and extra ones ignored, as Orchard decodes them.
+ */
+export function parseTartList(json: string): OnDiskVm[] {
+  let entries: unknown;
+  try {
+    entries = JSON.parse(json);
+  } catch (err) {
+    throw new RuntimeError(`tart list printed no JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(entries)) {
+    throw new RuntimeError('tart list printed no JSON array');
+  }
+  const vms: OnDiskVm[] = [];
+  for (const entry of entries) {
+    const name = field(entry, 'Name');
+    const source = field(entry, 'Source');
+    if (typeof name !== 'string' || (typeof source === 'string' && source.toLowerCase() === 'oci')) {
+      continue;
+    }
+    vms.push({ name, running: field(entry, 'Running') === true });
+  }
+  return vms;
+}
+
+/** `State` of `tart get <name> --format json` in lower case (`running`, `suspended`, `stopped`), if it has one. */
+export function parseTartGetState(json: string): string | undefined {
+  const state = field(JSON.parse(json), 'State');
+  return typeof state === 'string' ? state.toLowerCase() : undefined;
+}

@@ -1,0 +1,104 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RuntimeError } from '../vm-runtime';
+import { TartRuntime } from './tart-runtime';
+
+// A scripted `tart` that records every argv, to check which invocations the runtime makes and how it reads their
+// results. The stand-in tart (tart-runtime.int-spec.ts) checks the behaviour against Tart's.
+const FAKE_TART = `#!/bin/sh
+echo "$*" >> "$FAKE_TART_CALLS"
+case "$*" in
+  "ip --wait 5 --resolver agent "*) echo 'no IP address found (also make sure that Guest agent for Tart is running inside of a VM)' >&2; exit 1 ;;
+  "ip --wait 30 --resolver arp "*) echo 192.168.1.7 ;;
+  "stop "*) echo "VM \\"$4\\" is not running" >&2; exit 2 ;;
+  "delete "*) echo "the specified VM \\"$2\\" does not exist" >&2; exit 2 ;;
+  "get "*) printf '{\\n  "OS" : "darwin",\\n  "State" : "suspended"\\n}\\n' ;;
+  "run "*) echo 'Error Domain=VZErrorDomain Code=1 "The virtual machine failed to start."' >&2; exit 1 ;;
+esac
+exit 0
+`;
+
+let dir: string;
+let calls: string;
+let tart: TartRuntime;
+const never = new AbortController().signal;
+
+function recorded(): string[] {
+  return readFileSync(calls, 'utf8').trim().split('\n');
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'grove-fake-tart-'));
+  calls = join(dir, 'calls');
+  writeFileSync(calls, '');
+  writeFileSync(join(dir, 'tart'), FAKE_TART);
+  chmodSync(join(dir, 'tart'), 0o755);
+  tart = new TartRuntime({ env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_TART_CALLS: calls, TART_HOME: '/th' } });
+});
+
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('TartRuntime (scripted tart)', () => {
+  it('finds tart on the PATH of its environment and configures in tart.md §3.3 order', async () => {
+    await tart.configure('vm', { cpu: 4, memory: 8192, diskSize: 0, randomSerial: true }, never);
+    expect(recorded()).toEqual([
+      'set --memory 8192 vm',
+      'set --cpu 4 vm',
+      'set --random-mac vm',
+      'set --random-serial vm',
+    ]);
+  });
+
+  it('asks the agent and then ARP for a bridged VM, and DHCP otherwise', async () => {
+    expect(await tart.ip('vm', { bridged: true, waitSeconds: 30 }, never)).toBe('192.168.1.7');
+    await expect(tart.ip('vm', { bridged: false, waitSeconds: 30 }, never)).rejects.toThrow(
+      'tart ip --wait 30 vm printed no address',
+    );
+    expect(recorded()).toEqual([
+      'ip --wait 5 --resolver agent vm',
+      'ip --wait 30 --resolver arp vm',
+      'ip --wait 30 vm',
+    ]);
+  });
+
+  it('treats exit 2 of stop and delete as done, and reads the suspended state', async () => {
+    await tart.stop('vm', 5);
+    await tart.delete('vm');
+    expect(await tart.isSuspended('vm', never)).toBe(true);
+    expect(recorded()).toEqual(['stop --timeout 5 vm', 'delete vm', 'get vm --format json']);
+  });
+
+  it('resolves a failed run with its exit code and Tart’s first stderr line', async () => {
+    expect(await tart.run('vm', { ...runDefaults, nested: true }, never)).toEqual({
+      code: 1,
+      error: 'tart command failed: "Error Domain=VZErrorDomain Code=1 "The virtual machine failed to start.""',
+    });
+    expect(recorded()).toEqual(['run --nested vm']);
+  });
+
+  it('points at the control socket under TART_HOME', () => {
+    expect(tart.guestAgent('vm').target).toBe('unix:///th/vms/vm/control.sock');
+    const home = new TartRuntime({ env: { HOME: '/Users/ci' } });
+    expect(home.guestAgent('vm').target).toBe('unix:///Users/ci/.tart/vms/vm/control.sock');
+  });
+
+  it('fails start() clearly when tart --version fails', async () => {
+    writeFileSync(join(dir, 'tart'), '#!/bin/sh\necho "dyld: Library not loaded" >&2\nexit 134\n');
+    await expect(tart.start()).rejects.toEqual(
+      new RuntimeError('tart --version failed: tart command failed: "dyld: Library not loaded"', 134),
+    );
+  });
+});
+
+const runDefaults = {
+  netSoftnet: false,
+  netSoftnetAllow: [],
+  netSoftnetBlock: [],
+  netBridged: '',
+  headless: false,
+  nested: false,
+  suspendable: false,
+  hostDirs: [],
+  credentials: { username: 'admin', password: 'admin' },
+};
