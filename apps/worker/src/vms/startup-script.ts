@@ -4,6 +4,9 @@ import type { VmEvent } from '@grove/resources';
 import type { VmRuntime } from '../runtime/vm-runtime';
 import { vmCredentials, type ManagedVm, type StartupScriptRunner } from './managed-vm';
 
+/** How long failed SSH attempts right after `run` began go unreported. */
+const QUIET_BOOT_MS = 2_000;
+
 /** Where a VM's log lines go (`POST /v1/vms/{name}/events`). */
 export type EventSink = (vmName: string, events: VmEvent[]) => Promise<void>;
 
@@ -125,7 +128,8 @@ async function connectWithRetry(
   events: EventStreamer,
   signal: AbortSignal,
 ): Promise<Client> {
-  const deadline = Date.now() + (options.connectDeadlineMs ?? 120_000);
+  const started = Date.now();
+  const deadline = started + (options.connectDeadlineMs ?? 120_000);
   for (let attempt = 1; ; attempt++) {
     try {
       return await sshConnect(vm, options.runtime, signal);
@@ -133,11 +137,16 @@ async function connectWithRetry(
       if (signal.aborted) {
         throw err;
       }
-      events.line(`attempt ${attempt} to establish SSH connection failed: ${(err as Error).message}`);
+      // The script starts together with `run`, so the first tries usually meet a VM that is still booting: retry
+      // those quickly and quietly, and report attempts (as Orchard does) only once the boot takes a while.
+      const booting = Date.now() - started < QUIET_BOOT_MS;
+      if (!booting) {
+        events.line(`attempt ${attempt} to establish SSH connection failed: ${(err as Error).message}`);
+      }
       if (Date.now() >= deadline) {
         throw new Error(`failed to establish SSH connection: ${(err as Error).message}`, { cause: err });
       }
-      await delay(options.retryDelayMs ?? 1000, undefined, { signal });
+      await delay(booting ? 100 : (options.retryDelayMs ?? 1000), undefined, { signal });
     }
   }
 }
