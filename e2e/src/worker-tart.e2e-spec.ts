@@ -1,0 +1,112 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { GroveClient } from '@grove/client';
+import { encodeBootstrapToken, type Vm } from '@grove/resources';
+import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
+import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import { REPO_ROOT } from './test-support/paths';
+
+const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
+const STAND_IN_BIN = join(REPO_ROOT, 'e2e', 'tart', 'bin');
+const UBUNTU = 'registry.grove.test/cirruslabs/ubuntu:latest';
+// A Tart worker registers the host's architecture; on a Linux x64 test machine that is amd64.
+const ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
+
+/** A worker process on the Tart runtime, driving the stand-in `tart` (e2e/tart) in a TART_HOME of its own. */
+describe('worker process on the tart runtime (stand-in tart)', () => {
+  let controller: ControllerProcess;
+  let client: GroveClient;
+  let tartHome: string;
+  let worker: RunningProcess;
+  const env = () => ({
+    ...process.env,
+    PATH: `${STAND_IN_BIN}${delimiter}${process.env.PATH ?? ''}`,
+    TART_HOME: tartHome,
+    TART_STANDIN_BOOT_DELAY_MS: '50',
+  });
+  const tartList = (): { Name: string; Running: boolean }[] =>
+    JSON.parse(spawnSync('tart', ['list', '--format', 'json'], { env: env(), encoding: 'utf8' }).stdout) as {
+      Name: string;
+      Running: boolean;
+    }[];
+  const until = (what: string, name: string, probe: (vm: Vm) => boolean) =>
+    waitFor(
+      what,
+      async () => {
+        const vm = await client.vms.get(name);
+        return probe(vm) ? vm : undefined;
+      },
+      30_000,
+      100,
+    );
+
+  beforeAll(async () => {
+    tartHome = mkdtempSync(join(tmpdir(), 'grove-e2e-tart-'));
+    controller = await startController();
+    client = new GroveClient({
+      url: controller.url,
+      serviceAccountName: BOOTSTRAP_ADMIN,
+      serviceAccountToken: controller.adminToken,
+    });
+    // A VM that is not Grove's: the worker must never touch it.
+    expect(spawnSync('tart', ['clone', UBUNTU, 'my-own-vm'], { env: env() }).status).toBe(0);
+    worker = startNodeProcess(
+      [
+        WORKER_MAIN,
+        controller.url,
+        '--bootstrap-token',
+        encodeBootstrapToken({ serviceAccountName: BOOTSTRAP_ADMIN, serviceAccountToken: controller.adminToken }),
+        '--name',
+        'e2e-tart',
+        '--runtime',
+        'tart',
+      ],
+      env(),
+    );
+    await waitFor('the worker session', () => /connected to http:/.test(worker.output()), 20_000);
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await controller.stop();
+    rmSync(tartHome, { recursive: true, force: true });
+  });
+
+  it('clones, configures and runs a VM with tart, reports it, and deletes it', async () => {
+    const created = await client.vms.create({
+      name: 'tart-vm',
+      image: UBUNTU,
+      os: 'linux',
+      arch: ARCH,
+      cpu: 2,
+      memory: 2048,
+    });
+    const vm = await until('running', 'tart-vm', (v) => v.status === 'running');
+    expect(vm.status_message).toBe('VM started');
+    expect(vm.image_fqn).toMatch(/^registry\.grove\.test\/cirruslabs\/ubuntu@sha256:[0-9a-f]{64}$/);
+    await waitFor('tart run', () => tartList().some((e) => e.Name === created.localName && e.Running), 5000).catch(
+      async (err: Error) => {
+        throw new Error(`${err.message}\n${JSON.stringify(await client.vms.get('tart-vm'))}\n${worker.output()}`);
+      },
+    );
+    expect(tartList()).toEqual(
+      expect.arrayContaining([expect.objectContaining({ Name: created.localName, Running: true })]),
+    );
+    await client.vms.delete('tart-vm');
+    await waitFor('tart delete', () => !tartList().some((entry) => entry.Name === created.localName), 20_000);
+    expect(tartList().map((entry) => entry.Name)).toContain('my-own-vm');
+  });
+
+  it('reports tart’s first error line when the clone fails', async () => {
+    await client.vms.create({
+      name: 'tart-missing',
+      image: 'registry.grove.test/acme/missing:latest',
+      os: 'linux',
+      arch: ARCH,
+    });
+    const vm = await until('failed', 'tart-missing', (v) => v.status === 'failed');
+    expect(vm.status_message).toMatch(/^failed to clone the VM: tart command failed: ".+"$/);
+  });
+});
