@@ -1,0 +1,52 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startNodeProcess, waitFor } from '@grove/testing';
+import { runGrove } from './test-support/cli-process';
+import { CLI_MAIN } from './test-support/paths';
+
+/** The issue's "done when": `grove dev --workers 2`, then `grove create vm v1 --image any` runs, from the CLI alone. */
+describe('grove dev --workers 2', () => {
+  it('starts a controller and two synthetic workers, runs a VM, and cleans up on Ctrl-C', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'grove-e2e-dev-'));
+    const dataDir = join(home, 'dev');
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, GROVE_HOME: home };
+    delete env['GROVE_DATABASE_URL'];
+    const dev = startNodeProcess(
+      [CLI_MAIN, 'dev', '--workers', '2', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir],
+      env,
+    );
+    try {
+      await waitFor('the cluster', () => /Press Ctrl-C to stop/.test(dev.output()), 90_000, 100);
+      await waitFor('both workers', () => (dev.output().match(/: connected to http:/g) ?? []).length === 2, 20_000);
+      expect(dev.output()).toMatch(/Workers: dev-worker-1, dev-worker-2 \(synthetic runtime/);
+
+      const created = await runGrove(['create', 'vm', 'v1', '--image', 'any'], { home });
+      expect(created).toMatchObject({ code: 0, stdout: 'VM "v1" created (status pending).\n' });
+      const vm = await waitFor(
+        'v1 running',
+        async () => {
+          const got = await runGrove(['get', 'vm', 'v1', '-o', 'json'], { home });
+          const parsed = JSON.parse(got.stdout) as { status: string; worker: string; localName: string };
+          return parsed.status === 'running' ? parsed : undefined;
+        },
+        20_000,
+        100,
+      );
+      expect(vm.worker).toMatch(/^dev-worker-[12]$/);
+      const workers = await runGrove(['list', 'workers'], { home });
+      expect(workers.stdout).toMatch(/dev-worker-1[\s\S]*dev-worker-2/);
+
+      dev.child.kill('SIGINT');
+      expect(await dev.exited).toBe(0);
+      const vmsDir = join(dataDir, 'workers', vm.worker, 'synthetic', 'vms');
+      // Workers stop and delete their VMs when they stop.
+      expect(existsSync(vmsDir) ? readdirSync(vmsDir) : []).toEqual([]);
+      expect(dev.output()).toMatch(new RegExp(`\\[${vm.worker}\\] .*stopped`));
+    } finally {
+      await dev.stop();
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 150_000);
+});
