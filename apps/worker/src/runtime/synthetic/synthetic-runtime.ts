@@ -1,8 +1,8 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 import { hostAgent, loadTartAgentProtocol } from '@grove/proto';
@@ -15,8 +15,11 @@ import {
   type VmRunOptions,
   type VmRuntime,
 } from '../vm-runtime';
+import { exitAfterMessage, faultMessage, imageFaults } from './image-faults';
+import { echo, ServiceListener } from './service-listener';
 import { VmSshServer } from './vm-ssh-server';
 
+/** How long each step of a synthetic VM takes, in milliseconds (0 when unset). */
 export interface SyntheticDelays {
   pull?: number;
   clone?: number;
@@ -26,60 +29,51 @@ export interface SyntheticDelays {
 }
 
 export interface SyntheticRuntimeOptions {
+  /** Where VMs live: `<dataDir>/vms/<onDiskName>/`. */
   dataDir: string;
-  /** Milliseconds each step takes; zero by default. */
   delays?: SyntheticDelays;
   log?: (line: string) => void;
 }
 
-/** What an image name asks the synthetic runtime to do wrong (for tests and demos). */
-export interface ImageFaults {
-  failPull: boolean;
-  failClone: boolean;
-  failRun: boolean;
-  /** End the run by itself after this many milliseconds. */
-  exitAfterMs?: number;
-}
-
-/**
- * Faults requested by the image name: `fail-pull`, `fail-clone` or `fail-run` anywhere in it make that step fail;
- * `exit-after-<ms>` makes the VM stop by itself (Orchard's "VM exited unexpectedly").
- */
-export function imageFaults(image: string): ImageFaults {
-  const exitAfter = /exit-after-(\d+)/.exec(image);
-  return {
-    failPull: image.includes('fail-pull'),
-    failClone: image.includes('fail-clone'),
-    failRun: image.includes('fail-run'),
-    exitAfterMs: exitAfter ? Number(exitAfter[1]) : undefined,
-  };
-}
-
+/** The VM's file `<vmdir>/vm.json`. */
 interface VmRecord {
   image: string;
+  /** Set by `configure`. */
   hardware?: VmHardware;
+  /** Set by `suspend`, cleared by the next `run`. */
   suspended: boolean;
 }
 
-/** The servers of one running synthetic VM and how to end its run. */
+/** A VM whose `run` is in progress: booting (no `ports` yet) or serving. */
 interface RunningVm {
-  ports: Map<number, number>;
-  end(exit: VmRunExit): void;
+  /** VM port → loopback port, once booted. */
+  ports?: ReadonlyMap<number, number>;
+  /** Resolves when booted (or the run ended first). */
+  booted: Promise<void>;
+  /** Ends the run with this exit (the first call wins) and resolves once all its servers are closed. */
+  end(exit: VmRunExit): Promise<void>;
 }
 
-/** sun_path holds 108 bytes on Linux and 104 on macOS; longer socket paths move to a short name in the temp dir. */
-const MAX_SOCKET_PATH = 100;
+/** sun_path holds 104 bytes on macOS (108 on Linux) including the NUL; longer paths move to the temp dir. */
+const MAX_SOCKET_PATH = 103;
+
+const SSH_PORT = 22;
+const ECHO_PORT = 7;
 
 /**
- * The synthetic runtime: VMs that live in the worker process, for development and tests on any machine, no root.
- * Each VM is a directory `<dataDir>/vms/<onDiskName>/` (so a restarted worker finds its clones, and garbage collection
- * has something to collect) with a scratch directory `home/`. While it runs it serves on 127.0.0.1:
- * - VM port 22: a real SSH server (`admin`/`admin` or the VM's credentials) whose commands run with /bin/sh in the
- *   scratch directory **on the worker host**;
+ * The synthetic runtime: VMs that live inside the worker process, for `grove dev` and tests on any machine, without
+ * root or Tart. A VM is a directory `<dataDir>/vms/<onDiskName>/` holding `vm.json` (image, hardware, suspension) and
+ * a scratch directory `home/`, so a restarted worker finds its VMs again (none of them running). While a VM runs, it
+ * serves on 127.0.0.1, on ports the OS picks:
+ * - VM port 22: an SSH server ({@link VmSshServer}); its commands run with /bin/sh in `home/` **on the worker host**;
  * - VM port 7: an echo service;
- * - the Tart guest agent (`/Agent/Exec`, `/Agent/ResolveIP`) on `control.sock`, running commands on the host too.
- * Its IP is 127.0.0.1; `connect` maps VM ports to the loopback ports it chose. Image names can ask for failures
- * ({@link imageFaults}).
+ * - the Tart guest agent (`/Agent/Exec`, `/Agent/ResolveIP`, tart.md §4.3) on `<vmdir>/control.sock`, its commands
+ *   also on the host; when that path is too long for a Unix socket, on a short path in the temp dir instead.
+ * The VM's IP is 127.0.0.1, and `connect` maps its ports 22 and 7 to the loopback ports.
+ *
+ * Failure injection (tests and demos), by the image name ({@link imageFaults}): `fail-pull`, `fail-clone` or
+ * `fail-run` anywhere in it makes that step fail with a {@link RuntimeError} that says so, and `exit-after-<ms>` makes
+ * each run end by itself after that many milliseconds with `{ code: 1, error }`, like a VM that crashed.
  */
 export class SyntheticRuntime implements VmRuntime {
   readonly kind = 'synthetic';
@@ -94,41 +88,46 @@ export class SyntheticRuntime implements VmRuntime {
     return Promise.resolve();
   }
 
-  close(): Promise<void> {
-    for (const vm of this.running.values()) {
-      vm.end({ code: null });
-    }
-    return Promise.resolve();
+  async close(): Promise<void> {
+    await Promise.all([...this.running.values()].map((vm) => vm.end({ code: null })));
   }
 
   async pull(image: string, signal: AbortSignal): Promise<void> {
     await this.wait('pull', signal);
     if (imageFaults(image).failPull) {
-      throw this.fault('pull', image);
+      throw new RuntimeError(faultMessage('pull', image));
     }
   }
 
   async clone(image: string, onDiskName: string, signal: AbortSignal): Promise<void> {
     await this.wait('clone', signal);
     if (imageFaults(image).failClone) {
-      throw this.fault('clone', image);
+      throw new RuntimeError(faultMessage('clone', image));
     }
-    if (existsSync(this.dir(onDiskName))) {
-      throw new RuntimeError(`synthetic runtime: VM "${onDiskName}" already exists`);
+    mkdirSync(this.vmsDir, { recursive: true });
+    try {
+      mkdirSync(this.dir(onDiskName)); // fails if it exists: two clones onto one name cannot both succeed
+    } catch (err) {
+      throw new RuntimeError(
+        (err as NodeJS.ErrnoException).code === 'EEXIST'
+          ? `synthetic runtime: VM "${onDiskName}" already exists`
+          : `synthetic runtime: cannot create VM "${onDiskName}": ${(err as Error).message}`,
+      );
     }
-    mkdirSync(join(this.dir(onDiskName), 'home'), { recursive: true });
+    mkdirSync(this.home(onDiskName));
     this.save(onDiskName, { image, suspended: false });
   }
 
-  fqn(image: string): Promise<string | undefined> {
+  fqn(image: string, _signal?: AbortSignal): Promise<string | undefined> {
     return Promise.resolve(`${image}@sha256:${createHash('sha256').update(image).digest('hex')}`);
   }
 
-  isSuspended(onDiskName: string): Promise<boolean> {
+  isSuspended(onDiskName: string, _signal?: AbortSignal): Promise<boolean> {
     return Promise.resolve(this.load(onDiskName).suspended);
   }
 
   async configure(onDiskName: string, hardware: VmHardware, signal: AbortSignal): Promise<void> {
+    this.load(onDiskName);
     await this.wait('configure', signal);
     this.save(onDiskName, { ...this.load(onDiskName), hardware });
   }
@@ -137,96 +136,103 @@ export class SyntheticRuntime implements VmRuntime {
     const record = this.load(onDiskName);
     const faults = imageFaults(record.image);
     if (faults.failRun) {
-      throw this.fault('run', record.image);
+      throw new RuntimeError(faultMessage('run', record.image));
     }
     if (this.running.has(onDiskName)) {
       throw new RuntimeError(`synthetic runtime: VM "${onDiskName}" is already running`);
     }
-    await this.wait('boot', signal);
-    this.save(onDiskName, { ...record, suspended: false });
-    const home = join(this.dir(onDiskName), 'home');
-    const ssh = new VmSshServer({ hostKey: this.sshHostKey(), credentials: options.credentials, cwd: home });
-    const echo = createServer((socket) => {
-      socket.setNoDelay(true);
-      socket.on('error', () => socket.destroy());
-      socket.pipe(socket);
-    });
+    const home = this.home(onDiskName);
+    const socketPath = this.socketPath(onDiskName);
+    const ssh = new VmSshServer({ hostKey: this.sshHostKey(), credentials: options.credentials, home });
     const agent = hostAgent({ cwd: home, ip: () => '127.0.0.1' });
     const grpc = new GrpcServer();
     grpc.addService(loadTartAgentProtocol().Agent.service, agent.handlers);
-    const stopAll = () => {
-      ssh.close();
-      echo.close();
-      agent.killAll();
-      grpc.forceShutdown();
+    const agentConnections = grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    const listeners = {
+      ssh: new ServiceListener((socket) => ssh.handle(socket)),
+      echo: new ServiceListener(echo),
+      agent: new ServiceListener((socket) => agentConnections.injectConnection(socket)),
     };
-    try {
-      const sshPort = await ssh.listen();
-      const echoPort = await listen(echo);
-      await new Promise<void>((resolve, reject) =>
-        grpc.bindAsync(`unix://${this.socketPath(onDiskName)}`, ServerCredentials.createInsecure(), (err) =>
-          err ? reject(err) : resolve(),
-        ),
+    const boot = new AbortController();
+
+    let exited: (exit: VmRunExit) => void = () => undefined;
+    const exit = new Promise<VmRunExit>((resolveExit) => (exited = resolveExit));
+    let ending: Promise<void> | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const end = (result: VmRunExit): Promise<void> => {
+      ending ??= (async () => {
+        boot.abort();
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        ssh.close();
+        agent.killAll();
+        agentConnections.destroy();
+        grpc.forceShutdown();
+        await Promise.all(Object.values(listeners).map((listener) => listener.close()));
+        this.running.delete(onDiskName);
+        this.log(`${onDiskName}: stopped${result.error ? ` (${result.error})` : ''}`);
+        exited(result);
+      })();
+      return ending;
+    };
+    const onAbort = () => void end({ code: null });
+
+    const vm: RunningVm = { booted: Promise.resolve(), end };
+    vm.booted = (async () => {
+      await this.wait('boot', boot.signal);
+      rmSync(socketPath, { force: true }); // left behind by a worker that died
+      const [sshPort, echoPort] = await Promise.all([
+        listeners.ssh.listenLoopback(),
+        listeners.echo.listenLoopback(),
+        listeners.agent.listenUnix(socketPath),
+      ]);
+      boot.signal.throwIfAborted();
+      vm.ports = new Map([
+        [SSH_PORT, sshPort],
+        [ECHO_PORT, echoPort],
+      ]);
+      this.save(onDiskName, { ...this.load(onDiskName), suspended: false });
+      this.log(
+        `${onDiskName}: running, SSH on 127.0.0.1:${sshPort}, echo on 127.0.0.1:${echoPort}, agent ${socketPath}`,
       );
-      return await new Promise<VmRunExit>((resolve) => {
-        let timer: NodeJS.Timeout | undefined;
-        const end = (exit: VmRunExit) => {
-          if (this.running.get(onDiskName) !== vm) {
-            return;
-          }
-          this.running.delete(onDiskName);
-          clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-          stopAll();
-          resolve(exit);
-        };
-        const vm: RunningVm = {
-          ports: new Map([
-            [22, sshPort],
-            [7, echoPort],
-          ]),
-          end,
-        };
-        const onAbort = () => end({ code: null });
-        this.running.set(onDiskName, vm);
-        signal.addEventListener('abort', onAbort);
-        if (signal.aborted) {
-          onAbort();
-        }
-        if (faults.exitAfterMs !== undefined) {
-          timer = setTimeout(
-            () =>
-              end({
-                code: 1,
-                error: `synthetic runtime: the VM exited after ${faults.exitAfterMs} ms (the image name asks for it)`,
-              }),
-            faults.exitAfterMs,
-          );
-        }
-      });
-    } catch (err) {
-      stopAll();
-      throw new RuntimeError(`synthetic runtime: cannot start VM "${onDiskName}": ${(err as Error).message}`);
+      if (faults.exitAfterMs !== undefined) {
+        const ms = faults.exitAfterMs;
+        timer = setTimeout(() => void end({ code: 1, error: exitAfterMessage(ms) }), ms);
+      }
+    })();
+    this.running.set(onDiskName, vm);
+    signal.addEventListener('abort', onAbort);
+    if (signal.aborted) {
+      onAbort();
     }
+    try {
+      await vm.booted;
+    } catch (err) {
+      if (!boot.signal.aborted) {
+        await end({ code: null });
+        throw new RuntimeError(`synthetic runtime: cannot start VM "${onDiskName}": ${(err as Error).message}`);
+      }
+      // Stopped, suspended or cancelled while booting: the run ended the way `end` was told.
+    }
+    return exit;
   }
 
-  stop(onDiskName: string): Promise<void> {
-    this.running.get(onDiskName)?.end({ code: 0 });
-    return Promise.resolve();
+  /** Ends the run at once: a synthetic VM has nothing to shut down gracefully, so the timeout does not matter. */
+  async stop(onDiskName: string, _timeoutSeconds?: number): Promise<void> {
+    await this.running.get(onDiskName)?.end({ code: 0 });
   }
 
-  suspend(onDiskName: string): Promise<void> {
+  async suspend(onDiskName: string): Promise<void> {
     const vm = this.running.get(onDiskName);
     if (!vm) {
-      return Promise.reject(new RuntimeError(`synthetic runtime: VM "${onDiskName}" is not running`));
+      throw new RuntimeError(`synthetic runtime: VM "${onDiskName}" is not running`);
     }
     this.save(onDiskName, { ...this.load(onDiskName), suspended: true });
-    vm.end({ code: 0 });
-    return Promise.resolve();
+    await vm.end({ code: 0 });
   }
 
   async delete(onDiskName: string): Promise<void> {
-    this.running.get(onDiskName)?.end({ code: null });
+    await this.running.get(onDiskName)?.end({ code: null });
     await this.wait('delete', new AbortController().signal);
     rmSync(this.dir(onDiskName), { recursive: true, force: true });
     rmSync(this.shortSocketPath(onDiskName), { force: true });
@@ -234,41 +240,72 @@ export class SyntheticRuntime implements VmRuntime {
 
   list(): Promise<OnDiskVm[]> {
     const names = existsSync(this.vmsDir) ? readdirSync(this.vmsDir) : [];
-    return Promise.resolve(names.map((name) => ({ name, running: this.running.has(name) })));
+    return Promise.resolve(names.sort().map((name) => ({ name, running: this.running.has(name) })));
   }
 
-  ip(onDiskName: string, _options?: { bridged: boolean; waitSeconds: number }, _signal?: AbortSignal): Promise<string> {
-    return this.running.has(onDiskName)
-      ? Promise.resolve('127.0.0.1')
-      : Promise.reject(new RuntimeError(`synthetic runtime: VM "${onDiskName}" is not running`));
+  /** 127.0.0.1 once the VM has booted; while it boots, waits for that up to `waitSeconds` (`tart ip --wait`). */
+  async ip(
+    onDiskName: string,
+    options: { bridged: boolean; waitSeconds: number },
+    signal: AbortSignal,
+  ): Promise<string> {
+    const vm = this.running.get(onDiskName);
+    if (vm && !vm.ports) {
+      const wait = new AbortController();
+      const stopWaiting = () => wait.abort();
+      signal.addEventListener('abort', stopWaiting);
+      await Promise.race([
+        vm.booted.catch(() => undefined),
+        delay(options.waitSeconds * 1000, undefined, { signal: wait.signal }),
+      ])
+        .catch(() => undefined)
+        .finally(() => {
+          signal.removeEventListener('abort', stopWaiting);
+          wait.abort();
+        });
+      signal.throwIfAborted();
+    }
+    if (!this.running.get(onDiskName)?.ports) {
+      throw new RuntimeError(`synthetic runtime: VM "${onDiskName}" is not running`);
+    }
+    return '127.0.0.1';
   }
 
   connect(onDiskName: string, port: number, signal: AbortSignal): Promise<Socket> {
-    const vm = this.running.get(onDiskName);
-    if (!vm) {
+    const ports = this.running.get(onDiskName)?.ports;
+    if (!ports) {
       return Promise.reject(new RuntimeError(`synthetic runtime: VM "${onDiskName}" is not running`));
     }
-    const local = vm.ports.get(port);
+    const local = ports.get(port);
     if (local === undefined) {
       return Promise.reject(
         new RuntimeError(`the synthetic VM "${onDiskName}" serves only ports 22 (SSH) and 7 (echo), not ${port}`),
       );
     }
-    return new Promise<Socket>((resolve, reject) => {
+    return new Promise<Socket>((resolveSocket, reject) => {
       const socket = connect({ host: '127.0.0.1', port: local, noDelay: true });
-      const onAbort = () => {
-        socket.destroy();
-        reject(new Error('cancelled'));
+      const settle = () => {
+        signal.removeEventListener('abort', onAbort);
+        socket.off('error', onError);
       };
-      signal.addEventListener('abort', onAbort, { once: true });
-      socket.once('connect', () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(socket);
-      });
-      socket.once('error', (err) => {
-        signal.removeEventListener('abort', onAbort);
+      const onAbort = () => {
+        settle();
+        socket.destroy();
+        reject(new RuntimeError(`connecting to port ${port} of VM "${onDiskName}" was cancelled`));
+      };
+      const onError = (err: Error) => {
+        settle();
         reject(new RuntimeError(`cannot connect to port ${port} of VM "${onDiskName}": ${err.message}`));
+      };
+      signal.addEventListener('abort', onAbort);
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        settle();
+        resolveSocket(socket);
       });
+      if (signal.aborted) {
+        onAbort();
+      }
     });
   }
 
@@ -277,16 +314,21 @@ export class SyntheticRuntime implements VmRuntime {
   }
 
   private get vmsDir(): string {
-    return join(this.options.dataDir, 'vms');
+    return resolve(this.options.dataDir, 'vms');
   }
 
   private dir(onDiskName: string): string {
     return join(this.vmsDir, onDiskName);
   }
 
+  private home(onDiskName: string): string {
+    return join(this.dir(onDiskName), 'home');
+  }
+
+  /** `<vmdir>/control.sock`, or a short path in the temp dir when that one does not fit in `sun_path`. */
   private socketPath(onDiskName: string): string {
     const path = join(this.dir(onDiskName), 'control.sock');
-    return path.length <= MAX_SOCKET_PATH ? path : this.shortSocketPath(onDiskName);
+    return Buffer.byteLength(path) <= MAX_SOCKET_PATH ? path : this.shortSocketPath(onDiskName);
   }
 
   private shortSocketPath(onDiskName: string): string {
@@ -295,11 +337,13 @@ export class SyntheticRuntime implements VmRuntime {
   }
 
   private load(onDiskName: string): VmRecord {
+    let text: string;
     try {
-      return JSON.parse(readFileSync(join(this.dir(onDiskName), 'vm.json'), 'utf8')) as VmRecord;
+      text = readFileSync(join(this.dir(onDiskName), 'vm.json'), 'utf8');
     } catch {
       throw new RuntimeError(`synthetic runtime: VM "${onDiskName}" does not exist`);
     }
+    return JSON.parse(text) as VmRecord;
   }
 
   private save(onDiskName: string, record: VmRecord): void {
@@ -307,7 +351,8 @@ export class SyntheticRuntime implements VmRuntime {
   }
 
   private sshHostKey(): string {
-    // ECDSA in OpenSSL's PEM: ssh2's own ed25519 generator emits a key its parser rejects about once in 200 tries.
+    // ECDSA P-256 from node:crypto rather than ed25519: ssh2 1.17's utils.generateKeyPairSync('ed25519') yields a key
+    // its own parser rejects about once in a thousand, and it cannot parse node:crypto's PKCS#8 ed25519 keys.
     this.hostKey ??= generateKeyPairSync('ec', {
       namedCurve: 'prime256v1',
       privateKeyEncoding: { type: 'sec1', format: 'pem' },
@@ -324,14 +369,7 @@ export class SyntheticRuntime implements VmRuntime {
     signal.throwIfAborted();
   }
 
-  private fault(step: string, image: string): RuntimeError {
-    return new RuntimeError(`synthetic runtime: ${step} of "${image}" failed (the image name asks for it)`);
+  private log(line: string): void {
+    this.options.log?.(`synthetic runtime: ${line}`);
   }
-}
-
-function listen(server: NetServer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
 }

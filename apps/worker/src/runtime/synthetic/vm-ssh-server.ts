@@ -1,15 +1,230 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { Server, type Connection, type ServerChannel } from 'ssh2';
+import type { Socket } from 'node:net';
+import { constants } from 'node:os';
+import type { Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Server, type Connection, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
+import { ptyOfScript, resizePty, shellCommand, type TerminalSize } from './pty';
 
 export interface VmSshServerOptions {
-  /** Private host key (PEM). */
+  /** The private host key (PEM), shared by all VMs of a runtime. */
   hostKey: string;
-  /** Logins accepted besides `admin`/`admin`. */
+  /** The VM's login, accepted besides Orchard's default `admin`/`admin`. */
   credentials: { username: string; password: string };
-  /** Where commands run (also their HOME). */
-  cwd: string;
+  /** The VM's scratch directory: where commands run, and their HOME. */
+  home: string;
+}
+
+/** Environment variables of the worker that a command in the "VM" inherits; everything else stays out. */
+const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+/** How long a resize waits for `script` to have started its command on the PTY. */
+const PTY_LOOKUP_ATTEMPTS = 40;
+const PTY_LOOKUP_INTERVAL_MS = 25;
+
+/** One `exec` or `shell` request's process. */
+interface Command {
+  child: ChildProcessWithoutNullStreams;
+  /** Set for PTY sessions: the latest size the client asked for, and the resize in progress. */
+  pty?: { size: TerminalSize; device?: string; resizing: Promise<void> };
+  done: boolean;
+}
+
+/** What the requests of one session channel have set up before (and while) its command runs. */
+interface SessionState {
+  username: string;
+  env: Record<string, string>;
+  pty?: TerminalSize & { term: string };
+  command?: Command;
+}
+
+/**
+ * A synthetic VM's SSH server (VM port 22): the worker's startup scripts, `grove ssh` and port-forwarding tests talk
+ * to it as to a VM's sshd. Password logins (`admin`/`admin` and the VM's credentials); per session `env`, `pty-req`,
+ * `window-change`, `signal`, then one `exec` or `shell`, whose process runs **on the worker host** with /bin/sh in the
+ * VM's scratch directory (also its HOME) with a small environment of its own. stdout and stderr stay apart, stdin is
+ * forwarded with its EOF, the channel closes after `exit-status` (or `exit-signal`), and a channel the client closes
+ * early kills the process group. No port forwarding, subsystems, agent or X11 forwarding.
+ *
+ * PTY limits (see ./pty.ts): the PTY comes from `script(1)`, so stdout and stderr arrive merged, as on any PTY; the
+ * process sees the size asked for at start, and `window-change` resizes the PTY from outside with `stty` a few
+ * milliseconds later (SIGWINCH included). `signal` requests reach a PTY session's `script` process, not its command:
+ * send ^C through the terminal instead. A PTY session closed early kills `script`; its command then gets SIGHUP from the
+ * hang-up (one that ignores SIGHUP survives).
+ *
+ * The class never listens itself: the runtime hands it connections accepted by the VM's port-22 listener.
+ */
+export class VmSshServer {
+  private readonly server: Server;
+  private readonly commands = new Set<Command>();
+
+  constructor(private readonly options: VmSshServerOptions) {
+    this.server = new Server({ hostKeys: [options.hostKey] }, (connection) => this.accept(connection));
+  }
+
+  /** Serves SSH on a connection to the VM's port 22. */
+  handle(socket: Socket): void {
+    this.server.injectSocket(socket);
+  }
+
+  /** Kills every command still running (the connections themselves belong to the listener). */
+  close(): void {
+    for (const command of this.commands) {
+      killGroup(command, 'SIGKILL');
+    }
+  }
+
+  private accept(connection: Connection): void {
+    let username = '';
+    connection.on('error', () => undefined);
+    connection.on('authentication', (ctx) => {
+      if (ctx.method === 'password' && this.acceptsLogin(ctx.username, ctx.password)) {
+        username = ctx.username;
+        ctx.accept();
+      } else {
+        ctx.reject(['password']);
+      }
+    });
+    connection.on('ready', () => {
+      connection.on('session', (acceptSession) => this.session(acceptSession(), { username, env: {} }));
+    });
+  }
+
+  private acceptsLogin(username: string, password: string): boolean {
+    const logins = [{ username: 'admin', password: 'admin' }, this.options.credentials];
+    // Every login is compared, so the time taken does not tell which one (nor how much of it) matched.
+    return logins
+      .map((login) => sameText(login.username, username) && sameText(login.password, password))
+      .some(Boolean);
+  }
+
+  private session(session: Session, state: SessionState): void {
+    session.on('env', (accept, _reject, info) => {
+      state.env[info.key] = info.val;
+      accept?.();
+    });
+    session.on('pty', (accept, _reject, info: PseudoTtyInfo & { term?: string }) => {
+      // ssh2 passes the TERM value of the request, though its type declarations omit it.
+      state.pty = { rows: info.rows || 24, cols: info.cols || 80, term: info.term || 'xterm-256color' };
+      accept?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      const size = { rows: info.rows || 24, cols: info.cols || 80 };
+      if (state.pty) {
+        Object.assign(state.pty, size);
+      }
+      if (state.command?.pty) {
+        this.resize(state.command, size);
+      }
+      accept?.();
+    });
+    session.on('signal', (accept, reject, info) => {
+      const name = `SIG${info.name.replace(/^SIG/, '')}`;
+      if (state.command && !state.command.done && name in constants.signals) {
+        killGroup(state.command, name as NodeJS.Signals);
+        accept?.();
+      } else {
+        reject?.();
+      }
+    });
+    session.on('exec', (accept, _reject, info) => (state.command = this.run(accept(), info.command, state)));
+    session.on('shell', (accept) => (state.command = this.run(accept(), undefined, state)));
+  }
+
+  private run(channel: ServerChannel, commandLine: string | undefined, state: SessionState): Command {
+    const { home } = this.options;
+    const { file, args } = shellCommand(commandLine, state.pty);
+    const inherited = Object.fromEntries(
+      INHERITED_ENV.flatMap((key) => (process.env[key] ? [[key, process.env[key]]] : [])),
+    );
+    const child = spawn(file, args, {
+      cwd: home,
+      env: {
+        ...inherited,
+        USER: state.username,
+        LOGNAME: state.username,
+        SHELL: '/bin/sh',
+        ...(state.pty ? { TERM: state.pty.term } : {}),
+        ...state.env,
+        HOME: home,
+      },
+      stdio: 'pipe',
+      // Its own process group, so that everything it started can be killed with it.
+      detached: true,
+    });
+    const command: Command = {
+      child,
+      done: false,
+      ...(state.pty
+        ? { pty: { size: { rows: state.pty.rows, cols: state.pty.cols }, resizing: Promise.resolve() } }
+        : {}),
+    };
+    this.commands.add(command);
+    let channelClosed = false;
+    channel.on('close', () => {
+      channelClosed = true;
+      if (!command.done) {
+        killGroup(command, 'SIGKILL');
+      }
+    });
+    child.stdin.on('error', () => undefined); // the command may exit without reading its input
+    channel.pipe(child.stdin);
+    child.stdout.pipe(channel, { end: false });
+    child.stderr.pipe(channel.stderr, { end: false });
+
+    const finish = (exit: { code: number } | { signal: string }, message?: string): void => {
+      if (command.done) {
+        return;
+      }
+      command.done = true;
+      this.commands.delete(command);
+      if (channelClosed) {
+        return;
+      }
+      if (message !== undefined) {
+        channel.stderr.write(message);
+      }
+      // sshd sends the exit status after the output: wait until ssh2 has sent everything written so far.
+      void Promise.all([flushed(channel, channel), flushed(channel.stderr, channel)]).then(() => {
+        if ('code' in exit) {
+          channel.exit(exit.code);
+        } else {
+          channel.exit(exit.signal.replace(/^SIG/, ''), false, '');
+        }
+        channel.end();
+      });
+    };
+    child.on('error', (err) => finish({ code: 127 }, `${err.message}\n`));
+    child.on('close', (code, signal) => finish(signal ? { signal } : { code: code ?? 0 }));
+    return command;
+  }
+
+  /** Applies the latest size asked for once the PTY is known; resizes run one at a time. */
+  private resize(command: Command, size: TerminalSize): void {
+    const pty = command.pty;
+    if (!pty) {
+      return;
+    }
+    pty.size = size;
+    pty.resizing = pty.resizing
+      .then(async () => {
+        for (let attempt = 0; pty.device === undefined && attempt < PTY_LOOKUP_ATTEMPTS; attempt++) {
+          if (command.done || command.child.pid === undefined) {
+            return;
+          }
+          pty.device = await ptyOfScript(command.child.pid);
+          if (pty.device === undefined) {
+            await delay(PTY_LOOKUP_INTERVAL_MS);
+          }
+        }
+        if (pty.device !== undefined && !command.done && pty.size === size) {
+          await resizePty(pty.device, size);
+        }
+      })
+      // A resize is best effort: the command may have ended or closed its terminal meanwhile.
+      .catch(() => undefined);
+  }
 }
 
 function sameText(a: string, b: string): boolean {
@@ -18,145 +233,26 @@ function sameText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Orchard's default login and the VM's own. */
-function acceptsLogin(options: VmSshServerOptions, username: string, password: string): boolean {
-  const logins = [{ username: 'admin', password: 'admin' }, options.credentials];
-  return logins.some((login) => sameText(login.username, username) && sameText(login.password, password));
+/** Resolves once everything written to `stream` so far went out, or the channel closed. */
+function flushed(stream: Writable, channel: ServerChannel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      channel.off('close', done);
+      resolve();
+    };
+    channel.once('close', done);
+    stream.write(Buffer.alloc(0), done);
+  });
 }
 
-/**
- * The command line for one SSH request. With a PTY, util-linux `script` gives the command a real pseudo-terminal
- * (Node has none without a native module) and `stty` sets its initial size; later window changes cannot reach it.
- */
-export function shellCommand(
-  command: string | undefined,
-  pty: { rows: number; cols: number } | undefined,
-): { file: string; args: string[] } {
-  if (!pty) {
-    return command === undefined ? { file: '/bin/sh', args: [] } : { file: '/bin/sh', args: ['-c', command] };
+function killGroup(command: Command, signal: NodeJS.Signals): void {
+  const { child } = command;
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    return;
   }
-  const inner = command === undefined ? 'exec /bin/sh -i' : command;
-  const sized = `stty rows ${pty.rows} cols ${pty.cols} 2>/dev/null; ${inner}`;
-  return { file: 'script', args: ['-qfec', `/bin/sh -c ${quote(sized)}`, '/dev/null'] };
-}
-
-function quote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * A synthetic VM's SSH server (VM port 22) on a loopback port: password logins, `exec` and `shell` sessions whose
- * commands run with /bin/sh on the worker host in the VM's scratch directory, `env` and `pty-req`, exit status and
- * exit signal. No port forwarding or subsystems.
- */
-export class VmSshServer {
-  private readonly server: Server;
-  private readonly children = new Set<ChildProcess>();
-  private readonly connections = new Set<Connection>();
-
-  constructor(private readonly options: VmSshServerOptions) {
-    this.server = new Server({ hostKeys: [options.hostKey] }, (connection) => this.accept(connection));
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  close(): void {
-    for (const child of this.children) {
-      killGroup(child);
-    }
-    for (const connection of this.connections) {
-      connection.end();
-    }
-    this.server.close();
-  }
-
-  private accept(connection: Connection): void {
-    this.connections.add(connection);
-    connection.on('close', () => this.connections.delete(connection));
-    connection.on('error', () => undefined);
-    connection.on('authentication', (ctx) => {
-      if (ctx.method === 'password' && acceptsLogin(this.options, ctx.username, ctx.password)) {
-        ctx.accept();
-      } else {
-        ctx.reject(['password']);
-      }
-    });
-    connection.on('ready', () => {
-      connection.on('session', (acceptSession) => {
-        const session = acceptSession();
-        const env: Record<string, string> = {};
-        let pty: { rows: number; cols: number } | undefined;
-        session.on('env', (accept, _reject, info) => {
-          env[info.key] = info.val;
-          accept?.();
-        });
-        session.on('pty', (accept, _reject, info) => {
-          pty = { rows: info.rows || 24, cols: info.cols || 80 };
-          accept?.();
-        });
-        session.on('window-change', (accept) => accept?.());
-        session.on('exec', (accept, _reject, info) => this.run(accept(), info.command, env, pty));
-        session.on('shell', (accept) => this.run(accept(), undefined, env, pty));
-      });
-    });
-  }
-
-  private run(
-    channel: ServerChannel,
-    command: string | undefined,
-    env: Record<string, string>,
-    pty: { rows: number; cols: number } | undefined,
-  ): void {
-    const { file, args } = shellCommand(command, pty);
-    const child = spawn(file, args, {
-      cwd: this.options.cwd,
-      env: { ...process.env, ...env, HOME: this.options.cwd, ...(pty ? { TERM: env.TERM ?? 'xterm-256color' } : {}) },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
-    this.children.add(child);
-    child.stdin.on('error', () => undefined);
-    channel.pipe(child.stdin);
-    child.stdout.pipe(channel, { end: false });
-    child.stderr.pipe(channel.stderr, { end: false });
-    let done = false;
-    channel.on('close', () => {
-      if (!done) {
-        killGroup(child);
-      }
-    });
-    child.on('error', (err) => {
-      done = true;
-      this.children.delete(child);
-      channel.stderr.write(`${err.message}\n`);
-      channel.exit(127);
-      channel.end();
-    });
-    child.on('close', (code, signal) => {
-      done = true;
-      this.children.delete(child);
-      if (signal) {
-        channel.exit(signal.replace(/^SIG/, ''), false, '');
-      } else {
-        channel.exit(code ?? 0);
-      }
-      channel.end();
-    });
-  }
-}
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      child.kill('SIGKILL');
-    }
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
   }
 }

@@ -20,8 +20,8 @@ function runOptions(overrides: Partial<VmRunOptions> = {}): VmRunOptions {
 
 describe('tartRunArgs', () => {
   it('puts every flag in the order of tart.md §3.3 step 10, the VM name last', () => {
+    // Tart itself rejects Softnet together with bridged networking (exit 64); this only pins the order.
     const args = tartRunArgs(
-      ODN,
       runOptions({
         netSoftnet: true,
         netSoftnetAllow: ['10.0.0.0/8', '192.168.0.0/16'],
@@ -35,6 +35,7 @@ describe('tartRunArgs', () => {
           { name: 'cache', path: '/var/cache/ci', ro: true },
         ],
       }),
+      ODN,
     );
     expect(args).toEqual([
       'run',
@@ -54,11 +55,11 @@ describe('tartRunArgs', () => {
   });
 
   it('is just the name for a default VM (a window, NAT, no shares)', () => {
-    expect(tartRunArgs(ODN, runOptions())).toEqual(['run', ODN]);
+    expect(tartRunArgs(runOptions(), ODN)).toEqual(['run', ODN]);
   });
 
   it('passes allow/block lists without --net-softnet when the VM only has lists (Tart implies Softnet)', () => {
-    expect(tartRunArgs(ODN, runOptions({ netSoftnetAllow: ['10.0.0.0/8'] }))).toEqual([
+    expect(tartRunArgs(runOptions({ netSoftnetAllow: ['10.0.0.0/8'] }), ODN)).toEqual([
       'run',
       '--net-softnet-allow',
       '10.0.0.0/8',
@@ -77,7 +78,7 @@ describe('tartDirValue', () => {
 
 describe('tartSetArgs', () => {
   it('sets memory, CPU, disk, a random MAC and a random serial, one invocation each, in that order', () => {
-    expect(tartSetArgs(ODN, { cpu: 4, memory: 8192, diskSize: 80, randomSerial: true })).toEqual([
+    expect(tartSetArgs({ cpu: 4, memory: 8192, diskSize: 80, randomSerial: true }, ODN)).toEqual([
       ['set', '--memory', '8192', ODN],
       ['set', '--cpu', '4', ODN],
       ['set', '--disk-size', '80', ODN],
@@ -87,10 +88,10 @@ describe('tartSetArgs', () => {
   });
 
   it('leaves zero settings alone but always randomizes the MAC', () => {
-    expect(tartSetArgs(ODN, { cpu: 0, memory: 0, diskSize: 0, randomSerial: false })).toEqual([
+    expect(tartSetArgs({ cpu: 0, memory: 0, diskSize: 0, randomSerial: false }, ODN)).toEqual([
       ['set', '--random-mac', ODN],
     ]);
-    expect(tartSetArgs(ODN, { cpu: 2, memory: 0, diskSize: 0, randomSerial: false })).toEqual([
+    expect(tartSetArgs({ cpu: 2, memory: 0, diskSize: 0, randomSerial: false }, ODN)).toEqual([
       ['set', '--cpu', '2', ODN],
       ['set', '--random-mac', ODN],
     ]);
@@ -99,18 +100,32 @@ describe('tartSetArgs', () => {
 
 describe('tartIpArgs and tartStopArgs', () => {
   it('builds Orchard’s ip invocations', () => {
-    expect(tartIpArgs(ODN, 60)).toEqual(['ip', '--wait', '60', ODN]);
-    expect(tartIpArgs(ODN, 5, 'agent')).toEqual(['ip', '--wait', '5', '--resolver', 'agent', ODN]);
-    expect(tartIpArgs(ODN, 60, 'arp')).toEqual(['ip', '--wait', '60', '--resolver', 'arp', ODN]);
+    expect(tartIpArgs({ waitSeconds: 60 }, ODN)).toEqual(['ip', '--wait', '60', ODN]);
+    expect(tartIpArgs({ waitSeconds: 5, resolver: 'agent' }, ODN)).toEqual([
+      'ip',
+      '--wait',
+      '5',
+      '--resolver',
+      'agent',
+      ODN,
+    ]);
+    expect(tartIpArgs({ waitSeconds: 60, resolver: 'arp' }, ODN)).toEqual([
+      'ip',
+      '--wait',
+      '60',
+      '--resolver',
+      'arp',
+      ODN,
+    ]);
   });
 
   it('keeps --wait a whole number of seconds in UInt16 range', () => {
-    expect(tartIpArgs(ODN, 0.2)).toEqual(['ip', '--wait', '1', ODN]);
-    expect(tartIpArgs(ODN, -3)).toEqual(['ip', '--wait', '0', ODN]);
-    expect(tartIpArgs(ODN, 1e6)).toEqual(['ip', '--wait', '65535', ODN]);
+    expect(tartIpArgs({ waitSeconds: 0.2 }, ODN)).toEqual(['ip', '--wait', '1', ODN]);
+    expect(tartIpArgs({ waitSeconds: -3 }, ODN)).toEqual(['ip', '--wait', '0', ODN]);
+    expect(tartIpArgs({ waitSeconds: 1e6 }, ODN)).toEqual(['ip', '--wait', '65535', ODN]);
   });
 
   it('builds stop with its timeout before the name', () => {
-    expect(tartStopArgs(ODN, 5)).toEqual(['stop', '--timeout', '5', ODN]);
+    expect(tartStopArgs(5, ODN)).toEqual(['stop', '--timeout', '5', ODN]);
   });
 });

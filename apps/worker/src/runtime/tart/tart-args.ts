@@ -3,7 +3,8 @@ import type { VmHardware, VmRunOptions } from '../vm-runtime';
 
 // The argv of every `tart` invocation, as pure functions so that their exact shape (which Orchard fixes, tart.md §3.3)
 // is unit-tested. Tart's parser accepts options anywhere (tart.md §1.1); the order here is Orchard's nonetheless, so
-// that logs and `ps` read the same as on an Orchard worker.
+// that logs and `ps` read the same as on an Orchard worker. Each function takes its settings first and the VM's name
+// last, as the name comes last in the argv.
 
 /** `--dir` value: `<name>:<path>[:ro]` (Orchard's `HostDir.String()`). */
 export function tartDirValue(dir: HostDir): string {
@@ -14,7 +15,7 @@ export function tartDirValue(dir: HostDir): string {
  * `tart run` (tart.md §3.3 step 10): `--net-softnet-allow`/`-block` take their value as the next element, while
  * `--net-bridged=` and `--dir=` are joined with `=`. The VM's name comes last.
  */
-export function tartRunArgs(onDiskName: string, options: VmRunOptions): string[] {
+export function tartRunArgs(options: VmRunOptions, onDiskName: string): string[] {
   const args = ['run'];
   if (options.netSoftnet) {
     args.push('--net-softnet');
@@ -48,7 +49,7 @@ export function tartRunArgs(onDiskName: string, options: VmRunOptions): string[]
  * The `tart set` invocations after a clone (tart.md §3.3 steps 5–9), one per setting and in this order: memory, CPU
  * and disk size when non-zero, always a random MAC, a random serial when asked for.
  */
-export function tartSetArgs(onDiskName: string, hardware: VmHardware): string[][] {
+export function tartSetArgs(hardware: VmHardware, onDiskName: string): string[][] {
   const calls: string[][] = [];
   if (hardware.memory !== 0) {
     calls.push(['set', '--memory', String(hardware.memory), onDiskName]);
@@ -70,7 +71,10 @@ export function tartSetArgs(onDiskName: string, hardware: VmHardware): string[][
 export type TartIpResolver = 'dhcp' | 'arp' | 'agent';
 
 /** `tart ip --wait <s> [--resolver <r>] <name>` (tart.md §3.3 step 11). */
-export function tartIpArgs(onDiskName: string, waitSeconds: number, resolver: TartIpResolver = 'dhcp'): string[] {
+export function tartIpArgs(
+  { waitSeconds, resolver = 'dhcp' }: { waitSeconds: number; resolver?: TartIpResolver },
+  onDiskName: string,
+): string[] {
   // `--wait` is a UInt16 of whole seconds; anything else is a usage error (exit 64).
   const wait = Math.min(65_535, Math.max(0, Math.ceil(waitSeconds)));
   const args = ['ip', '--wait', String(wait)];
@@ -82,6 +86,7 @@ export function tartIpArgs(onDiskName: string, waitSeconds: number, resolver: Ta
 }
 
 /** `tart stop --timeout <s> <name>` (tart.md §3.3 step 12). */
-export function tartStopArgs(onDiskName: string, timeoutSeconds: number): string[] {
-  return ['stop', '--timeout', String(timeoutSeconds), onDiskName];
+export function tartStopArgs(timeoutSeconds: number, onDiskName: string): string[] {
+  // `--timeout` is a whole number of seconds as well.
+  return ['stop', '--timeout', String(Math.max(0, Math.ceil(timeoutSeconds))), onDiskName];
 }

@@ -10,8 +10,9 @@ export function field(value: unknown, name: string): unknown {
 }
 
 /**
- * The VMs in `tart list --format json` (tart.md §1.2 `list`): local VMs only, since OCI cache entries are images, not
- * VMs. Fields are matched case-insensitively and extra ones ignored, as Orchard decodes them.
+ * The VMs in `tart list --format json` (tart.md §1.2 `list`), every local one whoever made it (telling Grove's apart is
+ * the caller's job); OCI cache entries are left out, being images rather than VMs. Fields are matched
+ * case-insensitively and extra ones ignored, as Orchard decodes them; `State` stands in for a missing `Running`.
  */
 export function parseTartList(json: string): OnDiskVm[] {
   let entries: unknown;
@@ -30,7 +31,13 @@ export function parseTartList(json: string): OnDiskVm[] {
     if (typeof name !== 'string' || (typeof source === 'string' && source.toLowerCase() === 'oci')) {
       continue;
     }
-    vms.push({ name, running: field(entry, 'Running') === true });
+    // `Running` is what Orchard reads; Tart keeps it only for compatibility beside `State` (tart.md §1.2 `list`).
+    const running = field(entry, 'Running');
+    const state = field(entry, 'State');
+    vms.push({
+      name,
+      running: typeof running === 'boolean' ? running : typeof state === 'string' && state.toLowerCase() === 'running',
+    });
   }
   return vms;
 }

@@ -165,7 +165,7 @@ export async function runTart(
     throw new RuntimeError(`tart ${args[0]} was cancelled`);
   }
   if (result.timedOut) {
-    throw new RuntimeError(`tart ${args[0]} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s`);
+    throw new RuntimeError(`tart ${args[0]} did not finish within ${(options.timeoutMs ?? 0) / 1000} s`);
   }
   if (result.code === 0 || (result.code !== null && options.tolerate?.includes(result.code))) {
     return result;

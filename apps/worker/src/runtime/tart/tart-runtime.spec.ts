@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@grove/testing';
 import { RuntimeError } from '../vm-runtime';
 import { TartRuntime } from './tart-runtime';
 
@@ -21,6 +22,7 @@ exit 0
 
 let dir: string;
 let calls: string;
+let logs: string[];
 let tart: TartRuntime;
 const never = new AbortController().signal;
 
@@ -34,7 +36,11 @@ beforeEach(() => {
   writeFileSync(calls, '');
   writeFileSync(join(dir, 'tart'), FAKE_TART);
   chmodSync(join(dir, 'tart'), 0o755);
-  tart = new TartRuntime({ env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_TART_CALLS: calls, TART_HOME: '/th' } });
+  logs = [];
+  tart = new TartRuntime({
+    env: { PATH: `${dir}:/usr/bin:/bin`, FAKE_TART_CALLS: calls, TART_HOME: '/th' },
+    log: (line) => logs.push(line),
+  });
 });
 
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,11 +68,46 @@ describe('TartRuntime (scripted tart)', () => {
     ]);
   });
 
-  it('treats exit 2 of stop and delete as done, and reads the suspended state', async () => {
+  it('treats exit 2 of stop and delete as done, logging Tart’s line, and reads the suspended state', async () => {
     await tart.stop('vm', 5);
     await tart.delete('vm');
     expect(await tart.isSuspended('vm', never)).toBe(true);
     expect(recorded()).toEqual(['stop --timeout 5 vm', 'delete vm', 'get vm --format json']);
+    expect(logs).toEqual([
+      'tart stop --timeout 5 vm: exit 2, taken as done: tart command failed: "VM "vm" is not running"',
+      'tart delete vm: exit 2, taken as done: tart command failed: "the specified VM "vm" does not exist"',
+    ]);
+  });
+
+  it('answers fqn and isSuspended without throwing when tart fails or prints nonsense', async () => {
+    writeFileSync(join(dir, 'tart'), '#!/bin/sh\necho "OCI storage error: x" >&2\nexit 1\n');
+    expect(await tart.fqn('registry.grove.test/a/b:latest', never)).toBeUndefined();
+    expect(await tart.isSuspended('vm', never)).toBe(false);
+    writeFileSync(join(dir, 'tart'), '#!/bin/sh\necho "not json"\n');
+    expect(await tart.isSuspended('vm', never)).toBe(false);
+  });
+
+  it('SIGKILLs a command that outlives commandTimeoutMs, but never bounds pull or clone by it', async () => {
+    // `exec` so that the SIGKILL reaches the sleeping process itself and nothing is left behind.
+    writeFileSync(join(dir, 'tart'), '#!/bin/sh\necho "$*" >> "$FAKE_TART_CALLS"\nexec sleep 0.6\n');
+    const env = { PATH: `${dir}:/usr/bin:/bin`, FAKE_TART_CALLS: calls };
+    const quick = new TartRuntime({ env, commandTimeoutMs: 200 });
+    await expect(quick.delete('vm')).rejects.toEqual(new RuntimeError('tart delete did not finish within 0.2 s'));
+    await expect(quick.suspend('vm')).rejects.toThrow('tart suspend did not finish within 0.2 s');
+    await expect(quick.clone('img', 'vm', never)).resolves.toBeUndefined();
+    await expect(quick.pull('img', never)).resolves.toBeUndefined();
+  });
+
+  it('cancels a command when its signal fires, and spawns nothing for a signal that already fired', async () => {
+    writeFileSync(join(dir, 'tart'), '#!/bin/sh\necho "$*" >> "$FAKE_TART_CALLS"\nexec sleep 5\n');
+    const abort = new AbortController();
+    const cloning = tart.clone('img', 'vm', abort.signal);
+    await waitFor('clone to start', () => recorded().includes('clone img vm'));
+    abort.abort();
+    await expect(cloning).rejects.toEqual(new RuntimeError('tart clone was cancelled'));
+    await expect(tart.connect('vm', 22, abort.signal)).rejects.toThrow('tart ip was cancelled');
+    expect(recorded()).toEqual(['clone img vm']);
+    expect(logs).toEqual([]); // cancellation is the caller's doing, not a failure worth a line
   });
 
   it('resolves a failed run with its exit code and Tart’s first stderr line', async () => {

@@ -14,7 +14,7 @@ import {
 import { ensureSymlink, socketLinkPath } from './agent-socket';
 import { READ_BOOTPD_ARGS, dhcpLeaseTimeWarning } from './dhcp-lease-time';
 import { parseTartGetState, parseTartList } from './tart-json';
-import { tartIpArgs, tartRunArgs, tartSetArgs, tartStopArgs } from './tart-args';
+import { type TartIpResolver, tartIpArgs, tartRunArgs, tartSetArgs, tartStopArgs } from './tart-args';
 import {
   type ProcessResult,
   TART_NOT_FOUND,
@@ -31,17 +31,21 @@ export interface TartRuntimeOptions {
   tartBinary?: string;
   /** The environment of every `tart` command (default `process.env`, so `TART_HOME` is inherited). */
   env?: NodeJS.ProcessEnv;
+  /** Where the runtime's diagnostics go: the version at start, failed commands, warnings. */
   log?: (line: string) => void;
+  /**
+   * The longest a short-lived `tart` command may take before it is SIGKILLed and fails (default 2 minutes), so that a
+   * wedged `tart` cannot hang the worker. `stop` and `ip` get it on top of their own `--timeout`/`--wait`, `list` at most
+   * 30 s; `pull`, `clone` (tens of minutes for real images) and `run` are bounded only by their AbortSignal.
+   */
+  commandTimeoutMs?: number;
 }
 
+const DEFAULT_COMMAND_TIMEOUT_MS = 120_000;
 /** Newer Orchard bounds `tart list` to 30 s (tart.md §3.3 step 14). */
 const LIST_TIMEOUT_MS = 30_000;
-/** Bounds for commands the interface gives no AbortSignal, so that a wedged `tart` cannot hang the worker. */
-const VERSION_TIMEOUT_MS = 30_000;
-const SUSPEND_TIMEOUT_MS = 60_000;
-const DELETE_TIMEOUT_MS = 120_000;
-/** `tart stop` itself SIGKILLs the VM at its deadline and exits at once (tart.md §1.2 `stop`); this is slack on top. */
-const STOP_SLACK_MS = 30_000;
+/** `defaults` is a system tool; an absolute path does not depend on the worker's PATH. */
+const DEFAULTS_BINARY = '/usr/bin/defaults';
 const DEFAULTS_TIMEOUT_MS = 10_000;
 /** Orchard tries the guest agent this long before falling back to ARP for bridged VMs (tart.md §3.3 step 11). */
 const BRIDGED_AGENT_WAIT_SECONDS = 5;
@@ -62,6 +66,7 @@ export class TartRuntime implements VmRuntime {
   private readonly binary: string;
   private readonly env: NodeJS.ProcessEnv;
   private readonly log: (line: string) => void;
+  private readonly commandTimeoutMs: number;
   /** VMs last run with `--net-bridged`, whose IP needs the agent/ARP resolvers; `connect` has no spec to look at. */
   private readonly bridged = new Set<string>();
   /** Short symlinks made for agent sockets whose paths are too long to dial (see {@link socketLinkPath}). */
@@ -71,12 +76,13 @@ export class TartRuntime implements VmRuntime {
     this.binary = options.tartBinary ?? 'tart';
     this.env = options.env ?? process.env;
     this.log = options.log ?? (() => undefined);
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   }
 
   async start(): Promise<void> {
     let version: string | undefined;
     try {
-      version = firstNonEmptyLine((await this.tart(['--version'], { timeoutMs: VERSION_TIMEOUT_MS })).stdout);
+      version = firstNonEmptyLine((await this.tart(['--version'], { timeoutMs: this.commandTimeoutMs })).stdout);
     } catch (err) {
       const { message, exitCode } = err as RuntimeError;
       throw message === TART_NOT_FOUND ? err : new RuntimeError(`tart --version failed: ${message}`, exitCode);
@@ -105,7 +111,7 @@ export class TartRuntime implements VmRuntime {
 
   async fqn(image: string, signal: AbortSignal): Promise<string | undefined> {
     try {
-      const fqn = (await this.tart(['fqn', image], { signal })).stdout.trim();
+      const fqn = (await this.tart(['fqn', image], { signal, timeoutMs: this.commandTimeoutMs })).stdout.trim();
       return fqn === '' ? undefined : fqn;
     } catch {
       // Orchard ignores fqn errors (tart.md §3.3 step 3): a local image, an older tart.
@@ -115,7 +121,10 @@ export class TartRuntime implements VmRuntime {
 
   async isSuspended(onDiskName: string, signal: AbortSignal): Promise<boolean> {
     try {
-      const { stdout } = await this.tart(['get', onDiskName, '--format', 'json'], { signal });
+      const { stdout } = await this.tart(['get', onDiskName, '--format', 'json'], {
+        signal,
+        timeoutMs: this.commandTimeoutMs,
+      });
       return parseTartGetState(stdout) === 'suspended';
     } catch {
       // Older tart has no State (and then no suspend either); a VM that cannot be read is configured as usual.
@@ -124,8 +133,8 @@ export class TartRuntime implements VmRuntime {
   }
 
   async configure(onDiskName: string, hardware: VmHardware, signal: AbortSignal): Promise<void> {
-    for (const args of tartSetArgs(onDiskName, hardware)) {
-      await this.tart(args, { signal });
+    for (const args of tartSetArgs(hardware, onDiskName)) {
+      await this.tart(args, { signal, timeoutMs: this.commandTimeoutMs });
     }
   }
 
@@ -137,7 +146,7 @@ export class TartRuntime implements VmRuntime {
     }
     let result: ProcessResult;
     try {
-      result = await runProcess(this.binary, tartRunArgs(onDiskName, options), { env: this.env, signal });
+      result = await runProcess(this.binary, tartRunArgs(options, onDiskName), { env: this.env, signal });
     } catch (err) {
       throw spawnFailure(err);
     }
@@ -151,21 +160,23 @@ export class TartRuntime implements VmRuntime {
   }
 
   async stop(onDiskName: string, timeoutSeconds: number): Promise<void> {
-    // Exit 2: the VM is not running (or gone), which is what a stop wants.
-    await this.tart(tartStopArgs(onDiskName, timeoutSeconds), {
-      timeoutMs: timeoutSeconds * 1000 + STOP_SLACK_MS,
+    // `tart stop` SIGKILLs the VM at its own deadline and exits at once (tart.md §1.2 `stop`): the command timeout is
+    // slack on top. Exit 2: the VM is not running (or gone), which is what a stop wants.
+    await this.tart(tartStopArgs(timeoutSeconds, onDiskName), {
+      timeoutMs: timeoutSeconds * 1000 + this.commandTimeoutMs,
       tolerate: [EXIT_NOT_FOUND_OR_NOT_RUNNING],
     });
   }
 
   async suspend(onDiskName: string): Promise<void> {
-    await this.tart(['suspend', onDiskName], { timeoutMs: SUSPEND_TIMEOUT_MS });
+    // Returns once SIGUSR1 is sent; the snapshot happens inside `tart run`, which then exits (tart.md §1.2 `suspend`).
+    await this.tart(['suspend', onDiskName], { timeoutMs: this.commandTimeoutMs });
   }
 
   async delete(onDiskName: string): Promise<void> {
     // Exit 2: already gone (newer Orchard, tart.md §3.3 step 13).
     await this.tart(['delete', onDiskName], {
-      timeoutMs: DELETE_TIMEOUT_MS,
+      timeoutMs: this.commandTimeoutMs,
       tolerate: [EXIT_NOT_FOUND_OR_NOT_RUNNING],
     });
     this.bridged.delete(onDiskName);
@@ -173,7 +184,9 @@ export class TartRuntime implements VmRuntime {
   }
 
   async list(): Promise<OnDiskVm[]> {
-    const { stdout } = await this.tart(['list', '--format', 'json'], { timeoutMs: LIST_TIMEOUT_MS });
+    const { stdout } = await this.tart(['list', '--format', 'json'], {
+      timeoutMs: Math.min(LIST_TIMEOUT_MS, this.commandTimeoutMs),
+    });
     return parseTartList(stdout);
   }
 
@@ -185,15 +198,15 @@ export class TartRuntime implements VmRuntime {
     if (options.bridged) {
       // DHCP leases do not exist for bridged VMs: ask the guest agent first, then ARP (Orchard 0.34+, tart.md §6).
       try {
-        return await this.ipWith(tartIpArgs(onDiskName, BRIDGED_AGENT_WAIT_SECONDS, 'agent'), signal);
+        return await this.ipWith({ waitSeconds: BRIDGED_AGENT_WAIT_SECONDS, resolver: 'agent' }, onDiskName, signal);
       } catch (err) {
         if (signal.aborted) {
           throw err;
         }
       }
-      return this.ipWith(tartIpArgs(onDiskName, options.waitSeconds, 'arp'), signal);
+      return this.ipWith({ waitSeconds: options.waitSeconds, resolver: 'arp' }, onDiskName, signal);
     }
-    return this.ipWith(tartIpArgs(onDiskName, options.waitSeconds), signal);
+    return this.ipWith({ waitSeconds: options.waitSeconds }, onDiskName, signal);
   }
 
   async connect(onDiskName: string, port: number, signal: AbortSignal): Promise<Socket> {
@@ -236,31 +249,49 @@ export class TartRuntime implements VmRuntime {
     return this.env.TART_HOME || join(this.env.HOME || homedir(), '.tart');
   }
 
-  private async ipWith(args: string[], signal: AbortSignal): Promise<string> {
-    const ip = (await this.tart(args, { signal })).stdout.trim();
+  private async ipWith(
+    options: { waitSeconds: number; resolver?: TartIpResolver },
+    onDiskName: string,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const args = tartIpArgs(options, onDiskName);
+    const ip = (
+      await this.tart(args, { signal, timeoutMs: Math.max(0, options.waitSeconds) * 1000 + this.commandTimeoutMs })
+    ).stdout.trim();
     if (ip === '') {
       throw new RuntimeError(`tart ${args.join(' ')} printed no address`);
     }
     return ip;
   }
 
-  /** One short-lived tart command in this runtime's environment; failures other than cancellation are logged. */
+  /**
+   * One tart command in this runtime's environment, to completion. Failures other than cancellation are logged, and so
+   * are tolerated exits, with Tart's line.
+   */
   private async tart(args: string[], options: Omit<TartCallOptions, 'env'>): Promise<ProcessResult> {
+    let result: ProcessResult;
     try {
-      return await runTart(this.binary, args, { ...options, env: this.env });
+      result = await runTart(this.binary, args, { ...options, env: this.env });
     } catch (err) {
       if (!options.signal?.aborted) {
         this.log(`tart ${args.join(' ')}: ${(err as Error).message}`);
       }
       throw err;
     }
+    if (result.code !== 0) {
+      this.log(`tart ${args.join(' ')}: exit ${result.code}, taken as done: ${tartFailureMessage(result)}`);
+    }
+    return result;
   }
 
   /** Orchard's startup warning about bootpd's lease time (tart.md §3.3 step 15, §6); never fails the start. */
   private async warnAboutLeaseTime(): Promise<void> {
     let warning: string | undefined;
     try {
-      const result = await runProcess('defaults', READ_BOOTPD_ARGS, { env: this.env, timeoutMs: DEFAULTS_TIMEOUT_MS });
+      const result = await runProcess(DEFAULTS_BINARY, READ_BOOTPD_ARGS, {
+        env: this.env,
+        timeoutMs: DEFAULTS_TIMEOUT_MS,
+      });
       warning =
         result.code === 0
           ? dhcpLeaseTimeWarning(result.stdout)
