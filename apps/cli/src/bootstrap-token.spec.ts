@@ -1,7 +1,7 @@
 import { decodeBootstrapToken } from '@grove/resources';
 import { encodeCertificate } from './config/connection';
 import { saveConfig } from './config/config-file';
-import { cli, json, startFakeController, tempHome, type FakeController } from './test-support/fake-controller';
+import { cli, json, useFakeController } from './test-support/fake-controller';
 import { join } from 'node:path';
 
 const basic = (name: string, token: string): string => `Basic ${Buffer.from(`${name}:${token}`).toString('base64')}`;
@@ -9,29 +9,11 @@ const basic = (name: string, token: string): string => `Basic ${Buffer.from(`${n
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
 
 describe('grove get bootstrap-token', () => {
-  let fake: FakeController;
-  let home: ReturnType<typeof tempHome>;
-  let env: Record<string, string>;
-
-  beforeEach(async () => {
-    fake = await startFakeController((_req, res) => json(res, 200, {}));
-    home = tempHome();
-    env = {
-      GROVE_HOME: home.dir,
-      GROVE_URL: fake.url,
-      GROVE_SERVICE_ACCOUNT_NAME: 'admin',
-      GROVE_SERVICE_ACCOUNT_TOKEN: 'secret',
-    };
-  });
-
-  afterEach(async () => {
-    await fake.close();
-    home.remove();
-  });
+  const t = useFakeController();
 
   it('builds the token from --token after checking that it authenticates as the account', async () => {
-    fake.route = (_req, res) => json(res, 200, { version: '0.1.0', capabilities: [] });
-    const result = await cli(env, 'get', 'bootstrap-token', 'workers', '--token', 'w-token');
+    t.fake.route = (_req, res) => json(res, 200, { version: '0.1.0', capabilities: [] });
+    const result = await cli(t.env, 'get', 'bootstrap-token', 'workers', '--token', 'w-token');
 
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout.endsWith('\n')).toBe(true);
@@ -40,7 +22,7 @@ describe('grove get bootstrap-token', () => {
       serviceAccountName: 'workers',
       serviceAccountToken: 'w-token',
     });
-    expect(fake.requests).toEqual([
+    expect(t.fake.requests).toEqual([
       expect.objectContaining({
         method: 'GET',
         url: '/v1/controller/info',
@@ -50,38 +32,38 @@ describe('grove get bootstrap-token', () => {
   });
 
   it('refuses a --token the controller does not accept', async () => {
-    fake.route = (_req, res) => json(res, 401, { message: 'invalid service account name or token' });
-    const result = await cli(env, 'get', 'bootstrap-token', 'workers', '--token', 'wrong');
+    t.fake.route = (_req, res) => json(res, 401, { message: 'invalid service account name or token' });
+    const result = await cli(t.env, 'get', 'bootstrap-token', 'workers', '--token', 'wrong');
 
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(
-      `Error: the controller at ${fake.url} does not accept this token for service account "workers" (controller ` +
+      `Error: the controller at ${t.fake.url} does not accept this token for service account "workers" (controller ` +
         'answered 401: invalid service account name or token); check --token, or use --rotate to give the account ' +
         'a new one\n',
     );
   });
 
   it("uses the context's own token for its own account, without asking the controller", async () => {
-    const result = await cli(env, 'get', 'bootstrap-token', 'admin');
+    const result = await cli(t.env, 'get', 'bootstrap-token', 'admin');
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(decodeBootstrapToken(result.stdout)).toEqual({ serviceAccountName: 'admin', serviceAccountToken: 'secret' });
-    expect(fake.requests).toEqual([]);
+    expect(t.fake.requests).toEqual([]);
   });
 
   it('embeds the pinned certificate of the context', async () => {
-    saveConfig(join(home.dir, 'config.yml'), {
+    saveConfig(join(t.home.dir, 'config.yml'), {
       defaultContext: 'lab',
       contexts: {
         lab: {
-          url: fake.url,
+          url: t.fake.url,
           certificate: encodeCertificate(PEM),
           serviceAccountName: 'admin',
           serviceAccountToken: 'secret',
         },
       },
     });
-    const result = await cli({ GROVE_HOME: home.dir }, 'get', 'bootstrap-token', 'admin');
+    const result = await cli({ GROVE_HOME: t.home.dir }, 'get', 'bootstrap-token', 'admin');
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(decodeBootstrapToken(result.stdout)).toEqual({
       serviceAccountName: 'admin',
@@ -91,7 +73,7 @@ describe('grove get bootstrap-token', () => {
   });
 
   it('rotates with --rotate: a new random token, the same roles, and a warning on stderr', async () => {
-    fake.route = (req, res) =>
+    t.fake.route = (req, res) =>
       req.method === 'GET'
         ? json(res, 200, {
             name: 'workers',
@@ -99,18 +81,18 @@ describe('grove get bootstrap-token', () => {
             createdAt: '2026-01-01T00:00:00Z',
           })
         : json(res, 200, req.body);
-    const first = await cli(env, 'get', 'bootstrap-token', 'workers', '--rotate');
-    const second = await cli(env, 'get', 'bootstrap-token', 'workers', '--rotate');
+    const first = await cli(t.env, 'get', 'bootstrap-token', 'workers', '--rotate');
+    const second = await cli(t.env, 'get', 'bootstrap-token', 'workers', '--rotate');
 
     expect(first.code).toBe(0);
-    expect(fake.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+    expect(t.fake.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
       'GET /v1/service-accounts/workers',
       'PUT /v1/service-accounts/workers',
       'GET /v1/service-accounts/workers',
       'PUT /v1/service-accounts/workers',
     ]);
     const decoded = decodeBootstrapToken(first.stdout);
-    expect(fake.requests[1]).toMatchObject({
+    expect(t.fake.requests[1]).toMatchObject({
       authorization: basic('admin', 'secret'),
       body: { name: 'workers', roles: ['compute:read', 'compute:write'], token: decoded.serviceAccountToken },
     });
@@ -121,24 +103,24 @@ describe('grove get bootstrap-token', () => {
   });
 
   it('names both ways out when the token cannot be known', async () => {
-    const result = await cli(env, 'get', 'bootstrap-token', 'workers');
+    const result = await cli(t.env, 'get', 'bootstrap-token', 'workers');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('cannot read the token of service account "workers" back');
     expect(result.stderr).toContain('--token TOKEN');
     expect(result.stderr).toContain('--rotate');
-    expect(fake.requests).toEqual([]);
+    expect(t.fake.requests).toEqual([]);
   });
 
   it('refuses --token with --rotate', async () => {
-    const result = await cli(env, 'get', 'bootstrap-token', 'workers', '--token', 't', '--rotate');
+    const result = await cli(t.env, 'get', 'bootstrap-token', 'workers', '--token', 't', '--rotate');
     expect(result).toMatchObject({ code: 2, stderr: 'Error: --token and --rotate cannot be combined\n' });
   });
 
   it('reports a missing account when rotating', async () => {
-    fake.route = (_req, res) => json(res, 404, { message: 'service account "ghost" not found' });
-    const result = await cli(env, 'get', 'bootstrap-token', 'ghost', '--rotate');
+    t.fake.route = (_req, res) => json(res, 404, { message: 'service account "ghost" not found' });
+    const result = await cli(t.env, 'get', 'bootstrap-token', 'ghost', '--rotate');
     expect(result.code).toBe(1);
     expect(result.stderr).toBe('Error: controller answered 404: service account "ghost" not found\n');
-    expect(fake.requests.map((r) => r.method)).toEqual(['GET']);
+    expect(t.fake.requests.map((r) => r.method)).toEqual(['GET']);
   });
 });

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { cli, json, startFakeController, tempHome, type FakeController } from './test-support/fake-controller';
+import { cli, json, useFakeController } from './test-support/fake-controller';
 
 const VM = {
   name: 'a',
@@ -14,34 +14,16 @@ const VM = {
 };
 
 describe('grove (in-process, against a fake controller)', () => {
-  let fake: FakeController;
-  let home: ReturnType<typeof tempHome>;
-  let env: Record<string, string>;
-
-  beforeEach(async () => {
-    fake = await startFakeController((_req, res) => json(res, 200, {}));
-    home = tempHome();
-    env = {
-      GROVE_HOME: home.dir,
-      GROVE_URL: fake.url,
-      GROVE_SERVICE_ACCOUNT_NAME: 'admin',
-      GROVE_SERVICE_ACCOUNT_TOKEN: 'secret',
-    };
-  });
-
-  afterEach(async () => {
-    await fake.close();
-    home.remove();
-  });
+  const t = useFakeController();
 
   describe('create vm', () => {
     it('sends every flag in the request body', async () => {
-      fake.route = (req, res) => json(res, 200, { ...VM, ...(req.body as object) });
-      const script = join(home.dir, 'setup.sh');
+      t.fake.route = (req, res) => json(res, 200, { ...VM, ...(req.body as object) });
+      const script = join(t.home.dir, 'setup.sh');
       writeFileSync(script, 'echo hello\n');
 
       const result = await cli(
-        env,
+        t.env,
         'create',
         'vm',
         'builder-1',
@@ -99,9 +81,9 @@ describe('grove (in-process, against a fake controller)', () => {
       );
 
       expect(result).toMatchObject({ code: 0, stderr: '' });
-      expect(fake.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /v1/vms']);
-      expect(fake.requests[0].authorization).toBe(`Basic ${Buffer.from('admin:secret').toString('base64')}`);
-      expect(fake.requests[0].body).toEqual({
+      expect(t.fake.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /v1/vms']);
+      expect(t.fake.requests[0].authorization).toBe(`Basic ${Buffer.from('admin:secret').toString('base64')}`);
+      expect(t.fake.requests[0].body).toEqual({
         name: 'builder-1',
         image: 'ghcr.io/org/img:1',
         imagePullPolicy: 'Always',
@@ -135,12 +117,12 @@ describe('grove (in-process, against a fake controller)', () => {
     });
 
     it("sends Orchard's CLI defaults, and warns about a name that breaks the future rule", async () => {
-      fake.route = (_req, res) => json(res, 200, { ...VM, name: 'Build_1' });
+      t.fake.route = (_req, res) => json(res, 200, { ...VM, name: 'Build_1' });
 
-      const result = await cli(env, 'create', 'vm', 'Build_1', '--startup-script', 'echo inline');
+      const result = await cli(t.env, 'create', 'vm', 'Build_1', '--startup-script', 'echo inline');
 
       expect(result.code).toBe(0);
-      expect(fake.requests[0].body).toEqual({
+      expect(t.fake.requests[0].body).toEqual({
         name: 'Build_1',
         image: 'ghcr.io/cirruslabs/macos-tahoe-base:latest',
         imagePullPolicy: 'IfNotPresent',
@@ -183,14 +165,14 @@ describe('grove (in-process, against a fake controller)', () => {
       [['--startup-script', '@'], 'Error: --startup-script "@" needs a file name after the @'],
       [['-o', 'xml'], 'Allowed choices are table, json, yaml.'],
     ])('rejects %j as a usage error (exit 2) without calling the controller', async (flags, message) => {
-      const result = await cli(env, 'create', 'vm', 'a', ...flags);
+      const result = await cli(t.env, 'create', 'vm', 'a', ...flags);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(message);
-      expect(fake.requests).toEqual([]);
+      expect(t.fake.requests).toEqual([]);
     });
 
     it('fails (exit 1) when the startup script file cannot be read', async () => {
-      const result = await cli(env, 'create', 'vm', 'a', '--startup-script', '@/nonexistent/setup.sh');
+      const result = await cli(t.env, 'create', 'vm', 'a', '--startup-script', '@/nonexistent/setup.sh');
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('Error: cannot read the startup script /nonexistent/setup.sh: ENOENT');
     });
@@ -211,15 +193,15 @@ describe('grove (in-process, against a fake controller)', () => {
       [['create', 'service-account', 'ci', '--roles', 'compute:read,root'], 'unknown role "root"'],
       [['controller', 'run', '--tls-cert', 'a.pem'], 'Error: --tls-cert and --tls-key must be given together'],
     ])('%j exits 2 with a clear message', async (args, message) => {
-      const result = await cli(env, ...args);
+      const result = await cli(t.env, ...args);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(message);
-      expect(fake.requests).toEqual([]);
+      expect(t.fake.requests).toEqual([]);
     });
 
     it('prints help and the version with exit 0', async () => {
-      const help = await cli(env, '--help');
-      const version = await cli(env, '--version');
+      const help = await cli(t.env, '--help');
+      const version = await cli(t.env, '--version');
       expect(help.code).toBe(0);
       expect(help.stdout).toContain('Usage: grove [options] [command]');
       const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
@@ -228,7 +210,7 @@ describe('grove (in-process, against a fake controller)', () => {
   });
 
   it('says how to configure a controller when there is no context', async () => {
-    const result = await cli({ GROVE_HOME: home.dir }, 'list', 'vms');
+    const result = await cli({ GROVE_HOME: t.home.dir }, 'list', 'vms');
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       'Error: no context configured: run "grove context create <controller URL>" (or set GROVE_URL and the ' +
@@ -237,7 +219,7 @@ describe('grove (in-process, against a fake controller)', () => {
   });
 
   it('prints API errors with every field error and exits 1', async () => {
-    fake.route = (_req, res) =>
+    t.fake.route = (_req, res) =>
       json(res, 400, {
         message: 'invalid input',
         errors: [
@@ -245,7 +227,7 @@ describe('grove (in-process, against a fake controller)', () => {
           { field: 'image', message: 'must not be empty' },
         ],
       });
-    const result = await cli(env, 'create', 'vm', 'a%b', '--image', '');
+    const result = await cli(t.env, 'create', 'vm', 'a%b', '--image', '');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
       'Error: controller answered 400: invalid input\n  name: contains restricted characters\n  image: must not be empty\n',
@@ -253,9 +235,9 @@ describe('grove (in-process, against a fake controller)', () => {
   });
 
   it('lists VMs as a table and as YAML', async () => {
-    fake.route = (_req, res) => json(res, 200, [{ ...VM, worker: 'mac-1' }]);
-    const table = await cli(env, 'list', 'vms');
-    const yaml = await cli(env, 'list', 'vms', '-o', 'yaml');
+    t.fake.route = (_req, res) => json(res, 200, [{ ...VM, worker: 'mac-1' }]);
+    const table = await cli(t.env, 'list', 'vms');
+    const yaml = await cli(t.env, 'list', 'vms', '-o', 'yaml');
     expect(table.stdout).toBe(
       'NAME  CREATED  IMAGE                                       STATUS   RESTART-POLICY      WORKER\n' +
         'a     1m ago   ghcr.io/cirruslabs/macos-tahoe-base:latest  pending  Never (0 restarts)  mac-1\n',
@@ -264,10 +246,10 @@ describe('grove (in-process, against a fake controller)', () => {
   });
 
   it('creates a service account and shows its token once', async () => {
-    fake.route = (req, res) =>
+    t.fake.route = (req, res) =>
       json(res, 200, { ...(req.body as object), createdAt: '2026-01-01T12:00:00Z', token: 'generated-token' });
     const result = await cli(
-      env,
+      t.env,
       'create',
       'service-account',
       'ci',
@@ -276,7 +258,7 @@ describe('grove (in-process, against a fake controller)', () => {
       '--roles',
       'admin:read',
     );
-    expect(fake.requests[0].body).toEqual({ name: 'ci', roles: ['compute:read', 'compute:write', 'admin:read'] });
+    expect(t.fake.requests[0].body).toEqual({ name: 'ci', roles: ['compute:read', 'compute:write', 'admin:read'] });
     expect(result.stdout).toBe(
       'Service account "ci" created with roles compute:read, compute:write, admin:read.\n' +
         'Token: generated-token\n' +
@@ -286,9 +268,9 @@ describe('grove (in-process, against a fake controller)', () => {
   });
 
   it('prints no bootstrap token for an account that cannot run workers', async () => {
-    fake.route = (req, res) =>
+    t.fake.route = (req, res) =>
       json(res, 200, { ...(req.body as object), createdAt: '2026-01-01T12:00:00Z', token: 'generated-token' });
-    const result = await cli(env, 'create', 'service-account', 'viewer', '--roles', 'compute:read');
+    const result = await cli(t.env, 'create', 'service-account', 'viewer', '--roles', 'compute:read');
     expect(result.stdout).toBe(
       'Service account "viewer" created with roles compute:read.\n' +
         'Token: generated-token\n' +
@@ -298,7 +280,7 @@ describe('grove (in-process, against a fake controller)', () => {
 
   it('prints log lines oldest first, the last N with --tail', async () => {
     const events = [1, 2, 3, 4, 5].map((i) => ({ kind: 'log_line', timestamp: i, payload: `line ${i}` }));
-    fake.route = (req, res) => {
+    t.fake.route = (req, res) => {
       const url = new URL(req.url, 'http://x');
       if (url.searchParams.get('order') === 'desc') {
         json(
@@ -316,16 +298,16 @@ describe('grove (in-process, against a fake controller)', () => {
       json(res, 200, page, start + 2 < events.length ? { 'x-next-cursor': String(start + 2) } : {});
     };
     // allEvents uses pages of 1000; the fake serves 2 per page to make the CLI follow the cursors.
-    const tail = await cli(env, 'logs', 'vm', 'a', '--tail', '3');
-    const all = await cli(env, 'logs', 'vm', 'a');
-    expect(fake.requests[0].url).toBe('/v1/vms/a/events?limit=3&order=desc');
+    const tail = await cli(t.env, 'logs', 'vm', 'a', '--tail', '3');
+    const all = await cli(t.env, 'logs', 'vm', 'a');
+    expect(t.fake.requests[0].url).toBe('/v1/vms/a/events?limit=3&order=desc');
     expect(tail.stdout).toBe('line 3\nline 4\nline 5\n');
     expect(all.stdout).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
-    expect(fake.requests.length).toBe(4);
+    expect(t.fake.requests.length).toBe(4);
   });
 
   it('pauses a worker with a sparse update and reports VMs still on it after --wait', async () => {
-    fake.route = (req, res) => {
+    t.fake.route = (req, res) => {
       if (req.url.startsWith('/v1/vms')) {
         json(res, 200, [
           { ...VM, name: 'busy', worker: 'mac-1', status: 'running' },
@@ -335,26 +317,26 @@ describe('grove (in-process, against a fake controller)', () => {
         json(res, 200, { name: 'mac-1', scheduling_paused: req.method === 'PUT' });
       }
     };
-    const result = await cli(env, 'pause', 'worker', 'mac-1', '--wait', '0');
-    expect(fake.requests.slice(0, 3).map((r) => `${r.method} ${r.url}`)).toEqual([
+    const result = await cli(t.env, 'pause', 'worker', 'mac-1', '--wait', '0');
+    expect(t.fake.requests.slice(0, 3).map((r) => `${r.method} ${r.url}`)).toEqual([
       'GET /v1/workers/mac-1',
       'PUT /v1/workers/mac-1',
       'GET /v1/vms?filter=worker%3Dmac-1',
     ]);
-    expect(fake.requests[1].body).toEqual({ name: 'mac-1', scheduling_paused: true });
+    expect(t.fake.requests[1].body).toEqual({ name: 'mac-1', scheduling_paused: true });
     expect(result.stdout).toBe('Worker "mac-1" paused: no new VMs will be scheduled on it.\n');
     expect(result.stderr).toBe('Error: worker "mac-1" still has 1 VM(s) after 0 s: busy\n');
     expect(result.code).toBe(1);
   });
 
   it('resumes a worker', async () => {
-    const result = await cli(env, 'resume', 'worker', 'mac-1');
-    expect(fake.requests[1]).toMatchObject({ method: 'PUT', body: { name: 'mac-1', scheduling_paused: false } });
+    const result = await cli(t.env, 'resume', 'worker', 'mac-1');
+    expect(t.fake.requests[1]).toMatchObject({ method: 'PUT', body: { name: 'mac-1', scheduling_paused: false } });
     expect(result.stdout).toBe('Worker "mac-1" resumed: VMs can be scheduled on it again.\n');
   });
 
   it('appends host-directory policies to the existing ones', async () => {
-    fake.route = (req, res) =>
+    t.fake.route = (req, res) =>
       json(
         res,
         200,
@@ -362,8 +344,8 @@ describe('grove (in-process, against a fake controller)', () => {
           ? { hostDirPolicies: [{ pathPrefix: '/old' }], schedulerProfile: 'optimize-utilization' }
           : req.body,
       );
-    const result = await cli(env, 'set', 'cluster-settings', '--host-dir-policies', '/src:ro,/cache', '-o', 'json');
-    expect(fake.requests[1].body).toEqual({
+    const result = await cli(t.env, 'set', 'cluster-settings', '--host-dir-policies', '/src:ro,/cache', '-o', 'json');
+    expect(t.fake.requests[1].body).toEqual({
       hostDirPolicies: [{ pathPrefix: '/old' }, { pathPrefix: '/src', ro: true }, { pathPrefix: '/cache', ro: false }],
       schedulerProfile: 'optimize-utilization',
     });
@@ -371,13 +353,13 @@ describe('grove (in-process, against a fake controller)', () => {
   });
 
   describe('contexts', () => {
-    const contextEnv = (): Record<string, string> => ({ GROVE_HOME: home.dir });
+    const contextEnv = (): Record<string, string> => ({ GROVE_HOME: t.home.dir });
 
     it('checks the credentials, saves the first context as default, and refuses to overwrite without --force', async () => {
       const args = [
         'context',
         'create',
-        fake.url,
+        t.fake.url,
         '--service-account-name',
         'admin',
         '--service-account-token',
@@ -388,8 +370,12 @@ describe('grove (in-process, against a fake controller)', () => {
       const again = await cli(contextEnv(), ...args);
       const forced = await cli(contextEnv(), ...args, '--force');
 
-      expect(first).toEqual({ code: 0, stdout: `Context "default" created for ${fake.url} (default).\n`, stderr: '' });
-      expect(fake.requests[0]).toMatchObject({
+      expect(first).toEqual({
+        code: 0,
+        stdout: `Context "default" created for ${t.fake.url} (default).\n`,
+        stderr: '',
+      });
+      expect(t.fake.requests[0]).toMatchObject({
         method: 'GET',
         url: '/v1/controller/info',
         authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}`,
@@ -397,19 +383,19 @@ describe('grove (in-process, against a fake controller)', () => {
       expect(again.code).toBe(1);
       expect(again.stderr).toBe('Error: context "default" already exists; add --force to replace it\n');
       expect(forced.code).toBe(0);
-      expect(parse(readFileSync(join(home.dir, 'config.yml'), 'utf8'))).toEqual({
+      expect(parse(readFileSync(join(t.home.dir, 'config.yml'), 'utf8'))).toEqual({
         'default-context': 'default',
-        contexts: { default: { url: fake.url, serviceAccountName: 'admin', serviceAccountToken: 'secret' } },
+        contexts: { default: { url: t.fake.url, serviceAccountName: 'admin', serviceAccountToken: 'secret' } },
       });
     });
 
     it('does not save a context whose credentials the controller refuses', async () => {
-      fake.route = (_req, res) => json(res, 401, { message: 'invalid service account name or token' });
+      t.fake.route = (_req, res) => json(res, 401, { message: 'invalid service account name or token' });
       const result = await cli(
         contextEnv(),
         'context',
         'create',
-        fake.url,
+        t.fake.url,
         '--service-account-name',
         'admin',
         '--service-account-token',
@@ -417,14 +403,14 @@ describe('grove (in-process, against a fake controller)', () => {
       );
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(
-        `Error: the controller at ${fake.url} refused service account "admin" (controller answered 401: invalid ` +
+        `Error: the controller at ${t.fake.url} refused service account "admin" (controller answered 401: invalid ` +
           'service account name or token); the context was not created\n',
       );
-      expect(existsSync(join(home.dir, 'config.yml'))).toBe(false);
+      expect(existsSync(join(t.home.dir, 'config.yml'))).toBe(false);
     });
 
     it('asks for missing credentials only on a terminal', async () => {
-      const result = await cli(contextEnv(), 'context', 'create', fake.url, '--service-account-name', 'admin');
+      const result = await cli(contextEnv(), 'context', 'create', t.fake.url, '--service-account-name', 'admin');
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(
         'Error: missing --service-account-token (stdin is not a terminal, so it cannot be asked for)\n',
@@ -437,7 +423,7 @@ describe('grove (in-process, against a fake controller)', () => {
           contextEnv(),
           'context',
           'create',
-          fake.url,
+          t.fake.url,
           '--name',
           name,
           '--service-account-name',
@@ -453,7 +439,7 @@ describe('grove (in-process, against a fake controller)', () => {
       const after = await cli(contextEnv(), 'context', 'list');
 
       expect(listed.stdout).toBe(
-        `NAME  URL${' '.repeat(fake.url.length - 1)}DEFAULT\nlab   ${fake.url}\nprod  ${fake.url}  *\n`,
+        `NAME  URL${' '.repeat(t.fake.url.length - 1)}DEFAULT\nlab   ${t.fake.url}\nprod  ${t.fake.url}  *\n`,
       );
       expect(switched.stdout).toBe('Default context is now "lab".\n');
       expect(unknown).toMatchObject({
@@ -461,7 +447,7 @@ describe('grove (in-process, against a fake controller)', () => {
         stderr: 'Error: context "nope" does not exist (known contexts: lab, prod)\n',
       });
       expect(deleted.stdout).toBe('Context "lab" deleted; the default context is now "prod".\n');
-      expect(after.stdout).toBe(`NAME  URL${' '.repeat(fake.url.length - 1)}DEFAULT\nprod  ${fake.url}  *\n`);
+      expect(after.stdout).toBe(`NAME  URL${' '.repeat(t.fake.url.length - 1)}DEFAULT\nprod  ${t.fake.url}  *\n`);
     });
 
     it('uses the context chosen with --context', async () => {
@@ -469,7 +455,7 @@ describe('grove (in-process, against a fake controller)', () => {
         contextEnv(),
         'context',
         'create',
-        fake.url,
+        t.fake.url,
         '--name',
         'one',
         '--service-account-name',
@@ -477,13 +463,13 @@ describe('grove (in-process, against a fake controller)', () => {
         '--service-account-token',
         'y',
       );
-      fake.requests.length = 0;
-      fake.route = (_req, res) => json(res, 200, []);
+      t.fake.requests.length = 0;
+      t.fake.route = (_req, res) => json(res, 200, []);
       const missing = await cli(contextEnv(), '--context', 'two', 'list', 'workers');
       const used = await cli(contextEnv(), 'list', 'workers', '--context', 'one');
       expect(missing.stderr).toBe('Error: context "two" does not exist (known contexts: one)\n');
       expect(used.stdout).toBe('NAME  LAST-SEEN  SCHEDULING-PAUSED\n');
-      expect(fake.requests[0].authorization).toBe(`Basic ${Buffer.from('x:y').toString('base64')}`);
+      expect(t.fake.requests[0].authorization).toBe(`Basic ${Buffer.from('x:y').toString('base64')}`);
     });
   });
 });

@@ -85,3 +85,33 @@ export function tempHome(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'grove-cli-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** What {@link useFakeController} gives each test: a fresh fake controller, GROVE_HOME, and CLI env pointing at both. */
+export interface FakeControllerContext {
+  fake: FakeController;
+  home: ReturnType<typeof tempHome>;
+  env: Record<string, string>;
+}
+
+/**
+ * Registers `beforeEach`/`afterEach` hooks that start a fake controller answering `{}` and a temporary GROVE_HOME for
+ * every test, with the CLI's environment set to talk to it as service account `admin`. Read the fields inside tests.
+ */
+export function useFakeController(): FakeControllerContext {
+  const context = {} as FakeControllerContext;
+  beforeEach(async () => {
+    context.fake = await startFakeController((_req, res) => json(res, 200, {}));
+    context.home = tempHome();
+    context.env = {
+      GROVE_HOME: context.home.dir,
+      GROVE_URL: context.fake.url,
+      GROVE_SERVICE_ACCOUNT_NAME: 'admin',
+      GROVE_SERVICE_ACCOUNT_TOKEN: 'secret',
+    };
+  });
+  afterEach(async () => {
+    await context.fake.close();
+    context.home.remove();
+  });
+  return context;
+}
