@@ -10,9 +10,10 @@ import {
   SCHEDULER_PROFILES,
   type Role,
 } from '@grove/resources';
-import { CliError, EXIT_FAILURE, EXIT_USAGE, UsageError } from './cli.errors';
+import { CliError, describeError, EXIT_FAILURE, EXIT_USAGE } from './cli.errors';
 import type * as Handlers from './commands/handlers';
 import { processIo, type CommandIo } from './commands/io';
+import { parsePortSpec, type PortSpec } from './connect/port-spec';
 import { DEFAULT_VM_IMAGE, splitList } from './vm-create-flags';
 import { cliVersion } from './version';
 
@@ -546,6 +547,200 @@ function addOperationCommands(program: Command, io: CommandIo): void {
     });
 }
 
+const CONNECT_GROUP = 'Connecting to VMs:';
+
+/** `[LOCAL:]REMOTE` as a command argument: a bad one is a usage error naming the argument. */
+function portSpecArgument(value: string): PortSpec {
+  try {
+    return parsePortSpec(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+}
+
+function waitOption(what: string, defaultSeconds: number): Option {
+  return new Option('-w, --wait <seconds>', what).argParser(nonNegativeInteger).default(defaultSeconds);
+}
+
+function addPortForwardCommands(program: Command, io: CommandIo): void {
+  const portForward = program
+    .command('port-forward')
+    .description('forward a local TCP port to a port of a VM or worker, through the controller')
+    .helpGroup(CONNECT_GROUP);
+  const kinds = [
+    {
+      kind: 'vm',
+      description: 'forward a local TCP port to a port of a VM (each connection gets its own tunnel)',
+      wait: 'how long each connection may wait for the VM to run and its worker to connect',
+      examples: [
+        "grove port-forward vm ci-runner-1 8080:80   # http://127.0.0.1:8080 reaches the VM's port 80",
+        'grove port-forward vm ci-runner-1 5432      # a random local port; the first line says which',
+        'grove port-forward vm ci-runner-1 2222:22 --address 0.0.0.0 --wait 300',
+      ],
+    },
+    {
+      kind: 'worker',
+      description: 'forward a local TCP port to a port on a worker host (its localhost); needs the admin:write role',
+      wait: 'how long each connection may wait for the worker to connect',
+      examples: ['grove port-forward worker mac-mini-1 5900', 'grove port-forward worker mac-mini-1 8022:22'],
+    },
+  ] as const;
+  for (const k of kinds) {
+    portForward
+      .command(k.kind)
+      .description(k.description)
+      .argument('<name>', k.kind === 'vm' ? 'VM name' : 'worker name')
+      .argument(
+        '<[local:]remote>',
+        'REMOTE port (1-65535), or LOCAL:REMOTE; LOCAL 0 or left out: a random free port',
+        portSpecArgument,
+      )
+      .addOption(waitOption(k.wait, 60))
+      .option('--address <address>', 'local address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+      .addHelpText(
+        'after',
+        examples(...k.examples) +
+          `\nPrints "Forwarding 127.0.0.1:<port> -> ${k.kind}/<name>:<remote>" and forwards until Ctrl-C (exit code\n` +
+          '0). A connection that fails is reported on stderr ("connection 3: ...") and closed; the others and the\n' +
+          'listener keep going.\n',
+      )
+      .action(async (name: string, spec: PortSpec, _options: unknown, command: Command) => {
+        await handlers().portForward(io, k.kind, name, spec, allOptions(command));
+      });
+  }
+}
+
+/**
+ * Like ssh, options may also follow the VM name: they are parsed here (commander stops at the first argument when
+ * passing options through), up to the first other word, which starts the remote command. Returns the command words.
+ */
+function optionsAfterName(command: Command, words: string[]): string[] {
+  const { operands, unknown } = command.parseOptions(words);
+  if (unknown.length > 0) {
+    if (unknown[0] === '-h' || unknown[0] === '--help') {
+      command.help();
+    }
+    command.error(`error: unknown option '${unknown[0]}' (put "--" before a remote command that starts with "-")`, {
+      code: 'commander.unknownOption',
+      exitCode: EXIT_USAGE,
+    });
+  }
+  return operands;
+}
+
+/**
+ * `grove ssh vm NAME COMMAND...` must get the remote command's words untouched (`ls -la`, `ls -u x`). Commander scans
+ * the whole command line for the program's own options and splits it at the first unknown one, so for this command
+ * the program parses its options only before the subcommand (commander's positional options); `ssh vm` accepts
+ * `--context` itself.
+ */
+function needsPositionalOptions(args: readonly string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--context') {
+      i++;
+    } else if (!args[i].startsWith('-')) {
+      return args[i] === 'ssh';
+    }
+  }
+  return false;
+}
+
+function addSshCommand(program: Command, io: CommandIo, state: ProgramState): void {
+  // Positional options for `ssh vm`: see needsPositionalOptions and optionsAfterName.
+  const ssh = program
+    .command('ssh')
+    .description('run a command or a shell on a VM over SSH')
+    .helpGroup(CONNECT_GROUP)
+    .enablePositionalOptions();
+  ssh
+    .command('vm')
+    .description(
+      'run a command on a VM over SSH (through the controller, no network route to the VM needed), or open a shell; ' +
+        'exits with the remote exit status',
+    )
+    .argument('<name>', 'VM name')
+    .argument('[command...]', 'command to run, its words joined with spaces as ssh does; none: an interactive shell')
+    .option('-u, --username <name>', "SSH user (default: the VM's username if it has a password too, else admin)")
+    .option(
+      '-p, --password <password>',
+      "SSH password (default: the VM's password if it has a username too, else admin)",
+    )
+    .option('-t, --tty', 'ask for a PTY even when running a command (like ssh -t)')
+    .addOption(waitOption('how long to wait for the VM to run and its worker to connect', 60))
+    .addOption(new Option('--context <name>', 'the program option, also accepted here').hideHelp())
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      examples(
+        'grove ssh vm ci-runner-1                       # interactive shell',
+        'grove ssh vm ci-runner-1 uname -a',
+        "grove ssh vm ci-runner-1 'sh -s' < setup.sh    # run a local script",
+        'grove ssh vm ci-runner-1 -t top                # a command that needs a terminal',
+        'grove ssh vm ci-runner-1 -u ci -p secret ls -la /',
+      ) +
+        '\nOptions go before the remote command (before or after the VM name); the first other word starts the\n' +
+        'command, and "--" ends the options explicitly. Exit code: the remote command\'s, 128+N when signal N ended\n' +
+        'it, 255 when the VM could not be reached or the login failed.\n',
+    )
+    .action(async (name: string, words: string[], _options: unknown, command: Command) => {
+      const remote = optionsAfterName(command, words);
+      state.exitCode = await handlers().sshVm(io, name, remote, allOptions(command));
+    });
+}
+
+function addVncAndIpCommands(program: Command, io: CommandIo): void {
+  const vnc = program
+    .command('vnc')
+    .description("open a VNC viewer on a VM's or worker's screen")
+    .helpGroup(CONNECT_GROUP);
+  const kinds = [
+    {
+      kind: 'vm',
+      description: "forward a random local port to a VM's VNC port (5900) and open vnc://USER:PASSWORD@127.0.0.1:PORT",
+      username: "VNC user in the URL (default: the VM's username if it has a password too, else admin)",
+      password: "VNC password in the URL (default: the VM's password if it has a username too, else admin)",
+      wait: 'how long each connection may wait for the VM to run and its worker to connect',
+      examples: ['grove vnc vm ci-runner-1', 'grove vnc vm ci-runner-1 --no-open   # print the URL only'],
+    },
+    {
+      kind: 'worker',
+      description: "forward a random local port to a worker host's Screen Sharing port (5900) and open it",
+      username: 'user to put in the URL (default: none, the viewer asks)',
+      password: 'password to put in the URL (default: none, the viewer asks)',
+      wait: 'how long each connection may wait for the worker to connect',
+      examples: ['grove vnc worker mac-mini-1', 'grove vnc worker mac-mini-1 -u admin -p "$PASSWORD" --no-open'],
+    },
+  ] as const;
+  for (const k of kinds) {
+    vnc
+      .command(k.kind)
+      .description(k.description)
+      .argument('<name>', k.kind === 'vm' ? 'VM name' : 'worker name')
+      .option('-u, --username <name>', k.username)
+      .option('-p, --password <password>', k.password)
+      .addOption(waitOption(k.wait, 60))
+      .option('--no-open', 'only print the URL; do not start a viewer')
+      .addHelpText(
+        'after',
+        examples(...k.examples) +
+          '\nThe viewer is started with "open" on macOS and "xdg-open" on Linux. Forwards until Ctrl-C.\n',
+      )
+      .action(async (name: string, _options: unknown, command: Command) => {
+        await handlers().vnc(io, k.kind, name, allOptions(command));
+      });
+  }
+
+  const ip = program.command('ip').description('show IP addresses').helpGroup(CONNECT_GROUP);
+  ip.command('vm')
+    .description("print a VM's IP address (as its worker sees it)")
+    .argument('<name>', 'VM name')
+    .addOption(waitOption('wait up to this long for the VM to run and have an address', 0))
+    .addHelpText('after', examples('grove ip vm ci-runner-1', 'grove ip vm ci-runner-1 --wait 120'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await handlers().ipVm(io, name, allOptions(command));
+    });
+}
+
 /** The whole `grove` command tree. Errors are thrown (exitOverride), never `process.exit`ed. */
 export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 }): Command {
   const program = new Command('grove');
@@ -582,6 +777,9 @@ export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 
   addListCommands(program, io);
   addDeleteCommands(program, io);
   addOperationCommands(program, io);
+  addPortForwardCommands(program, io);
+  addSshCommand(program, io, state);
+  addVncAndIpCommands(program, io);
   addContextCommands(program, io);
   addControllerCommands(program, io, state);
   addDevCommand(program, io, state);
@@ -589,18 +787,13 @@ export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 
   return program;
 }
 
-/** The text to show for an error, without the `Error: ` prefix. */
-export function describeError(err: unknown): string {
-  if (typeof err === 'object' && err !== null && 'userMessage' in err && typeof err.userMessage === 'string') {
-    return err.userMessage;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Parses `argv` (as in process.argv), runs the command and returns the exit code; never calls process.exit. */
 export async function runCli(argv: readonly string[], io: CommandIo = processIo()): Promise<number> {
   const state: ProgramState = { exitCode: 0 };
   const program = buildProgram(io, state);
+  if (needsPositionalOptions(argv.slice(2))) {
+    program.enablePositionalOptions();
+  }
   try {
     await program.parseAsync([...argv]);
     return state.exitCode;
@@ -610,10 +803,10 @@ export async function runCli(argv: readonly string[], io: CommandIo = processIo(
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     io.err(`Error: ${describeError(err)}\n`);
-    if (err instanceof UsageError) {
-      return EXIT_USAGE;
+    if (err instanceof CliError) {
+      return err.exitCode;
     }
-    if (!(err instanceof CliError) && io.env['GROVE_DEBUG'] && err instanceof Error && err.stack) {
+    if (io.env['GROVE_DEBUG'] && err instanceof Error && err.stack) {
       io.err(`${err.stack}\n`);
     }
     return EXIT_FAILURE;

@@ -10,6 +10,7 @@ import { ServiceAccountModule } from './service-accounts/service-account.module'
 import { VmModule } from './vms/vm.module';
 import { WorkerModule } from './workers/worker.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
+import { TunnelModule } from './tunnels/tunnel.module';
 import { GRPC_TLS, type GrpcTls } from './worker-sessions/worker-grpc.server';
 import { WorkerSessionModule } from './worker-sessions/worker-session.module';
 
@@ -44,6 +45,7 @@ export class AppModule {
         VmModule,
         SchedulerModule,
         WorkerSessionModule,
+        TunnelModule,
       ],
       controllers: [ControllerInfoController],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

@@ -8,6 +8,7 @@ import { HttpExceptionFilter } from './common/http-exception.filter';
 import { createValidationPipe } from './common/validation';
 import type { ControllerConfig } from './infra/config/controller-config';
 import { buildOpenApiDocument, serveOpenApi } from './openapi';
+import { routeWebSocketUpgrades } from './tunnels/websocket-upgrade';
 
 export interface TlsMaterial {
   certPem: string;
@@ -45,5 +46,7 @@ export async function createControllerApp(
   app.enableShutdownHooks();
   serveOpenApi(app, buildOpenApiDocument(app), config.swaggerUi);
   await app.init();
+  const fastify = app.getHttpAdapter().getInstance();
+  routeWebSocketUpgrades(app.getHttpServer(), (req, res) => fastify.routing(req, res));
   return app;
 }

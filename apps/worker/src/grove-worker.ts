@@ -2,6 +2,8 @@ import { ApiError, type GroveClient } from '@grove/client';
 import type { Vm, VmEvent } from '@grove/resources';
 import { Reconciler, type ControllerPort, type VmStateReport } from './reconcile/reconciler';
 import type { VmRuntime } from './runtime/vm-runtime';
+import { TunnelServer } from './session/tunnel-server';
+import type { TunnelClientCall, TunnelOpenFrame } from './session/tunnel-pool';
 import { WorkerSession, type SessionOptions } from './session/worker-session';
 import { startupScriptRunner } from './vms/startup-script';
 
@@ -41,6 +43,7 @@ export function restControllerPort(client: GroveClient): ControllerPort {
 export class GroveWorker {
   readonly session: WorkerSession;
   readonly reconciler: Reconciler;
+  readonly tunnels: TunnelServer;
   private poll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: GroveWorkerOptions) {
@@ -58,6 +61,12 @@ export class GroveWorker {
       }),
       log,
     });
+    this.tunnels = new TunnelServer({
+      connectVm: (vmUid, port, signal) => this.reconciler.connect(vmUid, port, signal),
+      minRttMs: () => this.session.minRttMs,
+      log,
+    });
+    this.session.on('tunnel', (open: TunnelOpenFrame, call: TunnelClientCall) => void this.tunnels.serve(open, call));
     this.session.on('connected', () => this.onConnected());
     this.session.on('disconnected', () => this.stopPolling());
     this.session.on('sync', () => void this.reconciler.requestSync());
@@ -84,6 +93,7 @@ export class GroveWorker {
   async stop(): Promise<void> {
     this.stopPolling();
     this.session.stop();
+    this.tunnels.closeAll('the worker is shutting down');
     await this.reconciler.close();
     await this.options.runtime.close();
   }

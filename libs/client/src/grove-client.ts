@@ -9,6 +9,7 @@ import type {
   WatchMessage,
   Worker,
 } from '@grove/resources';
+import type { WebSocket } from 'ws';
 import { HttpTransport } from './http-transport';
 import { parseNdjson } from './ndjson';
 
@@ -171,6 +172,42 @@ export class VmApi {
   async appendEvents(name: string, events: VmEvent[]): Promise<void> {
     await this.http.json<unknown>({ method: 'POST', path: `vms/${segment(name)}/events`, body: events });
   }
+
+  /** `GET /v1/vms/{name}/ip?wait=`: the VM's address as its worker sees it. */
+  async ip(name: string, options: { waitSeconds?: number } = {}): Promise<string> {
+    const wait = options.waitSeconds ?? 0;
+    const res = await this.http.json<{ ip: string }>({
+      method: 'GET',
+      path: `vms/${segment(name)}/ip`,
+      query: { wait },
+      timeoutMs: (wait + 30) * 1000,
+    });
+    return res.body.ip;
+  }
+
+  /** `GET /v1/vms/{name}/port-forward` (WebSocket): a TCP connection to a port of the VM, as binary messages. */
+  portForward(name: string, options: PortForwardOptions): Promise<WebSocket> {
+    return openPortForward(this.http, `vms/${segment(name)}/port-forward`, options);
+  }
+}
+
+/** Options of a port-forward WebSocket. */
+export interface PortForwardOptions {
+  port: number;
+  /** Seconds the controller may wait for the VM to run and its worker to answer (the API's default is 10). */
+  waitSeconds?: number;
+  signal?: AbortSignal;
+}
+
+function openPortForward(http: HttpTransport, path: string, options: PortForwardOptions): Promise<WebSocket> {
+  const wait = options.waitSeconds ?? 10;
+  return http.webSocket({
+    path,
+    query: { port: options.port, wait },
+    signal: options.signal,
+    // The controller answers the handshake only once the tunnel is ready: allow the whole wait and then some.
+    handshakeMs: (wait + 30) * 1000,
+  });
 }
 
 /** The worker endpoints (`/v1/workers`). */
@@ -197,6 +234,11 @@ export class WorkerApi {
 
   async delete(name: string): Promise<void> {
     await this.http.json<unknown>({ method: 'DELETE', path: `workers/${segment(name)}` });
+  }
+
+  /** `GET /v1/workers/{name}/port-forward` (WebSocket): a TCP connection to a port of the worker host. */
+  portForward(name: string, options: PortForwardOptions): Promise<WebSocket> {
+    return openPortForward(this.http, `workers/${segment(name)}/port-forward`, options);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { WebSocket } from 'ws';
 import { ApiError, connectionError, ControllerConnectionError } from './client.errors';
 
 /**
@@ -32,6 +33,8 @@ export interface TransportRequest {
   query?: Record<string, string | number | undefined>;
   body?: unknown;
   signal?: AbortSignal;
+  /** Deadline of this request instead of the transport's. */
+  timeoutMs?: number;
 }
 
 export interface JsonResponse<T> {
@@ -49,25 +52,22 @@ export class HttpTransport {
   private readonly pinned: boolean;
   private readonly timeoutMs: number;
   private readonly headers: Record<string, string>;
+  private readonly tls: { ca?: string; servername?: string; checkServerIdentity?: typeof checkServerIdentity };
 
   constructor(options: TransportOptions) {
     this.baseUrl = parseBaseUrl(options.url);
     this.secure = this.baseUrl.protocol === 'https:';
     this.pinned = this.secure && options.certificatePem !== undefined && options.certificatePem !== '';
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.agent = this.secure
-      ? new HttpsAgent({
-          keepAlive: true,
-          ...(this.pinned
-            ? {
-                ca: options.certificatePem,
-                servername: CONTROLLER_SERVER_NAME,
-                checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-                  checkServerIdentity(CONTROLLER_SERVER_NAME, cert),
-              }
-            : {}),
-        })
-      : new HttpAgent({ keepAlive: true });
+    this.tls = this.pinned
+      ? {
+          ca: options.certificatePem,
+          servername: CONTROLLER_SERVER_NAME,
+          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+            checkServerIdentity(CONTROLLER_SERVER_NAME, cert),
+        }
+      : {};
+    this.agent = this.secure ? new HttpsAgent({ keepAlive: true, ...this.tls }) : new HttpAgent({ keepAlive: true });
     this.headers = { 'user-agent': options.userAgent, accept: 'application/json' };
     if (options.serviceAccountName !== undefined && options.serviceAccountName !== '') {
       const credentials = `${options.serviceAccountName}:${options.serviceAccountToken ?? ''}`;
@@ -83,7 +83,8 @@ export class HttpTransport {
   /** Sends a request and parses the JSON answer; a non-2xx answer becomes an ApiError. */
   async json<T>(req: TransportRequest): Promise<JsonResponse<T>> {
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
+    const timeoutMs = req.timeoutMs ?? this.timeoutMs;
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
     const signal = req.signal ? AbortSignal.any([req.signal, deadline.signal]) : deadline.signal;
     try {
       const res = await this.open({ ...req, signal });
@@ -97,7 +98,7 @@ export class HttpTransport {
         throw new ControllerConnectionError(
           'timeout',
           this.url,
-          `the controller at ${this.url} did not answer within ${formatSeconds(this.timeoutMs)}`,
+          `the controller at ${this.url} did not answer within ${formatSeconds(timeoutMs)}`,
           'ETIMEDOUT',
           { cause: err },
         );
@@ -118,6 +119,49 @@ export class HttpTransport {
       throw ApiError.fromResponse(res.statusCode ?? 0, await readText(res));
     }
     return res;
+  }
+
+  /**
+   * Opens a WebSocket, paused (see below). The handshake may take up to `handshakeMs` (the controller answers only
+   * once the far end is ready); an answer other than 101 becomes an ApiError with the controller's message.
+   */
+  webSocket(req: Omit<TransportRequest, 'method' | 'body'> & { handshakeMs: number }): Promise<WebSocket> {
+    const url = this.target(req.path, req.query);
+    url.protocol = this.secure ? 'wss:' : 'ws:';
+    return new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url, {
+        headers: this.headers,
+        perMessageDeflate: false,
+        handshakeTimeout: req.handshakeMs,
+        maxPayload: 1024 * 1024,
+        // Masking protects browsers behind caching proxies; this client is not one, and XOR-ing every byte with a
+        // random key costs a third of the throughput (tunnels.md §4.4). A zero key is a valid mask.
+        generateMask: (mask: Buffer) => void mask.fill(0),
+        ...this.tls,
+      });
+      const onAbort = () => ws.terminate();
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      ws.once('unexpected-response', (_request, res: IncomingMessage) => {
+        readText(res)
+          .then(
+            (text) => reject(ApiError.fromResponse(res.statusCode ?? 0, text)),
+            (err: Error) => reject(connectionError(err, this.url, this.pinned)),
+          )
+          .finally(() => ws.terminate());
+      });
+      ws.once('error', (err: Error) => {
+        req.signal?.removeEventListener('abort', onAbort);
+        reject(req.signal?.aborted ? err : connectionError(err, this.url, this.pinned));
+      });
+      ws.once('open', () => {
+        req.signal?.removeEventListener('abort', onAbort);
+        // Paused until the caller reads: the far end's first bytes (an SSH banner) may arrive with the handshake
+        // answer, and a message emitted before anyone listens is lost. `createWebSocketStream` resumes on its first
+        // read; direct users call `ws.resume()` after adding their 'message' listener.
+        ws.pause();
+        resolve(ws);
+      });
+    });
   }
 
   /** Closes idle keep-alive connections; in-flight requests finish. */

@@ -23,3 +23,11 @@ export type {
   TartResolveIPResponse,
   TartTerminalSize,
 } from './tart-agent';
+export {
+  decodeTunnelFrame,
+  encodeTunnelFrame,
+  TUNNEL_MAX_DATA_BYTES,
+  workerServiceClient,
+  workerServiceDefinition,
+  type TunnelFrame,
+} from './tunnel-frames';

@@ -37,8 +37,14 @@ export type Runtime = (typeof RUNTIMES)[number];
 export const SCHEDULER_PROFILES = ['optimize-utilization', 'distribute-load'] as const;
 export type SchedulerProfile = (typeof SCHEDULER_PROFILES)[number];
 
-export const EVENT_KINDS = ['log_line'] as const;
+/**
+ * VM event kinds: `log_line` (startup-script output, Orchard's only kind) and `audit` (a port-forward, SSH or exec
+ * session: who, what, when, how many bytes and how it ended; its payload is one JSON object, see docs).
+ */
+export const EVENT_KINDS = ['log_line', 'audit'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
+/** Kinds clients may append with `POST /v1/vms/{name}/events`; audit events are written by the controller only. */
+export const WRITABLE_EVENT_KINDS = ['log_line'] as const;
 
 export const CONDITION_TYPES = ['scheduled', 'running', 'cloning', 'suspending', 'stopping'] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];

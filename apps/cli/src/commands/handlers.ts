@@ -1,5 +1,6 @@
 // Everything the command actions run, gathered so that program.ts can load it in one lazy require.
 export * from './bootstrap-token.commands';
+export * from './connect.commands';
 export * from './context.commands';
 export * from './controller.commands';
 export * from './dev.commands';

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { CommandIo } from '../commands/io';
 import { runCli } from '../program';
 
@@ -15,11 +18,21 @@ export interface Recorded {
 
 export type Route = (req: Recorded, res: ServerResponse) => void;
 
-/** An HTTP stand-in for the controller on 127.0.0.1: records requests, answers with `route`. */
+/**
+ * Answers a WebSocket upgrade (the port-forward endpoints): a function accepts it and gets the open socket, an object
+ * refuses it with that status and JSON body, as the controller does before a tunnel is ready.
+ */
+export type UpgradeRoute = (
+  req: Recorded,
+) => ((ws: WebSocket) => void) | { status: number; body: unknown } | { firstMessage: Buffer };
+
+/** An HTTP stand-in for the controller on 127.0.0.1: records requests, answers with `route` and `upgrade`. */
 export interface FakeController {
   url: string;
   requests: Recorded[];
   route: Route;
+  /** Default: 404 for every upgrade. */
+  upgrade: UpgradeRoute;
   close(): Promise<void>;
 }
 
@@ -29,7 +42,11 @@ export function json(res: ServerResponse, status: number, body: unknown, headers
 }
 
 export async function startFakeController(route: Route): Promise<FakeController> {
-  const fake: Partial<FakeController> & { requests: Recorded[]; route: Route } = { requests: [], route };
+  const fake: Partial<FakeController> & { requests: Recorded[]; route: Route; upgrade: UpgradeRoute } = {
+    requests: [],
+    route,
+    upgrade: () => ({ status: 404, body: { message: 'no WebSocket here' } }),
+  };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -45,15 +62,67 @@ export async function startFakeController(route: Route): Promise<FakeController>
       fake.route(recorded, res);
     });
   });
+  const wss = new WebSocketServer({ noServer: true });
+  const upgraded = new Set<Socket>();
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    socket.on('error', () => undefined);
+    const recorded: Recorded = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      authorization: req.headers.authorization,
+      body: undefined,
+    };
+    fake.requests.push(recorded);
+    const answer = fake.upgrade(recorded);
+    if (typeof answer === 'function') {
+      wss.handleUpgrade(req, socket, head, (ws) => answer(ws));
+      return;
+    }
+    if ('firstMessage' in answer) {
+      socket.write(handshakeWithMessage(req, answer.firstMessage));
+      return;
+    }
+    const body = JSON.stringify(answer.body);
+    socket.end(
+      `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   fake.url = `http://127.0.0.1:${port}`;
   fake.close = () =>
     new Promise<void>((resolve) => {
+      wss.clients.forEach((ws) => ws.terminate());
+      upgraded.forEach((socket) => socket.destroy());
       server.closeAllConnections();
       server.close(() => resolve());
     });
   return fake as FakeController;
+}
+
+/**
+ * The 101 answer and a first binary frame in one write, so that the client reads both at once: what a controller
+ * does when the far end (an SSH server's banner) speaks first. The socket then stays open and silent.
+ */
+function handshakeWithMessage(req: IncomingMessage, message: Buffer): Buffer {
+  const accept = createHash('sha1')
+    .update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+    .digest('base64');
+  const response =
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    `Sec-WebSocket-Accept: ${accept}\r\n\r\n`;
+  if (message.length > 125) {
+    throw new Error('firstMessage: at most 125 bytes (one short frame)');
+  }
+  return Buffer.concat([Buffer.from(response), Buffer.from([0x82, message.length]), message]);
+}
+
+/** Sends every binary message back: the far end of a tunnel to an echo service. */
+export function echo(ws: WebSocket): void {
+  ws.on('message', (data: Buffer) => ws.send(data, { binary: true }));
 }
 
 export interface CliResult {
@@ -62,22 +131,89 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the CLI in-process with captured output and the given environment. */
-export async function cli(env: Record<string, string | undefined>, ...args: string[]): Promise<CliResult> {
+/** A CLI run in progress (see {@link startCli}). */
+export interface RunningCli {
+  /** Settles when the command returns. */
+  result: Promise<CliResult>;
+  /** The output so far. */
+  output(): { stdout: string; stderr: string };
+  /** Resolves with the first match of `pattern` in stdout + stderr, waiting for output up to `timeoutMs`. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** What Ctrl-C does to the real process. */
+  interrupt(): void;
+}
+
+/**
+ * Starts the CLI in-process with captured output (text and the byte streams `grove ssh` uses), the given environment,
+ * `stdin` (default: a stream that stays open without data, like an idle terminal), and a Ctrl-C of its own.
+ */
+export function startCli(
+  env: Record<string, string | undefined>,
+  args: string[],
+  options: { stdin?: Readable } = {},
+): RunningCli {
   let stdout = '';
   let stderr = '';
+  const waiters = new Set<() => void>();
+  const interrupts = new Set<() => void>();
+  const append = (stream: 'out' | 'err', text: string) => {
+    if (stream === 'out') {
+      stdout += text;
+    } else {
+      stderr += text;
+    }
+    waiters.forEach((check) => check());
+  };
+  const sink = (stream: 'out' | 'err') =>
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        append(stream, chunk.toString('utf8'));
+        callback();
+      },
+    });
+  const idleStdin = new PassThrough();
   const io: CommandIo = {
-    out: (t) => {
-      stdout += t;
-    },
-    err: (t) => {
-      stderr += t;
-    },
+    out: (t) => append('out', t),
+    err: (t) => append('err', t),
     env,
     now: () => new Date('2026-01-01T12:00:00Z'),
+    streams: { stdin: options.stdin ?? idleStdin, stdout: sink('out'), stderr: sink('err') },
+    onInterrupt: (listener) => {
+      interrupts.add(listener);
+      return () => interrupts.delete(listener);
+    },
   };
-  const code = await runCli(['node', 'grove', ...args], io);
-  return { code, stdout, stderr };
+  const result = runCli(['node', 'grove', ...args], io).then((code) => {
+    idleStdin.destroy();
+    return { code, stdout, stderr };
+  });
+  return {
+    result,
+    output: () => ({ stdout, stderr }),
+    waitForOutput: (pattern, timeoutMs = 5000) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no ${pattern} in the output within ${timeoutMs} ms:\n${stdout}\n${stderr}`));
+        }, timeoutMs);
+        const check = () => {
+          const match = (stdout + stderr).match(pattern);
+          if (match) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve(match);
+          }
+        };
+        waiters.add(check);
+        check();
+      }),
+    interrupt: () => [...interrupts].forEach((listener) => listener()),
+  };
+}
+
+/** Runs the CLI in-process with captured output and the given environment. */
+export function cli(env: Record<string, string | undefined>, ...args: string[]): Promise<CliResult> {
+  return startCli(env, args).result;
 }
 
 /** A temporary GROVE_HOME, removed by `remove()`. */

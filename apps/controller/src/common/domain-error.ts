@@ -8,6 +8,12 @@ export enum DomainErrorCode {
   Unauthenticated = 'unauthenticated',
   Forbidden = 'forbidden',
   TooManyRequests = 'too_many_requests',
+  /** The thing waited for did not happen within the request's `wait` (408). */
+  TimedOut = 'timed_out',
+  /** The request cannot succeed in the resource's current state, e.g. a failed VM (417, as Orchard). */
+  ExpectationFailed = 'expectation_failed',
+  /** A worker needed for the request cannot be reached (503). */
+  Unavailable = 'unavailable',
 }
 
 export class DomainError extends Error {

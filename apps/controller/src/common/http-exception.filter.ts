@@ -24,6 +24,12 @@ function statusOf(code: DomainErrorCode): number {
       return 409;
     case DomainErrorCode.TooManyRequests:
       return 429;
+    case DomainErrorCode.TimedOut:
+      return 408;
+    case DomainErrorCode.ExpectationFailed:
+      return 417;
+    case DomainErrorCode.Unavailable:
+      return 503;
   }
 }
 

@@ -4,6 +4,7 @@ import {
   CONDITION_STATES,
   CONDITION_TYPES,
   EVENT_KINDS,
+  WRITABLE_EVENT_KINDS,
   IMAGE_PULL_POLICIES,
   OPERATING_SYSTEMS,
   POWER_STATES,
@@ -287,8 +288,11 @@ export class VmCreateDto extends VmDto {
 }
 
 export class VmEventDto {
-  @ApiProperty({ description: 'Event kind; only `log_line` exists.', enum: EVENT_KINDS })
-  @IsIn(EVENT_KINDS, { message: `kind must be one of: ${EVENT_KINDS.join(', ')}` })
+  @ApiProperty({
+    description: 'Event kind: `log_line`, or `audit` (written by the controller only, for tunnel sessions).',
+    enum: EVENT_KINDS,
+  })
+  @IsIn(WRITABLE_EVENT_KINDS, { message: `kind must be one of: ${WRITABLE_EVENT_KINDS.join(', ')}` })
   kind!: EventKind;
 
   @ApiProperty({ description: 'Unix time in seconds.' })

@@ -190,6 +190,14 @@ export class VmService {
     await this.repository.appendEvents(vm.uid, events);
   }
 
+  /** Appends events to one incarnation of a VM; nothing happens when the VM was deleted or re-created meanwhile. */
+  async appendEventsIfCurrent(name: string, uid: string, events: VmEvent[]): Promise<void> {
+    const vm = await this.repository.find(name);
+    if (vm?.uid === uid) {
+      await this.repository.appendEvents(uid, events);
+    }
+  }
+
   async listEvents(
     name: string,
     query: { limit?: string; order?: string; cursor?: string },

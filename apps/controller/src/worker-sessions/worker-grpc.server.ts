@@ -1,15 +1,19 @@
+import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type Metadata, Server, ServerCredentials, type ServerDuplexStream, status as GrpcStatus } from '@grpc/grpc-js';
 import {
-  loadWorkerProtocol,
+  workerServiceDefinition,
   WORKER_PROTOCOL_VERSION,
   type ControllerMessage,
   type WorkerMessage__Output,
 } from '@grove/proto';
+import { enlargeServerWindows } from '@grove/tunnel';
 import { hasRoles, parseBasicAuth } from '../common/auth/auth.guard';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { ServiceAccountService } from '../service-accounts/service-account.service';
 import { WorkerService } from '../workers/worker.service';
+import { IpResolver } from './ip-resolver';
+import { TunnelBroker, type TunnelCall } from './tunnel-broker';
 import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
 
 /** TLS material of the gRPC listener: the same certificate as the REST API's. */
@@ -22,6 +26,8 @@ export const CONTROLLER_SESSION_CAPABILITIES: readonly string[] = [];
 /** Interval of pings on a session; a side that hears nothing for three of them gives the session up. */
 export const SESSION_PING_INTERVAL_MS = 10_000;
 const HELLO_TIMEOUT_MS = 10_000;
+/** Idle Tunnel streams each worker keeps open, so that this many sessions can start at once without waiting. */
+export const IDLE_TUNNELS_PER_WORKER = 8;
 
 type SessionCall = ServerDuplexStream<WorkerMessage__Output, ControllerMessage>;
 
@@ -50,6 +56,8 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     private readonly accounts: ServiceAccountService,
     private readonly workers: WorkerService,
     private readonly registry: WorkerSessionRegistry,
+    private readonly tunnels: TunnelBroker,
+    private readonly ips: IpResolver,
   ) {}
 
   /** The port actually bound (useful with port 0), or undefined when the listener is off. */
@@ -62,10 +70,16 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     if (!listen) {
       return;
     }
-    const proto = loadWorkerProtocol();
-    const server = new Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 });
-    server.addService(proto.grove.worker.v1.WorkerService.service, {
+    const server = new Server({
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      // Workers keep several tunnels per session; a session with hundreds of users needs hundreds of streams.
+      'grpc.max_concurrent_streams': 4096,
+    });
+    enlargeServerWindows(server);
+    server.addService(workerServiceDefinition(), {
       Session: (call: SessionCall) => void this.handleSession(call),
+      Tunnel: (call: TunnelCall) => this.tunnels.accept(call),
     });
     const credentials = this.tls
       ? ServerCredentials.createSsl(null, [
@@ -81,6 +95,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
 
   async onApplicationShutdown(): Promise<void> {
     this.registry.closeAll('the controller is shutting down');
+    this.tunnels.closeAll();
     const server = this.server;
     if (!server) {
       return;
@@ -151,14 +166,19 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
         );
       }
       session = this.openSession(call, hello.worker_name);
+      // Registered before Welcome: the worker opens tunnels with the key as soon as it reads Welcome.
+      this.registry.register(session);
       call.write({
         welcome: {
           protocol_version: Math.min(hello.protocol_version, WORKER_PROTOCOL_VERSION),
           capabilities: CONTROLLER_SESSION_CAPABILITIES.filter((c) => hello.capabilities.includes(c)),
           ping_interval_ms: SESSION_PING_INTERVAL_MS,
+          session_key: session.sessionKey,
+          idle_tunnels: IDLE_TUNNELS_PER_WORKER,
         },
       });
-      this.registry.register(session);
+      // A first ping right away measures the round trip that tunnel flow control starts from.
+      session.send({ ping: { nonce: '0' } });
       this.logger.log(`worker "${hello.worker_name}" connected (worker version ${hello.worker_version || 'unknown'})`);
     } catch (err) {
       const e = err instanceof SessionError ? err : new SessionError(GrpcStatus.INTERNAL, (err as Error).message);
@@ -178,11 +198,17 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     let lastHeard = Date.now();
     let nonce = 0;
     let closed = false;
+    const sentAt = new Map<string, bigint>();
     const handle: WorkerSessionHandle = {
       workerName,
       connectedAt: new Date(),
+      sessionKey: randomBytes(24).toString('base64url'),
+      minRttMs: undefined,
       send: (message) => {
         if (!closed) {
+          if (message.ping) {
+            sentAt.set(String(message.ping.nonce), process.hrtime.bigint());
+          }
           call.write(message);
         }
       },
@@ -210,6 +236,15 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
       lastHeard = Date.now();
       if (message.kind === 'ping' && message.ping) {
         handle.send({ pong: { nonce: message.ping.nonce } });
+      } else if (message.kind === 'pong' && message.pong) {
+        const sent = sentAt.get(message.pong.nonce);
+        sentAt.clear();
+        if (sent !== undefined) {
+          const rtt = Number(process.hrtime.bigint() - sent) / 1e6;
+          handle.minRttMs = Math.min(handle.minRttMs ?? rtt, rtt);
+        }
+      } else if (message.kind === 'resolve_ip_result' && message.resolve_ip_result) {
+        this.ips.answer(message.resolve_ip_result);
       }
     });
     const finish = () => {

@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { ServiceAccountModule } from '../service-accounts/service-account.module';
 import { WorkerModule } from '../workers/worker.module';
+import { IpResolver } from './ip-resolver';
+import { TunnelBroker } from './tunnel-broker';
 import { WorkerGrpcServer } from './worker-grpc.server';
 import { WorkerSessionRegistry } from './worker-session.registry';
 
 @Module({
   imports: [ServiceAccountModule, WorkerModule],
-  providers: [WorkerSessionRegistry, WorkerGrpcServer],
-  exports: [WorkerSessionRegistry, WorkerGrpcServer],
+  providers: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver],
+  exports: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver],
 })
 export class WorkerSessionModule {}

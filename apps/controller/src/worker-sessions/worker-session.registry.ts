@@ -5,6 +5,10 @@ import type { ControllerMessage } from '@grove/proto';
 export interface WorkerSessionHandle {
   workerName: string;
   connectedAt: Date;
+  /** Secret the worker's Tunnel calls must present; binds them to this session. */
+  sessionKey: string;
+  /** Smallest ping round trip seen on this session, in ms; undefined until the first pong. */
+  minRttMs: number | undefined;
   send(message: ControllerMessage): void;
   close(reason: string): void;
 }
@@ -16,22 +20,37 @@ export interface WorkerSessionHandle {
 @Injectable()
 export class WorkerSessionRegistry {
   private readonly sessions = new Map<string, WorkerSessionHandle>();
+  private readonly removedListeners: ((session: WorkerSessionHandle) => void)[] = [];
 
   register(session: WorkerSessionHandle): void {
     const previous = this.sessions.get(session.workerName);
     this.sessions.set(session.workerName, session);
-    previous?.close('replaced by a newer session of the same worker');
+    if (previous) {
+      previous.close('replaced by a newer session of the same worker');
+      this.emitRemoved(previous);
+    }
   }
 
   /** Removes the session if it is still the current one (a replaced session must not remove its successor). */
   unregister(session: WorkerSessionHandle): void {
     if (this.sessions.get(session.workerName) === session) {
       this.sessions.delete(session.workerName);
+      this.emitRemoved(session);
     }
+  }
+
+  /** Called with every session that stops being current (closed, dead or replaced). */
+  onRemoved(listener: (session: WorkerSessionHandle) => void): void {
+    this.removedListeners.push(listener);
   }
 
   isConnected(workerName: string): boolean {
     return this.sessions.has(workerName);
+  }
+
+  /** The worker's current session here, if any. */
+  get(workerName: string): WorkerSessionHandle | undefined {
+    return this.sessions.get(workerName);
   }
 
   /** Sends to the worker's session; false when the worker is not connected here. */
@@ -45,9 +64,17 @@ export class WorkerSessionRegistry {
   }
 
   closeAll(reason: string): void {
-    for (const session of [...this.sessions.values()]) {
-      session.close(reason);
-    }
+    const sessions = [...this.sessions.values()];
     this.sessions.clear();
+    for (const session of sessions) {
+      session.close(reason);
+      this.emitRemoved(session);
+    }
+  }
+
+  private emitRemoved(session: WorkerSessionHandle): void {
+    for (const listener of this.removedListeners) {
+      listener(session);
+    }
   }
 }

@@ -1,4 +1,5 @@
 import type { Vm, VmCondition, VmEvent } from '@grove/resources';
+import type { Socket } from 'node:net';
 import type { VmRuntime } from '../runtime/vm-runtime';
 import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
 import { planOnDiskGc } from './on-disk-name';
@@ -260,11 +261,22 @@ export class Reconciler {
   }
 
   /** The IP of a VM this worker runs, for the controller's `ResolveIp`. */
-  async resolveIp(vmUid: string, signal: AbortSignal): Promise<string> {
+  /** A TCP connection to a port of a running VM, for a tunnel session. */
+  connect(vmUid: string, port: number, signal: AbortSignal): Promise<Socket> {
+    const vm = this.runningVm(vmUid);
+    return this.options.runtime.connect(vm.onDiskName, port, signal);
+  }
+
+  private runningVm(vmUid: string): ManagedVm {
     const vm = [...this.vms.values()].find((candidate) => candidate.vm.uid === vmUid);
     if (!vm?.isUp) {
       throw new Error(`VM with uid ${vmUid} is not running on this worker`);
     }
+    return vm;
+  }
+
+  async resolveIp(vmUid: string, signal: AbortSignal): Promise<string> {
+    const vm = this.runningVm(vmUid);
     return this.options.runtime.ip(vm.onDiskName, { bridged: vm.vm['net-bridged'] !== '', waitSeconds: 60 }, signal);
   }
 

@@ -1,14 +1,16 @@
 import { EventEmitter } from 'node:events';
-import { credentials as grpcCredentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
+import { credentials as grpcCredentials, Metadata, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { GroveClient } from '@grove/client';
 import {
-  loadWorkerProtocol,
+  workerServiceClient,
   WORKER_PROTOCOL_VERSION,
   type ControllerMessage__Output,
   type WorkerMessage,
 } from '@grove/proto';
+import { GRPC_CLIENT_FLOW_CONTROL } from '@grove/tunnel';
 import { GROVE_VERSION, type Worker } from '@grove/resources';
 import { reconnectDelayMs } from './backoff';
+import { TunnelPool, type TunnelClientCall, type TunnelOpenFrame } from './tunnel-pool';
 
 /** Who the worker is, as it registers with the controller. */
 export interface WorkerIdentity {
@@ -34,17 +36,26 @@ export interface SessionOptions {
 
 type Stream = ClientDuplexStream<WorkerMessage, ControllerMessage__Output>;
 
+/** The generic grpc-js client of the WorkerService, with its two methods. */
+type WorkerServiceClient = Client & {
+  Session(metadata: Metadata): Stream;
+  Tunnel(metadata: Metadata): TunnelClientCall;
+};
+
 /**
  * The worker's connection to its controller: register over REST, open the gRPC session, answer pings, send
  * heartbeats, and start over with jittered back-off whenever anything breaks. A lost stream restarts the session,
- * never the process. Emits `connected`, `disconnected` (with the reason), `sync` (the controller asks for a
- * reconciliation) and `resolveIp` (`{session, vmUid}` and a `reply({ip} | {error})` function).
+ * never the process. Both sides ping; a controller silent for three ping intervals is given up on. Emits
+ * `connected`, `disconnected` (with the reason), `sync` (the controller asks for a reconciliation), `resolveIp`
+ * (`{session, vmUid}` and a `reply({ip} | {error})` function) and `tunnel` (an open frame and the Tunnel call the
+ * controller started using, from the pool of idle tunnels this session keeps).
  */
 export class WorkerSession extends EventEmitter {
   private readonly client: GroveClient;
   private stopped = false;
   private stream: Stream | undefined;
   private wake: (() => void) | undefined;
+  private rtt: number | undefined;
 
   constructor(private readonly options: SessionOptions) {
     super();
@@ -85,6 +96,11 @@ export class WorkerSession extends EventEmitter {
     }
   }
 
+  /** Smallest ping round trip to the controller seen so far, in ms (tunnel flow control starts from it). */
+  get minRttMs(): number | undefined {
+    return this.rtt;
+  }
+
   /** The REST client of this session's credentials, for the rest of the worker to share. */
   get api(): GroveClient {
     return this.client;
@@ -113,8 +129,20 @@ export class WorkerSession extends EventEmitter {
     if (info.grpcPort === undefined) {
       throw new Error('the controller runs no worker-session listener (--listen-grpc off)');
     }
-    const stream = this.openStream(info.grpcPort);
+    const client = this.connectGrpc(info.grpcPort);
+    const stream = client.Session(this.credentialsMetadata());
     this.stream = stream;
+    let pool: TunnelPool | undefined;
+    let pinger: NodeJS.Timeout | undefined;
+    let lastHeard = Date.now();
+    let nonce = 0;
+    const pingSent = new Map<string, bigint>();
+    const ping = () => {
+      const id = String(++nonce);
+      pingSent.clear();
+      pingSent.set(id, process.hrtime.bigint());
+      stream.write({ ping: { nonce: id } });
+    };
     const heartbeat = setInterval(() => {
       this.client.workers
         .update(identity.name, { name: identity.name, last_seen: new Date().toISOString() })
@@ -129,15 +157,46 @@ export class WorkerSession extends EventEmitter {
     try {
       await new Promise<void>((resolve, reject) => {
         stream.on('data', (message: ControllerMessage__Output) => {
+          lastHeard = Date.now();
           switch (message.kind) {
-            case 'welcome':
-              this.options.log(
-                `connected to ${this.options.controllerUrl} (protocol ${message.welcome?.protocol_version})`,
-              );
+            case 'welcome': {
+              const welcome = message.welcome!;
+              this.options.log(`connected to ${this.options.controllerUrl} (protocol ${welcome.protocol_version})`);
+              const metadata = new Metadata();
+              metadata.set('x-grove-worker-name', identity.name);
+              metadata.set('x-grove-session-key', welcome.session_key);
+              pool = new TunnelPool({
+                open: () => client.Tunnel(metadata),
+                idleTarget: welcome.idle_tunnels,
+                onOpen: (open: TunnelOpenFrame, call: TunnelClientCall) => this.emit('tunnel', open, call),
+                log: this.options.log,
+              });
+              const interval = welcome.ping_interval_ms || 10_000;
+              ping();
+              pinger = setInterval(() => {
+                if (Date.now() - lastHeard > 3 * interval) {
+                  this.options.log('the controller stopped answering pings; reconnecting');
+                  stream.cancel();
+                  return;
+                }
+                ping();
+              }, interval);
               this.emit('connected');
               break;
+            }
             case 'ping':
               stream.write({ pong: { nonce: message.ping?.nonce ?? '0' } });
+              break;
+            case 'pong': {
+              const sent = pingSent.get(message.pong?.nonce ?? '');
+              if (sent !== undefined) {
+                const rtt = Number(process.hrtime.bigint() - sent) / 1e6;
+                this.rtt = Math.min(this.rtt ?? rtt, rtt);
+              }
+              break;
+            }
+            case 'open_tunnels':
+              pool?.openMore(message.open_tunnels?.count ?? 0);
               break;
             case 'sync_vms':
               this.emit('sync');
@@ -149,7 +208,6 @@ export class WorkerSession extends EventEmitter {
               this.emit('resolveIp', { session: request.session, vmUid: request.vm_uid }, reply);
               break;
             }
-            case 'pong':
             case undefined:
               break;
           }
@@ -170,14 +228,17 @@ export class WorkerSession extends EventEmitter {
       }
     } finally {
       clearInterval(heartbeat);
+      clearInterval(pinger);
+      pool?.stop();
       this.stream = undefined;
+      // Tunnels in use ride this connection too; closing the client lets them finish while no new call starts.
+      client.close();
     }
   }
 
-  private openStream(grpcPort: number): Stream {
+  private connectGrpc(grpcPort: number): WorkerServiceClient {
     const url = new URL(this.options.controllerUrl);
     const host = url.hostname.includes(':') ? `[${url.hostname}]` : url.hostname;
-    const proto = loadWorkerProtocol();
     const pinned = this.options.certificatePem !== undefined;
     const credentials =
       url.protocol === 'https:'
@@ -185,18 +246,21 @@ export class WorkerSession extends EventEmitter {
         : grpcCredentials.createInsecure();
     // A pinned self-signed certificate names `grove-controller`, whatever address the worker dials.
     const channelOptions = pinned ? { 'grpc.ssl_target_name_override': 'grove-controller' } : {};
-    const client = new proto.grove.worker.v1.WorkerService(`${host}:${grpcPort}`, credentials, {
+    const Client = workerServiceClient();
+    return new Client(`${host}:${grpcPort}`, credentials, {
       ...channelOptions,
+      ...GRPC_CLIENT_FLOW_CONTROL,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
-    });
+    }) as unknown as WorkerServiceClient;
+  }
+
+  private credentialsMetadata(): Metadata {
     const metadata = new Metadata();
     const basic = Buffer.from(`${this.options.serviceAccountName}:${this.options.serviceAccountToken}`).toString(
       'base64',
     );
     metadata.set('authorization', `Basic ${basic}`);
-    const stream = client.Session(metadata);
-    stream.on('close', () => client.close());
-    return stream;
+    return metadata;
   }
 }

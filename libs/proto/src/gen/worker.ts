@@ -3,11 +3,17 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { ControllerMessage as _grove_worker_v1_ControllerMessage, ControllerMessage__Output as _grove_worker_v1_ControllerMessage__Output } from './grove/worker/v1/ControllerMessage';
 import type { Hello as _grove_worker_v1_Hello, Hello__Output as _grove_worker_v1_Hello__Output } from './grove/worker/v1/Hello';
+import type { OpenTunnels as _grove_worker_v1_OpenTunnels, OpenTunnels__Output as _grove_worker_v1_OpenTunnels__Output } from './grove/worker/v1/OpenTunnels';
 import type { Ping as _grove_worker_v1_Ping, Ping__Output as _grove_worker_v1_Ping__Output } from './grove/worker/v1/Ping';
 import type { Pong as _grove_worker_v1_Pong, Pong__Output as _grove_worker_v1_Pong__Output } from './grove/worker/v1/Pong';
 import type { ResolveIp as _grove_worker_v1_ResolveIp, ResolveIp__Output as _grove_worker_v1_ResolveIp__Output } from './grove/worker/v1/ResolveIp';
 import type { ResolveIpResult as _grove_worker_v1_ResolveIpResult, ResolveIpResult__Output as _grove_worker_v1_ResolveIpResult__Output } from './grove/worker/v1/ResolveIpResult';
 import type { SyncVms as _grove_worker_v1_SyncVms, SyncVms__Output as _grove_worker_v1_SyncVms__Output } from './grove/worker/v1/SyncVms';
+import type { TunnelCloseWrite as _grove_worker_v1_TunnelCloseWrite, TunnelCloseWrite__Output as _grove_worker_v1_TunnelCloseWrite__Output } from './grove/worker/v1/TunnelCloseWrite';
+import type { TunnelError as _grove_worker_v1_TunnelError, TunnelError__Output as _grove_worker_v1_TunnelError__Output } from './grove/worker/v1/TunnelError';
+import type { TunnelFrame as _grove_worker_v1_TunnelFrame, TunnelFrame__Output as _grove_worker_v1_TunnelFrame__Output } from './grove/worker/v1/TunnelFrame';
+import type { TunnelOpen as _grove_worker_v1_TunnelOpen, TunnelOpen__Output as _grove_worker_v1_TunnelOpen__Output } from './grove/worker/v1/TunnelOpen';
+import type { TunnelOpened as _grove_worker_v1_TunnelOpened, TunnelOpened__Output as _grove_worker_v1_TunnelOpened__Output } from './grove/worker/v1/TunnelOpened';
 import type { Welcome as _grove_worker_v1_Welcome, Welcome__Output as _grove_worker_v1_Welcome__Output } from './grove/worker/v1/Welcome';
 import type { WorkerMessage as _grove_worker_v1_WorkerMessage, WorkerMessage__Output as _grove_worker_v1_WorkerMessage__Output } from './grove/worker/v1/WorkerMessage';
 import type { WorkerServiceClient as _grove_worker_v1_WorkerServiceClient, WorkerServiceDefinition as _grove_worker_v1_WorkerServiceDefinition } from './grove/worker/v1/WorkerService';
@@ -22,11 +28,17 @@ export interface ProtoGrpcType {
       v1: {
         ControllerMessage: MessageTypeDefinition<_grove_worker_v1_ControllerMessage, _grove_worker_v1_ControllerMessage__Output>
         Hello: MessageTypeDefinition<_grove_worker_v1_Hello, _grove_worker_v1_Hello__Output>
+        OpenTunnels: MessageTypeDefinition<_grove_worker_v1_OpenTunnels, _grove_worker_v1_OpenTunnels__Output>
         Ping: MessageTypeDefinition<_grove_worker_v1_Ping, _grove_worker_v1_Ping__Output>
         Pong: MessageTypeDefinition<_grove_worker_v1_Pong, _grove_worker_v1_Pong__Output>
         ResolveIp: MessageTypeDefinition<_grove_worker_v1_ResolveIp, _grove_worker_v1_ResolveIp__Output>
         ResolveIpResult: MessageTypeDefinition<_grove_worker_v1_ResolveIpResult, _grove_worker_v1_ResolveIpResult__Output>
         SyncVms: MessageTypeDefinition<_grove_worker_v1_SyncVms, _grove_worker_v1_SyncVms__Output>
+        TunnelCloseWrite: MessageTypeDefinition<_grove_worker_v1_TunnelCloseWrite, _grove_worker_v1_TunnelCloseWrite__Output>
+        TunnelError: MessageTypeDefinition<_grove_worker_v1_TunnelError, _grove_worker_v1_TunnelError__Output>
+        TunnelFrame: MessageTypeDefinition<_grove_worker_v1_TunnelFrame, _grove_worker_v1_TunnelFrame__Output>
+        TunnelOpen: MessageTypeDefinition<_grove_worker_v1_TunnelOpen, _grove_worker_v1_TunnelOpen__Output>
+        TunnelOpened: MessageTypeDefinition<_grove_worker_v1_TunnelOpened, _grove_worker_v1_TunnelOpened__Output>
         Welcome: MessageTypeDefinition<_grove_worker_v1_Welcome, _grove_worker_v1_Welcome__Output>
         WorkerMessage: MessageTypeDefinition<_grove_worker_v1_WorkerMessage, _grove_worker_v1_WorkerMessage__Output>
         /**

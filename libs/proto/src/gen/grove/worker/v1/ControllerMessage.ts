@@ -5,6 +5,7 @@ import type { Ping as _grove_worker_v1_Ping, Ping__Output as _grove_worker_v1_Pi
 import type { Pong as _grove_worker_v1_Pong, Pong__Output as _grove_worker_v1_Pong__Output } from '../../../grove/worker/v1/Pong';
 import type { SyncVms as _grove_worker_v1_SyncVms, SyncVms__Output as _grove_worker_v1_SyncVms__Output } from '../../../grove/worker/v1/SyncVms';
 import type { ResolveIp as _grove_worker_v1_ResolveIp, ResolveIp__Output as _grove_worker_v1_ResolveIp__Output } from '../../../grove/worker/v1/ResolveIp';
+import type { OpenTunnels as _grove_worker_v1_OpenTunnels, OpenTunnels__Output as _grove_worker_v1_OpenTunnels__Output } from '../../../grove/worker/v1/OpenTunnels';
 
 /**
  * What the controller sends on a worker's session.
@@ -30,7 +31,11 @@ export interface ControllerMessage {
    * Report the IP address of one VM.
    */
   'resolve_ip'?: (_grove_worker_v1_ResolveIp | null);
-  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip";
+  /**
+   * Open more idle Tunnel streams: user sessions are waiting for them.
+   */
+  'open_tunnels'?: (_grove_worker_v1_OpenTunnels | null);
+  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip"|"open_tunnels";
 }
 
 /**
@@ -57,5 +62,9 @@ export interface ControllerMessage__Output {
    * Report the IP address of one VM.
    */
   'resolve_ip'?: (_grove_worker_v1_ResolveIp__Output | null);
-  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip";
+  /**
+   * Open more idle Tunnel streams: user sessions are waiting for them.
+   */
+  'open_tunnels'?: (_grove_worker_v1_OpenTunnels__Output | null);
+  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip"|"open_tunnels";
 }

@@ -17,6 +17,14 @@ export interface Welcome {
    * How often each side pings; a side that hears nothing for three intervals closes the session.
    */
   'ping_interval_ms'?: (number);
+  /**
+   * Secret that Tunnel calls of this session present in `x-grove-session-key`; a newer session gets a new one.
+   */
+  'session_key'?: (string);
+  /**
+   * How many idle Tunnel streams the worker keeps open.
+   */
+  'idle_tunnels'?: (number);
 }
 
 /**
@@ -35,4 +43,12 @@ export interface Welcome__Output {
    * How often each side pings; a side that hears nothing for three intervals closes the session.
    */
   'ping_interval_ms': (number);
+  /**
+   * Secret that Tunnel calls of this session present in `x-grove-session-key`; a newer session gets a new one.
+   */
+  'session_key': (string);
+  /**
+   * How many idle Tunnel streams the worker keeps open.
+   */
+  'idle_tunnels': (number);
 }

@@ -1,0 +1,176 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import { createWebSocketStream, type WebSocket } from 'ws';
+import { CliError, describeError } from '../cli.errors';
+import { hostForUrl } from './credentials';
+
+export interface PortForwarderOptions {
+  /** Address to listen on, e.g. 127.0.0.1. */
+  host: string;
+  /** 0: a random free port. */
+  port: number;
+  /** What the tunnels reach, for messages: `VM "ci-1" port 5900`. */
+  label: string;
+  /** Opens the tunnel of one accepted connection; aborting `signal` abandons the attempt. */
+  openTunnel(signal: AbortSignal): Promise<WebSocket>;
+  /** Reports one connection's failure, `connection 3: VM "ci-1" port 5900: <reason>`; the listener keeps going. */
+  report(line: string): void;
+}
+
+/** One accepted local connection and its tunnel, once open. */
+interface Connection {
+  socket: Socket;
+  abort: AbortController;
+  ws?: WebSocket;
+}
+
+/**
+ * Listens on a local TCP port and relays every accepted connection through a WebSocket of its own (the controller's
+ * port-forward API), both ways with backpressure. A connection's failure is reported and ends only that connection.
+ */
+export class PortForwarder {
+  private readonly connections = new Map<Connection, Promise<void>>();
+  private accepted = 0;
+  private closing = false;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly options: PortForwarderOptions,
+  ) {
+    server.on('connection', (socket: Socket) => this.accept(socket));
+    server.on('error', (err) => options.report(`listener: ${err.message}`));
+  }
+
+  /** Starts listening; rejects with a CliError when the address cannot be bound. */
+  static listen(options: PortForwarderOptions): Promise<PortForwarder> {
+    // No half-open sockets: the tunnel cannot carry a half-close, so a client's end ends the connection (Orchard
+    // does the same), and a client that leaves while its tunnel is still opening is noticed at once.
+    const server = createServer({ allowHalfOpen: false });
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) => {
+        reject(new CliError(`cannot listen on ${hostForUrl(options.host)}:${options.port}: ${err.message}`));
+      });
+      server.listen({ host: options.host, port: options.port }, () => {
+        server.removeAllListeners('error');
+        resolve(new PortForwarder(server, options));
+      });
+    });
+  }
+
+  /** The bound address (the actual port when 0 was asked for). */
+  get address(): { host: string; port: number } {
+    const address = this.server.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  /** How many connections were accepted so far. */
+  get connectionCount(): number {
+    return this.accepted;
+  }
+
+  /** Stops listening and cuts every connection (open or still waiting for its tunnel). */
+  async close(): Promise<void> {
+    this.closing = true;
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections.keys()) {
+      connection.abort.abort();
+      connection.socket.destroy();
+      connection.ws?.terminate();
+    }
+    await Promise.all([stopped, ...this.connections.values()]);
+  }
+
+  private accept(socket: Socket): void {
+    const id = ++this.accepted;
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    // Interactive protocols (SSH, VNC) send small packets; Nagle's algorithm would hold them back.
+    socket.setNoDelay(true);
+    // A local client that resets its connection is its own business, not an error of the forwarder.
+    socket.on('error', () => undefined);
+    const connection: Connection = { socket, abort: new AbortController() };
+    const done = this.serve(id, connection).finally(() => this.connections.delete(connection));
+    this.connections.set(connection, done);
+  }
+
+  private async serve(id: number, connection: Connection): Promise<void> {
+    const { socket, abort } = connection;
+    // Until the tunnel is open the socket is not read: what the client sends waits in its buffer.
+    const giveUp = () => abort.abort();
+    socket.once('close', giveUp);
+    let ws: WebSocket;
+    try {
+      ws = await this.options.openTunnel(abort.signal);
+    } catch (err) {
+      socket.destroy();
+      if (!abort.signal.aborted && !this.closing) {
+        this.fail(id, describeError(err));
+      }
+      return;
+    } finally {
+      socket.off('close', giveUp);
+    }
+    if (abort.signal.aborted || socket.destroyed) {
+      ws.terminate();
+      return;
+    }
+    connection.ws = ws;
+    const problem = await relay(socket, ws);
+    if (problem !== undefined && !this.closing) {
+      this.fail(id, problem);
+    }
+  }
+
+  private fail(id: number, reason: string): void {
+    this.options.report(`connection ${id}: ${this.options.label}: ${reason}`);
+  }
+}
+
+/**
+ * Copies bytes both ways between a local socket and a tunnel WebSocket until both are closed. The tunnel carries no
+ * half-close, so (like Orchard's proxy) the end of either direction ends the connection. Resolves with the reason the
+ * far end gave when it, not the local client, ended the connection abnormally (the controller closes with 1011 and a
+ * reason when the worker cannot reach the port).
+ */
+export function relay(socket: Socket, ws: WebSocket): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const stream = createWebSocketStream(ws);
+    let localGone = false;
+    let socketClosed = false;
+    let wsClosed = false;
+    let problem: string | undefined;
+    const settle = () => {
+      if (socketClosed && wsClosed) {
+        resolve(problem);
+      }
+    };
+    const localEnded = () => {
+      localGone ||= !wsClosed;
+    };
+    socket.once('end', localEnded);
+    socket.once('close', () => {
+      localEnded();
+      socketClosed = true;
+      settle();
+    });
+    ws.on('error', (err: Error) => {
+      if (!localGone) {
+        problem ??= err.message;
+      }
+    });
+    ws.once('close', (code: number, reason: Buffer) => {
+      wsClosed = true;
+      if (!localGone && code !== 1000 && code !== 1005) {
+        problem ??= reason.length > 0 ? reason.toString('utf8') : `the tunnel broke (WebSocket close code ${code})`;
+      }
+      settle();
+    });
+    // Errors are gathered above; the pipelines move bytes with backpressure and destroy both ends on failure. Once
+    // the tunnel's bytes are all written (or could not be), the local socket closes too, even if its client would
+    // have kept its half open.
+    pipeline(socket, stream, () => undefined);
+    pipeline(stream, socket, () => socket.destroy());
+  });
+}

@@ -1,0 +1,50 @@
+import { ApiError, type GroveClient } from '@grove/client';
+import type { Vm } from '@grove/resources';
+import type { WebSocket } from 'ws';
+
+/** What a tunnel reaches: a port of a VM, or a port on a worker host (`localhost` there). */
+export type TargetKind = 'vm' | 'worker';
+
+export interface Target {
+  kind: TargetKind;
+  name: string;
+}
+
+/** `VM "ci-1"` / `worker "mac-1"`, for messages. */
+export function describeTarget(target: Target): string {
+  return `${target.kind === 'vm' ? 'VM' : 'worker'} "${target.name}"`;
+}
+
+/**
+ * Fetches the VM or worker: a typo fails at once with the controller's 404 instead of on the first connection.
+ * Returns the VM (its credentials serve `grove ssh` and `grove vnc`), or undefined for a worker, or when the account
+ * may not read it: tunnels need other roles than reading (`compute:connect` alone may open VM tunnels), so then the
+ * check is skipped and the tunnel's own answer tells what is wrong.
+ */
+export async function checkTarget(client: GroveClient, target: Target): Promise<Vm | undefined> {
+  try {
+    switch (target.kind) {
+      case 'vm':
+        return await client.vms.get(target.name);
+      case 'worker':
+        await client.workers.get(target.name);
+        return undefined;
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 403) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** Opens one port-forward WebSocket (one TCP connection at the far end) through the controller. */
+export function openTunnel(
+  client: GroveClient,
+  target: Target,
+  options: { port: number; waitSeconds: number; signal?: AbortSignal },
+): Promise<WebSocket> {
+  return target.kind === 'vm'
+    ? client.vms.portForward(target.name, options)
+    : client.workers.portForward(target.name, options);
+}

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiError, GroveClient } from '@grove/client';
+import { encodeBootstrapToken, type Vm } from '@grove/resources';
+import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
+import { createWebSocketStream, type WebSocket } from 'ws';
+import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import { REPO_ROOT } from './test-support/paths';
+
+const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
+
+/** Sends `data` through a port-forward WebSocket to an echo service and resolves with what came back. */
+function echoThrough(ws: WebSocket, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    ws.on('message', (message: Buffer) => {
+      chunks.push(message);
+      received += message.length;
+      if (received >= data.length) {
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    ws.resume();
+    ws.once('error', reject);
+    ws.once('close', (code, reason) => {
+      if (received < data.length) {
+        reject(new Error(`closed after ${received} bytes: ${code} ${reason.toString()}`));
+      }
+    });
+    for (let offset = 0; offset < data.length; offset += 64 * 1024) {
+      ws.send(data.subarray(offset, offset + 64 * 1024));
+    }
+  });
+}
+
+function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  ws.resume();
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+describe('port-forward through worker tunnels', () => {
+  let controller: ControllerProcess;
+  let client: GroveClient;
+  let home: string;
+  let worker: RunningProcess;
+  const workerName = 'e2e-tunnel-1';
+  let vm: Vm;
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'grove-e2e-tunnels-'));
+    controller = await startController();
+    client = new GroveClient({
+      url: controller.url,
+      serviceAccountName: BOOTSTRAP_ADMIN,
+      serviceAccountToken: controller.adminToken,
+    });
+    const token = encodeBootstrapToken({
+      serviceAccountName: BOOTSTRAP_ADMIN,
+      serviceAccountToken: controller.adminToken,
+    });
+    worker = startNodeProcess([
+      WORKER_MAIN,
+      controller.url,
+      '--bootstrap-token',
+      token,
+      '--name',
+      workerName,
+      '--runtime',
+      'synthetic',
+      '--data-dir',
+      join(home, workerName),
+    ]);
+    await waitFor('the worker session', () => /connected to http/.test(worker.output()), 20_000);
+    await client.vms.create({ name: 'pf', image: 'any', os: 'linux' });
+    vm = await waitFor(
+      'running',
+      async () => {
+        const v = await client.vms.get('pf');
+        return v.status === 'running' ? v : undefined;
+      },
+      20_000,
+      50,
+    );
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await controller?.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('echoes bytes through the echo port of a VM', async () => {
+    const ws = await client.vms.portForward(vm.name, { port: 7 });
+    const data = randomBytes(1024 * 1024);
+    expect((await echoThrough(ws, data)).equals(data)).toBe(true);
+    ws.close();
+    await closed(ws);
+  });
+
+  it('runs 200 concurrent sessions of 1 MiB each, byte-exact', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const ws = await client.vms.portForward(vm.name, { port: 7 });
+        const data = randomBytes(1024 * 1024);
+        const back = await echoThrough(ws, data);
+        ws.close();
+        await closed(ws);
+        return back.equals(data);
+      }),
+    );
+    expect(results.filter((ok) => !ok)).toHaveLength(0);
+  });
+
+  it('answers 400 for a bad port, 404 for an unknown VM', async () => {
+    await expect(client.vms.portForward(vm.name, { port: 0 })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('port must be an integer from 1 to 65535'),
+    });
+    await expect(client.vms.portForward('no-such-vm', { port: 7 })).rejects.toBeInstanceOf(ApiError);
+  });
+
+  it('closes the WebSocket with the reason when the VM port is closed', async () => {
+    const ws = await client.vms.portForward(vm.name, { port: 5900 });
+    const { code, reason } = await closed(ws);
+    expect(code).toBe(1011);
+    expect(reason).toMatch(/5900/);
+  });
+
+  it('streams through a duplex adapter and records an audit event', async () => {
+    const ws = await client.vms.portForward(vm.name, { port: 7 });
+    const stream = createWebSocketStream(ws);
+    stream.write('hello');
+    const back = await new Promise<Buffer>((resolve) => stream.once('data', resolve));
+    expect(back.toString()).toBe('hello');
+    stream.end();
+    await closed(ws);
+    const audit = await waitFor(
+      'the audit event',
+      async () => (await client.vms.allEvents(vm.name)).filter((e) => e.kind === 'audit'),
+      5_000,
+      50,
+    );
+    expect(audit.length).toBeGreaterThan(0);
+  });
+});
