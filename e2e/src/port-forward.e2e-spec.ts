@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,36 @@ describe('port-forward through worker tunnels', () => {
     await expect(client.vms.portForward('no-such-vm', { port: 7 })).rejects.toBeInstanceOf(ApiError);
   });
 
+  it('answers 408 for a VM that does not run within wait, 417 for a failed VM', async () => {
+    // A label no worker has keeps the VM pending.
+    await client.vms.create({ name: 'never-placed', image: 'any', os: 'linux', labels: { pool: 'none' } });
+    await expect(client.vms.portForward('never-placed', { port: 7, waitSeconds: 1 })).rejects.toMatchObject({
+      status: 408,
+      message: expect.stringContaining('is not running yet'),
+    });
+    await client.vms.create({ name: 'broken', image: 'fail-clone', os: 'linux' });
+    await waitFor('failed', async () => (await client.vms.get('broken')).status === 'failed', 20_000, 50);
+    await expect(client.vms.portForward('broken', { port: 7 })).rejects.toMatchObject({
+      status: 417,
+      message: "VM is in a terminal state 'failed'",
+    });
+  });
+
+  it('reports the VM address and reaches a port of the worker host', async () => {
+    expect(await client.vms.ip(vm.name)).toBe('127.0.0.1');
+    const server = createServer((socket) => socket.end('from the worker host'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const ws = await client.workers.portForward(workerName, { port: (server.address() as AddressInfo).port });
+      const chunks: Buffer[] = [];
+      ws.on('message', (m: Buffer) => chunks.push(m));
+      await closed(ws);
+      expect(Buffer.concat(chunks).toString()).toBe('from the worker host');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('closes the WebSocket with the reason when the VM port is closed', async () => {
     const ws = await client.vms.portForward(vm.name, { port: 5900 });
     const { code, reason } = await closed(ws);
@@ -137,12 +168,32 @@ describe('port-forward through worker tunnels', () => {
     expect(back.toString()).toBe('hello');
     stream.end();
     await closed(ws);
+    await closed(await client.vms.portForward(vm.name, { port: 5900 }));
     const audit = await waitFor(
-      'the audit event',
-      async () => (await client.vms.allEvents(vm.name)).filter((e) => e.kind === 'audit'),
+      'the audit events',
+      async () => {
+        const events = (await client.vms.allEvents(vm.name)).filter((e) => e.kind === 'audit');
+        return events.some((e) => e.payload.includes('"port":5900')) ? events : undefined;
+      },
       5_000,
       50,
     );
-    expect(audit.length).toBeGreaterThan(0);
+    const records = audit.map((e) => JSON.parse(e.payload) as Record<string, unknown>);
+    expect(records).toContainEqual(
+      expect.objectContaining({
+        type: 'port-forward',
+        account: BOOTSTRAP_ADMIN,
+        vm: vm.name,
+        worker: workerName,
+        port: 7,
+        bytesToTarget: 5,
+        bytesFromTarget: 5,
+        result: 'closed',
+      }),
+    );
+    // A refused port is recorded with the reason.
+    expect(records).toContainEqual(
+      expect.objectContaining({ port: 5900, result: 'error', error: expect.stringContaining('5900') }),
+    );
   });
 });
