@@ -130,9 +130,9 @@ export class TunnelEndpoint {
     this.local.resume();
   }
 
-  /** Ends the session from outside (e.g. the controller shuts down), telling the peer why. */
+  /** Ends the session from outside (e.g. the controller shuts down), telling both the peer and the local side why. */
   abort(message: string): void {
-    this.fail('local', message);
+    this.fail('local', message, true);
   }
 
   private onLocalData(chunk: Buffer): void {
@@ -277,7 +277,7 @@ export class TunnelEndpoint {
     this.resolveDone({ result: 'closed', bytesSent: this.bytesSent, bytesReceived: this.delivered });
   }
 
-  private fail(by: 'local' | 'peer' | 'link', message: string): void {
+  private fail(by: 'local' | 'peer' | 'link', message: string, tellLocal = by !== 'local'): void {
     if (this.finished) {
       return;
     }
@@ -294,7 +294,7 @@ export class TunnelEndpoint {
       this.link.destroy();
     }
     const socket = this.local as Duplex & { resetAndDestroy?: () => void };
-    if (by === 'local') {
+    if (!tellLocal) {
       this.local.destroy();
     } else if (this.options.abortLocal) {
       this.options.abortLocal(message);
