@@ -3,7 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiError, GroveClient } from '@grove/client';
+import { ApiError, GroveClient, webSocketStream } from '@grove/client';
 import { encodeBootstrapToken, type Vm } from '@grove/resources';
 import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import { createWebSocketStream, type WebSocket } from 'ws';
@@ -98,6 +98,19 @@ describe('port-forward through worker tunnels', () => {
     const data = randomBytes(1024 * 1024);
     expect((await echoThrough(ws, data)).equals(data)).toBe(true);
     ws.close();
+    await closed(ws);
+  });
+
+  it('carries a half-close: the echo answers in full after the client stopped writing', async () => {
+    const ws = await client.vms.portForward(vm.name, { port: 7, halfClose: true });
+    const stream = webSocketStream(ws);
+    const data = randomBytes(300_000);
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = new Promise((resolve) => stream.once('end', resolve));
+    stream.end(data);
+    await ended;
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
     await closed(ws);
   });
 

@@ -12,6 +12,7 @@ import type {
 import type { WebSocket } from 'ws';
 import { HttpTransport } from './http-transport';
 import { parseNdjson } from './ndjson';
+import { HALF_CLOSE_PROTOCOL } from './websocket-stream';
 
 export interface GroveClientOptions {
   /** Controller URL, e.g. `https://controller.example.com:6120`. */
@@ -197,6 +198,11 @@ export interface PortForwardOptions {
   /** Seconds the controller may wait for the VM to run and its worker to answer (the API's default is 10). */
   waitSeconds?: number;
   signal?: AbortSignal;
+  /**
+   * Ask for Grove's half-close protocol (HALF_CLOSE_PROTOCOL): read the WebSocket with `webSocketStream()`, whose
+   * end sends an empty message instead of closing, so the far end's answer still arrives. Grove controllers only.
+   */
+  halfClose?: boolean;
 }
 
 function openPortForward(http: HttpTransport, path: string, options: PortForwardOptions): Promise<WebSocket> {
@@ -205,6 +211,7 @@ function openPortForward(http: HttpTransport, path: string, options: PortForward
     path,
     query: { port: options.port, wait },
     signal: options.signal,
+    protocols: options.halfClose ? [HALF_CLOSE_PROTOCOL] : [],
     // The controller answers the handshake only once the tunnel is ready: allow the whole wait and then some.
     handshakeMs: (wait + 30) * 1000,
   });

@@ -125,11 +125,13 @@ export class HttpTransport {
    * Opens a WebSocket, paused (see below). The handshake may take up to `handshakeMs` (the controller answers only
    * once the far end is ready); an answer other than 101 becomes an ApiError with the controller's message.
    */
-  webSocket(req: Omit<TransportRequest, 'method' | 'body'> & { handshakeMs: number }): Promise<WebSocket> {
+  webSocket(
+    req: Omit<TransportRequest, 'method' | 'body'> & { handshakeMs: number; protocols?: string[] },
+  ): Promise<WebSocket> {
     const url = this.target(req.path, req.query);
     url.protocol = this.secure ? 'wss:' : 'ws:';
     return new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url, {
+      const ws = new WebSocket(url, req.protocols ?? [], {
         headers: this.headers,
         perMessageDeflate: false,
         handshakeTimeout: req.handshakeMs,

@@ -93,7 +93,8 @@ function startForwarder(
     host: options.host,
     port: options.port,
     label: `${describeTarget(target)} port ${options.remote}`,
-    openTunnel: (signal) => openTunnel(client, target, { port: options.remote, waitSeconds: options.wait, signal }),
+    openTunnel: (signal) =>
+      openTunnel(client, target, { port: options.remote, waitSeconds: options.wait, signal, halfClose: true }),
     report: (line) => io.err(`${line}\n`),
   });
 }

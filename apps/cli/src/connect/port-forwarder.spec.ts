@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
+import { HALF_CLOSE_PROTOCOL } from '@grove/client';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PortForwarder } from './port-forwarder';
 
@@ -9,7 +10,11 @@ import { PortForwarder } from './port-forwarder';
 async function startTunnelServer(
   onConnection: (ws: WebSocket) => void,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    handleProtocols: (protocols: Set<string>) => (protocols.has(HALF_CLOSE_PROTOCOL) ? HALF_CLOSE_PROTOCOL : false),
+  });
   wss.on('connection', onConnection);
   await once(wss, 'listening');
   return {
@@ -26,9 +31,9 @@ async function startTunnelServer(
  * Opens a WebSocket and resolves with it paused: messages that arrive with the handshake's answer would otherwise be
  * emitted before the forwarder attaches its listeners (createWebSocketStream resumes it on the first read).
  */
-function openWebSocket(url: string, signal: AbortSignal): Promise<WebSocket> {
+function openWebSocket(url: string, signal: AbortSignal, protocols: string[] = []): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, protocols);
     signal.addEventListener('abort', () => ws.terminate(), { once: true });
     ws.once('open', () => {
       ws.pause();
@@ -59,6 +64,27 @@ function collectUntilClosed(socket: Socket): Promise<Buffer> {
 }
 
 describe('PortForwarder', () => {
+  it('carries a half-close both ways with the half-close protocol', async () => {
+    // The far end answers once the client has finished sending: the answer needs the client's end to arrive.
+    server = await startTunnelServer((ws) => {
+      let received = 0;
+      ws.on('message', (data: Buffer) => {
+        if (data.length > 0) {
+          received += data.length;
+          return;
+        }
+        ws.send(Buffer.from(`got ${received} bytes`));
+        ws.send(Buffer.alloc(0));
+      });
+    });
+    const url = server.url;
+    const { port } = (await listen((signal) => openWebSocket(url, signal, [HALF_CLOSE_PROTOCOL]))).address;
+    const socket = await localConnection(port);
+    const answer = collectUntilClosed(socket);
+    socket.end(Buffer.alloc(100_000, 1));
+    expect((await answer).toString()).toBe('got 100000 bytes');
+  });
+
   const reports: string[] = [];
   let forwarder: PortForwarder | undefined;
   let server: { url: string; close(): Promise<void> } | undefined;

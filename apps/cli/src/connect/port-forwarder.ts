@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
-import { createWebSocketStream, type WebSocket } from 'ws';
+import { webSocketStream } from '@grove/client';
+import type { WebSocket } from 'ws';
 import { CliError, describeError } from '../cli.errors';
 import { hostForUrl } from './credentials';
 
@@ -43,9 +44,9 @@ export class PortForwarder {
 
   /** Starts listening; rejects with a CliError when the address cannot be bound. */
   static listen(options: PortForwarderOptions): Promise<PortForwarder> {
-    // No half-open sockets: the tunnel cannot carry a half-close, so a client's end ends the connection (Orchard
-    // does the same), and a client that leaves while its tunnel is still opening is noticed at once.
-    const server = createServer({ allowHalfOpen: false });
+    // Half-open sockets: the tunnel carries a half-close (Grove's half-close protocol), so a client that stops
+    // writing still gets the rest of the answer.
+    const server = createServer({ allowHalfOpen: true });
     return new Promise((resolve, reject) => {
       server.once('error', (err) => {
         reject(new CliError(`cannot listen on ${hostForUrl(options.host)}:${options.port}: ${err.message}`));
@@ -100,6 +101,8 @@ export class PortForwarder {
     // Until the tunnel is open the socket is not read: what the client sends waits in its buffer.
     const giveUp = () => abort.abort();
     socket.once('close', giveUp);
+    // 'end' before anything was read means the client closed without sending a byte: nobody waits for an answer.
+    socket.once('end', giveUp);
     let ws: WebSocket;
     try {
       ws = await this.options.openTunnel(abort.signal);
@@ -111,6 +114,7 @@ export class PortForwarder {
       return;
     } finally {
       socket.off('close', giveUp);
+      socket.off('end', giveUp);
     }
     if (abort.signal.aborted || socket.destroyed) {
       ws.terminate();
@@ -129,14 +133,14 @@ export class PortForwarder {
 }
 
 /**
- * Copies bytes both ways between a local socket and a tunnel WebSocket until both are closed. The tunnel carries no
- * half-close, so (like Orchard's proxy) the end of either direction ends the connection. Resolves with the reason the
- * far end gave when it, not the local client, ended the connection abnormally (the controller closes with 1011 and a
- * reason when the worker cannot reach the port).
+ * Copies bytes both ways between a local socket and a tunnel WebSocket until both are closed. With Grove's half-close
+ * protocol each direction ends on its own, as over TCP; without it (an older controller) the end of either direction
+ * ends the connection. Resolves with the reason the far end gave when it, not the local client, ended the connection
+ * abnormally (the controller closes with 1011 and a reason when the worker cannot reach the port).
  */
 export function relay(socket: Socket, ws: WebSocket): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const stream = createWebSocketStream(ws);
+    const stream = webSocketStream(ws);
     let localGone = false;
     let socketClosed = false;
     let wsClosed = false;
@@ -167,10 +171,10 @@ export function relay(socket: Socket, ws: WebSocket): Promise<string | undefined
       }
       settle();
     });
-    // Errors are gathered above; the pipelines move bytes with backpressure and destroy both ends on failure. Once
-    // the tunnel's bytes are all written (or could not be), the local socket closes too, even if its client would
-    // have kept its half open.
+    // Errors are gathered above; the pipelines move bytes with backpressure, carry each direction's end, and destroy
+    // both ends on failure. When the tunnel closes, the local socket goes too.
     pipeline(socket, stream, () => undefined);
-    pipeline(stream, socket, () => socket.destroy());
+    pipeline(stream, socket, (err) => err && socket.destroy());
+    ws.once('close', () => socket.end());
   });
 }

@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
+import { HALF_CLOSE_PROTOCOL } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CommandIo } from '../commands/io';
 import { runCli } from '../program';
@@ -62,7 +63,11 @@ export async function startFakeController(route: Route): Promise<FakeController>
       fake.route(recorded, res);
     });
   });
-  const wss = new WebSocketServer({ noServer: true });
+  const wss = new WebSocketServer({
+    noServer: true,
+    // Like the controller: the half-close protocol is accepted when asked for (an empty message ends a direction).
+    handleProtocols: (protocols: Set<string>) => (protocols.has(HALF_CLOSE_PROTOCOL) ? HALF_CLOSE_PROTOCOL : false),
+  });
   const upgraded = new Set<Socket>();
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     upgraded.add(socket);
@@ -111,9 +116,13 @@ function handshakeWithMessage(req: IncomingMessage, message: Buffer): Buffer {
   const accept = createHash('sha1')
     .update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
     .digest('base64');
+  const asked = String(req.headers['sec-websocket-protocol'] ?? '');
+  const protocol = asked.split(',').some((p) => p.trim() === HALF_CLOSE_PROTOCOL)
+    ? `Sec-WebSocket-Protocol: ${HALF_CLOSE_PROTOCOL}\r\n`
+    : '';
   const response =
     'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-    `Sec-WebSocket-Accept: ${accept}\r\n\r\n`;
+    `Sec-WebSocket-Accept: ${accept}\r\n${protocol}\r\n`;
   if (message.length > 125) {
     throw new Error('firstMessage: at most 125 bytes (one short frame)');
   }

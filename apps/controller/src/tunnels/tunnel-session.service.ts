@@ -4,7 +4,8 @@ import type { Socket } from 'node:net';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { ServiceAccount, Vm } from '@grove/resources';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
-import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
+import { HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { VmChangeBus } from '../vms/vm-change-bus';
 import { VmService } from '../vms/vm.service';
@@ -84,6 +85,7 @@ export class TunnelSessionService implements OnApplicationShutdown {
     noServer: true,
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
+    handleProtocols: (protocols: Set<string>) => (protocols.has(HALF_CLOSE_PROTOCOL) ? HALF_CLOSE_PROTOCOL : false),
   });
   private readonly active = new Set<TunnelEndpoint>();
 
@@ -232,11 +234,11 @@ export class TunnelSessionService implements OnApplicationShutdown {
     this.wss.handleUpgrade(req.request, upgrade.socket, upgrade.head, (ws: WebSocket) => {
       upgraded = true;
       configureTunnelSocket(upgrade.socket as Socket);
-      const local = createWebSocketStream(ws);
+      const local = webSocketStream(ws);
       const endpoint = new TunnelEndpoint({
         link: call,
         local,
-        halfClose: false,
+        halfClose: ws.protocol === HALF_CLOSE_PROTOCOL,
         minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
         abortLocal: (message) => ws.close(1011, clipCloseReason(message)),
       });
