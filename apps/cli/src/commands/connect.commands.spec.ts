@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { bridgeTo, startFakeSshServer, type FakeSshServer } from '../test-support/fake-ssh-server';
 import { cli, echo, json, startCli, useFakeController, type RunningCli } from '../test-support/fake-controller';
+import { waitUntil } from '../test-support/wait-until';
 
 const VM = {
   name: 'a',
@@ -362,14 +363,3 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
     });
   });
 });
-
-/** Polls `condition` every 5 ms for up to 2 s. */
-async function waitUntil(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met within 2 s');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

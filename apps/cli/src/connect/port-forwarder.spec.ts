@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { HALF_CLOSE_PROTOCOL } from '@grove/client';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PortForwarder } from './port-forwarder';
+import { waitUntil } from '../test-support/wait-until';
 
 /** A WebSocket server on 127.0.0.1 whose sockets `onConnection` serves; the tunnel end of the forwarder. */
 async function startTunnelServer(
@@ -192,14 +193,3 @@ describe('PortForwarder', () => {
     expect(reports).toEqual([]);
   });
 });
-
-/** Polls `condition` every 5 ms for up to 2 s. */
-async function waitUntil(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met within 2 s');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

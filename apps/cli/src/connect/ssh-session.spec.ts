@@ -4,6 +4,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type { Client } from 'ssh2';
 import { startFakeSshServer, type FakeSshServer } from '../test-support/fake-ssh-server';
 import { exitCodeOf, runSshSession, sshConnect } from './ssh-session';
+import { waitUntil } from '../test-support/wait-until';
 
 describe('exitCodeOf', () => {
   it.each([
@@ -88,14 +89,3 @@ describe('runSshSession', () => {
     expect(terminal.modes).toEqual([true, false]);
   });
 });
-
-/** Polls `condition` every 5 ms for up to 2 s. */
-async function waitUntil(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error('condition not met within 2 s');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
