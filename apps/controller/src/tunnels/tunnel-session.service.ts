@@ -225,12 +225,17 @@ export class TunnelSessionService implements OnApplicationShutdown {
   ): void {
     const startedAt = new Date();
     let upgraded = false;
-    upgrade.socket.once('close', () => {
+    const clientGone = () => {
       if (!upgraded) {
         call.write({ kind: 'error', message: 'the client went away during the handshake' });
         call.end();
       }
-    });
+    };
+    if (upgrade.socket.destroyed) {
+      clientGone();
+      return;
+    }
+    upgrade.socket.once('close', clientGone);
     this.wss.handleUpgrade(req.request, upgrade.socket, upgrade.head, (ws: WebSocket) => {
       upgraded = true;
       configureTunnelSocket(upgrade.socket as Socket);
