@@ -53,6 +53,8 @@ export interface TunnelEndpointOptions {
   maxWindow?: number;
   /** Ends the local stream because of an error (default: destroy it). A WebSocket closes with a reason instead. */
   abortLocal?: (message: string) => void;
+  /** What to report when the link ends or breaks mid-session, e.g. `the connection to the worker was lost`. */
+  linkLostMessage?: string;
   /** Frames other than data/window/closeWrite/error (e.g. `opened`) go here. */
   onFrame?: (frame: TunnelFrame) => void;
 }
@@ -125,9 +127,13 @@ export class TunnelEndpoint {
     this.link.once('end', () => this.onLinkEnd());
     this.link.once('close', () => this.onLinkEnd());
     // A server-side grpc-js call reports a vanished client (worker killed, connection cut) this way.
-    this.link.once('cancelled', () => this.fail('link', 'the connection to the worker was lost'));
+    this.link.once('cancelled', () => this.fail('link', this.linkLost));
     this.link.resume();
     this.local.resume();
+  }
+
+  private get linkLost(): string {
+    return this.options.linkLostMessage ?? 'the tunnel closed before the session ended';
   }
 
   /** Ends the session from outside (e.g. the controller shuts down), telling both the peer and the local side why. */
@@ -258,7 +264,7 @@ export class TunnelEndpoint {
       }
       return;
     }
-    this.fail('link', 'the tunnel closed before the session ended');
+    this.fail('link', this.linkLost);
   }
 
   private maybeFinish(): void {

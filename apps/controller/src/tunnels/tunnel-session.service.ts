@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { ServiceAccount, Vm } from '@grove/resources';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import { HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
@@ -78,7 +78,7 @@ function isWebSocketHandshake(req: IncomingMessage): boolean {
  * deliberate 503 rather than Orchard's late, empty 500.
  */
 @Injectable()
-export class TunnelSessionService implements OnApplicationShutdown {
+export class TunnelSessionService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('TunnelSessions');
   private readonly audit = new Logger('Audit');
   private readonly wss = new WebSocketServer({
@@ -103,7 +103,8 @@ export class TunnelSessionService implements OnApplicationShutdown {
     return this.active.size;
   }
 
-  onApplicationShutdown(): void {
+  /** Before the HTTP server closes: it would otherwise wait for the open WebSockets, which wait for it. */
+  beforeApplicationShutdown(): void {
     for (const endpoint of [...this.active]) {
       endpoint.abort('the controller is shutting down');
     }
@@ -245,7 +246,12 @@ export class TunnelSessionService implements OnApplicationShutdown {
         local,
         halfClose: ws.protocol === HALF_CLOSE_PROTOCOL,
         minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
-        abortLocal: (message) => ws.close(1011, clipCloseReason(message)),
+        linkLostMessage: 'the connection to the worker was lost',
+        abortLocal: (message) => {
+          ws.close(1011, clipCloseReason(message));
+          // A client that does not answer the close (it stopped reading) is cut off.
+          setTimeout(() => ws.terminate(), 1000).unref();
+        },
       });
       this.active.add(endpoint);
       const stopPinging = this.keepAlive(ws);

@@ -82,6 +82,7 @@ export class TunnelServer {
       local: socket,
       halfClose: true,
       minRttMs: this.options.minRttMs,
+      linkLostMessage: 'the connection to the controller was lost',
     });
     this.active.add(endpoint);
     const outcome: TunnelOutcome = await endpoint.done;

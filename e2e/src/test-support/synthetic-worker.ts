@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import { encodeBootstrapToken } from '@grove/resources';
+import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
+import { BOOTSTRAP_ADMIN } from './controller-process';
+import { REPO_ROOT } from './paths';
+
+const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
+
+export interface SyntheticWorkerOptions {
+  controllerUrl: string;
+  adminToken: string;
+  name: string;
+  /** Its data directory (the synthetic runtime keeps its VMs there). */
+  dataDir: string;
+  /** `key=value,…`: VMs that ask for these labels land on this worker only. */
+  labels?: string;
+}
+
+/** How many sessions the worker has opened so far ("connected to http…" lines of its output). */
+export function sessionCount(worker: RunningProcess): number {
+  return (worker.output().match(/connected to http/g) ?? []).length;
+}
+
+/**
+ * Starts `node apps/worker/dist/main.js` with the synthetic runtime, logged in as bootstrap-admin, and waits for its
+ * first session with the controller.
+ */
+export async function startSyntheticWorker(options: SyntheticWorkerOptions): Promise<RunningProcess> {
+  const token = encodeBootstrapToken({
+    serviceAccountName: BOOTSTRAP_ADMIN,
+    serviceAccountToken: options.adminToken,
+  });
+  const worker = startNodeProcess([
+    WORKER_MAIN,
+    options.controllerUrl,
+    '--bootstrap-token',
+    token,
+    '--name',
+    options.name,
+    '--runtime',
+    'synthetic',
+    '--data-dir',
+    options.dataDir,
+    ...(options.labels ? ['--labels', options.labels] : []),
+  ]);
+  try {
+    await waitFor(`worker ${options.name}'s session`, () => sessionCount(worker) > 0, 20_000);
+  } catch (err) {
+    await worker.stop();
+    throw new Error(`${(err as Error).message}\n${worker.output()}`, { cause: err });
+  }
+  return worker;
+}
