@@ -21,7 +21,8 @@ export interface GroveRunOptions {
 /** Variables of the test runner's environment that would change what the CLI does. */
 const GROVE_VARIABLES = /^GROVE_(URL|SERVICE_ACCOUNT_NAME|SERVICE_ACCOUNT_TOKEN|HOME|DEBUG)$/;
 
-function cleanEnv(): Record<string, string> {
+/** The test runner's environment without the variables that would change what the CLI does. */
+export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !GROVE_VARIABLES.test(key)) {
