@@ -11,19 +11,23 @@ import {
   type ConcurrentEcho,
   type PingPongUnderBulk,
 } from './support/measure';
-import { openSshPath, rawTcpPath, type BenchPath, type StartedPath } from './support/paths';
+import { groveApiPath, groveCliPath } from './support/grove';
+import { openSshPath, rawTcpPath, rawTcpViaDelayProxyPath, type BenchPath, type StartedPath } from './support/paths';
 import { startTargets } from './support/targets';
 
 /**
- * Tunnel benchmark: the same user ↔ "VM" sessions over several paths side by side — raw TCP (the ceiling) and
- * OpenSSH `ssh -L` for now, Grove's tunnel next (tunnels.md §4.2 has the method and the numbers to compare with). The
- * target services (echo, sink, source) and the delay proxy run in worker threads of their own; ssh and sshd are
- * processes. Loopback only. With --rtt, the tunnel hop (ssh↔sshd here, worker↔controller for Grove) gets rtt/2 of
- * delay each way; raw TCP is never delayed.
+ * Tunnel benchmark: the same user ↔ "VM" sessions over several paths side by side — raw TCP (the ceiling), raw TCP
+ * through the delay proxy (what the emulated link itself allows), OpenSSH `ssh -L`, and Grove's tunnel both through the
+ * API (a port-forward WebSocket per session) and through `grove port-forward` (tunnels.md §4.2 has the method and the
+ * numbers to compare with). The target services (echo, sink, source) and the delay proxies run in worker threads of
+ * their own; ssh, sshd, the controller, the worker and the CLI are processes. Loopback only. With --rtt, the tunnel hop
+ * (ssh↔sshd, worker↔controller for Grove) gets rtt/2 of delay each way; raw TCP is never delayed, and the user's side
+ * of each tunnel (driver or CLI ↔ ssh or controller) neither.
  *
  *   npm run bench:tunnel
  *   npm run bench:tunnel -- --rtt 20
  *   npm run bench:tunnel -- --paths openssh --ssh-cipher aes128-gcm@openssh.com --mib 512 --runs 5
+ *   npm run bench:tunnel -- --paths grove,grove-cli
  */
 const MiB = 1024 * 1024;
 
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
       setups: { type: 'string' },
       sessions: { type: 'string', default: '200' },
       'session-mib': { type: 'string', default: '1' },
-      paths: { type: 'string', default: 'raw,openssh' },
+      paths: { type: 'string', default: 'raw,proxy,openssh,grove,grove-cli' },
       'ssh-cipher': { type: 'string' },
       'timeout-s': { type: 'string', default: '120' },
     },
@@ -184,9 +188,13 @@ async function main(): Promise<void> {
       throw new Error(`${name} must be a non-negative number (see the flags in tunnel.bench.ts)`);
     }
   }
+  const delayMs = delayed ? rttMs / 2 : undefined;
   const available: Record<string, BenchPath> = {
     raw: rawTcpPath,
-    openssh: openSshPath({ delayMs: delayed ? rttMs / 2 : undefined, cipher: values['ssh-cipher'] }),
+    proxy: rawTcpViaDelayProxyPath({ delayMs }),
+    openssh: openSshPath({ delayMs, cipher: values['ssh-cipher'] }),
+    grove: groveApiPath({ delayMs }),
+    'grove-cli': groveCliPath({ delayMs }),
   };
   const paths = values.paths.split(',').map((key) => {
     const path = available[key.trim()];

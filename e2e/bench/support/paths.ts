@@ -1,6 +1,6 @@
 import { tcpDial, type Dial } from './measure';
 import { startOpenSshForwards } from './openssh';
-import type { TargetPorts } from './targets';
+import { startDelayProxyThread, type TargetPorts } from './targets';
 
 /** A started path: one Dial per target service, and how to take the path down again. */
 export interface StartedPath {
@@ -34,6 +34,40 @@ export const rawTcpPath: BenchPath = {
       stop: () => Promise.resolve(),
     }),
 };
+
+/**
+ * Raw TCP through the delay proxy (one proxy thread per target service), delayed as the tunnel hop is: how much the
+ * proxy itself lets through, so that a tunnel measured across it is known not to be capped by it. With no delay the
+ * proxy still waits for a timer turn per batch of chunks (Node's 1 ms minimum), which shows in the round trips.
+ */
+export function rawTcpViaDelayProxyPath(options: { delayMs?: number } = {}): BenchPath {
+  const delayMs = options.delayMs ?? 0;
+  return {
+    name: 'raw TCP via delay proxy',
+    start: async (targets) => {
+      const proxies: Array<{ port: number; close(): Promise<void> }> = [];
+      const stop = async () => {
+        await Promise.all(proxies.map((proxy) => proxy.close()));
+      };
+      try {
+        for (const port of [targets.echo, targets.sink, targets.source]) {
+          proxies.push(await startDelayProxyThread({ target: { host: '127.0.0.1', port }, delayMs }));
+        }
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+      const [echo, sink, source] = proxies;
+      return {
+        dialEcho: tcpDial(echo.port),
+        dialSink: tcpDial(sink.port),
+        dialSource: tcpDial(source.port),
+        notes: [`one delay proxy thread per target, ${delayMs} ms each way`],
+        stop,
+      };
+    },
+  };
+}
 
 /**
  * OpenSSH `ssh -L`, one forward per service on one SSH connection to a private sshd; with `delayMs`, a delay proxy on

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import type { DelayProxy } from '@grove/tunnel';
+import type { MirrorDelayProxyOptions } from './delay-proxies';
 
 const HOST = '127.0.0.1';
 const SOURCE_CHUNK = 64 * 1024;
@@ -159,6 +160,22 @@ export async function startTargets(): Promise<Targets> {
 export async function startDelayProxyThread(options: {
   target: { host: string; port: number };
   delayMs: number;
+  /** Listen address; 127.0.0.1 unless told otherwise. */
+  host?: string;
 }): Promise<Pick<DelayProxy, 'port' | 'host' | 'close'>> {
-  return inThread<Pick<DelayProxy, 'port' | 'host'>>(require.resolve('@grove/tunnel'), 'startDelayProxy', options);
+  return inThread<Pick<DelayProxy, 'port' | 'host'>>(require.resolve('./delay-proxies'), 'startDelayProxy', options);
+}
+
+/**
+ * `startMirrorDelayProxy` (a delay proxy forwarding to the same port on another address) in a worker thread of its own
+ * (see {@link startDelayProxyThread}).
+ */
+export async function startMirrorDelayProxyThread(
+  options: MirrorDelayProxyOptions,
+): Promise<Pick<DelayProxy, 'port' | 'host' | 'close'>> {
+  return inThread<Pick<DelayProxy, 'port' | 'host'>>(
+    require.resolve('./delay-proxies'),
+    'startMirrorDelayProxy',
+    options,
+  );
 }
