@@ -32,7 +32,8 @@ function clusterNotes(cluster: BenchCluster, options: GrovePathOptions): string[
  * Grove's API as a program uses it: every dial opens `GET /v1/workers/{name}/port-forward?port=P` (a new WebSocket, a
  * new tunnel session) to the target on the worker host. The half-close protocol is asked for, so that ending the
  * user→target direction (the sink's "that was all", the echo sessions' end) leaves the other direction open, as TCP
- * does; `webSocketStream` is `ws`'s `createWebSocketStream` plus that end-of-direction message.
+ * does; `webSocketStream` is the client library's Duplex for it. (`createWebSocketStream` from `ws` closes the whole
+ * WebSocket on end(), so the sink's byte count would never come back.)
  */
 export function groveApiPath(options: GrovePathOptions = {}): BenchPath {
   return {
