@@ -3,4 +3,4 @@ export * from './grove-client';
 export { CONTROLLER_SERVER_NAME, DEFAULT_TIMEOUT_MS } from './http-transport';
 export * from './ndjson';
 export * from './peer-certificate';
-export { HALF_CLOSE_PROTOCOL, webSocketStream } from './websocket-stream';
+export { closeWebSocket, HALF_CLOSE_PROTOCOL, WEBSOCKET_CLOSE_GRACE_MS, webSocketStream } from './websocket-stream';

@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import { createWebSocketStream, WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 
 /**
  * WebSocket subprotocol of Grove's port-forward endpoints that adds TCP half-close: an empty binary message means "no
@@ -9,18 +9,56 @@ import { createWebSocketStream, WebSocket } from 'ws';
  */
 export const HALF_CLOSE_PROTOCOL = 'grove.half-close.v1';
 
-/** A byte stream over a port-forward WebSocket; with the half-close protocol, ends travel as empty messages. */
-class HalfCloseWebSocketStream extends Duplex {
-  constructor(private readonly ws: WebSocket) {
-    super({ allowHalfOpen: true });
+/** How long a closing WebSocket waits for the peer's close frame before the socket is cut. */
+export const WEBSOCKET_CLOSE_GRACE_MS = 1000;
+
+/**
+ * Closes a WebSocket and makes sure its socket goes away: reading resumes (a paused WebSocket never sees the peer's
+ * close frame, and its socket would sit in CLOSE-WAIT until `ws`'s 30 s timeout), and a peer that does not answer
+ * within the grace period is cut off.
+ */
+export function closeWebSocket(ws: WebSocket, code = 1000, reason?: string): void {
+  if (ws.readyState === WebSocket.CLOSED) {
+    return;
+  }
+  ws.resume();
+  if (ws.readyState === WebSocket.OPEN) {
+    ws.close(code, reason);
+  }
+  const timer = setTimeout(() => ws.terminate(), WEBSOCKET_CLOSE_GRACE_MS);
+  timer.unref();
+  ws.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * The bytes of a port-forward WebSocket as a Duplex. With the half-close protocol each direction ends on its own (an
+ * empty message); without it the end of either direction closes the WebSocket. Messages that arrive after the
+ * stream ended or was destroyed are dropped, and reading goes on until the close handshake completes.
+ */
+class WebSocketByteStream extends Duplex {
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly halfClose: boolean,
+  ) {
+    super({ allowHalfOpen: halfClose });
     ws.on('message', (data: Buffer) => {
-      if (data.length === 0) {
+      if (this.destroyed || this.readableEnded) {
+        return;
+      }
+      if (halfClose && data.length === 0) {
         this.push(null);
       } else if (!this.push(data)) {
         ws.pause();
       }
     });
-    ws.once('close', () => this.destroy());
+    ws.once('close', () => {
+      if (halfClose) {
+        // A half-close session ends both ways with empty messages: a close before that is an abrupt end.
+        this.destroy();
+      } else if (!this.destroyed) {
+        this.push(null);
+      }
+    });
     ws.on('error', (err: Error) => this.destroy(err));
   }
 
@@ -35,21 +73,21 @@ class HalfCloseWebSocketStream extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.ws.send(Buffer.alloc(0), callback);
+    if (this.halfClose) {
+      this.ws.send(Buffer.alloc(0), callback);
+      return;
+    }
+    closeWebSocket(this.ws);
+    callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.ws.readyState === WebSocket.OPEN) {
-      this.ws.close(1000);
-    }
+    closeWebSocket(this.ws);
     callback(error);
   }
 }
 
-/**
- * A Duplex of the bytes of a port-forward WebSocket: half-close aware when the WebSocket negotiated
- * HALF_CLOSE_PROTOCOL, else `ws`'s own stream (its end closes the WebSocket).
- */
+/** A Duplex of the bytes of a port-forward WebSocket, half-close aware when it negotiated HALF_CLOSE_PROTOCOL. */
 export function webSocketStream(ws: WebSocket): Duplex {
-  return ws.protocol === HALF_CLOSE_PROTOCOL ? new HalfCloseWebSocketStream(ws) : createWebSocketStream(ws);
+  return new WebSocketByteStream(ws, ws.protocol === HALF_CLOSE_PROTOCOL);
 }

@@ -1,6 +1,6 @@
-import type { GroveClient } from '@grove/client';
+import { type GroveClient, webSocketStream } from '@grove/client';
 import type { Client as SshClient } from 'ssh2';
-import { createWebSocketStream, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { CliError, describeError, EXIT_SSH_FAILURE } from '../cli.errors';
 import { hostForUrl, resolveCredentials, vncUrl, type Credentials } from '../connect/credentials';
 import { openUrl } from '../connect/open-url';
@@ -170,7 +170,7 @@ async function sshLogin(
     }
   });
   try {
-    const stream = createWebSocketStream(ws);
+    const stream = webSocketStream(ws);
     // A socket whose far end is gone also closes (ssh2 cleans up its channels on 'close', not on 'end'); this stream
     // would stay writable after the tunnel closed, and the session would wait forever.
     stream.once('end', () => stream.destroy());

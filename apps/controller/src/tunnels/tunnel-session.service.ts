@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { ServiceAccount, Vm } from '@grove/resources';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
-import { HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
+import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { VmChangeBus } from '../vms/vm-change-bus';
@@ -247,11 +247,8 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         halfClose: ws.protocol === HALF_CLOSE_PROTOCOL,
         minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
         linkLostMessage: 'the connection to the worker was lost',
-        abortLocal: (message) => {
-          ws.close(1011, clipCloseReason(message));
-          // A client that does not answer the close (it stopped reading) is cut off.
-          setTimeout(() => ws.terminate(), 1000).unref();
-        },
+        // A client that does not answer the close (it stopped reading) is cut off after a grace period.
+        abortLocal: (message) => closeWebSocket(ws, 1011, clipCloseReason(message)),
       });
       this.active.add(endpoint);
       const stopPinging = this.keepAlive(ws);
