@@ -1,6 +1,9 @@
 import { GROVE_VERSION } from '@grove/resources';
 import type {
   ClusterSettings,
+  ExecEvent,
+  ExecRequest,
+  ExecSessionParams,
   Role,
   ServiceAccount,
   Vm,
@@ -189,6 +192,52 @@ export class VmApi {
   /** `GET /v1/vms/{name}/port-forward` (WebSocket): a TCP connection to a port of the VM, as binary messages. */
   portForward(name: string, options: PortForwardOptions): Promise<WebSocket> {
     return openPortForward(this.http, `vms/${segment(name)}/port-forward`, options);
+  }
+
+  /**
+   * `GET /v1/vms/{name}/exec` (WebSocket of JSON text frames, `ExecFrame`): runs `params.command` with `/bin/sh -c`
+   * in the VM, or attaches to the reconnectable session `params.session`. Returned paused, like portForward: attach
+   * the 'message' listener, then `resume()`.
+   */
+  exec(name: string, params: ExecSessionParams, options: { signal?: AbortSignal } = {}): Promise<WebSocket> {
+    const wait = params.wait ?? 10;
+    const query: Record<string, string | number | undefined> = {
+      command: params.command,
+      session: params.session,
+      interactive: params.interactive === undefined ? undefined : String(params.interactive),
+      tty: params.tty === undefined ? undefined : String(params.tty),
+      rows: params.rows,
+      cols: params.cols,
+      workdir: params.workdir,
+      wait,
+    };
+    for (const [key, value] of Object.entries(params.env ?? {})) {
+      query[`env[${key}]`] = value;
+    }
+    return this.http.webSocket({
+      path: `vms/${segment(name)}/exec`,
+      query,
+      signal: options.signal,
+      handshakeMs: (wait + 30) * 1000,
+    });
+  }
+
+  /**
+   * `POST /v1/vms/{name}/exec`: runs a program (no shell) and yields its events, ending after `exit` or `error`.
+   * The request has no deadline beyond `request.timeout`; aborting `signal` ends it (and the command).
+   */
+  async *execStream(
+    name: string,
+    request: ExecRequest,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<ExecEvent, void, undefined> {
+    const res = await this.http.stream({
+      method: 'POST',
+      path: `vms/${segment(name)}/exec`,
+      body: request,
+      signal: options.signal,
+    });
+    yield* parseNdjson<ExecEvent>(res);
   }
 }
 

@@ -17,7 +17,34 @@ export type TunnelFrame =
   | { kind: 'window'; bytes: number }
   | { kind: 'closeWrite' }
   | { kind: 'error'; message: string }
-  | { kind: 'opened' };
+  | { kind: 'opened' }
+  | ({ kind: 'execStart' } & ExecStartFrame)
+  | { kind: 'stdin'; data: Buffer }
+  | { kind: 'resize'; rows: number; cols: number }
+  | { kind: 'execStarted'; via: string }
+  | { kind: 'stdout'; data: Buffer }
+  | { kind: 'stderr'; data: Buffer }
+  | { kind: 'exit'; code: number };
+
+/**
+ * What an exec session runs (worker.proto `ExecStart`): `argv` without a shell, through the VM's guest agent, else SSH
+ * with `username`/`password`. `stdin` frames carry input (empty = end of file) when `interactive`; `resize` frames a
+ * new terminal size when `tty`. The worker answers `execStarted`, then `stdout`/`stderr`, and ends with `exit` or an
+ * `error` frame.
+ */
+export interface ExecStartFrame {
+  session: string;
+  vmUid: string;
+  argv: string[];
+  interactive: boolean;
+  tty: boolean;
+  rows: number;
+  cols: number;
+  env: Record<string, string>;
+  workdir: string;
+  username: string;
+  password: string;
+}
 
 /** Largest data payload a frame may carry. */
 export const TUNNEL_MAX_DATA_BYTES = 64 * 1024;
@@ -29,6 +56,16 @@ const WINDOW = 3;
 const CLOSE_WRITE = 4;
 const ERROR = 5;
 const OPENED = 6;
+const EXEC_START = 7;
+const EXEC_INPUT = 8;
+const EXEC_OUTPUT = 9;
+// Fields of ExecInput's and ExecOutput's oneofs.
+const INPUT_STDIN = 1;
+const INPUT_RESIZE = 2;
+const OUTPUT_STARTED = 1;
+const OUTPUT_STDOUT = 2;
+const OUTPUT_STDERR = 3;
+const OUTPUT_EXIT = 4;
 const VARINT = 0;
 const LEN = 2;
 
@@ -67,6 +104,61 @@ function stringField(field: number, value: string): Buffer {
   return buf;
 }
 
+/** A string field that is written even when empty (an element of a repeated field or a map entry). */
+function stringElement(field: number, value: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  const { buf, offset } = lenField(field, bytes.length);
+  bytes.copy(buf, offset);
+  return buf;
+}
+
+/** A varint field (uint32, bool; an int32 below zero takes ten bytes, as protobuf sign-extends it to 64 bits). */
+function varintField(field: number, value: number): Buffer {
+  if (value === 0) {
+    return Buffer.alloc(0);
+  }
+  const header = Buffer.allocUnsafe(varintLength(field << 3));
+  writeVarint(header, 0, field << 3);
+  if (value < 0) {
+    let big = BigInt.asUintN(64, BigInt(value));
+    const bytes: number[] = [];
+    while (big >= 0x80n) {
+      bytes.push(Number(big & 0x7fn) | 0x80);
+      big >>= 7n;
+    }
+    bytes.push(Number(big));
+    return Buffer.concat([header, Buffer.from(bytes)]);
+  }
+  const buf = Buffer.allocUnsafe(header.length + varintLength(value));
+  header.copy(buf);
+  writeVarint(buf, header.length, value);
+  return buf;
+}
+
+function bytesField(field: number, data: Buffer): Buffer {
+  const { buf, offset } = lenField(field, data.length);
+  data.copy(buf, offset);
+  return buf;
+}
+
+function encodeExecStart(frame: ExecStartFrame): Buffer {
+  const parts = [stringField(1, frame.session), stringField(2, frame.vmUid)];
+  for (const arg of frame.argv) {
+    parts.push(stringElement(3, arg));
+  }
+  parts.push(
+    varintField(4, frame.interactive ? 1 : 0),
+    varintField(5, frame.tty ? 1 : 0),
+    varintField(6, frame.rows),
+    varintField(7, frame.cols),
+  );
+  for (const [key, value] of Object.entries(frame.env)) {
+    parts.push(message(8, Buffer.concat([stringElement(1, key), stringElement(2, value)])));
+  }
+  parts.push(stringField(9, frame.workdir), stringField(10, frame.username), stringField(11, frame.password));
+  return message(EXEC_START, Buffer.concat(parts));
+}
+
 function message(field: number, body: Buffer): Buffer {
   const { buf, offset } = lenField(field, body.length);
   body.copy(buf, offset);
@@ -102,6 +194,23 @@ export function encodeTunnelFrame(frame: TunnelFrame): Buffer {
       return message(ERROR, stringField(1, frame.message));
     case 'opened':
       return message(OPENED, Buffer.alloc(0));
+    case 'execStart':
+      return encodeExecStart(frame);
+    case 'stdin':
+      return message(EXEC_INPUT, bytesField(INPUT_STDIN, frame.data));
+    case 'resize':
+      return message(
+        EXEC_INPUT,
+        message(INPUT_RESIZE, Buffer.concat([varintField(1, frame.rows), varintField(2, frame.cols)])),
+      );
+    case 'execStarted':
+      return message(EXEC_OUTPUT, message(OUTPUT_STARTED, stringField(1, frame.via)));
+    case 'stdout':
+      return message(EXEC_OUTPUT, bytesField(OUTPUT_STDOUT, frame.data));
+    case 'stderr':
+      return message(EXEC_OUTPUT, bytesField(OUTPUT_STDERR, frame.data));
+    case 'exit':
+      return message(EXEC_OUTPUT, message(OUTPUT_EXIT, varintField(1, frame.code)));
   }
 }
 
@@ -128,6 +237,30 @@ class Reader {
       }
       scale *= 128;
       if (scale > 2 ** 49) {
+        throw new Error('varint too long in tunnel frame');
+      }
+    }
+  }
+
+  /** An int32 varint: protobuf writes negative values as their 64-bit two's complement. */
+  int32(): number {
+    return Number(BigInt.asIntN(32, this.varint64()));
+  }
+
+  private varint64(): bigint {
+    let value = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (this.offset >= this.buf.length) {
+        throw new Error('truncated varint in tunnel frame');
+      }
+      const byte = this.buf[this.offset++];
+      value |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        return value;
+      }
+      shift += 7n;
+      if (shift > 63n) {
         throw new Error('varint too long in tunnel frame');
       }
     }
@@ -197,6 +330,144 @@ function decodeError(buf: Buffer): TunnelFrame {
   return { kind: 'error', message: text };
 }
 
+/** Calls `onField(field, wireType)` for each field of a message; the callback reads the value or skips it. */
+function eachField(buf: Buffer, onField: (reader: Reader, field: number, wireType: number) => boolean): void {
+  const reader = new Reader(buf);
+  while (!reader.done) {
+    const tag = reader.varint();
+    if (!onField(reader, Math.floor(tag / 8), tag & 7)) {
+      reader.skip(tag & 7);
+    }
+  }
+}
+
+function decodeMapEntry(buf: Buffer): [string, string] {
+  let key = '';
+  let value = '';
+  eachField(buf, (reader, field, wireType) => {
+    if (wireType !== LEN || (field !== 1 && field !== 2)) {
+      return false;
+    }
+    const text = reader.bytes().toString('utf8');
+    if (field === 1) {
+      key = text;
+    } else {
+      value = text;
+    }
+    return true;
+  });
+  return [key, value];
+}
+
+function decodeExecStart(buf: Buffer): TunnelFrame {
+  const frame: { kind: 'execStart' } & ExecStartFrame = {
+    kind: 'execStart',
+    session: '',
+    vmUid: '',
+    argv: [],
+    interactive: false,
+    tty: false,
+    rows: 0,
+    cols: 0,
+    env: {},
+    workdir: '',
+    username: '',
+    password: '',
+  };
+  const strings = { 1: 'session', 2: 'vmUid', 9: 'workdir', 10: 'username', 11: 'password' } as const;
+  eachField(buf, (reader, field, wireType) => {
+    if (wireType === LEN && field in strings) {
+      frame[strings[field as keyof typeof strings]] = reader.bytes().toString('utf8');
+    } else if (wireType === LEN && field === 3) {
+      frame.argv.push(reader.bytes().toString('utf8'));
+    } else if (wireType === LEN && field === 8) {
+      const [key, value] = decodeMapEntry(reader.bytes());
+      frame.env[key] = value;
+    } else if (wireType === VARINT && field === 4) {
+      frame.interactive = reader.varint() !== 0;
+    } else if (wireType === VARINT && field === 5) {
+      frame.tty = reader.varint() !== 0;
+    } else if (wireType === VARINT && field === 6) {
+      frame.rows = reader.varint();
+    } else if (wireType === VARINT && field === 7) {
+      frame.cols = reader.varint();
+    } else {
+      return false;
+    }
+    return true;
+  });
+  return frame;
+}
+
+/** The uint32 fields 1 and 2 of a small message (a terminal size). */
+function decodeSize(buf: Buffer): { rows: number; cols: number } {
+  const size = { rows: 0, cols: 0 };
+  eachField(buf, (reader, field, wireType) => {
+    if (wireType !== VARINT || (field !== 1 && field !== 2)) {
+      return false;
+    }
+    size[field === 1 ? 'rows' : 'cols'] = reader.varint();
+    return true;
+  });
+  return size;
+}
+
+function decodeExecInput(buf: Buffer): TunnelFrame | undefined {
+  let frame: TunnelFrame | undefined;
+  eachField(buf, (reader, field, wireType) => {
+    if (wireType !== LEN) {
+      return false;
+    }
+    if (field === INPUT_STDIN) {
+      frame = { kind: 'stdin', data: reader.bytes() };
+    } else if (field === INPUT_RESIZE) {
+      frame = { kind: 'resize', ...decodeSize(reader.bytes()) };
+    } else {
+      return false;
+    }
+    return true;
+  });
+  return frame;
+}
+
+function decodeExecOutput(buf: Buffer): TunnelFrame | undefined {
+  let frame: TunnelFrame | undefined;
+  eachField(buf, (reader, field, wireType) => {
+    if (wireType !== LEN) {
+      return false;
+    }
+    if (field === OUTPUT_STDOUT) {
+      frame = { kind: 'stdout', data: reader.bytes() };
+    } else if (field === OUTPUT_STDERR) {
+      frame = { kind: 'stderr', data: reader.bytes() };
+    } else if (field === OUTPUT_STARTED) {
+      let via = '';
+      eachField(reader.bytes(), (inner, f, w) => {
+        if (f !== 1 || w !== LEN) {
+          return false;
+        }
+        via = inner.bytes().toString('utf8');
+        return true;
+      });
+      frame = { kind: 'execStarted', via };
+    } else if (field === OUTPUT_EXIT) {
+      let code = 0;
+      eachField(reader.bytes(), (inner, f, w) => {
+        if (f !== 1 || w !== VARINT) {
+          return false;
+        }
+        code = inner.int32();
+        return true;
+      });
+      frame = { kind: 'exit', code };
+    } else {
+      return false;
+    }
+    return true;
+  });
+  return frame;
+}
+
 /**
  * Decodes a frame. Data frames share memory with `buf` (no copy). A message whose oneof is unset or unknown to this
  * version decodes to undefined, which receivers ignore.
@@ -222,6 +493,12 @@ export function decodeTunnelFrame(buf: Buffer): TunnelFrame | undefined {
     } else if (field === OPENED && wireType === LEN) {
       reader.bytes();
       frame = { kind: 'opened' };
+    } else if (field === EXEC_START && wireType === LEN) {
+      frame = decodeExecStart(reader.bytes());
+    } else if (field === EXEC_INPUT && wireType === LEN) {
+      frame = decodeExecInput(reader.bytes());
+    } else if (field === EXEC_OUTPUT && wireType === LEN) {
+      frame = decodeExecOutput(reader.bytes());
     } else {
       reader.skip(wireType);
     }

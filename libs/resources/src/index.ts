@@ -12,3 +12,4 @@ export * from './filter';
 export * from './fingerprint';
 export * from './version';
 export * from './bootstrap-token';
+export * from './exec';

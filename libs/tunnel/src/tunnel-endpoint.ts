@@ -209,6 +209,15 @@ export class TunnelEndpoint {
       case 'opened':
         this.options.onFrame?.(frame);
         return;
+      case 'execStart':
+      case 'stdin':
+      case 'resize':
+      case 'execStarted':
+      case 'stdout':
+      case 'stderr':
+      case 'exit':
+        this.fail('peer', `the peer sent an exec frame (${frame.kind}) on a port-forward session`);
+        return;
     }
   }
 

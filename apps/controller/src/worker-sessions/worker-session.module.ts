@@ -2,13 +2,14 @@ import { Module } from '@nestjs/common';
 import { ServiceAccountModule } from '../service-accounts/service-account.module';
 import { WorkerModule } from '../workers/worker.module';
 import { IpResolver } from './ip-resolver';
+import { ExecLauncher } from './remote-exec';
 import { TunnelBroker } from './tunnel-broker';
 import { WorkerGrpcServer } from './worker-grpc.server';
 import { WorkerSessionRegistry } from './worker-session.registry';
 
 @Module({
   imports: [ServiceAccountModule, WorkerModule],
-  providers: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver],
-  exports: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver],
+  providers: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver, ExecLauncher],
+  exports: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver, ExecLauncher],
 })
 export class WorkerSessionModule {}

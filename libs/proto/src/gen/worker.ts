@@ -2,6 +2,12 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { ControllerMessage as _grove_worker_v1_ControllerMessage, ControllerMessage__Output as _grove_worker_v1_ControllerMessage__Output } from './grove/worker/v1/ControllerMessage';
+import type { ExecExit as _grove_worker_v1_ExecExit, ExecExit__Output as _grove_worker_v1_ExecExit__Output } from './grove/worker/v1/ExecExit';
+import type { ExecInput as _grove_worker_v1_ExecInput, ExecInput__Output as _grove_worker_v1_ExecInput__Output } from './grove/worker/v1/ExecInput';
+import type { ExecOutput as _grove_worker_v1_ExecOutput, ExecOutput__Output as _grove_worker_v1_ExecOutput__Output } from './grove/worker/v1/ExecOutput';
+import type { ExecStart as _grove_worker_v1_ExecStart, ExecStart__Output as _grove_worker_v1_ExecStart__Output } from './grove/worker/v1/ExecStart';
+import type { ExecStarted as _grove_worker_v1_ExecStarted, ExecStarted__Output as _grove_worker_v1_ExecStarted__Output } from './grove/worker/v1/ExecStarted';
+import type { ExecTerminalSize as _grove_worker_v1_ExecTerminalSize, ExecTerminalSize__Output as _grove_worker_v1_ExecTerminalSize__Output } from './grove/worker/v1/ExecTerminalSize';
 import type { Hello as _grove_worker_v1_Hello, Hello__Output as _grove_worker_v1_Hello__Output } from './grove/worker/v1/Hello';
 import type { OpenTunnels as _grove_worker_v1_OpenTunnels, OpenTunnels__Output as _grove_worker_v1_OpenTunnels__Output } from './grove/worker/v1/OpenTunnels';
 import type { Ping as _grove_worker_v1_Ping, Ping__Output as _grove_worker_v1_Ping__Output } from './grove/worker/v1/Ping';
@@ -27,6 +33,12 @@ export interface ProtoGrpcType {
     worker: {
       v1: {
         ControllerMessage: MessageTypeDefinition<_grove_worker_v1_ControllerMessage, _grove_worker_v1_ControllerMessage__Output>
+        ExecExit: MessageTypeDefinition<_grove_worker_v1_ExecExit, _grove_worker_v1_ExecExit__Output>
+        ExecInput: MessageTypeDefinition<_grove_worker_v1_ExecInput, _grove_worker_v1_ExecInput__Output>
+        ExecOutput: MessageTypeDefinition<_grove_worker_v1_ExecOutput, _grove_worker_v1_ExecOutput__Output>
+        ExecStart: MessageTypeDefinition<_grove_worker_v1_ExecStart, _grove_worker_v1_ExecStart__Output>
+        ExecStarted: MessageTypeDefinition<_grove_worker_v1_ExecStarted, _grove_worker_v1_ExecStarted__Output>
+        ExecTerminalSize: MessageTypeDefinition<_grove_worker_v1_ExecTerminalSize, _grove_worker_v1_ExecTerminalSize__Output>
         Hello: MessageTypeDefinition<_grove_worker_v1_Hello, _grove_worker_v1_Hello__Output>
         OpenTunnels: MessageTypeDefinition<_grove_worker_v1_OpenTunnels, _grove_worker_v1_OpenTunnels__Output>
         Ping: MessageTypeDefinition<_grove_worker_v1_Ping, _grove_worker_v1_Ping__Output>
