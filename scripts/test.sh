@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 export NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE=true SCARF_ANALYTICS=false
 bash scripts/ensure-deps.sh
 bash scripts/ensure-postgres.sh
+bash scripts/ensure-openssh-client.sh
 echo "==> build"
 npm run --silent build
 echo "==> lint"

@@ -27,6 +27,8 @@ export interface BenchClusterOptions {
    * cross the delay. Users (the client below, the CLI) use http://127.0.0.1:R, undelayed.
    */
   workerLinkDelayMs?: number;
+  /** More arguments for the controller (e.g. `--listen-ssh 127.0.0.1:P`). */
+  controllerArgs?: string[];
 }
 
 export interface BenchCluster {
@@ -99,6 +101,7 @@ export async function startBenchCluster(options: BenchClusterOptions = {}): Prom
           `${HOST}:${grpcPort}`,
           '--data-dir',
           join(dataDir, 'controller'),
+          ...(options.controllerArgs ?? []),
         ],
         {
           ...process.env,

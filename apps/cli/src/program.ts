@@ -88,15 +88,31 @@ function addControllerCommands(program: Command, io: CommandIo, state: ProgramSt
       'data directory (certificate, key, embedded database) (default: "$GROVE_HOME/controller")',
     )
     .option('--listen-grpc <address>', 'address for worker sessions (gRPC), HOST:PORT, or "off"', '0.0.0.0:6121')
+    .option(
+      '--listen-ssh <address>',
+      'turn on the SSH gateway (ssh -J <service-account>@controller admin@<vm>) on HOST:PORT, e.g. 0.0.0.0:6122',
+    )
+    .option(
+      '--ssh-host-key <file>',
+      "the SSH gateway's host private key (default: an ed25519 key generated once in the data dir)",
+    )
     .option('--insecure-no-tls', 'serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy or for tests)')
     .option('--tls-cert <file>', 'PEM certificate to serve instead of the generated self-signed one')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--swagger-ui', 'serve Swagger UI at /v1/docs')
+    .option('--log-format <format>', 'text or json (JSON lines for log pipelines; default: $GROVE_LOG_FORMAT or text)')
+    .option('--worker-offline-timeout <duration>', 'a worker unseen for longer is offline, e.g. 90s, 3m (default: 3m)')
+    .option(
+      '--exec-session-retention-ttl <duration>',
+      'how long a reconnectable exec session is kept after its command ended (default: 10m)',
+    )
     .addHelpText(
       'after',
       examples(
         'grove controller run',
         'grove controller run --listen 127.0.0.1:6120 --insecure-no-tls',
         'grove controller run --tls-cert /etc/grove/tls.crt --tls-key /etc/grove/tls.key',
+        'grove controller run --listen-ssh 0.0.0.0:6122',
       ) +
         '\nEnvironment:\n' +
         "  GROVE_HOME                   Grove's home directory (default ~/.grove)\n" +
@@ -224,6 +240,10 @@ function addDevCommand(program: Command, io: CommandIo, state: ProgramState): vo
     .option('-l, --listen <address>', 'address to listen on, HOST:PORT', '127.0.0.1:6120')
     .option('--data-dir <dir>', 'data directory, kept between runs (default: "$GROVE_HOME/dev")')
     .option('--workers <count>', 'number of workers to start (0 for none)', nonNegativeInteger, 1)
+    .option(
+      '--listen-ssh <address>',
+      'address of the SSH gateway, HOST:PORT, or "off" (default: the listen address with port + 2, e.g. 6122)',
+    )
     .addOption(
       new Option('--runtime <runtime>', 'VM runtime of the workers (tart needs macOS and Tart)')
         .choices(['synthetic', 'tart'])
@@ -373,6 +393,23 @@ function addCreateCommands(program: Command, io: CommandIo): void {
     .action(async (name: string, _options: unknown, command: Command) => {
       await handlers().createServiceAccount(io, name, allOptions(command));
     });
+  create
+    .command('ssh-key')
+    .description("attach an SSH public key to a service account, for logins to the controller's SSH gateway")
+    .argument('<service-account>', 'service account the key logs in as')
+    .argument('[file]', 'public key file (.pub); "-" or none: read the key from standard input')
+    .option('--comment <text>', 'comment shown in lists (default: the comment of the key line)')
+    .addOption(outputOption())
+    .addHelpText(
+      'after',
+      examples(
+        'grove create ssh-key ci ~/.ssh/id_ed25519.pub',
+        'ssh-add -L | head -1 | grove create ssh-key ci --comment "build agent"',
+      ) + '\nThen: ssh -J ci@<controller>:6122 admin@<vm-name> (see docs/ssh-gateway.md).\n',
+    )
+    .action(async (account: string, file: string | undefined, _options: unknown, command: Command) => {
+      await handlers().createSshKey(io, account, file, allOptions(command));
+    });
 }
 
 function addGetCommands(program: Command, io: CommandIo): void {
@@ -462,6 +499,15 @@ function addListCommands(program: Command, io: CommandIo): void {
     .action(async (_options: unknown, command: Command) => {
       await handlers().listServiceAccounts(io, allOptions(command));
     });
+  list
+    .command('ssh-keys')
+    .description('list the SSH public keys of a service account: FINGERPRINT TYPE COMMENT CREATED')
+    .argument('<service-account>', 'service account name')
+    .addOption(outputOption())
+    .addHelpText('after', examples('grove list ssh-keys ci', 'grove list ssh-keys ci -o json'))
+    .action(async (account: string, _options: unknown, command: Command) => {
+      await handlers().listSshKeys(io, account, allOptions(command));
+    });
 }
 
 function addDeleteCommands(program: Command, io: CommandIo): void {
@@ -481,6 +527,15 @@ function addDeleteCommands(program: Command, io: CommandIo): void {
         await handlers().deleteResource(io, kind, name, allOptions(command));
       });
   }
+  del
+    .command('ssh-key')
+    .description('remove an SSH public key from a service account')
+    .argument('<service-account>', 'service account name')
+    .argument('<fingerprint>', 'the key\'s fingerprint as "grove list ssh-keys" shows it (SHA256:…)')
+    .addHelpText('after', examples('grove delete ssh-key ci SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s'))
+    .action(async (account: string, fingerprint: string, _options: unknown, command: Command) => {
+      await handlers().deleteSshKey(io, account, fingerprint, allOptions(command));
+    });
 }
 
 function addOperationCommands(program: Command, io: CommandIo): void {
@@ -639,7 +694,7 @@ function needsPositionalOptions(args: readonly string[]): boolean {
     if (args[i] === '--context') {
       i++;
     } else if (!args[i].startsWith('-')) {
-      return args[i] === 'ssh';
+      return args[i] === 'ssh' || args[i] === 'exec';
     }
   }
   return false;
@@ -685,6 +740,65 @@ function addSshCommand(program: Command, io: CommandIo, state: ProgramState): vo
     .action(async (name: string, words: string[], _options: unknown, command: Command) => {
       const remote = optionsAfterName(command, words);
       state.exitCode = await handlers().sshVm(io, name, remote, allOptions(command));
+    });
+}
+
+function addExecCommand(program: Command, io: CommandIo, state: ProgramState): void {
+  // Positional options, as for `ssh vm`: see needsPositionalOptions and optionsAfterName.
+  const exec = program
+    .command('exec')
+    .description('run a program in a VM through the controller (no SSH client needed)')
+    .helpGroup(CONNECT_GROUP)
+    .enablePositionalOptions();
+  exec
+    .command('vm')
+    .description(
+      "run a program in a VM with the controller's exec API and exit with its exit code; with --session, in a " +
+        'session that survives disconnects and can be reattached to',
+    )
+    .argument('<name>', 'VM name')
+    .argument('[command...]', 'program and arguments, each word passed as is (no shell: use sh -c for one)')
+    .option('-i, --interactive', 'send standard input to the program (its end closes the remote stdin)')
+    .option('-t, --tty', 'run on a pseudo-terminal of the local window size (24x80 without a terminal)')
+    .option(
+      '-e, --env <name=value>',
+      'set an environment variable (repeatable); -e NAME passes the local value',
+      collect,
+    )
+    .option('-w, --workdir <dir>', 'working directory of the program')
+    .option('--session <id>', 'run in (or, without a program, reattach to) the reconnectable session with this id')
+    .option('--wait <seconds>', 'how long to wait for the VM to run and the program to start', nonNegativeInteger, 60)
+    .addOption(new Option('--context <name>', 'the program option, also accepted here').hideHelp())
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      examples(
+        "grove exec vm v1 -- sh -c 'echo out; echo err >&2; exit 7'  # out, err (on stderr), exit code 7",
+        'grove exec vm v1 -- uname -a',
+        'grove exec vm v1 -i -- sh -s < setup.sh                    # run a local script',
+        'tar -cz src | grove exec vm v1 -i -w /tmp -- tar -xzf -    # copy a directory in',
+        'grove exec vm v1 -it -- zsh                                # an interactive shell',
+        'grove exec vm v1 -e GREETING=hello -e HOME -w /tmp -- env',
+        'grove exec vm v1 --session build -- make -C /src           # Ctrl-C detaches, make goes on',
+        'grove exec vm v1 --session build                           # reattach: the missed output, then live',
+      ) +
+        '\nThe words after "--" are the program and its arguments, exactly as given: "grove exec vm v1 -- ls -l"\n' +
+        'runs ls with -l, and "grove exec vm v1 -- \'ls -l | wc -l\'" looks for a program with that whole name\n' +
+        "(docker exec, kubectl exec and tart exec do the same); pipes and redirections need sh -c '...'. Options\n" +
+        'go before "--" (or before the first word of the program).\n' +
+        "\nExit code: the program's (0-255); 255 when it could not be started or its end is unknown (the controller\n" +
+        'refused the request or reported an error, or the connection broke); 130 after Ctrl-C; 2 for a bad command\n' +
+        'line.\n' +
+        '\nCtrl-C: without --session it closes the connection, and the controller stops the program. With --session\n' +
+        'it detaches: the program keeps running, and "grove exec vm NAME --session ID" later shows what it missed\n' +
+        'and what follows. With -it the terminal is raw and Ctrl-C goes to the program; Ctrl-P Ctrl-Q detaches from\n' +
+        'a session. -t without -i gives the program a PTY but leaves the keyboard alone, as docker exec -t does.\n' +
+        'A session whose connection drops is reconnected to a few times, without repeating output; a finished\n' +
+        'session is removed once this command has shown its end. See docs/cli-exec.md.\n',
+    )
+    .action(async (name: string, words: string[], _options: unknown, command: Command) => {
+      const remote = optionsAfterName(command, words);
+      state.exitCode = await handlers().execVm(io, name, remote, allOptions(command));
     });
 }
 
@@ -779,6 +893,7 @@ export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 
   addOperationCommands(program, io);
   addPortForwardCommands(program, io);
   addSshCommand(program, io, state);
+  addExecCommand(program, io, state);
   addVncAndIpCommands(program, io);
   addContextCommands(program, io);
   addControllerCommands(program, io, state);

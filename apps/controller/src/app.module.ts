@@ -5,11 +5,13 @@ import { ClusterSettingsModule } from './cluster-settings/cluster-settings.modul
 import { AuthGuard } from './common/auth/auth.guard';
 import { SchedulingTrigger } from './common/scheduling-trigger';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
+import { ExecModule } from './exec/exec.module';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './infra/config/controller-config';
 import { ServiceAccountModule } from './service-accounts/service-account.module';
 import { VmModule } from './vms/vm.module';
 import { WorkerModule } from './workers/worker.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
+import { SshGatewayModule } from './ssh-gateway/ssh-gateway.module';
 import { TunnelModule } from './tunnels/tunnel.module';
 import { GRPC_TLS, type GrpcTls } from './worker-sessions/worker-grpc.server';
 import { WorkerSessionModule } from './worker-sessions/worker-session.module';
@@ -46,6 +48,8 @@ export class AppModule {
         SchedulerModule,
         WorkerSessionModule,
         TunnelModule,
+        ExecModule,
+        SshGatewayModule,
       ],
       controllers: [ControllerInfoController],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

@@ -1,5 +1,6 @@
 import { ApiError, type GroveClient } from '@grove/client';
 import type { Vm, VmEvent } from '@grove/resources';
+import { ExecServer } from './exec/exec-server';
 import { Reconciler, type ControllerPort, type VmStateReport } from './reconcile/reconciler';
 import type { VmRuntime } from './runtime/vm-runtime';
 import { TunnelServer } from './session/tunnel-server';
@@ -44,6 +45,7 @@ export class GroveWorker {
   readonly session: WorkerSession;
   readonly reconciler: Reconciler;
   readonly tunnels: TunnelServer;
+  readonly execs: ExecServer;
   private poll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: GroveWorkerOptions) {
@@ -66,7 +68,19 @@ export class GroveWorker {
       minRttMs: () => this.session.minRttMs,
       log,
     });
-    this.session.on('tunnel', (open: TunnelOpenFrame, call: TunnelClientCall) => void this.tunnels.serve(open, call));
+    this.execs = new ExecServer({
+      guestAgent: (vmUid) => this.reconciler.guestAgent(vmUid),
+      connectVm: (vmUid, port, signal) => this.reconciler.connect(vmUid, port, signal),
+      log,
+    });
+    // The first frame of a used tunnel says what it is for: a port-forward session or an exec session.
+    this.session.on('tunnel', (first: TunnelOpenFrame, call: TunnelClientCall) => {
+      if (first.kind === 'open') {
+        void this.tunnels.serve(first, call);
+      } else {
+        void this.execs.serve(first, call);
+      }
+    });
     this.session.on('connected', () => this.onConnected());
     this.session.on('disconnected', () => this.stopPolling());
     this.session.on('sync', () => void this.reconciler.requestSync());
@@ -94,6 +108,7 @@ export class GroveWorker {
     this.stopPolling();
     this.session.stop();
     this.tunnels.closeAll('the worker is shutting down');
+    this.execs.closeAll('the worker is shutting down');
     await this.reconciler.close();
     await this.options.runtime.close();
   }

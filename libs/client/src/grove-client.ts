@@ -6,6 +6,8 @@ import type {
   ExecSessionParams,
   Role,
   ServiceAccount,
+  SshKey,
+  SshKeyCreateInput,
   Vm,
   VmCreateInput,
   VmEvent,
@@ -321,6 +323,24 @@ export class ServiceAccountApi {
 
   async delete(name: string): Promise<void> {
     await this.http.json<unknown>({ method: 'DELETE', path: `service-accounts/${segment(name)}` });
+  }
+
+  /** The SSH public keys the account can log in to the controller's SSH gateway with. */
+  async listSshKeys(name: string): Promise<SshKey[]> {
+    const path = `service-accounts/${segment(name)}/ssh-keys`;
+    return (await this.http.json<SshKey[]>({ method: 'GET', path })).body ?? [];
+  }
+
+  /** Attaches an SSH public key (one OpenSSH key line) to the account. */
+  async addSshKey(name: string, input: SshKeyCreateInput): Promise<SshKey> {
+    const path = `service-accounts/${segment(name)}/ssh-keys`;
+    return (await this.http.json<SshKey>({ method: 'POST', path, body: input })).body;
+  }
+
+  /** Removes an SSH public key by its fingerprint (`SHA256:…`; the prefix may be left out). */
+  async removeSshKey(name: string, fingerprint: string): Promise<void> {
+    const path = `service-accounts/${segment(name)}/ssh-keys/${segment(fingerprint)}`;
+    await this.http.json<unknown>({ method: 'DELETE', path });
   }
 }
 

@@ -9,6 +9,15 @@ export type { WorkerMessage, WorkerMessage__Output } from './gen/grove/worker/v1
 export type { ControllerMessage, ControllerMessage__Output } from './gen/grove/worker/v1/ControllerMessage';
 export { loadTartAgentProtocol, TART_AGENT_PROTO } from './tart-agent';
 export { hostAgent, type HostAgent, type HostAgentOptions } from './tart-agent-host';
+export {
+  PtyResizer,
+  ptyOfScript,
+  resizePty,
+  shellCommand,
+  shellQuote,
+  type SpawnCommand,
+  type TerminalSize,
+} from './pty';
 export type {
   TartAgentClient,
   TartAgentHandlers,

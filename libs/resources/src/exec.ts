@@ -20,7 +20,8 @@ export interface ExecTerminal {
 /**
  * One text message of the exec WebSocket: `{"type": …}` plus the fields that type uses. `data` is base64 (standard
  * alphabet); for `stdin` an empty or absent `data` is end of file. `watermark` numbers output frames of reconnectable
- * sessions from 1 and is omitted when 0.
+ * sessions from 1 and is omitted when 0. A client frame the controller refuses gets an `error` frame (no watermark)
+ * and the socket is closed with 1008 (Orchard drops the connection silently).
  */
 export interface ExecFrame {
   type: ExecClientFrameType | ExecServerFrameType;

@@ -13,3 +13,4 @@ export * from './fingerprint';
 export * from './version';
 export * from './bootstrap-token';
 export * from './exec';
+export * from './ssh-key';

@@ -8,10 +8,16 @@ import type { CommandIo } from './io';
 export interface ControllerRunOptions {
   listen: string;
   listenGrpc?: string;
+  listenSsh?: string;
+  sshHostKey?: string;
   dataDir?: string;
   insecureNoTls?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  swaggerUi?: boolean;
+  logFormat?: string;
+  workerOfflineTimeout?: string;
+  execSessionRetentionTtl?: string;
 }
 
 /** The argv for the controller's entry script: exactly the flags `grove controller run` was given. */
@@ -32,11 +38,29 @@ export function controllerArgs(main: string, options: ControllerRunOptions, io: 
   if (options.listenGrpc !== undefined) {
     args.push('--listen-grpc', options.listenGrpc);
   }
+  if (options.listenSsh !== undefined) {
+    args.push('--listen-ssh', options.listenSsh);
+  }
+  if (options.sshHostKey !== undefined) {
+    args.push('--ssh-host-key', options.sshHostKey);
+  }
   if (options.insecureNoTls) {
     args.push('--insecure-no-tls');
   }
   if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
     args.push('--tls-cert', options.tlsCert, '--tls-key', options.tlsKey);
+  }
+  if (options.swaggerUi) {
+    args.push('--swagger-ui');
+  }
+  if (options.logFormat !== undefined) {
+    args.push('--log-format', options.logFormat);
+  }
+  if (options.workerOfflineTimeout !== undefined) {
+    args.push('--worker-offline-timeout', options.workerOfflineTimeout);
+  }
+  if (options.execSessionRetentionTtl !== undefined) {
+    args.push('--exec-session-retention-ttl', options.execSessionRetentionTtl);
   }
   return args;
 }

@@ -17,6 +17,20 @@ export interface DevOptions {
   workers?: number;
   /** Their VM runtime: `synthetic` (default) or `tart` (macOS). */
   runtime?: string;
+  /** Where the SSH gateway listens; default: the listen address with its port + 2 (6122 for 6120), `off` for none. */
+  listenSsh?: string;
+}
+
+/** The dev SSH gateway's address: given, or the API's host with port + 2 (any free port when the API's is). */
+export function devSshListen(host: string, port: number, given: string | undefined): string | undefined {
+  if (given === 'off') {
+    return undefined;
+  }
+  if (given !== undefined) {
+    parseListen(given);
+    return given;
+  }
+  return `${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 0 : port + 2}`;
 }
 
 /** The dev admin token is kept in the data dir so that the `dev` context stays valid across restarts. */
@@ -97,6 +111,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
   const { host, port } = parseListen(options.listen);
   const dataDir = options.dataDir ? resolve(options.dataDir) : join(groveHome(io.env), 'dev');
   const token = devAdminToken(dataDir);
+  const listenSsh = devSshListen(host, port, options.listenSsh);
   const workerMain = workers > 0 ? serverMain('worker') : '';
   const args = [
     ...controllerArgs(
@@ -107,6 +122,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
         listenGrpc: `${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 0 : port + 1}`,
         dataDir,
         insecureNoTls: true,
+        ...(listenSsh !== undefined ? { listenSsh } : {}),
       },
       io,
     ),
@@ -157,6 +173,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
           }).`
         : 'No workers (--workers 0): start one with `grove worker run`.',
       `API explorer: ${url}/v1/docs`,
+      ...sshGatewayHelp(listenSsh),
       'Try, in another terminal:',
       `  npx grove create vm v1 --image ${runtime === 'synthetic' ? 'any' : 'ghcr.io/cirruslabs/macos-tahoe-base:latest'}`,
       '  npx grove list vms',
@@ -167,6 +184,22 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
   const [code] = await Promise.all([exit, ...children.map((worker) => exitOf(worker))]);
   signals.forEach((signal) => process.off(signal, stopWorkers));
   return code;
+}
+
+/** How to use the dev SSH gateway, for the start-up message. */
+function sshGatewayHelp(listenSsh: string | undefined): string[] {
+  if (listenSsh === undefined) {
+    return [];
+  }
+  const { host, port } = parseListen(listenSsh);
+  const reach = host === '0.0.0.0' || host === '' || host === '::' ? '127.0.0.1' : host;
+  const address = port === 0 ? `${reach}:<port in the controller log>` : `${reach}:${port}`;
+  const portFlag = port === 0 ? '<port>' : String(port);
+  return [
+    `SSH gateway: ${address} (log in with a key: npx grove create ssh-key bootstrap-admin ~/.ssh/id_ed25519.pub)`,
+    `  ssh -J bootstrap-admin@${address} admin@v1          # the VM's own SSH server (password admin)`,
+    `  ssh -p ${portFlag} bootstrap-admin+v1@${reach} uname -a   # a command in the VM through exec`,
+  ];
 }
 
 function startWorkers(

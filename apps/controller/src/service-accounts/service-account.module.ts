@@ -1,11 +1,19 @@
 import { Module } from '@nestjs/common';
+import { ServiceAccountSshKeyController } from './service-account-ssh-key.controller';
+import { ServiceAccountSshKeyRepository } from './service-account-ssh-key.repository';
+import { ServiceAccountSshKeyService } from './service-account-ssh-key.service';
 import { ServiceAccountController } from './service-account.controller';
 import { ServiceAccountRepository } from './service-account.repository';
 import { ServiceAccountService } from './service-account.service';
 
 @Module({
-  controllers: [ServiceAccountController],
-  providers: [ServiceAccountRepository, ServiceAccountService],
-  exports: [ServiceAccountService],
+  controllers: [ServiceAccountController, ServiceAccountSshKeyController],
+  providers: [
+    ServiceAccountRepository,
+    ServiceAccountService,
+    ServiceAccountSshKeyRepository,
+    ServiceAccountSshKeyService,
+  ],
+  exports: [ServiceAccountService, ServiceAccountSshKeyService],
 })
 export class ServiceAccountModule {}

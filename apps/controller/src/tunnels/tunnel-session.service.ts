@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { ServiceAccount, Vm } from '@grove/resources';
+import type { TunnelFrame } from '@grove/proto';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -33,11 +35,34 @@ export interface PortForwardRequest {
   remoteAddress: string;
 }
 
+/** Who uses a tunnel session and through what, for its audit record. */
+export interface TunnelAuditSubject {
+  /** `port-forward`: the WebSocket API; `ssh-forward`: a `direct-tcpip` channel of the SSH gateway (`ssh -J`). */
+  type: 'port-forward' | 'ssh-forward';
+  account: string;
+  remoteAddress: string;
+  /** How the account logged in (SSH gateway: `password` or `publickey`). */
+  authMethod?: string;
+}
+
+/** A tunnel of a VM's worker that reached the VM's port: the worker answered `opened`. */
+export interface OpenedVmTunnel {
+  vm: Vm;
+  workerName: string;
+  session: string;
+  port: number;
+  call: TunnelCall;
+}
+
+/** How long a worker may take to answer `opened` or `error` after a tunnel was opened to a VM port. */
+const OPEN_ANSWER_TIMEOUT_MS = 30_000;
+
 /** The audit record of one tunnel session (logged as JSON, and stored as an `audit` event of the VM). */
 export interface TunnelAuditRecord {
-  type: 'port-forward';
+  type: TunnelAuditSubject['type'];
   session: string;
   account: string;
+  authMethod?: string;
   remoteAddress: string;
   vm?: string;
   vmUid?: string;
@@ -255,7 +280,12 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       void endpoint.done.then((outcome) => {
         stopPinging();
         this.active.delete(endpoint);
-        this.record(req, info, startedAt, outcome);
+        this.record(
+          { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
+          { ...info, port: req.port },
+          startedAt,
+          outcome,
+        );
       });
     });
   }
@@ -276,21 +306,129 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     return () => clearInterval(timer);
   }
 
+  /**
+   * Opens a tunnel to a port of a VM for a stream that is not a WebSocket (the SSH gateway's `direct-tcpip`
+   * channels): waits up to `waitSeconds` for the VM to run, takes a tunnel of its worker and waits for the worker to
+   * reach the port. Throws DomainErrors: 404 unknown VM, 408 not running in time, 417 failed, and Unavailable when
+   * the worker cannot be reached or cannot connect (its reason, e.g. connection refused). The caller then either
+   * `attachVmTunnel`s a stream to it or `abandonVmTunnel`s it, in the same tick.
+   */
+  async openVmPort(
+    name: string,
+    port: number,
+    options: { waitSeconds: number; signal?: AbortSignal },
+  ): Promise<OpenedVmTunnel> {
+    const deadline = Date.now() + options.waitSeconds * 1000;
+    const vm = await this.waitForRunningVm(name, options.waitSeconds);
+    let call: TunnelCall;
+    try {
+      call = await this.broker.take(vm.worker, Math.max(deadline - Date.now(), MIN_WORKER_WAIT_MS), options.signal);
+    } catch (err) {
+      if (err instanceof TunnelUnavailableError) {
+        throw new DomainError(DomainErrorCode.Unavailable, `cannot reach worker "${vm.worker}": ${err.message}`);
+      }
+      throw err;
+    }
+    const session = randomUUID();
+    call.write({ kind: 'open', session, vmUid: vm.uid, port });
+    await this.openAnswer(call, `VM "${vm.name}" port ${port}`, options.signal);
+    return { vm, workerName: vm.worker, session, port, call };
+  }
+
+  /** Resolves at the worker's `opened` (leaving the call paused for the stream attached next), rejects otherwise. */
+  private openAnswer(call: TunnelCall, target: string, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        call.off('data', onData);
+        call.off('error', onLost);
+        call.off('end', onLost);
+        call.off('cancelled', onLost);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (message: string, tellWorker: boolean) => {
+        cleanup();
+        call.on('error', () => undefined);
+        if (tellWorker) {
+          call.write({ kind: 'error', message });
+        }
+        call.end();
+        reject(new DomainError(DomainErrorCode.Unavailable, message));
+      };
+      const onData = (frame: TunnelFrame | undefined) => {
+        if (frame?.kind === 'opened') {
+          // Paused, so that no byte after `opened` is emitted before the next owner listens.
+          call.pause();
+          cleanup();
+          resolve();
+        } else if (frame?.kind === 'error') {
+          fail(`cannot connect to ${target}: ${frame.message}`, false);
+        }
+      };
+      const onLost = () => fail('the connection to the worker was lost', false);
+      const onAbort = () => fail('the client went away', true);
+      const timer = setTimeout(
+        () => fail(`the worker did not connect to ${target} within ${OPEN_ANSWER_TIMEOUT_MS / 1000} s`, true),
+        OPEN_ANSWER_TIMEOUT_MS,
+      );
+      call.on('data', onData);
+      call.once('error', onLost);
+      call.once('end', onLost);
+      call.once('cancelled', onLost);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      call.resume();
+    });
+  }
+
+  /** Gives up an opened tunnel before any byte moved (the client went away); the worker closes its connection. */
+  abandonVmTunnel(opened: OpenedVmTunnel, reason: string): void {
+    opened.call.on('error', () => undefined);
+    opened.call.write({ kind: 'error', message: reason });
+    opened.call.end();
+  }
+
+  /**
+   * Moves bytes between `local` and an opened tunnel until either side ends, then writes the audit record; resolves
+   * with the outcome. Ended with every other session when the controller shuts down.
+   */
+  attachVmTunnel(
+    opened: OpenedVmTunnel,
+    local: Duplex,
+    options: { subject: TunnelAuditSubject; halfClose: boolean; abortLocal?: (message: string) => void },
+  ): Promise<TunnelOutcome> {
+    const startedAt = new Date();
+    const endpoint = new TunnelEndpoint({
+      link: opened.call,
+      local,
+      halfClose: options.halfClose,
+      minRttMs: () => this.registry.get(opened.workerName)?.minRttMs,
+      linkLostMessage: 'the connection to the worker was lost',
+      ...(options.abortLocal ? { abortLocal: options.abortLocal } : {}),
+    });
+    this.active.add(endpoint);
+    return endpoint.done.then((outcome) => {
+      this.active.delete(endpoint);
+      this.record(options.subject, opened, startedAt, outcome);
+      return outcome;
+    });
+  }
+
   private record(
-    req: PortForwardRequest,
-    info: { session: string; workerName: string; vm: Vm | undefined },
+    subject: TunnelAuditSubject,
+    info: { session: string; workerName: string; vm: Vm | undefined; port: number },
     startedAt: Date,
     outcome: TunnelOutcome,
   ): void {
     const endedAt = new Date();
     const record: TunnelAuditRecord = {
-      type: 'port-forward',
+      type: subject.type,
       session: info.session,
-      account: req.account.name,
-      remoteAddress: req.remoteAddress,
+      account: subject.account,
+      ...(subject.authMethod ? { authMethod: subject.authMethod } : {}),
+      remoteAddress: subject.remoteAddress,
       ...(info.vm ? { vm: info.vm.name, vmUid: info.vm.uid } : {}),
       worker: info.workerName,
-      port: req.port,
+      port: info.port,
       startedAt: startedAt.toISOString(),
       endedAt: endedAt.toISOString(),
       durationMs: endedAt.getTime() - startedAt.getTime(),

@@ -42,6 +42,9 @@ export class RemoteExec extends EventEmitter {
   bytesIn = 0;
   bytesOut = 0;
   private ended = false;
+  /** Output is held from the start until whoever awaited ExecLauncher.start has attached its listeners. */
+  private holding = false;
+  private pausedByUser = false;
   private resolveDone!: (end: ExecEnd) => void;
 
   constructor(
@@ -92,11 +95,23 @@ export class RemoteExec extends EventEmitter {
   }
 
   pause(): void {
+    this.pausedByUser = true;
     this.call.pause();
   }
 
   resume(): void {
-    this.call.resume();
+    this.pausedByUser = false;
+    if (!this.holding) {
+      this.call.resume();
+    }
+  }
+
+  /** Lets held output flow (ExecLauncher.start calls it once its caller had a chance to listen). */
+  release(): void {
+    this.holding = false;
+    if (!this.pausedByUser) {
+      this.call.resume();
+    }
   }
 
   /** Ends the session; the worker kills the command. Resolves `done` with `{ error: reason }`. */
@@ -150,6 +165,9 @@ export class RemoteExec extends EventEmitter {
     }
     switch (frame.kind) {
       case 'execStarted':
+        // Frames after this one may come in the same batch, before the starter's listeners exist: hold them.
+        this.holding = true;
+        this.call.pause();
         this.via = frame.via;
         this.emit('started', frame.via);
         return;
@@ -232,6 +250,8 @@ export class ExecLauncher {
       }
       throw err;
     }
+    // The caller attaches its listeners when its await resumes (microtasks); output flows after that.
+    setImmediate(() => exec.release());
     return exec;
   }
 }

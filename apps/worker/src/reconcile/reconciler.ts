@@ -1,6 +1,6 @@
 import type { Vm, VmCondition, VmEvent } from '@grove/resources';
 import type { Socket } from 'node:net';
-import type { VmRuntime } from '../runtime/vm-runtime';
+import type { GuestAgentAddress, VmRuntime } from '../runtime/vm-runtime';
 import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
 import { planOnDiskGc } from './on-disk-name';
 import { pairByOnDiskName, planSync, type PlannedSyncAction } from './transition-table';
@@ -260,11 +260,15 @@ export class Reconciler {
     }
   }
 
-  /** The IP of a VM this worker runs, for the controller's `ResolveIp`. */
   /** A TCP connection to a port of a running VM, for a tunnel session. */
   connect(vmUid: string, port: number, signal: AbortSignal): Promise<Socket> {
     const vm = this.runningVm(vmUid);
     return this.options.runtime.connect(vm.onDiskName, port, signal);
+  }
+
+  /** Where the guest agent of a running VM answers, for an exec session; throws when the VM does not run here. */
+  guestAgent(vmUid: string): GuestAgentAddress {
+    return this.options.runtime.guestAgent(this.runningVm(vmUid).onDiskName);
   }
 
   private runningVm(vmUid: string): ManagedVm {
@@ -275,6 +279,7 @@ export class Reconciler {
     return vm;
   }
 
+  /** The IP of a VM this worker runs, for the controller's `ResolveIp`. */
   async resolveIp(vmUid: string, signal: AbortSignal): Promise<string> {
     const vm = this.runningVm(vmUid);
     return this.options.runtime.ip(vm.onDiskName, { bridged: vm.vm['net-bridged'] !== '', waitSeconds: 60 }, signal);

@@ -65,12 +65,37 @@ describe('TunnelPool', () => {
     expect(tunnels.idleCount).toBe(0);
   });
 
-  it('refuses a tunnel that does not start with an open frame', async () => {
+  it('hands over a tunnel that starts an exec session, and replaces it', async () => {
+    const { tunnels, calls, used } = pool(1);
+    const start = {
+      kind: 'execStart' as const,
+      session: 's',
+      vmUid: 'u',
+      argv: ['true'],
+      interactive: false,
+      tty: false,
+      rows: 0,
+      cols: 0,
+      env: {},
+      workdir: '',
+      username: 'admin',
+      password: 'admin',
+    };
+    calls[0].push(start);
+    await tick();
+    expect(used).toEqual([{ open: start, call: calls[0] }]);
+    expect(calls).toHaveLength(2);
+    tunnels.stop();
+  });
+
+  it('refuses a tunnel that does not start with an open or execStart frame', async () => {
     const { tunnels, calls, used } = pool(1);
     calls[0].push({ kind: 'data', data: Buffer.from('x') });
     await tick();
     expect(used).toHaveLength(0);
-    expect(calls[0].written).toEqual([{ kind: 'error', message: 'a tunnel must start with an open frame, not data' }]);
+    expect(calls[0].written).toEqual([
+      { kind: 'error', message: 'a tunnel must start with an open or execStart frame, not data' },
+    ]);
     tunnels.stop();
   });
 

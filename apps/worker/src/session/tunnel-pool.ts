@@ -5,15 +5,24 @@ import { reconnectDelayMs } from './backoff';
 /** A Tunnel call as the worker holds it. */
 export type TunnelClientCall = ClientDuplexStream<TunnelFrame, TunnelFrame | undefined>;
 
-/** The first frame of a used tunnel. */
-export type TunnelOpenFrame = Extract<TunnelFrame, { kind: 'open' }>;
+/**
+ * The first frame of a used tunnel: `open` for a port-forward session (TunnelServer), `execStart` for an exec session
+ * (ExecServer).
+ */
+export type TunnelOpenFrame = Extract<TunnelFrame, { kind: 'open' | 'execStart' }>;
+
+/** The first frame of a port-forward session. */
+export type PortForwardOpenFrame = Extract<TunnelFrame, { kind: 'open' }>;
 
 export interface TunnelPoolOptions {
   /** Starts a new Tunnel call on the session's connection. */
   open: () => TunnelClientCall;
   /** Idle tunnels to keep (the controller says how many in Welcome). */
   idleTarget: number;
-  /** Takes over a tunnel the controller started using; the call is paused until the handler reads it. */
+  /**
+   * Takes over a tunnel the controller started using, with its first frame (`open` or `execStart`); the call is paused
+   * until the handler reads it.
+   */
   onOpen: (open: TunnelOpenFrame, call: TunnelClientCall) => void;
   log: (line: string) => void;
   /** An idle tunnel beyond `idleTarget` is closed after this long unused; default 60 s. */
@@ -85,9 +94,12 @@ export class TunnelPool {
       detach();
       call.pause();
       this.idle.delete(tunnel);
-      if (frame.kind !== 'open') {
+      if (frame.kind !== 'open' && frame.kind !== 'execStart') {
         call.on('error', () => undefined);
-        call.write({ kind: 'error', message: `a tunnel must start with an open frame, not ${frame.kind}` });
+        call.write({
+          kind: 'error',
+          message: `a tunnel must start with an open or execStart frame, not ${frame.kind}`,
+        });
         call.end();
         return;
       }

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
-import type { TunnelClientCall, TunnelOpenFrame } from './tunnel-pool';
+import type { PortForwardOpenFrame, TunnelClientCall } from './tunnel-pool';
 
 /** Give up connecting to a target after this long (a VM that is still booting, a filtered port). */
 const CONNECT_TIMEOUT_MS = 30_000;
@@ -45,7 +45,7 @@ export class TunnelServer {
   }
 
   /** Serves one tunnel the controller started using. */
-  async serve(open: TunnelOpenFrame, call: TunnelClientCall): Promise<void> {
+  async serve(open: PortForwardOpenFrame, call: TunnelClientCall): Promise<void> {
     const cancelled = new AbortController();
     const onLost = () => cancelled.abort();
     call.once('error', onLost);

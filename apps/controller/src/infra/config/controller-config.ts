@@ -9,6 +9,10 @@ export interface ControllerConfig {
   /** Where workers' gRPC sessions connect (its own port: HTTP/2 beside Fastify's HTTP/1.1); undefined turns it off. */
   grpcListen?: { host: string; port: number };
   dataDir: string;
+  /** Where the SSH gateway (`ssh -J`, docs/ssh-gateway.md) listens; undefined turns it off (the default). */
+  sshListen?: { host: string; port: number };
+  /** The SSH gateway's host private key; absent: an ed25519 key generated once and kept in the data dir. */
+  sshHostKeyFile?: string;
   /** Serve plain HTTP. Named after its risk, as the CLI flag is. */
   insecureNoTls: boolean;
   tlsCertFile?: string;
@@ -26,6 +30,8 @@ export interface ControllerConfig {
   workerOfflineTimeoutMs: number;
   /** Period of the scheduler's passes (it also runs at once on VM and worker changes); 0 turns it off (tests). */
   schedulerIntervalMs: number;
+  /** How long a finished reconnectable exec session keeps its output for reattaching clients (Orchard: 10 min). */
+  execSessionRetentionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -82,6 +88,8 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
       options: {
         listen: { type: 'string', short: 'l' },
         'listen-grpc': { type: 'string' },
+        'listen-ssh': { type: 'string' },
+        'ssh-host-key': { type: 'string' },
         'data-dir': { type: 'string' },
         'insecure-no-tls': { type: 'boolean' },
         'tls-cert': { type: 'string' },
@@ -89,6 +97,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
         'swagger-ui': { type: 'boolean' },
         'log-format': { type: 'string' },
         'worker-offline-timeout': { type: 'string' },
+        'exec-session-retention-ttl': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -103,6 +112,18 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
   const grpcListen = grpcText === 'off' ? undefined : parseListenAddress(grpcText, '--listen-grpc');
   if (typeof grpcListen === 'string') {
     problems.push(grpcListen);
+  }
+  const sshText = values['listen-ssh'] as string | undefined;
+  const sshListen = sshText === undefined ? undefined : parseListenAddress(sshText, '--listen-ssh');
+  if (typeof sshListen === 'string') {
+    problems.push(sshListen);
+  }
+  const sshHostKeyFlag = values['ssh-host-key'] as string | undefined;
+  if (sshHostKeyFlag !== undefined && sshText === undefined) {
+    problems.push('--ssh-host-key needs --listen-ssh (the SSH gateway is off without it)');
+  }
+  if (sshHostKeyFlag === '') {
+    problems.push('--ssh-host-key must name a file');
   }
   const dataDirFlag = values['data-dir'] as string | undefined;
   const dataDir = dataDirFlag
@@ -141,6 +162,13 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
       problems,
     ) ?? 180_000;
 
+  const execSessionRetentionMs =
+    parseDuration(
+      '--exec-session-retention-ttl',
+      (values['exec-session-retention-ttl'] as string | undefined) ?? '10m',
+      problems,
+    ) ?? 600_000;
+
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -150,6 +178,8 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     listenPort: address.port,
     grpcListen: grpcListen as { host: string; port: number } | undefined,
     dataDir,
+    ...(sshListen ? { sshListen: sshListen as { host: string; port: number } } : {}),
+    ...(sshHostKeyFlag ? { sshHostKeyFile: resolve(sshHostKeyFlag) } : {}),
     insecureNoTls,
     tlsCertFile,
     tlsKeyFile,
@@ -160,6 +190,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     jsonLogs: logFormat === 'json',
     workerOfflineTimeoutMs: offline,
     schedulerIntervalMs: 5000,
+    execSessionRetentionMs,
   };
 }
 
@@ -175,6 +206,7 @@ export function defaultControllerConfig(overrides: Partial<ControllerConfig> = {
     jsonLogs: false,
     workerOfflineTimeoutMs: 180_000,
     schedulerIntervalMs: 5000,
+    execSessionRetentionMs: 600_000,
     ...overrides,
   };
 }

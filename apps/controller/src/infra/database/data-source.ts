@@ -1,13 +1,22 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ClusterSettingsEntity } from '../../cluster-settings/cluster-settings.entity';
 import { ServiceAccountEntity } from '../../service-accounts/service-account.entity';
+import { ServiceAccountSshKeyEntity } from '../../service-accounts/service-account-ssh-key.entity';
 import { VmEventEntity } from '../../vms/vm-event.entity';
 import { VmEntity } from '../../vms/vm.entity';
 import { WorkerEntity } from '../../workers/worker.entity';
 import { CreateSchema1763856000000 } from './migrations/1763856000000-CreateSchema';
+import { CreateServiceAccountSshKeys1763942400000 } from './migrations/1763942400000-CreateServiceAccountSshKeys';
 
-export const ENTITIES = [ServiceAccountEntity, WorkerEntity, VmEntity, VmEventEntity, ClusterSettingsEntity];
-export const MIGRATIONS = [CreateSchema1763856000000];
+export const ENTITIES = [
+  ServiceAccountEntity,
+  ServiceAccountSshKeyEntity,
+  WorkerEntity,
+  VmEntity,
+  VmEventEntity,
+  ClusterSettingsEntity,
+];
+export const MIGRATIONS = [CreateSchema1763856000000, CreateServiceAccountSshKeys1763942400000];
 
 /** Connection settings for a pg connection, by URL or by host/port (the embedded database's socket). */
 export type DatabaseConnection = { url: string } | { host: string; port: number; database: string; username: string };

@@ -8,6 +8,12 @@ export interface ImageFaults {
   failRun: boolean;
   /** `exit-after-<ms>`: the run ends by itself with exit code 1 after this many milliseconds. */
   exitAfterMs?: number;
+  /**
+   * How the VM's guest agent answers: `no-agent` in the name gives an image without the agent (its control socket
+   * closes every connection at once, as `tart run` does when nothing listens on the guest's vsock port 8080),
+   * `hung-agent` one whose agent accepts connections and never answers (tart#1220). Exec then falls back to SSH.
+   */
+  agent: 'serving' | 'absent' | 'hung';
 }
 
 /**
@@ -21,6 +27,7 @@ export function imageFaults(image: string): ImageFaults {
     failClone: image.includes('fail-clone'),
     failRun: image.includes('fail-run'),
     ...(exitAfter ? { exitAfterMs: Number(exitAfter[1]) } : {}),
+    agent: image.includes('no-agent') ? 'absent' : image.includes('hung-agent') ? 'hung' : 'serving',
   };
 }
 

@@ -324,12 +324,44 @@ describe('SyntheticRuntime', () => {
       ).toEqual({ out: 'one two', err: '', exits: [0] });
     });
 
-    it('merges stderr into stdout for tty commands', async () => {
+    it('merges stderr into stdout for tty commands, with a terminal’s line endings', async () => {
       expect(await agentExec({ name: 'sh', args: ['-c', 'echo e >&2'], tty: true })).toEqual({
-        out: 'e\n',
+        out: 'e\r\n',
         err: '',
         exits: [0],
       });
+    });
+
+    it('gives tty commands a real terminal of the requested size that follows resizes', async () => {
+      const call = agent.Exec();
+      let out = '';
+      call.on('data', (m: TartExecResponse) => {
+        if (m.type === 'standard_output') out += m.standard_output.data.toString();
+      });
+      const ended = new Promise<number[]>((resolve, reject) => {
+        const exits: number[] = [];
+        call.on('data', (m: TartExecResponse) => m.type === 'exit' && exits.push(m.exit.code));
+        call.on('end', () => resolve(exits));
+        call.on('error', reject);
+      });
+      call.write({
+        command: {
+          name: 'sh',
+          args: ['-c', 'test -t 0 && stty size; read line; stty size; echo "got $line"'],
+          interactive: true,
+          tty: true,
+          terminal_size: { rows: 24, cols: 80 },
+        },
+      });
+      await waitFor('the first size', () => out.includes('24 80'));
+      call.write({ terminal_resize: { rows: 40, cols: 120 } });
+      call.write({ standard_input: { data: Buffer.from('go\n') } });
+      expect(await ended).toEqual([0]);
+      expect(out.replace(/\r/g, '')).toMatch(/^24 80\n(go\n)?40 120\ngot go\n$/);
+    });
+
+    it('reports a command killed by a signal as -1, like agent v0.9', async () => {
+      expect(await agentExec({ name: 'sh', args: ['-c', 'kill -9 $$'] })).toEqual({ out: '', err: '', exits: [-1] });
     });
 
     it('fails with UNKNOWN when the executable cannot start', async () => {

@@ -73,7 +73,9 @@ const ECHO_PORT = 7;
  *
  * Failure injection (tests and demos), by the image name ({@link imageFaults}): `fail-pull`, `fail-clone` or
  * `fail-run` anywhere in it makes that step fail with a {@link RuntimeError} that says so, and `exit-after-<ms>` makes
- * each run end by itself after that many milliseconds with `{ code: 1, error }`, like a VM that crashed.
+ * each run end by itself after that many milliseconds with `{ code: 1, error }`, like a VM that crashed. `no-agent`
+ * gives a VM whose image lacks the guest agent (its control socket closes every connection at once) and `hung-agent`
+ * one whose agent never answers; both still serve SSH, so exec falls back to it.
  */
 export class SyntheticRuntime implements VmRuntime {
   readonly kind = 'synthetic';
@@ -151,7 +153,19 @@ export class SyntheticRuntime implements VmRuntime {
     const listeners = {
       ssh: new ServiceListener((socket) => ssh.handle(socket)),
       echo: new ServiceListener(echo),
-      agent: new ServiceListener((socket) => agentConnections.injectConnection(socket)),
+      agent: new ServiceListener((socket) => {
+        switch (faults.agent) {
+          case 'serving':
+            agentConnections.injectConnection(socket);
+            return;
+          case 'absent':
+            socket.destroy();
+            return;
+          case 'hung':
+            // Accepted and never answered; the listener destroys it when the VM stops.
+            return;
+        }
+      }),
     };
     const boot = new AbortController();
 

@@ -3,9 +3,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
+import { PtyResizer, shellCommand, type TerminalSize } from '@grove/proto';
 import { Server, type Connection, type PseudoTtyInfo, type ServerChannel, type Session } from 'ssh2';
-import { ptyOfScript, resizePty, shellCommand, type TerminalSize } from './pty';
 
 export interface VmSshServerOptions {
   /** The private host key (PEM), shared by all VMs of a runtime. */
@@ -19,15 +18,11 @@ export interface VmSshServerOptions {
 /** Environment variables of the worker that a command in the "VM" inherits; everything else stays out. */
 const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
-/** How long a resize waits for `script` to have started its command on the PTY. */
-const PTY_LOOKUP_ATTEMPTS = 40;
-const PTY_LOOKUP_INTERVAL_MS = 25;
-
 /** One `exec` or `shell` request's process. */
 interface Command {
   child: ChildProcessWithoutNullStreams;
-  /** Set for PTY sessions: the latest size the client asked for, and the resize in progress. */
-  pty?: { size: TerminalSize; device?: string; resizing: Promise<void> };
+  /** Set for PTY sessions: resizes the PTY `script` made. */
+  pty?: PtyResizer;
   done: boolean;
 }
 
@@ -47,7 +42,7 @@ interface SessionState {
  * forwarded with its EOF, the channel closes after `exit-status` (or `exit-signal`), and a channel the client closes
  * early kills the process group. No port forwarding, subsystems, agent or X11 forwarding.
  *
- * PTY limits (see ./pty.ts): the PTY comes from `script(1)`, so stdout and stderr arrive merged, as on any PTY; the
+ * PTY limits (see libs/proto/src/pty.ts): the PTY comes from `script(1)`, so stdout and stderr arrive merged, as on any PTY; the
  * process sees the size asked for at start, and `window-change` resizes the PTY from outside with `stty` a few
  * milliseconds later (SIGWINCH included). `signal` requests reach a PTY session's `script` process, not its command:
  * send ^C through the terminal instead. A PTY session closed early kills `script`; its command then gets SIGHUP from the
@@ -114,9 +109,7 @@ export class VmSshServer {
       if (state.pty) {
         Object.assign(state.pty, size);
       }
-      if (state.command?.pty) {
-        this.resize(state.command, size);
-      }
+      state.command?.pty?.resize(size);
       accept?.();
     });
     session.on('signal', (accept, reject, info) => {
@@ -153,13 +146,13 @@ export class VmSshServer {
       // Its own process group, so that everything it started can be killed with it.
       detached: true,
     });
-    const command: Command = {
-      child,
-      done: false,
-      ...(state.pty
-        ? { pty: { size: { rows: state.pty.rows, cols: state.pty.cols }, resizing: Promise.resolve() } }
-        : {}),
-    };
+    const command: Command = { child, done: false };
+    if (state.pty) {
+      command.pty = new PtyResizer(
+        () => child.pid,
+        () => command.done,
+      );
+    }
     this.commands.add(command);
     let channelClosed = false;
     channel.on('close', () => {
@@ -169,7 +162,7 @@ export class VmSshServer {
       }
     });
     child.stdin.on('error', () => undefined); // the command may exit without reading its input
-    channel.pipe(child.stdin);
+    forwardInput(channel, command);
     child.stdout.pipe(channel, { end: false });
     child.stderr.pipe(channel.stderr, { end: false });
 
@@ -199,32 +192,33 @@ export class VmSshServer {
     child.on('close', (code, signal) => finish(signal ? { signal } : { code: code ?? 0 }));
     return command;
   }
+}
 
-  /** Applies the latest size asked for once the PTY is known; resizes run one at a time. */
-  private resize(command: Command, size: TerminalSize): void {
-    const pty = command.pty;
-    if (!pty) {
-      return;
+/**
+ * Pipes the channel into the command's stdin. Input that arrives while a window change is being applied waits for it,
+ * as with sshd, which resizes the terminal before it reads on: a command that reads a line and then asks for the
+ * terminal size sees the new one.
+ */
+function forwardInput(channel: ServerChannel, command: Command): void {
+  const { stdin } = command.child;
+  let last: Promise<void> = Promise.resolve();
+  const write = (data: Buffer) => {
+    if (stdin.write(data)) {
+      channel.resume();
+    } else {
+      stdin.once('drain', () => channel.resume());
     }
-    pty.size = size;
-    pty.resizing = pty.resizing
-      .then(async () => {
-        for (let attempt = 0; pty.device === undefined && attempt < PTY_LOOKUP_ATTEMPTS; attempt++) {
-          if (command.done || command.child.pid === undefined) {
-            return;
-          }
-          pty.device = await ptyOfScript(command.child.pid);
-          if (pty.device === undefined) {
-            await delay(PTY_LOOKUP_INTERVAL_MS);
-          }
-        }
-        if (pty.device !== undefined && !command.done && pty.size === size) {
-          await resizePty(pty.device, size);
-        }
-      })
-      // A resize is best effort: the command may have ended or closed its terminal meanwhile.
-      .catch(() => undefined);
-  }
+  };
+  channel.on('data', (data: Buffer) => {
+    channel.pause();
+    const pty = command.pty;
+    if (pty?.busy) {
+      last = pty.idle.then(() => write(data));
+    } else {
+      write(data);
+    }
+  });
+  channel.on('end', () => void last.then(() => stdin.end()));
 }
 
 function sameText(a: string, b: string): boolean {
