@@ -185,6 +185,22 @@ async function main(): Promise<void> {
           run('ssh', [...base, ...mux, target, 'true'], process.env),
         );
         rows.push(row('same, multiplexed over one SSH connection (ControlMaster)', summarise(latencies), errors));
+        process.stderr.write(`ssh-mux: ${concurrent} concurrent ssh sessions over one connection...\n`);
+        let muxFailed = 0;
+        const muxStarted = performance.now();
+        const muxLatencies = await timedPool(concurrent, concurrent, () =>
+          run('ssh', [...base, ...mux, target, 'true'], process.env).catch((err: Error) => {
+            muxFailed++;
+            process.stderr.write(`  failed: ${err.message}\n`);
+          }),
+        );
+        rows.push(
+          row(
+            `${concurrent} concurrent ssh sessions, multiplexed (${formatMs(performance.now() - muxStarted)} ms wall)`,
+            summarise(muxLatencies),
+            muxFailed,
+          ),
+        );
         await run('ssh', [...base, ...mux, '-O', 'exit', target], process.env).catch(() => undefined);
       }
     }

@@ -37,7 +37,7 @@ function IsExecEnv(): PropertyDecorator {
           if (!Object.values(value).every((v) => typeof v === 'string')) {
             return 'env values must be strings';
           }
-          return `env: ${checkExecEnv(value as Record<string, string>)}`;
+          return `${checkExecEnv(value as Record<string, string>)} in env`;
         },
       },
     });

@@ -152,7 +152,7 @@ describe('exec endpoints (in-process controller, fake worker exec)', () => {
       [{ command: 'x', args: 'y' }, 'args must be an array'],
       [{ command: 'x', args: [1] }, 'each value in args must be a string'],
       [{ command: 'x', stdinEncoding: 'hex' }, 'stdinEncoding must be one of the following values: utf8, base64'],
-      [{ command: 'x', env: { '1X': 'y' } }, 'env: invalid environment variable name "1X"'],
+      [{ command: 'x', env: { '1X': 'y' } }, 'invalid environment variable name "1X" in env'],
       [{ command: 'x', env: { A: 1 } }, 'env values must be strings'],
       [{ command: 'x', timeout: -1 }, 'timeout must not be less than 0'],
       [{ command: 'x', wait: 1.5 }, 'wait must be an integer number'],
