@@ -6,7 +6,7 @@ import { GroveClient, fetchPeerCertificate } from '@grove/client';
 import { decodeBootstrapToken } from '@grove/resources';
 import { parse } from 'yaml';
 import { waitFor } from '@grove/testing';
-import { runGrove, type GroveResult } from './test-support/cli-process';
+import { expectSuccess, runGrove, type GroveResult } from './test-support/cli-process';
 import { CLI_MAIN } from './test-support/paths';
 import {
   BOOTSTRAP_ADMIN,
@@ -19,12 +19,6 @@ jest.setTimeout(120_000);
 
 function unique(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
-
-function expectSuccess(result: GroveResult): void {
-  if (result.code !== 0) {
-    throw new Error(`grove failed with ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-  }
 }
 
 describe('grove CLI against a controller over plain HTTP', () => {

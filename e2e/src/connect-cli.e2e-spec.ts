@@ -1,19 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { freePort, waitFor, type RunningProcess } from '@grove/testing';
-import { runGrove, type GroveResult } from './test-support/cli-process';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import type { GroveResult } from './test-support/cli-process';
+import { startCliCluster, type CliCluster } from './test-support/cli-cluster';
 import { startGrove } from './test-support/grove-process';
-import { startSyntheticWorker } from './test-support/synthetic-worker';
-
-function expectSuccess(result: GroveResult): void {
-  if (result.code !== 0) {
-    throw new Error(`grove failed with ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-  }
-}
 
 /** Connects to a local port, sends `data`, shuts down its writing side and resolves with everything read back. */
 function exchange(port: number, data: Buffer): Promise<Buffer> {
@@ -35,52 +25,20 @@ function exchange(port: number, data: Buffer): Promise<Buffer> {
  * worker (whose VMs serve SSH on port 22 and echo on port 7), nothing faked.
  */
 describe('grove port-forward, ssh and ip against a controller and a synthetic worker', () => {
-  let controller: ControllerProcess;
-  let worker: RunningProcess;
+  let cluster: CliCluster;
   let home: string;
   const background: RunningProcess[] = [];
 
-  const grove = (args: string[], input?: string): Promise<GroveResult> => runGrove(args, { home, input });
+  const grove = (args: string[], input?: string): Promise<GroveResult> => cluster.grove(args, input);
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'grove-e2e-connect-cli-'));
-    controller = await startController();
-    worker = await startSyntheticWorker({
-      controllerUrl: controller.url,
-      adminToken: controller.adminToken,
-      name: 'e2e-connect-1',
-      dataDir: join(home, 'worker'),
-    });
-    expectSuccess(
-      await grove([
-        'context',
-        'create',
-        controller.url,
-        '--service-account-name',
-        BOOTSTRAP_ADMIN,
-        '--service-account-token',
-        controller.adminToken,
-      ]),
-    );
-    expectSuccess(await grove(['create', 'vm', 'v1', '--image', 'any']));
-    await waitFor(
-      'v1 running',
-      async () => {
-        const got = await grove(['get', 'vm', 'v1', '-o', 'json']);
-        return (JSON.parse(got.stdout) as { status: string }).status === 'running';
-      },
-      20_000,
-      100,
-    );
+    cluster = await startCliCluster('connect-cli');
+    home = cluster.home;
   });
 
   afterAll(async () => {
     await Promise.all(background.map((proc) => proc.stop('SIGINT')));
-    await worker?.stop();
-    await controller?.stop();
-    if (home) {
-      rmSync(home, { recursive: true, force: true });
-    }
+    await cluster?.stop();
   });
 
   it('port-forward vm v1 PORT:7 echoes TCP bytes through the local port, per connection, until Ctrl-C', async () => {

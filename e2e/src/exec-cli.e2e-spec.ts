@@ -1,70 +1,28 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { waitFor, type RunningProcess } from '@grove/testing';
-import { runGrove, type GroveResult } from './test-support/cli-process';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import type { GroveResult } from './test-support/cli-process';
+import { startCliCluster, type CliCluster } from './test-support/cli-cluster';
 import { startGrove } from './test-support/grove-process';
-import { startSyntheticWorker } from './test-support/synthetic-worker';
-
-function expectSuccess(result: GroveResult): void {
-  if (result.code !== 0) {
-    throw new Error(`grove failed with ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-  }
-}
 
 /**
  * `grove exec`'s "done when" (issue 5), end to end: real `grove` processes against a real controller and a synthetic
  * worker, through the controller's exec WebSocket; nothing faked.
  */
 describe('grove exec against a controller and a synthetic worker', () => {
-  let controller: ControllerProcess;
-  let worker: RunningProcess;
+  let cluster: CliCluster;
   let home: string;
   const background: RunningProcess[] = [];
 
-  const grove = (args: string[], input?: string): Promise<GroveResult> => runGrove(args, { home, input });
+  const grove = (args: string[], input?: string): Promise<GroveResult> => cluster.grove(args, input);
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'grove-e2e-exec-cli-'));
-    controller = await startController();
-    worker = await startSyntheticWorker({
-      controllerUrl: controller.url,
-      adminToken: controller.adminToken,
-      name: 'e2e-exec-1',
-      dataDir: join(home, 'worker'),
-    });
-    expectSuccess(
-      await grove([
-        'context',
-        'create',
-        controller.url,
-        '--service-account-name',
-        BOOTSTRAP_ADMIN,
-        '--service-account-token',
-        controller.adminToken,
-      ]),
-    );
-    expectSuccess(await grove(['create', 'vm', 'v1', '--image', 'any']));
-    await waitFor(
-      'v1 running',
-      async () => {
-        const got = await grove(['get', 'vm', 'v1', '-o', 'json']);
-        return (JSON.parse(got.stdout) as { status: string }).status === 'running';
-      },
-      20_000,
-      100,
-    );
+    cluster = await startCliCluster('exec-cli');
+    home = cluster.home;
   });
 
   afterAll(async () => {
     await Promise.all(background.map((proc) => proc.stop('SIGKILL')));
-    await worker?.stop();
-    await controller?.stop();
-    if (home) {
-      rmSync(home, { recursive: true, force: true });
-    }
+    await cluster?.stop();
   });
 
   it("exec vm v1 -- sh -c 'echo out; echo err >&2; exit 7' prints out, err on stderr, and exits 7", async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ApiError, GroveClient } from '@grove/client';
 import { freePort, waitFor, type RunningProcess } from '@grove/testing';
-import { runGrove, type GroveResult } from './test-support/cli-process';
+import { createContext, expectSuccess, runGrove, type GroveResult } from './test-support/cli-process';
 import { BOOTSTRAP_ADMIN } from './test-support/controller-process';
 import {
   askpassEnv,
@@ -16,12 +16,6 @@ import {
 } from './test-support/openssh-client';
 import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
-
-function expectSuccess(result: GroveResult | OpenSshResult): void {
-  if (result.code !== 0) {
-    throw new Error(`failed with ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-  }
-}
 
 /** The API error a call fails with (the test fails when it succeeds). */
 async function apiError(call: Promise<unknown>): Promise<ApiError> {
@@ -128,17 +122,7 @@ describe('SSH gateway: OpenSSH against a controller with --listen-ssh and a synt
       serviceAccountName: BOOTSTRAP_ADMIN,
       serviceAccountToken: controller.adminToken,
     });
-    expectSuccess(
-      await grove([
-        'context',
-        'create',
-        controller.url,
-        '--service-account-name',
-        BOOTSTRAP_ADMIN,
-        '--service-account-token',
-        controller.adminToken,
-      ]),
-    );
+    await createContext(home, controller.url, BOOTSTRAP_ADMIN, controller.adminToken);
     expectSuccess(await grove(['create', 'service-account', SA, '--roles', 'compute:connect', '--token', SA_TOKEN]));
     expectSuccess(
       await grove(['create', 'service-account', VIEWER, '--roles', 'compute:read', '--token', VIEWER_TOKEN]),

@@ -61,3 +61,19 @@ export function runGrove(args: readonly string[], options: GroveRunOptions): Pro
     child.stdin.end(options.input ?? '');
   });
 }
+
+/** Fails the test with the command's output unless it exited 0. */
+export function expectSuccess(result: { code: number | null; stdout: string; stderr: string }): void {
+  if (result.code !== 0) {
+    throw new Error(`failed with ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  }
+}
+
+/** `grove context create URL` for a service account, in `home`, as a new user would log in. */
+export async function createContext(home: string, url: string, account: string, token: string): Promise<void> {
+  expectSuccess(
+    await runGrove(['context', 'create', url, '--service-account-name', account, '--service-account-token', token], {
+      home,
+    }),
+  );
+}

@@ -6,8 +6,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
-import { pendingUpgrade, type PendingUpgrade } from '../tunnels/websocket-upgrade';
-import { VmService } from '../vms/vm.service';
+import {
+  clipCloseReason,
+  isWebSocketHandshake,
+  pendingUpgrade,
+  type PendingUpgrade,
+} from '../tunnels/websocket-upgrade';
+import { AuditRecorder } from '../vms/audit-recorder';
 import {
   ExecLauncher,
   ExecStartError,
@@ -65,25 +70,6 @@ export interface ExecAuditRecord {
   error?: string;
 }
 
-function clipCloseReason(text: string): string {
-  // A close frame's reason is at most 123 bytes of UTF-8.
-  let out = text;
-  while (Buffer.byteLength(out) > 123) {
-    out = out.slice(0, -2) + '…';
-  }
-  return out;
-}
-
-function isWebSocketHandshake(req: IncomingMessage): boolean {
-  const key = req.headers['sec-websocket-key'];
-  return (
-    req.headers.upgrade?.toLowerCase() === 'websocket' &&
-    typeof key === 'string' &&
-    /^[+/0-9A-Za-z]{22}==$/.test(key) &&
-    (req.headers['sec-websocket-version'] === '13' || req.headers['sec-websocket-version'] === '8')
-  );
-}
-
 function queryOf(url: string | undefined): URLSearchParams {
   const at = url?.indexOf('?') ?? -1;
   return new URLSearchParams(at >= 0 ? url!.slice(at + 1) : '');
@@ -114,7 +100,6 @@ function execSocket(ws: WebSocket): ExecSocket {
 @Injectable()
 export class ExecService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Exec');
-  private readonly audit = new Logger('Audit');
   private readonly wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -131,7 +116,7 @@ export class ExecService implements BeforeApplicationShutdown {
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
     private readonly tunnels: TunnelSessionService,
     private readonly launcher: ExecLauncher,
-    private readonly vms: VmService,
+    private readonly auditRecorder: AuditRecorder,
   ) {}
 
   /** WebSocket sessions alive and POST commands running (for tests and diagnostics). */
@@ -444,11 +429,6 @@ export class ExecService implements BeforeApplicationShutdown {
       bytesOut: exec.bytesOut,
       ...('exitCode' in end ? { exitCode: end.exitCode } : { error: end.error }),
     };
-    this.audit.log(JSON.stringify(record));
-    this.vms
-      .appendEventsIfCurrent(vm.name, vm.uid, [
-        { kind: 'audit', timestamp: Math.floor(endedAt.getTime() / 1000), payload: JSON.stringify(record) },
-      ])
-      .catch((err: Error) => this.logger.warn(`cannot store the audit event of VM "${vm.name}": ${err.message}`));
+    this.auditRecorder.record(record, vm, endedAt);
   }
 }

@@ -4,7 +4,7 @@ import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/comm
 import type { Vm } from '@grove/resources';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
-import { VmService } from '../vms/vm.service';
+import { AuditRecorder } from '../vms/audit-recorder';
 import { ExecLauncher, type ExecEnd, type ExecSpec, type RemoteExec } from '../worker-sessions/remote-exec';
 import type { SshPrincipal } from './ssh-gateway-auth';
 import { flushed } from './ssh-channel';
@@ -62,13 +62,12 @@ interface SessionSetup {
 @Injectable()
 export class SshShellService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('SshGateway');
-  private readonly audit = new Logger('Audit');
   private readonly running = new Set<RemoteExec>();
 
   constructor(
     private readonly tunnels: TunnelSessionService,
     private readonly launcher: ExecLauncher,
-    private readonly vms: VmService,
+    private readonly auditRecorder: AuditRecorder,
   ) {}
 
   beforeApplicationShutdown(): void {
@@ -224,11 +223,6 @@ export class SshShellService implements BeforeApplicationShutdown {
       bytesOut: exec.bytesOut,
       ...('exitCode' in end ? { exitCode: end.exitCode } : { error: end.error }),
     };
-    this.audit.log(JSON.stringify(record));
-    this.vms
-      .appendEventsIfCurrent(vm.name, vm.uid, [
-        { kind: 'audit', timestamp: Math.floor(endedAt.getTime() / 1000), payload: JSON.stringify(record) },
-      ])
-      .catch((err: Error) => this.logger.warn(`cannot store the audit event of VM "${vm.name}": ${err.message}`));
+    this.auditRecorder.record(record, vm, endedAt);
   }
 }

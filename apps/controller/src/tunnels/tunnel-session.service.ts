@@ -10,12 +10,13 @@ import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/cli
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { VmChangeBus } from '../vms/vm-change-bus';
+import { AuditRecorder } from '../vms/audit-recorder';
 import { VmService } from '../vms/vm.service';
 import { WorkerService } from '../workers/worker.service';
 import { IpResolutionError, IpResolver } from '../worker-sessions/ip-resolver';
 import { TunnelBroker, TunnelUnavailableError, type TunnelCall } from '../worker-sessions/tunnel-broker';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
-import { pendingUpgrade, type PendingUpgrade } from './websocket-upgrade';
+import { clipCloseReason, isWebSocketHandshake, pendingUpgrade, type PendingUpgrade } from './websocket-upgrade';
 
 /** Largest WebSocket message a client may send; the CLI sends at most 64 KiB, Orchard's client 32 KiB. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -77,25 +78,6 @@ export interface TunnelAuditRecord {
   error?: string;
 }
 
-function clipCloseReason(text: string): string {
-  // A close frame's reason is at most 123 bytes of UTF-8.
-  let out = text;
-  while (Buffer.byteLength(out) > 123) {
-    out = out.slice(0, -2) + '…';
-  }
-  return out;
-}
-
-function isWebSocketHandshake(req: IncomingMessage): boolean {
-  const key = req.headers['sec-websocket-key'];
-  return (
-    req.headers.upgrade?.toLowerCase() === 'websocket' &&
-    typeof key === 'string' &&
-    /^[+/0-9A-Za-z]{22}==$/.test(key) &&
-    (req.headers['sec-websocket-version'] === '13' || req.headers['sec-websocket-version'] === '8')
-  );
-}
-
 /**
  * User sessions through worker tunnels: waits until the VM runs, takes one of its worker's idle tunnels, accepts
  * the WebSocket and moves bytes between the two until either side ends; then writes the audit record. Status codes
@@ -105,7 +87,6 @@ function isWebSocketHandshake(req: IncomingMessage): boolean {
 @Injectable()
 export class TunnelSessionService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('TunnelSessions');
-  private readonly audit = new Logger('Audit');
   private readonly wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -121,6 +102,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     private readonly broker: TunnelBroker,
     private readonly registry: WorkerSessionRegistry,
     private readonly ips: IpResolver,
+    private readonly auditRecorder: AuditRecorder,
   ) {}
 
   /** Sessions in progress (for tests and diagnostics). */
@@ -437,14 +419,6 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       result: outcome.result,
       ...(outcome.error ? { error: outcome.error } : {}),
     };
-    this.audit.log(JSON.stringify(record));
-    if (info.vm) {
-      const vm = info.vm;
-      this.vms
-        .appendEventsIfCurrent(vm.name, vm.uid, [
-          { kind: 'audit', timestamp: Math.floor(endedAt.getTime() / 1000), payload: JSON.stringify(record) },
-        ])
-        .catch((err: Error) => this.logger.warn(`cannot store the audit event of VM "${vm.name}": ${err.message}`));
-    }
+    this.auditRecorder.record(record, info.vm, endedAt);
   }
 }

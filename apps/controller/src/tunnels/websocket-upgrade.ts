@@ -41,3 +41,23 @@ export function routeWebSocketUpgrades(
 export function pendingUpgrade(req: IncomingMessage): PendingUpgrade | undefined {
   return (req as UpgradeRequest)[UPGRADE];
 }
+
+/** A close frame's reason is at most 123 bytes of UTF-8: longer texts are cut with an ellipsis. */
+export function clipCloseReason(text: string): string {
+  let out = text;
+  while (Buffer.byteLength(out) > 123) {
+    out = out.slice(0, -2) + '…';
+  }
+  return out;
+}
+
+/** Whether a request is a well-formed WebSocket handshake (RFC 6455 §4.2.1). */
+export function isWebSocketHandshake(req: IncomingMessage): boolean {
+  const key = req.headers['sec-websocket-key'];
+  return (
+    req.headers.upgrade?.toLowerCase() === 'websocket' &&
+    typeof key === 'string' &&
+    /^[+/0-9A-Za-z]{22}==$/.test(key) &&
+    (req.headers['sec-websocket-version'] === '13' || req.headers['sec-websocket-version'] === '8')
+  );
+}

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ClusterSettingsModule } from '../cluster-settings/cluster-settings.module';
+import { AuditRecorder } from './audit-recorder';
 import { VmChangeBus } from './vm-change-bus';
 import { VmController } from './vm.controller';
 import { VmRepository } from './vm.repository';
@@ -8,7 +9,7 @@ import { VmService } from './vm.service';
 @Module({
   imports: [ClusterSettingsModule],
   controllers: [VmController],
-  providers: [VmRepository, VmService, VmChangeBus],
-  exports: [VmService, VmChangeBus],
+  providers: [VmRepository, VmService, VmChangeBus, AuditRecorder],
+  exports: [VmService, VmChangeBus, AuditRecorder],
 })
 export class VmModule {}
