@@ -99,6 +99,33 @@ describe('worker process on the tart runtime (stand-in tart)', () => {
     expect(tartList().map((entry) => entry.Name)).toContain('my-own-vm');
   });
 
+  it('runs commands through the guest agent on the VM control socket (exec), with their exit status', async () => {
+    await client.vms.create({ name: 'tart-exec', image: UBUNTU, os: 'linux', arch: ARCH });
+    await until('running', 'tart-exec', (v) => v.status === 'running');
+    const events = [];
+    try {
+      for await (const event of client.vms.execStream('tart-exec', {
+        command: 'sh',
+        args: ['-c', 'echo "hi $GREETING from $(pwd)"; echo oops >&2; exit 5'],
+        env: { GREETING: 'there' },
+        workdir: '/tmp',
+      })) {
+        events.push(event);
+      }
+    } catch (err) {
+      throw new Error(
+        `${(err as Error).message}\nworker output:\n${worker.output().split('\n').slice(-30).join('\n')}`,
+      );
+    }
+    expect(events).toEqual([
+      { event: 'started', via: 'agent' },
+      { event: 'stdout', data: 'hi there from /tmp\n' },
+      { event: 'stderr', data: 'oops\n' },
+      { event: 'exit', code: 5 },
+    ]);
+    await client.vms.delete('tart-exec');
+  });
+
   it('reports tart’s first error line when the clone fails', async () => {
     await client.vms.create({
       name: 'tart-missing',

@@ -226,6 +226,7 @@ export class AgentExecutor {
     const channel = client.getChannel();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let refused = false;
       const finish = (err?: Error) => {
         if (!settled) {
           settled = true;
@@ -247,17 +248,24 @@ export class AgentExecutor {
           case ConnectivityState.READY:
             finish();
             return;
-          case ConnectivityState.TRANSIENT_FAILURE:
           case ConnectivityState.SHUTDOWN:
-            finish(new AgentUnavailableError('the guest agent does not answer (its control socket refused)'));
+            finish(new AgentUnavailableError('the guest agent does not answer (its channel was shut down)'));
             return;
+          case ConnectivityState.TRANSIENT_FAILURE:
+            // A VM that is still booting refuses (or its control socket does not exist yet) until its agent runs:
+            // grpc-js retries after its back-off (100 ms to 1 s here) until the deadline.
+            refused = true;
+            break;
           case ConnectivityState.IDLE:
           case ConnectivityState.CONNECTING:
             break;
         }
         if (Date.now() >= deadline) {
+          const how = refused ? ' (its control socket refused or closed every connection)' : '';
           finish(
-            new AgentUnavailableError(`the guest agent did not answer within ${this.options.readyTimeoutMs / 1000} s`),
+            new AgentUnavailableError(
+              `the guest agent did not answer within ${this.options.readyTimeoutMs / 1000} s${how}`,
+            ),
           );
           return;
         }

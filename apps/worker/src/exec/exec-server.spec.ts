@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TunnelFrame } from '@grove/proto';
@@ -7,7 +7,7 @@ import { SyntheticRuntime } from '../runtime/synthetic/synthetic-runtime';
 import type { VmRunOptions } from '../runtime/vm-runtime';
 import { FakeTunnelCall } from '../test-support/fake-tunnel-call';
 import type { ExecStartFrame } from './exec-process';
-import { ExecServer } from './exec-server';
+import { ExecServer, type ExecServerOptions } from './exec-server';
 
 const RUN: VmRunOptions = {
   netSoftnet: false,
@@ -85,7 +85,7 @@ describe('ExecServer', () => {
     return uid;
   }
 
-  function newServer(options: { agentReadyTimeoutMs?: number } = {}): ExecServer {
+  function newServer(options: Partial<ExecServerOptions> = {}): ExecServer {
     return new ExecServer({
       guestAgent: (vmUid) => {
         const name = vms.get(vmUid);
@@ -97,6 +97,9 @@ describe('ExecServer', () => {
       connectVm: (vmUid, port, abort) => runtime.connect(vms.get(vmUid) ?? 'none', port, abort),
       log: (line) => lines.push(line),
       sshSetupTimeoutMs: 2_000,
+      // A no-agent VM's control socket refuses at once; the agent is asked until this deadline (a booting VM's
+      // agent comes up late), then SSH.
+      agentReadyTimeoutMs: 500,
       ...options,
     });
   }
@@ -258,6 +261,24 @@ describe('ExecServer', () => {
   });
 
   describe('over SSH', () => {
+    it('asks the agent of a VM without one again only after a while: the next execs go straight to SSH', async () => {
+      const vm = await boot('acme/no-agent:v2');
+      const fresh = newServer();
+      try {
+        const first = start(vm, { argv: ['echo', 'one'] }, fresh);
+        await first.done;
+        expect(outcome(first.call)).toMatchObject({ via: 'ssh', stdout: 'one\n', end: { code: 0 } });
+        const second = start(vm, { argv: ['echo', 'two'] }, fresh);
+        await second.done;
+        expect(outcome(second.call)).toMatchObject({ via: 'ssh', stdout: 'two\n', end: { code: 0 } });
+        const forVm = lines.filter((line) => line.includes(`in VM ${vm}:`));
+        expect(forVm.filter((line) => /guest agent did not answer within/.test(line))).toHaveLength(1);
+        expect(forVm.filter((line) => /did not answer lately; using SSH/.test(line))).toHaveLength(1);
+      } finally {
+        fresh.closeAll('done');
+      }
+    });
+
     it('reports a missing executable the way the shell does', async () => {
       const result = await run(sshVm, { argv: ['no-such-command-anywhere'] });
       expect(result).toMatchObject({ via: 'ssh', end: { code: 127 } });
@@ -268,20 +289,42 @@ describe('ExecServer', () => {
       expect((await run(sshVm, { argv: ['sh', '-c', 'kill -9 $$'] })).end).toEqual({ code: 137 });
     });
 
-    it('runs 32 concurrent commands on one shared SSH connection', async () => {
-      const fresh = newServer();
+    it('runs 32 concurrent commands on the few SSH connections sshd’s 10 sessions per connection call for', async () => {
+      let dialled = 0;
+      const fresh = newServer({
+        connectVm: (vmUid, port, abort) => {
+          dialled += port === 22 ? 1 : 0;
+          return runtime.connect(vms.get(vmUid) ?? 'none', port, abort);
+        },
+        // 32 agent connections refused at once take the agent's whole ready timeout to give up on.
+        agentReadyTimeoutMs: 300,
+        // Four handshakes while 32 shells poll: room for a slow machine.
+        sshSetupTimeoutMs: 10_000,
+      });
+      // Each command waits until all 32 run at once, so the VM's limit of 10 sessions per connection is met.
+      const home = join(dataDir, 'vms', vms.get(sshVm) ?? '', 'home');
+      const tag = `burst${++serial}`;
+      const script = (i: number) =>
+        `touch ${tag}-started-${i}; while [ ! -e ${tag}-go ]; do sleep 0.1; done; echo ${i}; echo e${i} >&2`;
       try {
-        const results = await Promise.all(
+        const pending = Promise.all(
           Array.from({ length: 32 }, async (_, i) => {
-            const { call, done } = start(sshVm, { argv: ['sh', '-c', `echo ${i}; echo e${i} >&2`] }, fresh);
+            const { call, done } = start(sshVm, { argv: ['sh', '-c', script(i)] }, fresh);
             await done;
             return outcome(call);
           }),
         );
+        await waitFor('32 commands to run at once', () =>
+          readdirSync(home).filter((file) => file.startsWith(`${tag}-started-`)).length === 32 ? true : undefined,
+        );
+        writeFileSync(join(home, `${tag}-go`), '');
+        const results = await pending;
         results.forEach((result, i) =>
           expect(result).toEqual({ via: 'ssh', stdout: `${i}\n`, stderr: `e${i}\n`, end: { code: 0 } }),
         );
-        expect(fresh.sshConnectionCount).toBe(1);
+        // ceil(32 / 10): fewer cannot carry 32 sessions at once, more would be waste.
+        expect(dialled).toBe(4);
+        expect(fresh.sshConnectionCount).toBe(4);
       } finally {
         fresh.closeAll('done');
       }

@@ -30,6 +30,9 @@ export interface ExecServerOptions {
   sshKeepaliveMs?: number;
 }
 
+/** After the agent of a VM did not answer and SSH did, its execs use SSH for this long before the agent is asked again. */
+const AGENT_ABSENT_MEMORY_MS = 60_000;
+
 /** One exec session being served. */
 interface ActiveExec {
   /** Ends the session: kills the command and tells the controller why. */
@@ -47,6 +50,8 @@ export class ExecServer {
   private readonly agent: AgentExecutor;
   private readonly ssh: SshExecutor;
   private readonly sshConnections: SshConnections;
+  /** VMs whose agent did not answer while SSH did, and until when their execs go straight to SSH. */
+  private readonly agentAbsent = new Map<string, number>();
 
   constructor(private readonly options: ExecServerOptions) {
     this.agent = new AgentExecutor({
@@ -66,7 +71,7 @@ export class ExecServer {
     return this.active.size;
   }
 
-  /** Shared SSH connections open now (one per VM and login). */
+  /** SSH connections open now for the SSH fallback (a few per VM and login: sshd limits sessions per connection). */
   get sshConnectionCount(): number {
     return this.sshConnections.size;
   }
@@ -231,14 +236,39 @@ export class ExecServer {
       throw new Error('the command is empty');
     }
     const { target } = this.options.guestAgent(request.vmUid);
-    try {
-      return await this.agent.start(target, request, sink, signal);
-    } catch (err) {
-      if (!(err instanceof AgentUnavailableError)) {
-        throw err;
+    const absentUntil = this.agentAbsent.get(request.vmUid);
+    let agentFailure: AgentUnavailableError | undefined;
+    if (absentUntil !== undefined && Date.now() < absentUntil) {
+      log('its guest agent did not answer lately; using SSH');
+    } else {
+      this.agentAbsent.delete(request.vmUid);
+      try {
+        return await this.agent.start(target, request, sink, signal);
+      } catch (err) {
+        if (!(err instanceof AgentUnavailableError)) {
+          throw err;
+        }
+        agentFailure = err;
+        log(`${err.message}; trying SSH`);
       }
-      log(`${err.message}; trying SSH`);
     }
-    return this.ssh.start(request, sink, signal);
+    try {
+      const handle = await this.ssh.start(request, sink, signal);
+      if (agentFailure) {
+        // An image without the agent: skip the agent's wait for a while (it is asked again after that).
+        this.agentAbsent.set(request.vmUid, Date.now() + AGENT_ABSENT_MEMORY_MS);
+      }
+      return handle;
+    } catch (err) {
+      if (agentFailure && !signal.aborted) {
+        throw new Error(
+          `neither the guest agent nor SSH answered: ${agentFailure.message}; ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    }
   }
 }

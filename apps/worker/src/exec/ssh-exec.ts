@@ -1,7 +1,7 @@
 import type { Client, ClientChannel } from 'ssh2';
 import { commandLine, signalExitCode, withOptions } from './exec-command';
 import { ExecStartError, terminalSize, type ExecHandle, type ExecRequest, type ExecSink } from './exec-process';
-import type { SshConnections } from './ssh-connections';
+import { SshSessionError, type SshConnections, type SshSessionLease } from './ssh-connections';
 
 /**
  * Runs commands over SSH with the VM's login, for images without the guest agent: Orchard's exec (orchard.md §1.5) on
@@ -15,39 +15,56 @@ export class SshExecutor {
   async start(request: ExecRequest, sink: ExecSink, signal: AbortSignal): Promise<ExecHandle> {
     const login = { username: request.username || 'admin', password: request.password || 'admin' };
     const command = withOptions(commandLine(request.argv), request);
-    for (let attempt = 0; ; attempt++) {
-      let connection: { client: Client; release: () => void };
-      try {
-        connection = await this.connections.acquire(request.vmUid, login, signal);
-      } catch (err) {
-        throw new ExecStartError((err as Error).message, { cause: err });
-      }
-      let channel: ClientChannel;
-      try {
-        channel = await openChannel(connection.client, command, request);
-      } catch (err) {
-        connection.release();
-        // A connection that died since it was pooled is replaced once; other refusals are final.
-        if (attempt === 0 && this.connections.isDead(connection.client)) {
-          continue;
-        }
-        throw new ExecStartError(`failed to start the command over SSH: ${(err as Error).message}`, { cause: err });
-      }
-      if (signal.aborted) {
-        channel.close();
-        connection.release();
-        throw new ExecStartError('the exec session was cancelled');
-      }
-      return run(channel, request, sink, connection.release);
+    let lease: SshSessionLease<RunningChannel>;
+    try {
+      lease = await this.connections.openSession(request.vmUid, login, signal, (client) =>
+        openChannel(client, command, request),
+      );
+    } catch (err) {
+      const message =
+        err instanceof SshSessionError
+          ? `failed to start the command over SSH: ${err.message}`
+          : (err as Error).message;
+      throw new ExecStartError(message, { cause: err });
     }
+    const { channel: running, release } = lease;
+    if (signal.aborted) {
+      const { channel } = running;
+      // The session's slot on the connection is free once the channel has closed, which ssh2 reports only after its
+      // output has been read.
+      channel.once('close', release);
+      channel.resume();
+      channel.stderr.resume();
+      channel.close();
+      throw new ExecStartError('the exec session was cancelled');
+    }
+    return run(running, request, sink, release);
   }
 }
 
-function openChannel(client: Client, command: string, request: ExecRequest): Promise<ClientChannel> {
+/** A session channel whose command runs, and its exit status once the server has sent it. */
+interface RunningChannel {
+  channel: ClientChannel;
+  exit: { code?: number };
+}
+
+function openChannel(client: Client, command: string, request: ExecRequest): Promise<RunningChannel> {
   return new Promise((resolve, reject) => {
     const pty = request.tty ? { term: 'xterm-256color', ...terminalSize(request), width: 0, height: 0 } : undefined;
     try {
-      client.exec(command, pty ? { pty } : {}, (err, channel) => (err ? reject(err) : resolve(channel)));
+      client.exec(command, pty ? { pty } : {}, (err, channel) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        // Listened for at once: ssh2 may emit it in the same read as the exec reply, before `run` gets the channel,
+        // and an event without a listener is lost (output waits in the stream's buffer, the exit status does not).
+        const exit: RunningChannel['exit'] = {};
+        channel.once('exit', (code: number | null, signal?: string) => {
+          exit.code = code ?? signalExitCode(signal ?? '');
+        });
+        resolve({ channel, exit });
+      });
     } catch (err) {
       // ssh2 throws when the connection is no longer usable.
       reject(err instanceof Error ? err : new Error(String(err)));
@@ -55,9 +72,8 @@ function openChannel(client: Client, command: string, request: ExecRequest): Pro
   });
 }
 
-function run(channel: ClientChannel, request: ExecRequest, sink: ExecSink, release: () => void): ExecHandle {
+function run({ channel, exit }: RunningChannel, request: ExecRequest, sink: ExecSink, release: () => void): ExecHandle {
   const interactive = request.interactive || request.tty;
-  let exitCode: number | undefined;
   let closed = false;
   let stderrEnded = false;
   let ended = false;
@@ -67,7 +83,7 @@ function run(channel: ClientChannel, request: ExecRequest, sink: ExecSink, relea
     }
     ended = true;
     release();
-    sink.end(exitCode === undefined ? { error: 'the SSH session ended without an exit status' } : { code: exitCode });
+    sink.end(exit.code === undefined ? { error: 'the SSH session ended without an exit status' } : { code: exit.code });
   };
   const forward = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
     if (!sink.output(stream, data)) {
@@ -83,9 +99,6 @@ function run(channel: ClientChannel, request: ExecRequest, sink: ExecSink, relea
   sink.started('ssh');
   channel.on('data', forward('stdout'));
   channel.stderr.on('data', forward('stderr'));
-  channel.on('exit', (code: number | null, signal?: string) => {
-    exitCode = code ?? signalExitCode(signal ?? '');
-  });
   channel.stderr.on('end', () => {
     stderrEnded = true;
     finish();

@@ -13,6 +13,25 @@ export interface VmSshServerOptions {
   credentials: { username: string; password: string };
   /** The VM's scratch directory: where commands run, and their HOME. */
   home: string;
+  /**
+   * Session channels one connection may have open at once; opening one more is refused, as sshd refuses it beyond
+   * its `MaxSessions`. Default {@link SSHD_MAX_SESSIONS}, so that clients meet the limit of a real VM here too;
+   * `Infinity` lifts it.
+   */
+  maxSessions?: number;
+}
+
+/** OpenSSH's default `MaxSessions`: session channels per connection (sshd_config(5)). */
+export const SSHD_MAX_SESSIONS = 10;
+
+/** What a {@link VmSshServer} has seen, for tests. */
+export interface VmSshServerStats {
+  /** Connections handed to it so far. */
+  connections: number;
+  /** Session channels open now, over all connections. */
+  openSessions: number;
+  /** Session channels refused so far because their connection had its `maxSessions` open. */
+  refusedSessions: number;
 }
 
 /** Environment variables of the worker that a command in the "VM" inherits; everything else stays out. */
@@ -40,7 +59,8 @@ interface SessionState {
  * `window-change`, `signal`, then one `exec` or `shell`, whose process runs **on the worker host** with /bin/sh in the
  * VM's scratch directory (also its HOME) with a small environment of its own. stdout and stderr stay apart, stdin is
  * forwarded with its EOF, the channel closes after `exit-status` (or `exit-signal`), and a channel the client closes
- * early kills the process group. No port forwarding, subsystems, agent or X11 forwarding.
+ * early kills the process group. Like sshd, a connection gets at most `maxSessions` (10) session channels open at once
+ * and further opens are refused. No port forwarding, subsystems, agent or X11 forwarding.
  *
  * PTY limits (see libs/proto/src/pty.ts): the PTY comes from `script(1)`, so stdout and stderr arrive merged, as on any PTY; the
  * process sees the size asked for at start, and `window-change` resizes the PTY from outside with `stty` a few
@@ -53,6 +73,10 @@ interface SessionState {
 export class VmSshServer {
   private readonly server: Server;
   private readonly commands = new Set<Command>();
+  /** Open sessions of each connection that has not closed. */
+  private readonly sessionsOpen = new Map<Connection, number>();
+  private connections = 0;
+  private refusedSessions = 0;
 
   constructor(private readonly options: VmSshServerOptions) {
     this.server = new Server({ hostKeys: [options.hostKey] }, (connection) => this.accept(connection));
@@ -61,6 +85,12 @@ export class VmSshServer {
   /** Serves SSH on a connection to the VM's port 22. */
   handle(socket: Socket): void {
     this.server.injectSocket(socket);
+  }
+
+  get stats(): VmSshServerStats {
+    let openSessions = 0;
+    this.sessionsOpen.forEach((open) => (openSessions += open));
+    return { connections: this.connections, openSessions, refusedSessions: this.refusedSessions };
   }
 
   /** Kills every command still running (the connections themselves belong to the listener). */
@@ -72,6 +102,9 @@ export class VmSshServer {
 
   private accept(connection: Connection): void {
     let username = '';
+    this.connections++;
+    this.sessionsOpen.set(connection, 0);
+    connection.on('close', () => this.sessionsOpen.delete(connection));
     connection.on('error', () => undefined);
     connection.on('authentication', (ctx) => {
       if (ctx.method === 'password' && this.acceptsLogin(ctx.username, ctx.password)) {
@@ -82,7 +115,26 @@ export class VmSshServer {
       }
     });
     connection.on('ready', () => {
-      connection.on('session', (acceptSession) => this.session(acceptSession(), { username, env: {} }));
+      connection.on('session', (acceptSession, rejectSession) => {
+        const open = this.sessionsOpen.get(connection) ?? 0;
+        if (open >= (this.options.maxSessions ?? SSHD_MAX_SESSIONS)) {
+          // sshd answers "open failed" (administratively prohibited); ssh2's reject() says "connect failed". Either
+          // way the client sees a channel open failure on a connection that stays up.
+          this.refusedSessions++;
+          rejectSession();
+          return;
+        }
+        this.sessionsOpen.set(connection, open + 1);
+        const session = acceptSession();
+        // ssh2 emits 'close' on a session when the client closes its channel, which it does in answer to ours.
+        session.once('close', () => {
+          const now = this.sessionsOpen.get(connection);
+          if (now !== undefined) {
+            this.sessionsOpen.set(connection, now - 1);
+          }
+        });
+        this.session(session, { username, env: {} });
+      });
     });
   }
 
