@@ -11,20 +11,43 @@ import {
   type Role,
 } from '@grove/resources';
 import { CliError, describeError, EXIT_FAILURE, EXIT_USAGE } from './cli.errors';
-import type * as Handlers from './commands/handlers';
+import type * as BootstrapTokenCommands from './commands/bootstrap-token.commands';
+import type * as ConnectCommands from './commands/connect.commands';
+import type * as ContextCommands from './commands/context.commands';
+import type * as ControllerCommands from './commands/controller.commands';
+import type * as DevCommands from './commands/dev.commands';
+import type * as ExecCommands from './commands/exec.commands';
+import type * as ResourceCommands from './commands/resource.commands';
+import type * as SshKeyCommands from './commands/ssh-key.commands';
+import type * as WorkerInstallCommands from './commands/worker-install.commands';
+import type * as WorkerCommands from './commands/worker.commands';
 import { processIo, type CommandIo } from './commands/io';
 import { parsePortSpec, type PortSpec } from './connect/port-spec';
 import { DEFAULT_VM_IMAGE, splitList } from './vm-create-flags';
 import { cliVersion } from './version';
 
 /**
- * Command handlers, loaded only when a command runs: `grove --help` must not pay for the HTTP client, TLS and the
- * YAML parser (start-up target ≤ 300 ms).
+ * The handler modules, each required only when one of its commands runs: every `grove` process pays for what it
+ * loads before it does anything, and module loading was most of a command's time. `grove --help` needs none of them,
+ * and `grove exec` must not pay for what `context create` (prompts), `dev` and `worker install` (child processes) or
+ * `ssh` (ssh2) load. The command definitions below stay eager, so help, parsing and usage errors do not change; see
+ * docs/benchmarks.md, "CLI start-up". `require` rather than `import()`: the build is CommonJS, and `import()` would go
+ * through Node's ESM loader. The `import type`s keep the handlers' signatures checked.
  */
-function handlers(): typeof Handlers {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberate lazy load, see above
-  return require('./commands/handlers') as typeof Handlers;
-}
+/* eslint-disable @typescript-eslint/no-require-imports -- deliberate lazy loading, see above */
+const commands = {
+  bootstrapToken: () => require('./commands/bootstrap-token.commands') as typeof BootstrapTokenCommands,
+  connect: () => require('./commands/connect.commands') as typeof ConnectCommands,
+  context: () => require('./commands/context.commands') as typeof ContextCommands,
+  controller: () => require('./commands/controller.commands') as typeof ControllerCommands,
+  dev: () => require('./commands/dev.commands') as typeof DevCommands,
+  exec: () => require('./commands/exec.commands') as typeof ExecCommands,
+  resource: () => require('./commands/resource.commands') as typeof ResourceCommands,
+  sshKey: () => require('./commands/ssh-key.commands') as typeof SshKeyCommands,
+  worker: () => require('./commands/worker.commands') as typeof WorkerCommands,
+  workerInstall: () => require('./commands/worker-install.commands') as typeof WorkerInstallCommands,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const OUTPUT_CHOICES = ['table', 'json', 'yaml'];
 /** The runtimes the worker process accepts (`--runtime`), see apps/worker's configuration. */
@@ -120,7 +143,7 @@ function addControllerCommands(program: Command, io: CommandIo, state: ProgramSt
         '  GROVE_BOOTSTRAP_ADMIN_TOKEN  token of the bootstrap-admin service account, set on every start\n',
     )
     .action(async (_options: unknown, command: Command) => {
-      state.exitCode = await handlers().controllerRun(io, allOptions(command));
+      state.exitCode = await commands.controller().controllerRun(io, allOptions(command));
     });
 }
 
@@ -164,7 +187,7 @@ function addWorkerCommands(program: Command, io: CommandIo, state: ProgramState)
       ),
     )
     .action(async (url: string, _options: unknown, command: Command) => {
-      state.exitCode = await handlers().workerRun(io, url, allOptions(command));
+      state.exitCode = await commands.controller().workerRun(io, url, allOptions(command));
     });
   addWorkerServiceCommands(worker, io, collect);
 }
@@ -220,7 +243,7 @@ function addWorkerServiceCommands(
         'their absolute paths, so reinstall after moving either.\n',
     )
     .action(async (url: string, _options: unknown, command: Command) => {
-      await handlers().workerInstall(io, url, allOptions(command));
+      await commands.workerInstall().workerInstall(io, url, allOptions(command));
     });
   worker
     .command('uninstall')
@@ -228,7 +251,7 @@ function addWorkerServiceCommands(
     .option('--dry-run', 'print what would be done instead of doing it (no root needed)')
     .addHelpText('after', examples('sudo grove worker uninstall', 'grove worker uninstall --dry-run'))
     .action(async (_options: unknown, command: Command) => {
-      await handlers().workerUninstall(io, allOptions(command));
+      await commands.workerInstall().workerUninstall(io, allOptions(command));
     });
 }
 
@@ -258,7 +281,7 @@ function addDevCommand(program: Command, io: CommandIo, state: ProgramState): vo
         'run with /bin/sh in a scratch directory on this host, port 7 echoes. Stop everything with Ctrl-C.\n',
     )
     .action(async (_options: unknown, command: Command) => {
-      state.exitCode = await handlers().devRun(io, allOptions(command));
+      state.exitCode = await commands.dev().devRun(io, allOptions(command));
     });
 }
 
@@ -290,25 +313,25 @@ function addContextCommands(program: Command, io: CommandIo): void {
         '\nThe first context becomes the default. A self-signed certificate is pinned: later commands trust only it.\n',
     )
     .action(async (url: string, _options: unknown, command: Command) => {
-      await handlers().contextCreate(io, url, allOptions(command));
+      await commands.context().contextCreate(io, url, allOptions(command));
     });
   context
     .command('list')
     .description('list contexts; the default is marked with *')
     .addHelpText('after', examples('grove context list'))
-    .action(() => handlers().contextList(io));
+    .action(() => commands.context().contextList(io));
   context
     .command('default')
     .description('make a context the default')
     .argument('<name>', 'context name')
     .addHelpText('after', examples('grove context default production'))
-    .action((name: string) => handlers().contextDefault(io, name));
+    .action((name: string) => commands.context().contextDefault(io, name));
   context
     .command('delete')
     .description('delete a context (deleting the default makes another one the default)')
     .argument('<name>', 'context name')
     .addHelpText('after', examples('grove context delete lab'))
-    .action((name: string) => handlers().contextDelete(io, name));
+    .action((name: string) => commands.context().contextDelete(io, name));
 }
 
 function addCreateCommands(program: Command, io: CommandIo): void {
@@ -373,7 +396,7 @@ function addCreateCommands(program: Command, io: CommandIo): void {
       ),
     )
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().createVm(io, name, allOptions(command));
+      await commands.resource().createVm(io, name, allOptions(command));
     });
   create
     .command('service-account')
@@ -391,7 +414,7 @@ function addCreateCommands(program: Command, io: CommandIo): void {
       ),
     )
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().createServiceAccount(io, name, allOptions(command));
+      await commands.resource().createServiceAccount(io, name, allOptions(command));
     });
   create
     .command('ssh-key')
@@ -408,7 +431,7 @@ function addCreateCommands(program: Command, io: CommandIo): void {
       ) + '\nThen: ssh -J ci@<controller>:6122 admin@<vm-name> (see docs/ssh-gateway.md).\n',
     )
     .action(async (account: string, file: string | undefined, _options: unknown, command: Command) => {
-      await handlers().createSshKey(io, account, file, allOptions(command));
+      await commands.sshKey().createSshKey(io, account, file, allOptions(command));
     });
 }
 
@@ -421,7 +444,7 @@ function addGetCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove get vm ci-runner-1', 'grove get vm ci-runner-1 -o json'))
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().getVm(io, name, allOptions(command));
+      await commands.resource().getVm(io, name, allOptions(command));
     });
   get
     .command('worker')
@@ -430,7 +453,7 @@ function addGetCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove get worker mac-mini-1', 'grove get worker mac-mini-1 -o yaml'))
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().getWorker(io, name, allOptions(command));
+      await commands.resource().getWorker(io, name, allOptions(command));
     });
   get
     .command('service-account')
@@ -439,7 +462,7 @@ function addGetCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove get service-account ci'))
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().getServiceAccount(io, name, allOptions(command));
+      await commands.resource().getServiceAccount(io, name, allOptions(command));
     });
   get
     .command('bootstrap-token')
@@ -461,7 +484,7 @@ function addGetCommands(program: Command, io: CommandIo): void {
         "the current context's own account, or --rotate. Only the token is printed on standard output.\n",
     )
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().getBootstrapToken(io, name, allOptions(command));
+      await commands.bootstrapToken().getBootstrapToken(io, name, allOptions(command));
     });
   get
     .command('cluster-settings')
@@ -469,7 +492,7 @@ function addGetCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove get cluster-settings', 'grove get cluster-settings -o json'))
     .action(async (_options: unknown, command: Command) => {
-      await handlers().getClusterSettings(io, allOptions(command));
+      await commands.resource().getClusterSettings(io, allOptions(command));
     });
 }
 
@@ -481,7 +504,7 @@ function addListCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove list vms', 'grove list vms -o json'))
     .action(async (_options: unknown, command: Command) => {
-      await handlers().listVms(io, allOptions(command));
+      await commands.resource().listVms(io, allOptions(command));
     });
   list
     .command('workers')
@@ -489,7 +512,7 @@ function addListCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove list workers', 'grove list workers -o yaml'))
     .action(async (_options: unknown, command: Command) => {
-      await handlers().listWorkers(io, allOptions(command));
+      await commands.resource().listWorkers(io, allOptions(command));
     });
   list
     .command('service-accounts')
@@ -497,7 +520,7 @@ function addListCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove list service-accounts'))
     .action(async (_options: unknown, command: Command) => {
-      await handlers().listServiceAccounts(io, allOptions(command));
+      await commands.resource().listServiceAccounts(io, allOptions(command));
     });
   list
     .command('ssh-keys')
@@ -506,7 +529,7 @@ function addListCommands(program: Command, io: CommandIo): void {
     .addOption(outputOption())
     .addHelpText('after', examples('grove list ssh-keys ci', 'grove list ssh-keys ci -o json'))
     .action(async (account: string, _options: unknown, command: Command) => {
-      await handlers().listSshKeys(io, account, allOptions(command));
+      await commands.sshKey().listSshKeys(io, account, allOptions(command));
     });
 }
 
@@ -524,7 +547,7 @@ function addDeleteCommands(program: Command, io: CommandIo): void {
       .argument('<name>', `${kind} name`)
       .addHelpText('after', examples(example))
       .action(async (name: string, _options: unknown, command: Command) => {
-        await handlers().deleteResource(io, kind, name, allOptions(command));
+        await commands.resource().deleteResource(io, kind, name, allOptions(command));
       });
   }
   del
@@ -534,7 +557,7 @@ function addDeleteCommands(program: Command, io: CommandIo): void {
     .argument('<fingerprint>', 'the key\'s fingerprint as "grove list ssh-keys" shows it (SHA256:…)')
     .addHelpText('after', examples('grove delete ssh-key ci SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s'))
     .action(async (account: string, fingerprint: string, _options: unknown, command: Command) => {
-      await handlers().deleteSshKey(io, account, fingerprint, allOptions(command));
+      await commands.sshKey().deleteSshKey(io, account, fingerprint, allOptions(command));
     });
 }
 
@@ -547,7 +570,7 @@ function addOperationCommands(program: Command, io: CommandIo): void {
     .option('--tail <lines>', 'print only the last N lines', positiveInteger)
     .addHelpText('after', examples('grove logs vm ci-runner-1', 'grove logs vm ci-runner-1 --tail 20'))
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().logsVm(io, name, allOptions(command));
+      await commands.resource().logsVm(io, name, allOptions(command));
     });
 
   const pause = program.command('pause').description('pause scheduling').helpGroup('Working with resources:');
@@ -562,7 +585,7 @@ function addOperationCommands(program: Command, io: CommandIo): void {
     )
     .addHelpText('after', examples('grove pause worker mac-mini-1', 'grove pause worker mac-mini-1 --wait 3600'))
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().pauseWorker(io, name, allOptions(command));
+      await commands.worker().pauseWorker(io, name, allOptions(command));
     });
 
   const resume = program.command('resume').description('resume scheduling').helpGroup('Working with resources:');
@@ -572,7 +595,7 @@ function addOperationCommands(program: Command, io: CommandIo): void {
     .argument('<name>', 'worker name')
     .addHelpText('after', examples('grove resume worker mac-mini-1'))
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().resumeWorker(io, name, allOptions(command));
+      await commands.worker().resumeWorker(io, name, allOptions(command));
     });
 
   const set = program.command('set').description('change settings').helpGroup('Administration:');
@@ -598,7 +621,7 @@ function addOperationCommands(program: Command, io: CommandIo): void {
       ),
     )
     .action(async (_options: unknown, command: Command) => {
-      await handlers().setClusterSettings(io, allOptions(command));
+      await commands.resource().setClusterSettings(io, allOptions(command));
     });
 }
 
@@ -660,7 +683,7 @@ function addPortForwardCommands(program: Command, io: CommandIo): void {
           'listener keep going.\n',
       )
       .action(async (name: string, spec: PortSpec, _options: unknown, command: Command) => {
-        await handlers().portForward(io, k.kind, name, spec, allOptions(command));
+        await commands.connect().portForward(io, k.kind, name, spec, allOptions(command));
       });
   }
 }
@@ -739,7 +762,7 @@ function addSshCommand(program: Command, io: CommandIo, state: ProgramState): vo
     )
     .action(async (name: string, words: string[], _options: unknown, command: Command) => {
       const remote = optionsAfterName(command, words);
-      state.exitCode = await handlers().sshVm(io, name, remote, allOptions(command));
+      state.exitCode = await commands.connect().sshVm(io, name, remote, allOptions(command));
     });
 }
 
@@ -798,7 +821,7 @@ function addExecCommand(program: Command, io: CommandIo, state: ProgramState): v
     )
     .action(async (name: string, words: string[], _options: unknown, command: Command) => {
       const remote = optionsAfterName(command, words);
-      state.exitCode = await handlers().execVm(io, name, remote, allOptions(command));
+      state.exitCode = await commands.exec().execVm(io, name, remote, allOptions(command));
     });
 }
 
@@ -840,7 +863,7 @@ function addVncAndIpCommands(program: Command, io: CommandIo): void {
           '\nThe viewer is started with "open" on macOS and "xdg-open" on Linux. Forwards until Ctrl-C.\n',
       )
       .action(async (name: string, _options: unknown, command: Command) => {
-        await handlers().vnc(io, k.kind, name, allOptions(command));
+        await commands.connect().vnc(io, k.kind, name, allOptions(command));
       });
   }
 
@@ -851,7 +874,7 @@ function addVncAndIpCommands(program: Command, io: CommandIo): void {
     .addOption(waitOption('wait up to this long for the VM to run and have an address', 0))
     .addHelpText('after', examples('grove ip vm ci-runner-1', 'grove ip vm ci-runner-1 --wait 120'))
     .action(async (name: string, _options: unknown, command: Command) => {
-      await handlers().ipVm(io, name, allOptions(command));
+      await commands.connect().ipVm(io, name, allOptions(command));
     });
 }
 

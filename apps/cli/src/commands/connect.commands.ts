@@ -12,8 +12,8 @@ import { onInterrupt, streamsOf, type CommandIo, type GlobalOptions } from './io
 import { withClient } from './session';
 
 /**
- * The SSH client, loaded only by `grove ssh`: ssh2 takes ~60 ms to load, which every other command would pay
- * (all handlers are loaded together).
+ * The SSH client, loaded only by `grove ssh`: ssh2 takes ~60 ms to load, which `grove port-forward`, `vnc` and `ip`
+ * (handled in this module too) would pay.
  */
 function sshSession(): typeof SshSession {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberate lazy load, see above

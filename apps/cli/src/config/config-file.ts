@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { CliError } from '../cli.errors';
+import { parseYaml, stringifyYaml } from '../yaml';
+import { parsePlainYamlMapping } from './plain-yaml';
 
 /** One controller the CLI knows, as stored in `config.yml`. */
 export interface GroveContext {
@@ -40,7 +41,8 @@ export function emptyConfig(): GroveConfig {
 export function parseConfig(text: string, path: string): GroveConfig {
   let raw: unknown;
   try {
-    raw = parse(text);
+    // The fast path reads what `grove` itself writes; anything else goes to the YAML library.
+    raw = parsePlainYamlMapping(text) ?? parseYaml(text);
   } catch (err) {
     throw new CliError(`cannot parse ${path}: ${(err as Error).message}`, { cause: err });
   }
@@ -100,7 +102,7 @@ export function serializeConfig(config: GroveConfig): string {
       ...(ctx.serviceAccountToken !== undefined ? { serviceAccountToken: ctx.serviceAccountToken } : {}),
     };
   }
-  return stringify({ ...(config.defaultContext ? { 'default-context': config.defaultContext } : {}), contexts });
+  return stringifyYaml({ ...(config.defaultContext ? { 'default-context': config.defaultContext } : {}), contexts });
 }
 
 /** Reads the config file; a missing file is an empty configuration. */

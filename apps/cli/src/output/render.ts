@@ -1,6 +1,6 @@
 import type { ClusterSettings, HostDir, ServiceAccount, Vm, Worker } from '@grove/resources';
 import { formatHostDir } from '@grove/resources';
-import { stringify } from 'yaml';
+import { stringifyYaml } from '../yaml';
 import { formatAge, formatKeyValues, formatTable } from './table';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
@@ -8,7 +8,7 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** Machine output: pretty-printed JSON or YAML, ending with a newline. */
 export function renderMachine(value: unknown, format: 'json' | 'yaml'): string {
-  return format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value);
+  return format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringifyYaml(value);
 }
 
 function restartPolicy(vm: Pick<Vm, 'restart_policy' | 'restart_count'>): string {
