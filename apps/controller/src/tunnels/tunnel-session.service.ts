@@ -25,9 +25,12 @@ const CLIENT_PING_INTERVAL_MS = 30_000;
 /** A worker gets at least this long to hand over a tunnel or an address, even with `wait=0`. */
 const MIN_WORKER_WAIT_MS = 5_000;
 
+/** What a port-forward session reaches: a VM, or the worker host itself. */
+export type PortForwardTarget = { kind: 'vm'; name: string } | { kind: 'worker'; name: string };
+
 /** What a port-forward request asks for. */
 export interface PortForwardRequest {
-  target: { kind: 'vm'; name: string } | { kind: 'worker'; name: string };
+  target: PortForwardTarget;
   port: number;
   waitSeconds: number;
   account: ServiceAccount;
@@ -217,12 +220,10 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     const session = randomUUID();
     const target = vm ? `VM "${vm.name}"` : `worker "${workerName}"`;
     call.write({ kind: 'open', session, vmUid: vm?.uid ?? '', port: req.port });
-    this.accept(req, upgrade, call, {
-      session,
-      workerName,
-      vm,
-      describe: `${target} port ${req.port}`,
-    });
+    const info = { session, workerName, vm, describe: `${target} port ${req.port}` };
+    // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
+    // turn later lets the worker start connecting to the target while this side completes the handshake.
+    setImmediate(() => this.accept(req, upgrade, call, info));
   }
 
   private accept(

@@ -31,7 +31,7 @@ export class TunnelController {
     @Param('name') name: string,
     @Query() query: PortForwardQueryDto,
     @Req() req: AuthenticatedRequest,
-    @Res({ passthrough: true }) reply: FastifyReply,
+    @Res() reply: FastifyReply,
   ): Promise<void> {
     await this.forward({ kind: 'vm', name }, query, req, reply);
   }
@@ -48,7 +48,7 @@ export class TunnelController {
     @Param('name') name: string,
     @Query() query: PortForwardQueryDto,
     @Req() req: AuthenticatedRequest,
-    @Res({ passthrough: true }) reply: FastifyReply,
+    @Res() reply: FastifyReply,
   ): Promise<void> {
     await this.forward({ kind: 'worker', name }, query, req, reply);
   }
@@ -79,7 +79,8 @@ export class TunnelController {
       request: req.raw,
       remoteAddress: req.ip,
     });
-    // The WebSocket took the connection: Fastify must not answer.
+    // The WebSocket took the connection: Fastify must not answer. (`@Res()` without passthrough also keeps Nest from
+    // sending the handler's result on the hijacked reply, which Fastify refuses with an error object per handshake.)
     reply.hijack();
   }
 }

@@ -22,7 +22,12 @@ class FakeCall extends Duplex {
   }
 }
 
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+/** Two event-loop turns: a used tunnel is handed over in one, its replacement opened in the next. */
+const tick = async () => {
+  await turn();
+  await turn();
+};
 
 function pool(idleTarget: number) {
   const calls: FakeCall[] = [];
@@ -50,6 +55,26 @@ describe('TunnelPool', () => {
     expect(used).toEqual([{ open: { kind: 'open', session: 's', vmUid: 'u', port: 22 }, call: calls[1] }]);
     expect(calls).toHaveLength(4);
     expect(tunnels.idleCount).toBe(3);
+    tunnels.stop();
+  });
+
+  it("hands the session over before it opens the replacement (the session is on the user's critical path)", async () => {
+    const calls: FakeCall[] = [];
+    const streamsAtHandover: number[] = [];
+    const tunnels = new TunnelPool({
+      open: () => {
+        const call = new FakeCall();
+        calls.push(call);
+        return call as unknown as TunnelClientCall;
+      },
+      idleTarget: 1,
+      onOpen: () => streamsAtHandover.push(calls.length),
+      log: () => undefined,
+    });
+    calls[0].push({ kind: 'open', session: 's', vmUid: '', port: 5900 });
+    await tick();
+    expect(streamsAtHandover).toEqual([1]);
+    expect(calls).toHaveLength(2);
     tunnels.stop();
   });
 

@@ -104,7 +104,9 @@ export class TunnelPool {
         return;
       }
       this.failures = 0;
-      this.fill();
+      // The replacement after the session has started its connect: opening a stream costs a few hundred µs, and
+      // the session's connect is on the user's critical path (docs/benchmarks.md, "Tunnel session setup").
+      setImmediate(() => this.fill());
       this.options.onOpen(frame, call);
     };
     const onError = (err: Error & { code?: number; details?: string }) => {

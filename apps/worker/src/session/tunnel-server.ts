@@ -1,3 +1,4 @@
+import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, type Socket } from 'node:net';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import type { PortForwardOpenFrame, TunnelClientCall } from './tunnel-pool';
@@ -13,10 +14,44 @@ export interface TunnelServerOptions {
   log: (line: string) => void;
 }
 
+/** How long the system's answer for `localhost` is reused. */
+const LOCALHOST_LOOKUP_TTL_MS = 60_000;
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * `dns.lookup` for the worker host's `localhost`, remembering successful answers for a minute. A lookup goes through
+ * libuv's thread pool: about 60 µs on an idle machine but up to a millisecond on a busy one, a third of a worker
+ * port-forward's setup (docs/benchmarks.md, "Tunnel session setup"), for an answer that does not change.
+ */
+export function createLocalhostLookup(
+  resolve: typeof lookup = lookup,
+  now: () => number = Date.now,
+): (hostname: string, options: LookupOptions, callback: LookupCallback) => void {
+  const answers = new Map<string, { until: number; address: string | LookupAddress[]; family?: number }>();
+  return (hostname, options, callback) => {
+    // `net` asks with different options depending on the family and happy-eyeballs settings: one answer per question.
+    const key = `${hostname} ${options.family ?? 0} ${options.hints ?? 0} ${options.all === true}`;
+    const known = answers.get(key);
+    if (known && known.until > now()) {
+      process.nextTick(callback, null, known.address, known.family);
+      return;
+    }
+    resolve(hostname, options, (err, address, family) => {
+      if (!err) {
+        answers.set(key, { until: now() + LOCALHOST_LOOKUP_TTL_MS, address, family });
+      }
+      callback(err, address, family);
+    });
+  };
+}
+
+const localhostLookup = createLocalhostLookup();
+
 /** Connects to `localhost:port` on the worker host (worker port-forward, e.g. its screen on 5900). */
 function connectHost(port: number, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: 'localhost', port, noDelay: true, allowHalfOpen: true });
+    const socket = connect({ host: 'localhost', port, noDelay: true, allowHalfOpen: true, lookup: localhostLookup });
     const onAbort = () => socket.destroy(new Error('cancelled'));
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once('error', (err) => {
@@ -46,12 +81,21 @@ export class TunnelServer {
 
   /** Serves one tunnel the controller started using. */
   async serve(open: PortForwardOpenFrame, call: TunnelClientCall): Promise<void> {
+    // One controller and a plain timer rather than AbortSignal.any/timeout: cheaper on every session's setup.
     const cancelled = new AbortController();
-    const onLost = () => cancelled.abort();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancelled.abort();
+    }, CONNECT_TIMEOUT_MS);
+    let lost = false;
+    const onLost = () => {
+      lost = true;
+      cancelled.abort();
+    };
     call.once('error', onLost);
     call.once('end', onLost);
-    const timeout = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
-    const signal = AbortSignal.any([cancelled.signal, timeout]);
+    const { signal } = cancelled;
     const target = open.vmUid ? `VM ${open.vmUid} port ${open.port}` : `worker host port ${open.port}`;
     let socket: Socket;
     try {
@@ -59,17 +103,18 @@ export class TunnelServer {
         ? await this.options.connectVm(open.vmUid, open.port, signal)
         : await connectHost(open.port, signal);
     } catch (err) {
-      const message = timeout.aborted ? `timed out connecting to ${target}` : (err as Error).message;
+      const message = timedOut ? `timed out connecting to ${target}` : (err as Error).message;
       this.options.log(`tunnel session ${open.session}: ${message}`);
       call.on('error', () => undefined);
       call.write({ kind: 'error', message });
       call.end();
       return;
     } finally {
+      clearTimeout(timer);
       call.off('error', onLost);
       call.off('end', onLost);
     }
-    if (cancelled.signal.aborted) {
+    if (lost) {
       socket.destroy();
       return;
     }
