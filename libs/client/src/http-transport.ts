@@ -1,7 +1,8 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { WebSocket } from 'ws';
+import type * as Ws from 'ws';
+import type { WebSocket } from 'ws';
 import { ApiError, connectionError, ControllerConnectionError } from './client.errors';
 
 /**
@@ -42,6 +43,15 @@ export interface JsonResponse<T> {
   headers: IncomingHttpHeaders;
   /** The parsed body; undefined when the controller sent none. */
   body: T;
+}
+
+/**
+ * `ws` (with its native `bufferutil`), required on first use: most commands of the CLI never open a WebSocket, and
+ * loading it costs every process 15–25 ms at start-up (docs/benchmarks.md, "CLI start-up").
+ */
+function loadWs(): typeof Ws {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberate lazy load, see above
+  return require('ws') as typeof Ws;
 }
 
 /** HTTP/1.1 with JSON bodies over one keep-alive agent, with TLS pinning when a certificate is given. */
@@ -131,7 +141,7 @@ export class HttpTransport {
     const url = this.target(req.path, req.query);
     url.protocol = this.secure ? 'wss:' : 'ws:';
     return new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(url, req.protocols ?? [], {
+      const ws = new (loadWs().WebSocket)(url, req.protocols ?? [], {
         headers: this.headers,
         perMessageDeflate: false,
         handshakeTimeout: req.handshakeMs,

@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 
 /**
  * WebSocket subprotocol of Grove's port-forward endpoints that adds TCP half-close: an empty binary message means "no
@@ -8,6 +8,10 @@ import { WebSocket } from 'ws';
  * (`nc -N`, HTTP/1.0 clients) loses the answer.
  */
 export const HALF_CLOSE_PROTOCOL = 'grove.half-close.v1';
+
+// WebSocket ready states (RFC 6455 / the WHATWG API), as numbers so that this module does not load `ws` itself.
+const OPEN = 1;
+const CLOSED = 3;
 
 /** How long a closing WebSocket waits for the peer's close frame before the socket is cut. */
 export const WEBSOCKET_CLOSE_GRACE_MS = 1000;
@@ -18,11 +22,11 @@ export const WEBSOCKET_CLOSE_GRACE_MS = 1000;
  * within the grace period is cut off.
  */
 export function closeWebSocket(ws: WebSocket, code = 1000, reason?: string): void {
-  if (ws.readyState === WebSocket.CLOSED) {
+  if (ws.readyState === CLOSED) {
     return;
   }
   ws.resume();
-  if (ws.readyState === WebSocket.OPEN) {
+  if (ws.readyState === OPEN) {
     ws.close(code, reason);
   }
   const timer = setTimeout(() => ws.terminate(), WEBSOCKET_CLOSE_GRACE_MS);
