@@ -9,6 +9,7 @@ import { TunnelSessionService } from '../tunnels/tunnel-session.service';
 import {
   clipCloseReason,
   isWebSocketHandshake,
+  keepWebSocketAlive,
   pendingUpgrade,
   type PendingUpgrade,
 } from '../tunnels/websocket-upgrade';
@@ -373,28 +374,12 @@ export class ExecService implements BeforeApplicationShutdown {
           session.receive(subscriber, data.toString('utf8'));
         }
       });
-      const stopPinging = this.keepAlive(ws);
+      const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
       ws.once('close', () => {
         stopPinging();
         session.detach(subscriber);
       });
     });
-  }
-
-  /** Pings the client; one that does not answer within an interval is cut off (idle proxies drop silent sockets). */
-  private keepAlive(ws: WebSocket): () => void {
-    let alive = true;
-    ws.on('pong', () => (alive = true));
-    const timer = setInterval(() => {
-      if (!alive) {
-        ws.terminate();
-        return;
-      }
-      alive = false;
-      ws.ping();
-    }, CLIENT_PING_INTERVAL_MS);
-    timer.unref();
-    return () => clearInterval(timer);
   }
 
   private record(

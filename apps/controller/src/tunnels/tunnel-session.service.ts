@@ -16,7 +16,13 @@ import { WorkerService } from '../workers/worker.service';
 import { IpResolutionError, IpResolver } from '../worker-sessions/ip-resolver';
 import { TunnelBroker, TunnelUnavailableError, type TunnelCall } from '../worker-sessions/tunnel-broker';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
-import { clipCloseReason, isWebSocketHandshake, pendingUpgrade, type PendingUpgrade } from './websocket-upgrade';
+import {
+  clipCloseReason,
+  isWebSocketHandshake,
+  keepWebSocketAlive,
+  pendingUpgrade,
+  type PendingUpgrade,
+} from './websocket-upgrade';
 
 /** Largest WebSocket message a client may send; the CLI sends at most 64 KiB, Orchard's client 32 KiB. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -259,7 +265,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         abortLocal: (message) => closeWebSocket(ws, 1011, clipCloseReason(message)),
       });
       this.active.add(endpoint);
-      const stopPinging = this.keepAlive(ws);
+      const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
       void endpoint.done.then((outcome) => {
         stopPinging();
         this.active.delete(endpoint);
@@ -271,22 +277,6 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         );
       });
     });
-  }
-
-  /** Pings the client; one that does not answer within an interval is cut off (idle proxies drop silent sockets). */
-  private keepAlive(ws: WebSocket): () => void {
-    let alive = true;
-    ws.on('pong', () => (alive = true));
-    const timer = setInterval(() => {
-      if (!alive) {
-        ws.terminate();
-        return;
-      }
-      alive = false;
-      ws.ping();
-    }, CLIENT_PING_INTERVAL_MS);
-    timer.unref();
-    return () => clearInterval(timer);
   }
 
   /**

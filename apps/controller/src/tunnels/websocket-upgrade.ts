@@ -1,6 +1,7 @@
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
 
 const UPGRADE = Symbol('grove.websocket-upgrade');
 
@@ -60,4 +61,23 @@ export function isWebSocketHandshake(req: IncomingMessage): boolean {
     /^[+/0-9A-Za-z]{22}==$/.test(key) &&
     (req.headers['sec-websocket-version'] === '13' || req.headers['sec-websocket-version'] === '8')
   );
+}
+
+/**
+ * Pings a client every `intervalMs` and cuts off one that did not answer the previous ping (idle proxies drop silent
+ * sockets, and a vanished client would otherwise hold its session). Returns the function that stops it.
+ */
+export function keepWebSocketAlive(ws: WebSocket, intervalMs: number): () => void {
+  let alive = true;
+  ws.on('pong', () => (alive = true));
+  const timer = setInterval(() => {
+    if (!alive) {
+      ws.terminate();
+      return;
+    }
+    alive = false;
+    ws.ping();
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
