@@ -8,6 +8,7 @@ import { waitFor, type RunningProcess } from '@grove/testing';
 import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
 import { ExecSocket } from './test-support/exec-socket';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
+import { untilRunning } from './test-support/running-vm';
 
 /** Runs `curl` and resolves with its stdout and exit code. */
 function curl(args: string[]): Promise<{ stdout: string; code: number }> {
@@ -59,15 +60,7 @@ describe('exec through a synthetic worker (Orchard exec_test.go, orchard.md §8.
       dataDir: join(home, workerName),
     });
     await client.vms.create({ name: 'exec-vm', image: 'any', os: 'linux' });
-    vm = await waitFor(
-      'running',
-      async () => {
-        const v = await client.vms.get('exec-vm');
-        return v.status === 'running' ? v : undefined;
-      },
-      20_000,
-      50,
-    );
+    vm = await untilRunning(client, 'exec-vm');
   });
 
   afterAll(async () => {

@@ -9,6 +9,7 @@ import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
 import { REPO_ROOT } from './test-support/paths';
+import { untilRunning } from './test-support/running-vm';
 
 const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
 
@@ -76,15 +77,7 @@ describe('port-forward through worker tunnels', () => {
     ]);
     await waitFor('the worker session', () => /connected to http/.test(worker.output()), 20_000);
     await client.vms.create({ name: 'pf', image: 'any', os: 'linux' });
-    vm = await waitFor(
-      'running',
-      async () => {
-        const v = await client.vms.get('pf');
-        return v.status === 'running' ? v : undefined;
-      },
-      20_000,
-      50,
-    );
+    vm = await untilRunning(client, 'pf');
   });
 
   afterAll(async () => {

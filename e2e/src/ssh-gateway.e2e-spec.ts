@@ -16,6 +16,7 @@ import {
 } from './test-support/openssh-client';
 import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
+import { untilRunning } from './test-support/running-vm';
 
 /** The API error a call fails with (the test fails when it succeeds). */
 async function apiError(call: Promise<unknown>): Promise<ApiError> {
@@ -135,7 +136,7 @@ describe('SSH gateway: OpenSSH against a controller with --listen-ssh and a synt
     expectSuccess(await grove(['create', 'ssh-key', VIEWER, '-'], readFileSync(`${viewerKey}.pub`, 'utf8')));
     askpass = writeAskpass(home);
     expectSuccess(await grove(['create', 'vm', 'v1', '--image', 'any']));
-    await waitFor('v1 running', async () => (await admin.vms.get('v1')).status === 'running', 20_000, 100);
+    await untilRunning(admin, 'v1');
   });
 
   afterAll(async () => {

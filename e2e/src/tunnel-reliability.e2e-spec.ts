@@ -15,6 +15,7 @@ import {
 } from './test-support/restartable-controller';
 import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
 import { closeAndWait, closeOf, echoThrough, within } from './test-support/websocket-session';
+import { untilRunning } from './test-support/running-vm';
 
 const MiB = 1024 * 1024;
 
@@ -95,15 +96,7 @@ describe('tunnel reliability', () => {
   /** Creates a Linux VM that only the worker with label `tunnel-test=<label>` runs, and waits until it runs. */
   async function runningVm(name: string, label: string): Promise<Vm> {
     await client.vms.create({ name, image: 'any', os: 'linux', labels: { 'tunnel-test': label } });
-    return waitFor(
-      `VM ${name} running`,
-      async () => {
-        const vm = await client.vms.get(name);
-        return vm.status === 'running' ? vm : undefined;
-      },
-      20_000,
-      50,
-    );
+    return untilRunning(client, name);
   }
 
   beforeAll(async () => {
