@@ -538,7 +538,7 @@ describe('grove CLI against a controller with its self-signed certificate', () =
     });
     expectSuccess(result);
     const listed = await runGrove(['--context', 'piped', 'list', 'workers'], { home });
-    expect(listed).toMatchObject({ code: 0, stdout: 'NAME  LAST-SEEN  SCHEDULING-PAUSED\n' });
+    expect(listed).toMatchObject({ code: 0, stdout: 'NAME  LAST-SEEN  SCHEDULING-PAUSED  SESSION\n' });
   });
 });
 

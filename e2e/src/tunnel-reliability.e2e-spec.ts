@@ -101,7 +101,8 @@ describe('tunnel reliability', () => {
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-tunnel-reliability-'));
-    controller = await startRestartableController();
+    // No drain: these tests check what sessions see when their controller goes away at once.
+    controller = await startRestartableController(['--shutdown-grace', '0s']);
     client = new GroveClient({
       url: controller.url,
       serviceAccountName: BOOTSTRAP_ADMIN,

@@ -468,7 +468,7 @@ describe('grove (in-process, against a fake controller)', () => {
       const missing = await cli(contextEnv(), '--context', 'two', 'list', 'workers');
       const used = await cli(contextEnv(), 'list', 'workers', '--context', 'one');
       expect(missing.stderr).toBe('Error: context "two" does not exist (known contexts: one)\n');
-      expect(used.stdout).toBe('NAME  LAST-SEEN  SCHEDULING-PAUSED\n');
+      expect(used.stdout).toBe('NAME  LAST-SEEN  SCHEDULING-PAUSED  SESSION\n');
       expect(t.fake.requests[0].authorization).toBe(`Basic ${Buffer.from('x:y').toString('base64')}`);
     });
   });

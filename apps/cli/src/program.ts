@@ -508,7 +508,7 @@ function addListCommands(program: Command, io: CommandIo): void {
     });
   list
     .command('workers')
-    .description('list workers: NAME LAST-SEEN SCHEDULING-PAUSED')
+    .description('list workers: NAME LAST-SEEN SCHEDULING-PAUSED SESSION (the controller replica holding it)')
     .addOption(outputOption())
     .addHelpText('after', examples('grove list workers', 'grove list workers -o yaml'))
     .action(async (_options: unknown, command: Command) => {

@@ -1,19 +1,21 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { DataSource } from 'typeorm';
+import { ClusterModule } from './cluster/cluster.module';
 import { ClusterSettingsModule } from './cluster-settings/cluster-settings.module';
 import { AuthGuard } from './common/auth/auth.guard';
 import { SchedulingTrigger } from './common/scheduling-trigger';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
 import { ExecModule } from './exec/exec.module';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './infra/config/controller-config';
+import { DatabaseAvailability } from './infra/database/database-availability.service';
 import { ServiceAccountModule } from './service-accounts/service-account.module';
 import { VmModule } from './vms/vm.module';
 import { WorkerModule } from './workers/worker.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { SshGatewayModule } from './ssh-gateway/ssh-gateway.module';
 import { TunnelModule } from './tunnels/tunnel.module';
-import { GRPC_TLS, type GrpcTls } from './worker-sessions/worker-grpc.server';
+import { GRPC_TLS, type GrpcTls } from './infra/tls/grpc-tls';
 import { WorkerSessionModule } from './worker-sessions/worker-session.module';
 
 /** Makes the configuration and the already-migrated DataSource injectable everywhere. */
@@ -28,8 +30,9 @@ class InfraModule {
         { provide: DataSource, useValue: dataSource },
         { provide: GRPC_TLS, useValue: tls },
         SchedulingTrigger,
+        DatabaseAvailability,
       ],
-      exports: [CONTROLLER_CONFIG, DataSource, GRPC_TLS, SchedulingTrigger],
+      exports: [CONTROLLER_CONFIG, DataSource, GRPC_TLS, SchedulingTrigger, DatabaseAvailability],
     };
   }
 }
@@ -41,6 +44,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         InfraModule.forRoot(config, dataSource, tls),
+        ClusterModule,
         ServiceAccountModule,
         ClusterSettingsModule,
         WorkerModule,

@@ -18,19 +18,24 @@ async function main(): Promise<void> {
   }
   const controller = await runController(config);
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       return;
     }
     stopping = true;
     console.log(`Received ${signal}, shutting down...`);
-    controller.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error('Error: shutdown failed:', err);
-        process.exit(1);
-      },
-    );
+    // A second signal skips the drain.
+    process.once(signal, () => void controller.close().then(() => process.exit(0)));
+    controller
+      .drain()
+      .then(() => controller.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          console.error('Error: shutdown failed:', err);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -4,11 +4,15 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { DataSource } from 'typeorm';
 import { createControllerApp } from './app';
 import type { ControllerConfig } from './infra/config/controller-config';
+import { clusterCertificate } from './cluster/cluster-certificate';
 import { openDataSource } from './infra/database/data-source';
+import { lockDataDir } from './infra/database/data-dir-lock';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/database/embedded-postgres';
 import { JsonLogger } from './infra/logging/json-logger';
 import { loadOrCreateCertificate } from './infra/tls/certificate';
 import { BOOTSTRAP_ADMIN, ServiceAccountService } from './service-accounts/service-account.service';
+import { ExecService } from './exec/exec.service';
+import { TunnelSessionService } from './tunnels/tunnel-session.service';
 import { WorkerGrpcServer } from './worker-sessions/worker-grpc.server';
 
 /** Nest's start-up chatter (every module and route) is noise for operators. */
@@ -28,8 +32,16 @@ export interface RunningController {
   url: string;
   app: NestFastifyApplication;
   fingerprint?: string;
+  /**
+   * First step of a graceful stop (SIGTERM): workers are told to reconnect (to another replica when there is one) and
+   * sessions in progress get up to `--shutdown-grace` to end by themselves; `close` then cuts what is left.
+   */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How often the drain looks whether sessions are left. */
+const DRAIN_POLL_MS = 100;
 
 const POOL_SIZE = 10;
 const EMBEDDED_POOL_SIZE = 4;
@@ -58,32 +70,41 @@ export async function runController(
   Logger.overrideLogger(logger);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 
-  const tls = config.insecureNoTls
-    ? undefined
-    : await loadOrCreateCertificate({
-        dataDir: config.dataDir,
-        certFile: config.tlsCertFile,
-        keyFile: config.tlsKeyFile,
-      });
-
   let embedded: EmbeddedPostgres | undefined;
   let dataSource: DataSource;
+  let unlockDataDir = (): void => undefined;
   if (config.databaseUrl) {
     dataSource = await openDataSource({ url: config.databaseUrl }, POOL_SIZE);
   } else {
+    unlockDataDir = lockDataDir(config.dataDir);
     out(`Starting the embedded database in ${config.dataDir}/db (set GROVE_DATABASE_URL to use Postgres)...`);
     embedded = await startEmbeddedPostgres(config.dataDir, EMBEDDED_POOL_SIZE);
     dataSource = await openDataSource(embedded.connection, EMBEDDED_POOL_SIZE);
   }
 
-  const app = await createControllerApp(config, dataSource, { tls, logger });
+  // Every replica on one database serves the same certificate (workers and contexts pin its fingerprint).
+  const tls = config.insecureNoTls
+    ? undefined
+    : await clusterCertificate(
+        dataSource,
+        await loadOrCreateCertificate({
+          dataDir: config.dataDir,
+          certFile: config.tlsCertFile,
+          keyFile: config.tlsKeyFile,
+        }),
+      );
+
+  const app = await createControllerApp(config, dataSource, {
+    tls: tls && { ...tls, operatorProvided: tls.source === 'user' },
+    logger,
+  });
   const bootstrap = await app.get(ServiceAccountService).bootstrap(config.bootstrapAdminToken);
   await app.listen({ host: config.listenHost, port: config.listenPort });
 
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
   const url = `${tls ? 'https' : 'http'}://${reachableHost(config.listenHost)}:${port}`;
-  out(`Grove controller listening on ${url} (bound to ${config.listenHost}:${port})`);
+  out(`Grove controller "${config.replicaName}" listening on ${url} (bound to ${config.listenHost}:${port})`);
   const grpcPort = app.get(WorkerGrpcServer).port;
   if (grpcPort !== undefined) {
     out(`Worker sessions (gRPC${tls ? ' over TLS' : ''}) on ${config.grpcListen?.host}:${grpcPort}`);
@@ -110,11 +131,26 @@ export async function runController(
     url,
     app,
     fingerprint: tls?.fingerprint,
+    drain: async () => {
+      app.get(WorkerGrpcServer).beforeApplicationShutdown();
+      const left = () => app.get(TunnelSessionService).activeSessions + app.get(ExecService).runningCommands;
+      const deadline = Date.now() + config.shutdownGraceMs;
+      if (left() > 0) {
+        out(`Waiting up to ${config.shutdownGraceMs / 1000} s for ${left()} session(s) in progress to end...`);
+      }
+      while (left() > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      }
+      if (left() > 0) {
+        out(`Ending ${left()} session(s) still in progress (--shutdown-grace ${config.shutdownGraceMs / 1000} s)`);
+      }
+    },
     close: () =>
       (closing ??= (async () => {
         await app.close();
         await dataSource.destroy();
         await embedded?.close();
+        unlockDataDir();
       })()),
   };
 }

@@ -3,10 +3,19 @@
  * and negotiated in Hello/Welcome) with its generated types in `gen/`; and the Tart Guest Agent protocol (external, no
  * package) that the worker and the stand-in `tart` speak over a VM's control.sock, with hand-written types (see tart-agent.ts).
  */
-export { loadWorkerProtocol, PROTO_DIR, WORKER_PROTO, WORKER_PROTOCOL_VERSION } from './worker-protocol';
+export {
+  loadReplicaProtocol,
+  loadWorkerProtocol,
+  PROTO_DIR,
+  REPLICA_PROTO,
+  WORKER_PROTO,
+  WORKER_PROTOCOL_VERSION,
+} from './worker-protocol';
 export type { ProtoGrpcType as WorkerProtocol } from './gen/worker';
 export type { WorkerMessage, WorkerMessage__Output } from './gen/grove/worker/v1/WorkerMessage';
 export type { ControllerMessage, ControllerMessage__Output } from './gen/grove/worker/v1/ControllerMessage';
+export type { RelayedResolveIp__Output } from './gen/grove/controller/v1/RelayedResolveIp';
+export type { ResolveIpResult, ResolveIpResult__Output } from './gen/grove/worker/v1/ResolveIpResult';
 export { loadTartAgentProtocol, TART_AGENT_PROTO } from './tart-agent';
 export { hostAgent, type HostAgent, type HostAgentOptions } from './tart-agent-host';
 export {
@@ -36,6 +45,8 @@ export {
   decodeTunnelFrame,
   encodeTunnelFrame,
   TUNNEL_MAX_DATA_BYTES,
+  replicaServiceClient,
+  replicaServiceDefinition,
   workerServiceClient,
   workerServiceDefinition,
   type TunnelFrame,

@@ -4,7 +4,7 @@ import {
   type ServiceClientConstructor,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
-import { loadWorkerProtocol } from './worker-protocol';
+import { loadReplicaProtocol, loadWorkerProtocol } from './worker-protocol';
 
 /**
  * A frame of a `Tunnel` stream (worker.proto `TunnelFrame`), as the code handles it. The wire format is exactly the
@@ -528,4 +528,28 @@ export function workerServiceDefinition(): ServiceDefinition {
 /** A grpc-js client class of the WorkerService with the tunnel codec. */
 export function workerServiceClient(): ServiceClientConstructor {
   return makeClientConstructor(workerServiceDefinition(), 'grove.worker.v1.WorkerService');
+}
+
+/**
+ * The gRPC service definition of the ReplicaService (controller replicas relaying sessions to each other), with the
+ * tunnel codec on Relay: the frames cross the extra hop exactly as the worker sent them.
+ */
+export function replicaServiceDefinition(): ServiceDefinition {
+  const generated = loadReplicaProtocol().grove.controller.v1.ReplicaService.service;
+  const relay = generated.Relay as MethodDefinition<unknown, unknown>;
+  return {
+    ...generated,
+    Relay: {
+      ...relay,
+      requestSerialize: encodeTunnelFrame as (value: unknown) => Buffer,
+      requestDeserialize: decodeTunnelFrame,
+      responseSerialize: encodeTunnelFrame as (value: unknown) => Buffer,
+      responseDeserialize: decodeTunnelFrame,
+    },
+  };
+}
+
+/** A grpc-js client class of the ReplicaService with the tunnel codec. */
+export function replicaServiceClient(): ServiceClientConstructor {
+  return makeClientConstructor(replicaServiceDefinition(), 'grove.controller.v1.ReplicaService');
 }

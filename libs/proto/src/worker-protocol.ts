@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './gen/worker';
+import type { ProtoGrpcType as ReplicaProtoGrpcType } from './gen/replica';
 
 /** Directory of the .proto files (works from src/ and dist/: both sit one level below the package). */
 export const PROTO_DIR = join(__dirname, '..', 'proto');
@@ -25,4 +26,19 @@ export function loadWorkerProtocol(): ProtoGrpcType {
     oneofs: true,
   });
   return loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+}
+
+/** The replica↔replica protocol file (package `grove.controller.v1`), relative to PROTO_DIR. */
+export const REPLICA_PROTO = 'grove/controller/v1/replica.proto';
+
+/** Loads the replica protocol (it imports the worker protocol's TunnelFrame and ResolveIpResult). */
+export function loadReplicaProtocol(): ReplicaProtoGrpcType {
+  const definition = loadSync(REPLICA_PROTO, {
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+    longs: String,
+    defaults: true,
+    oneofs: true,
+  });
+  return loadPackageDefinition(definition) as unknown as ReplicaProtoGrpcType;
 }

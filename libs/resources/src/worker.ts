@@ -14,6 +14,18 @@ export interface Worker {
   defaultMemory: number;
   arch: Architecture;
   runtime: Runtime;
+  /**
+   * Grove only, read-only: the controller replica that holds (or last held) the worker's gRPC session. `up` is false
+   * when that replica is gone; absent when the worker has no session anywhere.
+   */
+  session?: WorkerSessionInfo;
+}
+
+/** Where a worker's session is held (docs/high-availability.md). */
+export interface WorkerSessionInfo {
+  replica: string;
+  connected_at: string;
+  up: boolean;
 }
 
 /** Orchard's default offline timeout: a worker unseen for longer is offline. */

@@ -78,9 +78,17 @@ export function renderVm(vm: Vm, now: Date): string {
 
 export function renderWorkerTable(workers: readonly Worker[], now: Date): string {
   return formatTable(
-    ['NAME', 'LAST-SEEN', 'SCHEDULING-PAUSED'],
-    workers.map((w) => [w.name, formatAge(w.last_seen, now), String(Boolean(w.scheduling_paused))]),
+    ['NAME', 'LAST-SEEN', 'SCHEDULING-PAUSED', 'SESSION'],
+    workers.map((w) => [w.name, formatAge(w.last_seen, now), String(Boolean(w.scheduling_paused)), sessionText(w)]),
   );
+}
+
+/** Where the worker's session is: `up on REPLICA`, `lost (REPLICA)` when that replica is gone, `-` when none. */
+function sessionText(worker: Worker): string {
+  if (!worker.session) {
+    return '-';
+  }
+  return worker.session.up ? `up on ${worker.session.replica}` : `lost (${worker.session.replica})`;
 }
 
 export function renderWorker(worker: Worker, now: Date): string {
@@ -88,6 +96,7 @@ export function renderWorker(worker: Worker, now: Date): string {
     ['Name', worker.name],
     ['Last seen', formatAge(worker.last_seen, now)],
     ['Scheduling paused', String(Boolean(worker.scheduling_paused))],
+    ['Session', sessionText(worker)],
     ['Arch / runtime', `${worker.arch} / ${worker.runtime}`],
     ['Default CPU', String(worker.defaultCPU ?? 0)],
     ['Default memory', `${worker.defaultMemory ?? 0} MiB`],

@@ -76,9 +76,29 @@ describe('resource tables', () => {
     );
   });
 
-  it('lists workers with last-seen age and the pause flag', () => {
-    const workers = [{ name: 'mac-1', last_seen: '2026-01-01T11:59:58Z', scheduling_paused: true }] as Worker[];
-    expect(renderWorkerTable(workers, now)).toBe('NAME   LAST-SEEN  SCHEDULING-PAUSED\nmac-1  2s ago     true\n');
+  it('lists workers with last-seen age, the pause flag and the replica holding the session', () => {
+    const at = '2026-01-01T11:59:00Z';
+    const workers = [
+      { name: 'mac-1', last_seen: '2026-01-01T11:59:58Z', scheduling_paused: true },
+      {
+        name: 'mac-2',
+        last_seen: at,
+        scheduling_paused: false,
+        session: { replica: 'ctl-a', connected_at: at, up: true },
+      },
+      {
+        name: 'mac-3',
+        last_seen: at,
+        scheduling_paused: false,
+        session: { replica: 'ctl-b', connected_at: at, up: false },
+      },
+    ] as Worker[];
+    expect(renderWorkerTable(workers, now)).toBe(
+      'NAME   LAST-SEEN  SCHEDULING-PAUSED  SESSION\n' +
+        'mac-1  2s ago     true               -\n' +
+        'mac-2  1m ago     false              up on ctl-a\n' +
+        'mac-3  1m ago     false              lost (ctl-b)\n',
+    );
   });
 
   it('shows cluster settings with and without policies', () => {

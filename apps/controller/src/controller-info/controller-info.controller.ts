@@ -18,6 +18,9 @@ export class ControllerInfoDto {
   })
   capabilities!: string[];
 
+  @ApiProperty({ description: 'Name of the controller replica that answered (several may share one database).' })
+  replica!: string;
+
   @ApiPropertyOptional({
     description: "Port of the worker-session gRPC listener on this controller's host (absent when it is off).",
   })
@@ -57,9 +60,10 @@ export class ControllerInfoController {
       version: GROVE_VERSION,
       commit: this.config.commit,
       capabilities: CAPABILITIES,
+      replica: this.config.replicaName,
     };
     if (this.grpc.port !== undefined) {
-      info.grpcPort = this.grpc.port;
+      info.grpcPort = this.config.advertiseGrpcPort ?? this.grpc.port;
     }
     return info;
   }

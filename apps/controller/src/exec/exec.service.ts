@@ -125,6 +125,11 @@ export class ExecService implements BeforeApplicationShutdown {
     return { sessions: this.sessions.size, runs: this.runs.size };
   }
 
+  /** Commands still running (WebSocket sessions whose command has not ended, and POST commands). */
+  get runningCommands(): number {
+    return [...this.sessions].filter((session) => session.end === undefined && !session.closed).length + this.runs.size;
+  }
+
   /** Before the HTTP server closes: kills every command and closes every exec socket and stream. */
   beforeApplicationShutdown(): void {
     this.shuttingDown = true;

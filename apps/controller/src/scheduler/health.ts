@@ -11,6 +11,22 @@ import {
 export const VM_WORKER_DELETED = "VM is assigned to a worker that doesn't exist anymore";
 export const VM_WORKER_OFFLINE = 'VM is assigned to a worker that lost connection with the controller';
 
+/**
+ * The workers as the health check must judge them: a worker's absence counts from `graceStart` at the earliest — the
+ * moment this controller started scheduling (its start, or its takeover from another replica). A `last_seen` written
+ * before the controller went down says nothing about whether the worker survived the outage (Orchard #454): without
+ * this, a controller that was down longer than the offline timeout would fail every VM of the fleet on its first pass.
+ */
+export function withAbsenceGrace(workers: readonly Worker[], graceStart: Date): Map<string, Worker> {
+  const floor = graceStart.getTime();
+  return new Map(
+    workers.map((w) => {
+      const seen = Date.parse(w.last_seen);
+      return [w.name, Number.isNaN(seen) || seen < floor ? { ...w, last_seen: graceStart.toISOString() } : w];
+    }),
+  );
+}
+
 /** First restart at once, then 15 s, 30 s, 60 s … capped at 5 minutes between restarts. */
 export function restartBackoffMs(restartCount: number): number {
   if (restartCount === 0) {

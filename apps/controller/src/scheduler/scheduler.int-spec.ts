@@ -69,9 +69,10 @@ describe('scheduler (API-only workers, real triggers)', () => {
     const other = fresh('lost');
     await ctl.request('POST', '/v1/vms', { body: { name: other, image: 'i', labels: { pin: stale } } });
     await waitFor('placement', async () => (await getVm(other)).worker === stale);
-    // 30 s old heartbeat, 60 s timeout: still online. Move the clock of a pass instead of waiting a minute.
+    // 30 s old heartbeat, 60 s timeout: still online. Move the clock of a pass instead of waiting a minute (past the
+    // restart grace too: absence counts from the scheduler's start at the earliest).
     await ctl.app.get(SchedulerService).idle();
-    await ctl.app.get(SchedulerService).runPass(new Date(Date.now() + 40_000));
+    await ctl.app.get(SchedulerService).runPass(new Date(Date.now() + 70_000));
     expect(await getVm(other)).toMatchObject({
       status: 'failed',
       status_message: 'VM is assigned to a worker that lost connection with the controller',

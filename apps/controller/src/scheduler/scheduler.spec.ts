@@ -1,5 +1,5 @@
 import { newVm, setCondition, type Vm, type Worker, DEFAULT_CLUSTER_SETTINGS } from '@grove/resources';
-import { checkVmHealth, restartBackoffMs, VM_WORKER_DELETED, VM_WORKER_OFFLINE } from './health';
+import { checkVmHealth, restartBackoffMs, VM_WORKER_DELETED, VM_WORKER_OFFLINE, withAbsenceGrace } from './health';
 import { planPlacement } from './placement';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -180,5 +180,31 @@ describe('health check', () => {
 
     expect([0, 1, 2, 3, 10].map(restartBackoffMs)).toEqual([0, 15_000, 30_000, 60_000, 300_000]);
     expect(checkVmHealth({ ...failed, restart_policy: 'Never' }, workers, NOW, OFFLINE)?.status).toBe('failed');
+  });
+});
+
+describe('restart grace', () => {
+  const longAgo = new Date(NOW.getTime() - 10 * 60_000).toISOString();
+
+  it('fails no VM because of a last_seen older than the controller start when the worker is within the timeout of it', () => {
+    // The controller was down ten minutes and started a minute ago: the worker's absence counts from the start.
+    const start = new Date(NOW.getTime() - 60_000);
+    const workers = withAbsenceGrace([worker('w', { last_seen: longAgo })], start);
+    expect(checkVmHealth(scheduledOn(vm('g1'), 'w'), workers, NOW, OFFLINE)).toBeUndefined();
+  });
+
+  it('fails the VMs of a worker still absent a whole timeout after the controller started', () => {
+    const start = new Date(NOW.getTime() - OFFLINE - 1000);
+    const workers = withAbsenceGrace([worker('w', { last_seen: longAgo })], start);
+    expect(checkVmHealth(scheduledOn(vm('g2'), 'w'), workers, NOW, OFFLINE)).toMatchObject({
+      status: 'failed',
+      status_message: VM_WORKER_OFFLINE,
+    });
+  });
+
+  it('keeps a last_seen newer than the start as it is', () => {
+    const start = new Date(NOW.getTime() - 5 * 60_000);
+    const seen = new Date(NOW.getTime() - 1000).toISOString();
+    expect(withAbsenceGrace([worker('w', { last_seen: seen })], start).get('w')?.last_seen).toBe(seen);
   });
 });

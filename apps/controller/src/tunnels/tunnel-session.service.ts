@@ -14,7 +14,7 @@ import { AuditRecorder } from '../vms/audit-recorder';
 import { VmService } from '../vms/vm.service';
 import { WorkerService } from '../workers/worker.service';
 import { IpResolutionError, IpResolver } from '../worker-sessions/ip-resolver';
-import { TunnelBroker, TunnelUnavailableError, type TunnelCall } from '../worker-sessions/tunnel-broker';
+import { TunnelBroker, TunnelUnavailableError, type TunnelLink } from '../worker-sessions/tunnel-broker';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import {
   clipCloseReason,
@@ -61,7 +61,7 @@ export interface OpenedVmTunnel {
   workerName: string;
   session: string;
   port: number;
-  call: TunnelCall;
+  call: TunnelLink;
 }
 
 /** How long a worker may take to answer `opened` or `error` after a tunnel was opened to a VM port. */
@@ -119,7 +119,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     return this.active.size;
   }
 
-  /** Before the HTTP server closes: it would otherwise wait for the open WebSockets, which wait for it. */
+  /** Before the HTTP server closes (after the drain, if any): it would otherwise wait for the open WebSockets. */
   beforeApplicationShutdown(): void {
     for (const endpoint of [...this.active]) {
       endpoint.abort('the controller is shutting down');
@@ -212,7 +212,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     const gone = new AbortController();
     const onGone = () => gone.abort();
     upgrade.socket.once('close', onGone);
-    let call: TunnelCall;
+    let call: TunnelLink;
     try {
       call = await this.broker.take(workerName, Math.max(deadline - Date.now(), MIN_WORKER_WAIT_MS), gone.signal);
     } catch (err) {
@@ -235,7 +235,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
   private accept(
     req: PortForwardRequest,
     upgrade: PendingUpgrade,
-    call: TunnelCall,
+    call: TunnelLink,
     info: { session: string; workerName: string; vm: Vm | undefined; describe: string },
   ): void {
     const startedAt = new Date();
@@ -293,7 +293,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
   ): Promise<OpenedVmTunnel> {
     const deadline = Date.now() + options.waitSeconds * 1000;
     const vm = await this.waitForRunningVm(name, options.waitSeconds);
-    let call: TunnelCall;
+    let call: TunnelLink;
     try {
       call = await this.broker.take(vm.worker, Math.max(deadline - Date.now(), MIN_WORKER_WAIT_MS), options.signal);
     } catch (err) {
@@ -309,7 +309,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
   }
 
   /** Resolves at the worker's `opened` (leaving the call paused for the stream attached next), rejects otherwise. */
-  private openAnswer(call: TunnelCall, target: string, signal?: AbortSignal): Promise<void> {
+  private openAnswer(call: TunnelLink, target: string, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         clearTimeout(timer);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { RelayClient } from '../cluster/relay-client';
+import { ReplicaRegistry } from '../cluster/replica-registry';
 import { WorkerSessionRegistry } from './worker-session.registry';
 import { TunnelUnavailableError } from './tunnel-broker';
 
@@ -14,14 +16,40 @@ export class IpResolutionError extends Error {}
 export class IpResolver {
   private readonly pending = new Map<string, (result: { ip: string; error: string }) => void>();
 
-  constructor(private readonly registry: WorkerSessionRegistry) {}
+  constructor(
+    private readonly registry: WorkerSessionRegistry,
+    private readonly replicas: ReplicaRegistry,
+    private readonly relays: RelayClient,
+  ) {}
 
   /**
-   * The IP of the VM incarnation `vmUid` on `workerName`. Throws TunnelUnavailableError when the worker is not
-   * connected or does not answer within `timeoutMs`, and IpResolutionError with the worker's reason when it answers
-   * without an address.
+   * The IP of the VM incarnation `vmUid` on `workerName`, asked over the worker's session here or through the
+   * replica that holds it. Throws TunnelUnavailableError when the worker is not connected or does not answer within
+   * `timeoutMs`, and IpResolutionError with the worker's reason when it answers without an address.
    */
-  resolve(workerName: string, vmUid: string, timeoutMs: number): Promise<string> {
+  async resolve(workerName: string, vmUid: string, timeoutMs: number): Promise<string> {
+    if (this.registry.isConnected(workerName)) {
+      return this.resolveLocal(workerName, vmUid, timeoutMs);
+    }
+    const location = await this.replicas.locate(workerName).catch(() => undefined);
+    if (!location?.up || location.replica === this.replicas.name || location.relayAddress === '') {
+      throw new TunnelUnavailableError(`worker "${workerName}" is not connected to the controller`);
+    }
+    let result;
+    try {
+      result = await this.relays.resolveIp(location.relayAddress, workerName, vmUid, timeoutMs);
+    } catch (err) {
+      const reason = (err as Error & { details?: string }).details || (err as Error).message;
+      throw new TunnelUnavailableError(`replica "${location.replica}" could not ask worker "${workerName}": ${reason}`);
+    }
+    if (!result.ip) {
+      throw new IpResolutionError(result.error || 'the worker reported no address');
+    }
+    return result.ip;
+  }
+
+  /** As `resolve`, over a session held by this replica only (relays are never relayed again). */
+  resolveLocal(workerName: string, vmUid: string, timeoutMs: number): Promise<string> {
     const session = randomUUID();
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {

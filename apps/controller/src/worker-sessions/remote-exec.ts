@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Injectable } from '@nestjs/common';
 import type { Vm } from '@grove/resources';
 import type { TunnelFrame } from '@grove/proto';
-import { TunnelBroker, type TunnelCall } from './tunnel-broker';
+import { TunnelBroker, type TunnelLink } from './tunnel-broker';
 
 /** What to run in a VM: a program and its arguments, without a shell. */
 export interface ExecSpec {
@@ -49,7 +49,7 @@ export class RemoteExec extends EventEmitter {
 
   constructor(
     readonly session: string,
-    private readonly call: TunnelCall,
+    private readonly call: TunnelLink,
   ) {
     super();
     this.done = new Promise((resolve) => (this.resolveDone = resolve));

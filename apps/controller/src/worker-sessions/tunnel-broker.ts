@@ -1,11 +1,23 @@
 import { timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
-import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status as GrpcStatus, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import type { TunnelFrame } from '@grove/proto';
+import { RelayClient, type RelayCall } from '../cluster/relay-client';
+import { ReplicaRegistry } from '../cluster/replica-registry';
 import { WorkerSessionRegistry } from './worker-session.registry';
 
 /** A worker's Tunnel call, as the controller's gRPC server sees it. */
 export type TunnelCall = ServerDuplexStream<TunnelFrame | undefined, TunnelFrame>;
+
+/**
+ * What a user session runs over: a tunnel of a worker connected here, or a relay to the replica that holds the
+ * worker's session (the frames are the same either way).
+ */
+export type TunnelLink = TunnelCall | RelayCall;
+
+/** While a worker is connected nowhere, how often a waiting session looks again (here and in the registry). */
+const LOOKUP_INTERVAL_MS = 250;
 
 /** No idle tunnel of the worker became available in time. */
 export class TunnelUnavailableError extends Error {}
@@ -37,8 +49,86 @@ export class TunnelBroker {
   private readonly idle = new Map<string, Set<IdleTunnel>>();
   private readonly waiting = new Map<string, Waiter[]>();
 
-  constructor(private readonly registry: WorkerSessionRegistry) {
+  constructor(
+    private readonly registry: WorkerSessionRegistry,
+    private readonly replicas: ReplicaRegistry,
+    private readonly relays: RelayClient,
+  ) {
     registry.onRemoved((session) => this.retire(session.workerName, session.sessionKey));
+  }
+
+  /**
+   * A tunnel to the worker for one session, wherever the worker is connected: one of its idle tunnels when its
+   * session is here, else a relay through the replica that holds it (ARCHITECTURE.md decision 8). While the worker is
+   * connected nowhere, waits up to `timeoutMs` for it to come back; throws TunnelUnavailableError when it does not.
+   */
+  async take(workerName: string, timeoutMs: number, signal?: AbortSignal): Promise<TunnelLink> {
+    const deadline = Date.now() + timeoutMs;
+    let relayError: string | undefined;
+    for (;;) {
+      if (this.registry.isConnected(workerName)) {
+        return this.takeLocal(workerName, Math.max(deadline - Date.now(), 0), signal);
+      }
+      try {
+        const relayed = await this.relayed(workerName, deadline, signal);
+        if (relayed) {
+          return relayed;
+        }
+      } catch (err) {
+        relayError = (err as Error).message;
+      }
+      const left = deadline - Date.now();
+      if (signal?.aborted) {
+        throw new TunnelUnavailableError('the request was cancelled');
+      }
+      if (left <= 0) {
+        throw new TunnelUnavailableError(
+          relayError
+            ? `worker "${workerName}" could not be reached through another controller replica: ${relayError}`
+            : `worker "${workerName}" is not connected to the controller`,
+        );
+      }
+      await sleep(Math.min(left, LOOKUP_INTERVAL_MS), undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A relay to the replica holding the worker's session, once that replica has taken a tunnel of the worker (it
+   * answers with its headers then); undefined when no other live replica holds the session. Throws with the other
+   * replica's reason when it could not serve the relay.
+   */
+  private async relayed(workerName: string, deadline: number, signal?: AbortSignal): Promise<RelayCall | undefined> {
+    const location = await this.replicas.locate(workerName);
+    if (!location?.up || location.replica === this.replicas.name || location.relayAddress === '') {
+      return undefined;
+    }
+    const call = this.relays.openTunnel(location.relayAddress, workerName);
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        call.off('metadata', onMetadata);
+        call.off('error', onError);
+        if (err) {
+          call.on('error', () => undefined);
+          call.cancel();
+          reject(err);
+        } else {
+          resolve();
+        }
+      };
+      const onMetadata = () => done();
+      const onError = (err: ServiceError) => done(new Error(err.details || err.message));
+      const onAbort = () => done(new Error('the request was cancelled'));
+      const timer = setTimeout(
+        () => done(new Error(`replica "${location.replica}" did not answer in time`)),
+        Math.max(deadline - Date.now(), 1000),
+      );
+      call.once('metadata', onMetadata);
+      call.once('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    return call;
   }
 
   /** Takes a new Tunnel call: checks that it belongs to the worker's live session, then parks it or uses it. */
@@ -88,10 +178,11 @@ export class TunnelBroker {
   }
 
   /**
-   * An idle tunnel of the worker for one session. Waits up to `timeoutMs` (or until `signal` aborts) for one when
+   * An idle tunnel of a worker connected to this replica (never a relay: the relay server takes tunnels here, so relays
+   * never chain). Waits up to `timeoutMs` (or until `signal` aborts) for one when
    * none is parked, asking the worker to open more; throws TunnelUnavailableError when none came.
    */
-  take(workerName: string, timeoutMs: number, signal?: AbortSignal): Promise<TunnelCall> {
+  takeLocal(workerName: string, timeoutMs: number, signal?: AbortSignal): Promise<TunnelCall> {
     const tunnels = this.idle.get(workerName);
     for (const entry of tunnels ?? []) {
       entry.forget();

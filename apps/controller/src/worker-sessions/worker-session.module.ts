@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ServiceAccountModule } from '../service-accounts/service-account.module';
 import { WorkerModule } from '../workers/worker.module';
 import { IpResolver } from './ip-resolver';
+import { RelayServer } from './relay.server';
 import { ExecLauncher } from './remote-exec';
 import { TunnelBroker } from './tunnel-broker';
 import { WorkerGrpcServer } from './worker-grpc.server';
@@ -9,7 +10,7 @@ import { WorkerSessionRegistry } from './worker-session.registry';
 
 @Module({
   imports: [ServiceAccountModule, WorkerModule],
-  providers: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver, ExecLauncher],
+  providers: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver, ExecLauncher, RelayServer],
   exports: [WorkerSessionRegistry, WorkerGrpcServer, TunnelBroker, IpResolver, ExecLauncher],
 })
 export class WorkerSessionModule {}

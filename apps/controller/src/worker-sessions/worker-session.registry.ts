@@ -1,5 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import type { ControllerMessage } from '@grove/proto';
+import { ClusterBus } from '../cluster/cluster-bus';
+import { ReplicaRegistry } from '../cluster/replica-registry';
+
+/** Cluster message: a ControllerMessage for a worker whose session another replica may hold. */
+const WORKER_MESSAGE = 'worker-message';
 
 /** A connected worker's session, as the rest of the controller sees it. */
 export interface WorkerSessionHandle {
@@ -15,16 +20,27 @@ export interface WorkerSessionHandle {
 
 /**
  * The workers connected to this controller. The newest session of a worker replaces (and closes) an older one: a
- * worker that reconnects after a network cut must not leave a half-dead stream in charge (Orchard issue #126).
+ * worker that reconnects after a network cut must not leave a half-dead stream in charge (Orchard issue #126). Each
+ * session is also recorded in the replicas' shared registry, so that other replicas relay to this one.
  */
 @Injectable()
 export class WorkerSessionRegistry {
   private readonly sessions = new Map<string, WorkerSessionHandle>();
   private readonly removedListeners: ((session: WorkerSessionHandle) => void)[] = [];
 
+  constructor(
+    private readonly replicas: ReplicaRegistry,
+    private readonly bus: ClusterBus,
+  ) {
+    bus.on(WORKER_MESSAGE, (message) => {
+      this.notify(String(message['worker']), message['message'] as ControllerMessage);
+    });
+  }
+
   register(session: WorkerSessionHandle): void {
     const previous = this.sessions.get(session.workerName);
     this.sessions.set(session.workerName, session);
+    this.replicas.recordSession(session.workerName, session.connectedAt);
     if (previous) {
       previous.close('replaced by a newer session of the same worker');
       this.emitRemoved(previous);
@@ -35,6 +51,7 @@ export class WorkerSessionRegistry {
   unregister(session: WorkerSessionHandle): void {
     if (this.sessions.get(session.workerName) === session) {
       this.sessions.delete(session.workerName);
+      this.replicas.forgetSession(session.workerName);
       this.emitRemoved(session);
     }
   }
@@ -61,6 +78,24 @@ export class WorkerSessionRegistry {
     }
     session.send(message);
     return true;
+  }
+
+  /**
+   * Sends to the worker wherever its session is: here, or through the other replicas (the one holding the session
+   * delivers it). Used for nudges that the worker's periodic sync would catch up on anyway (SyncVms).
+   */
+  notifyAnywhere(workerName: string, message: ControllerMessage): void {
+    if (!this.notify(workerName, message)) {
+      this.bus.publish(WORKER_MESSAGE, { worker: workerName, message });
+    }
+  }
+
+  /** Tells every connected worker to reconnect now (GoingAway); returns how many were told. */
+  announceGoingAway(reason: string): number {
+    for (const session of this.sessions.values()) {
+      session.send({ going_away: { reason } });
+    }
+    return this.sessions.size;
   }
 
   closeAll(reason: string): void {

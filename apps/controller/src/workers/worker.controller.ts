@@ -26,7 +26,7 @@ export class WorkerController {
   @ApiOperation({ summary: 'List workers.' })
   @ApiOkResponse({ type: WorkerDto, isArray: true })
   list(): Promise<Worker[]> {
-    return this.service.list();
+    return this.service.listWithSessions();
   }
 
   @Get(':name')
@@ -34,7 +34,7 @@ export class WorkerController {
   @ApiOperation({ summary: 'Get a worker.' })
   @ApiOkResponse({ type: WorkerDto })
   get(@Param('name') name: string): Promise<Worker> {
-    return this.service.get(name);
+    return this.service.getWithSession(name);
   }
 
   @Put(':name')

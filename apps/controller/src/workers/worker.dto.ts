@@ -67,4 +67,12 @@ export class WorkerDto {
   @ApiPropertyOptional({ description: 'Read-only; accepted for Orchard client compatibility and ignored.' })
   @IsOptional()
   version?: unknown;
+
+  @ApiPropertyOptional({
+    description:
+      'Read-only (Grove): the controller replica holding the worker\'s session — `{"replica", "connected_at", "up"}`; ' +
+      'absent when it has none. Accepted in requests and ignored.',
+  })
+  @IsOptional()
+  session?: unknown;
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Worker } from '@grove/resources';
+import { ReplicaRegistry, type WorkerSessionLocation } from '../cluster/replica-registry';
 import { DomainError } from '../common/domain-error';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { parseOptionalTime } from '../common/time';
@@ -12,6 +13,7 @@ export class WorkerService {
   constructor(
     private readonly repository: WorkerRepository,
     private readonly scheduling: SchedulingTrigger,
+    private readonly replicas: ReplicaRegistry,
   ) {}
 
   /** Registration (Orchard's POST /v1/workers): create, or update the same machine's worker. */
@@ -41,8 +43,15 @@ export class WorkerService {
     return toWorkerResource(result.worker);
   }
 
+  /** Every worker (for the scheduler: without session details). */
   async list(): Promise<Worker[]> {
     return (await this.repository.list()).map(toWorkerResource);
+  }
+
+  /** Every worker with where its session is held (`GET /v1/workers`). */
+  async listWithSessions(): Promise<Worker[]> {
+    const [workers, sessions] = await Promise.all([this.repository.list(), this.replicas.sessions()]);
+    return workers.map((w) => withSession(toWorkerResource(w), sessions.get(w.name)));
   }
 
   async get(name: string): Promise<Worker> {
@@ -51,6 +60,12 @@ export class WorkerService {
       throw DomainError.notFound(`worker "${name}"`);
     }
     return toWorkerResource(entity);
+  }
+
+  /** One worker with where its session is held (`GET /v1/workers/{name}`). */
+  async getWithSession(name: string): Promise<Worker> {
+    const [worker, session] = await Promise.all([this.get(name), this.replicas.locate(name)]);
+    return withSession(worker, session);
   }
 
   /**
@@ -82,4 +97,13 @@ export class WorkerService {
     }
     this.scheduling.request();
   }
+}
+
+function withSession(worker: Worker, session: WorkerSessionLocation | undefined): Worker {
+  return session
+    ? {
+        ...worker,
+        session: { replica: session.replica, connected_at: session.connectedAt.toISOString(), up: session.up },
+      }
+    : worker;
 }

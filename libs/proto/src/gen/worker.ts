@@ -8,6 +8,7 @@ import type { ExecOutput as _grove_worker_v1_ExecOutput, ExecOutput__Output as _
 import type { ExecStart as _grove_worker_v1_ExecStart, ExecStart__Output as _grove_worker_v1_ExecStart__Output } from './grove/worker/v1/ExecStart';
 import type { ExecStarted as _grove_worker_v1_ExecStarted, ExecStarted__Output as _grove_worker_v1_ExecStarted__Output } from './grove/worker/v1/ExecStarted';
 import type { ExecTerminalSize as _grove_worker_v1_ExecTerminalSize, ExecTerminalSize__Output as _grove_worker_v1_ExecTerminalSize__Output } from './grove/worker/v1/ExecTerminalSize';
+import type { GoingAway as _grove_worker_v1_GoingAway, GoingAway__Output as _grove_worker_v1_GoingAway__Output } from './grove/worker/v1/GoingAway';
 import type { Hello as _grove_worker_v1_Hello, Hello__Output as _grove_worker_v1_Hello__Output } from './grove/worker/v1/Hello';
 import type { OpenTunnels as _grove_worker_v1_OpenTunnels, OpenTunnels__Output as _grove_worker_v1_OpenTunnels__Output } from './grove/worker/v1/OpenTunnels';
 import type { Ping as _grove_worker_v1_Ping, Ping__Output as _grove_worker_v1_Ping__Output } from './grove/worker/v1/Ping';
@@ -39,6 +40,7 @@ export interface ProtoGrpcType {
         ExecStart: MessageTypeDefinition<_grove_worker_v1_ExecStart, _grove_worker_v1_ExecStart__Output>
         ExecStarted: MessageTypeDefinition<_grove_worker_v1_ExecStarted, _grove_worker_v1_ExecStarted__Output>
         ExecTerminalSize: MessageTypeDefinition<_grove_worker_v1_ExecTerminalSize, _grove_worker_v1_ExecTerminalSize__Output>
+        GoingAway: MessageTypeDefinition<_grove_worker_v1_GoingAway, _grove_worker_v1_GoingAway__Output>
         Hello: MessageTypeDefinition<_grove_worker_v1_Hello, _grove_worker_v1_Hello__Output>
         OpenTunnels: MessageTypeDefinition<_grove_worker_v1_OpenTunnels, _grove_worker_v1_OpenTunnels__Output>
         Ping: MessageTypeDefinition<_grove_worker_v1_Ping, _grove_worker_v1_Ping__Output>

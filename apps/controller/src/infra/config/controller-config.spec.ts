@@ -86,4 +86,40 @@ describe('controller configuration', () => {
     );
     expect(() => loadControllerConfig(['--listen', '1.2.3.4:70000'], env)).toThrow(/port must be between/);
   });
+
+  it('names the replica, its relay address, the drain deadline and the advertised gRPC port', () => {
+    const defaults = loadControllerConfig([], env);
+    expect(defaults.replicaName).toMatch(/^[A-Za-z0-9][A-Za-z0-9._:-]*-[0-9a-f]{6}$/);
+    expect(loadControllerConfig([], env).replicaName).not.toBe(defaults.replicaName);
+    expect(defaults).toMatchObject({ shutdownGraceMs: 5_000 });
+    expect(defaults.relayAddress).toBeUndefined();
+    expect(defaults.advertiseGrpcPort).toBeUndefined();
+    const config = loadControllerConfig(
+      ['--replica-name', 'ctl-a', '--relay-address', '10.0.0.5:6121', '--shutdown-grace', '30s'],
+      { ...env, GROVE_ADVERTISE_GRPC_PORT: '16121' },
+    );
+    expect(config).toMatchObject({
+      replicaName: 'ctl-a',
+      relayAddress: '10.0.0.5:6121',
+      shutdownGraceMs: 30_000,
+      advertiseGrpcPort: 16121,
+    });
+  });
+
+  it('rejects a bad replica name, relay address or advertised port, naming each', () => {
+    let error: unknown;
+    try {
+      loadControllerConfig(
+        ['--replica-name', 'a b', '--relay-address', 'host', '--advertise-grpc-port', '99999', '--shutdown-grace', 'x'],
+        env,
+      );
+    } catch (err) {
+      error = err;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/--replica-name "a b" must be/);
+    expect(problems).toMatch(/--relay-address "host" is not of the form HOST:PORT/);
+    expect(problems).toMatch(/--advertise-grpc-port "99999" must be a port/);
+    expect(problems).toMatch(/--shutdown-grace "x" is not a duration/);
+  });
 });

@@ -1,4 +1,5 @@
-import { homedir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { homedir, hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -32,6 +33,20 @@ export interface ControllerConfig {
   schedulerIntervalMs: number;
   /** How long a finished reconnectable exec session keeps its output for reattaching clients (Orchard: 10 min). */
   execSessionRetentionMs: number;
+  /** This process's name among the replicas sharing the database (`GET /v1/controller/info`, `grove list workers`). */
+  replicaName: string;
+  /**
+   * `HOST:PORT` where the other replicas reach this one's gRPC listener to relay sessions; absent: the listener's
+   * own address, or this host's name when it listens on every interface.
+   */
+  relayAddress?: string;
+  /** On SIGTERM, how long sessions in progress may go on before they are cut (docs/high-availability.md). */
+  shutdownGraceMs: number;
+  /**
+   * The gRPC port workers are told to dial (`GET /v1/controller/info`) when it differs from the bound one: a load
+   * balancer's or a container's published port.
+   */
+  advertiseGrpcPort?: number;
 }
 
 export class ConfigError extends Error {
@@ -98,6 +113,10 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
         'log-format': { type: 'string' },
         'worker-offline-timeout': { type: 'string' },
         'exec-session-retention-ttl': { type: 'string' },
+        'replica-name': { type: 'string' },
+        'relay-address': { type: 'string' },
+        'shutdown-grace': { type: 'string' },
+        'advertise-grpc-port': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -169,6 +188,40 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
       problems,
     ) ?? 600_000;
 
+  const replicaName =
+    (values['replica-name'] as string | undefined) ??
+    env['GROVE_REPLICA_NAME'] ??
+    // Unique per process: a restarted replica never inherits its predecessor's leases.
+    `${
+      hostname()
+        .replace(/[^A-Za-z0-9._:-]/g, '-')
+        .replace(/^[^A-Za-z0-9]+/, '')
+        .slice(0, 50) || 'controller'
+    }-${randomBytes(3).toString('hex')}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/.test(replicaName)) {
+    problems.push(`--replica-name "${replicaName}" must be 1-63 characters of [A-Za-z0-9._:-], starting alphanumeric`);
+  }
+  const relayText = (values['relay-address'] as string | undefined) ?? env['GROVE_RELAY_ADDRESS'];
+  if (relayText !== undefined) {
+    const relay = parseListenAddress(relayText, '--relay-address');
+    if (typeof relay === 'string') {
+      problems.push(relay);
+    } else if (relay.port === 0) {
+      problems.push(`--relay-address "${relayText}" needs a port other than 0`);
+    }
+  }
+  const shutdownGraceMs =
+    parseDuration('--shutdown-grace', (values['shutdown-grace'] as string | undefined) ?? '5s', problems) ?? 5_000;
+
+  const advertiseText = (values['advertise-grpc-port'] as string | undefined) ?? env['GROVE_ADVERTISE_GRPC_PORT'];
+  const advertiseGrpcPort = advertiseText === undefined ? undefined : Number(advertiseText);
+  if (
+    advertiseGrpcPort !== undefined &&
+    (!/^\d+$/.test(advertiseText ?? '') || advertiseGrpcPort < 1 || advertiseGrpcPort > 65535)
+  ) {
+    problems.push(`--advertise-grpc-port "${advertiseText}" must be a port between 1 and 65535`);
+  }
+
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -191,6 +244,10 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     workerOfflineTimeoutMs: offline,
     schedulerIntervalMs: 5000,
     execSessionRetentionMs,
+    replicaName,
+    ...(relayText !== undefined ? { relayAddress: relayText } : {}),
+    shutdownGraceMs,
+    ...(advertiseGrpcPort !== undefined ? { advertiseGrpcPort } : {}),
   };
 }
 
@@ -207,6 +264,8 @@ export function defaultControllerConfig(overrides: Partial<ControllerConfig> = {
     workerOfflineTimeoutMs: 180_000,
     schedulerIntervalMs: 5000,
     execSessionRetentionMs: 600_000,
+    replicaName: `test-${randomBytes(3).toString('hex')}`,
+    shutdownGraceMs: 5_000,
     ...overrides,
   };
 }

@@ -7,6 +7,7 @@ import { VmEntity } from '../../vms/vm.entity';
 import { WorkerEntity } from '../../workers/worker.entity';
 import { CreateSchema1763856000000 } from './migrations/1763856000000-CreateSchema';
 import { CreateServiceAccountSshKeys1763942400000 } from './migrations/1763942400000-CreateServiceAccountSshKeys';
+import { CreateReplicaRegistry1764950400000 } from './migrations/1764950400000-CreateReplicaRegistry';
 
 export const ENTITIES = [
   ServiceAccountEntity,
@@ -16,7 +17,14 @@ export const ENTITIES = [
   VmEventEntity,
   ClusterSettingsEntity,
 ];
-export const MIGRATIONS = [CreateSchema1763856000000, CreateServiceAccountSshKeys1763942400000];
+export const MIGRATIONS = [
+  CreateSchema1763856000000,
+  CreateServiceAccountSshKeys1763942400000,
+  CreateReplicaRegistry1764950400000,
+];
+
+/** Advisory-lock key held while migrating ("grom"). */
+const MIGRATION_LOCK_KEY = 0x67726f6d;
 
 /** Connection settings for a pg connection, by URL or by host/port (the embedded database's socket). */
 export type DatabaseConnection = { url: string } | { host: string; port: number; database: string; username: string };
@@ -43,6 +51,17 @@ export function dataSourceOptions(connection: DatabaseConnection, poolSize = 10)
 export async function openDataSource(connection: DatabaseConnection, poolSize = 10): Promise<DataSource> {
   const dataSource = new DataSource(dataSourceOptions(connection, poolSize));
   await dataSource.initialize();
-  await dataSource.runMigrations({ transaction: 'all' });
+  // Replicas starting together on a new database must not run the same migrations at once: the first one migrates
+  // while the others wait on this lock, then find nothing left to do.
+  const lock = dataSource.createQueryRunner();
+  try {
+    await lock.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await dataSource.runMigrations({ transaction: 'all' });
+  } finally {
+    // The connection goes back to the pool: the lock must not stay with it.
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await lock.release();
+  }
   return dataSource;
 }

@@ -14,7 +14,7 @@ export interface CertificateMaterial {
   fingerprint: string;
   /** True when this call made a new pair: clients that pinned the previous certificate need a new context. */
   generated: boolean;
-  source: 'user' | 'data-dir' | 'generated';
+  source: 'user' | 'data-dir' | 'generated' | 'cluster';
 }
 
 /** The DNS name clients verify, whatever address they dial (contexts and bootstrap tokens pin the certificate). */

@@ -6,6 +6,7 @@ import type { Pong as _grove_worker_v1_Pong, Pong__Output as _grove_worker_v1_Po
 import type { SyncVms as _grove_worker_v1_SyncVms, SyncVms__Output as _grove_worker_v1_SyncVms__Output } from '../../../grove/worker/v1/SyncVms';
 import type { ResolveIp as _grove_worker_v1_ResolveIp, ResolveIp__Output as _grove_worker_v1_ResolveIp__Output } from '../../../grove/worker/v1/ResolveIp';
 import type { OpenTunnels as _grove_worker_v1_OpenTunnels, OpenTunnels__Output as _grove_worker_v1_OpenTunnels__Output } from '../../../grove/worker/v1/OpenTunnels';
+import type { GoingAway as _grove_worker_v1_GoingAway, GoingAway__Output as _grove_worker_v1_GoingAway__Output } from '../../../grove/worker/v1/GoingAway';
 
 /**
  * What the controller sends on a worker's session.
@@ -35,7 +36,11 @@ export interface ControllerMessage {
    * Open more idle Tunnel streams: user sessions are waiting for them.
    */
   'open_tunnels'?: (_grove_worker_v1_OpenTunnels | null);
-  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip"|"open_tunnels";
+  /**
+   * This controller is shutting down: open a new session now (another replica takes it), finish tunnels in use.
+   */
+  'going_away'?: (_grove_worker_v1_GoingAway | null);
+  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip"|"open_tunnels"|"going_away";
 }
 
 /**
@@ -66,5 +71,9 @@ export interface ControllerMessage__Output {
    * Open more idle Tunnel streams: user sessions are waiting for them.
    */
   'open_tunnels'?: (_grove_worker_v1_OpenTunnels__Output | null);
-  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip"|"open_tunnels";
+  /**
+   * This controller is shutting down: open a new session now (another replica takes it), finish tunnels in use.
+   */
+  'going_away'?: (_grove_worker_v1_GoingAway__Output | null);
+  'kind'?: "welcome"|"ping"|"pong"|"sync_vms"|"resolve_ip"|"open_tunnels"|"going_away";
 }

@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import { certificateFingerprint } from '@grove/resources';
+import type { DataSource } from 'typeorm';
+import type { CertificateMaterial } from '../infra/tls/certificate';
+
+/**
+ * The certificate every replica of a cluster serves. Workers and CLI contexts pin one fingerprint, and replicas pin it
+ * on their relays to each other, so all replicas behind a load balancer must present the same certificate. A pair the
+ * operator gave (`--tls-cert/--tls-key`) is used as it is (give every replica the same files); otherwise the first
+ * replica's certificate (its data dir's, or newly generated) is kept in Postgres and every later replica serves that
+ * one. The private key then lives in the database, next to the service-account token hashes — whoever can read the
+ * database controls the cluster anyway (docs/high-availability.md).
+ */
+export async function clusterCertificate(
+  dataSource: DataSource,
+  local: CertificateMaterial,
+): Promise<CertificateMaterial> {
+  if (local.source === 'user') {
+    return local;
+  }
+  const rows: { tls_cert_pem: string; tls_key_pem: string }[] = await dataSource.query(
+    `INSERT INTO cluster_secrets (id, relay_token, tls_cert_pem, tls_key_pem) VALUES (1, $1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET tls_cert_pem = coalesce(cluster_secrets.tls_cert_pem, EXCLUDED.tls_cert_pem),
+                                    tls_key_pem = coalesce(cluster_secrets.tls_key_pem, EXCLUDED.tls_key_pem)
+     RETURNING tls_cert_pem, tls_key_pem`,
+    [randomBytes(32).toString('base64url'), local.certPem, local.keyPem],
+  );
+  const shared = rows[0];
+  if (shared.tls_cert_pem === local.certPem) {
+    return local;
+  }
+  return {
+    certPem: shared.tls_cert_pem,
+    keyPem: shared.tls_key_pem,
+    fingerprint: certificateFingerprint(shared.tls_cert_pem),
+    generated: false,
+    source: 'cluster',
+  };
+}

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GroveClient } from '@grove/client';
+import type { Vm, WatchMessage } from '@grove/resources';
+import { waitFor, type RunningProcess } from '@grove/testing';
+import { haproxyAvailable, startHaCluster, type HaCluster, type Replica } from './test-support/ha-cluster';
+import { untilRunning } from './test-support/running-vm';
+import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
+import { closeAndWait, echoThrough, within } from './test-support/websocket-session';
+
+/**
+ * Two controllers on one Postgres behind HAProxy (TCP mode, loopback), two synthetic workers connected through the
+ * balancer: a session that reaches the replica without the worker's session is relayed to the one that has it;
+ * watches see changes made through the other replica; killing a replica moves its workers to the other.
+ */
+const describeWithHaproxy = haproxyAvailable() ? describe : describe.skip;
+
+describeWithHaproxy('several controllers on one Postgres', () => {
+  let cluster: HaCluster;
+  let home: string;
+  const workers: RunningProcess[] = [];
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'grove-e2e-multi-'));
+    cluster = await startHaCluster(2, ['--worker-offline-timeout', '20s', '--shutdown-grace', '2s']);
+    for (const name of ['mw-1', 'mw-2']) {
+      workers.push(
+        await startSyntheticWorker({
+          controllerUrl: cluster.url,
+          adminToken: cluster.adminToken,
+          name,
+          dataDir: join(home, name),
+          labels: `pin=${name}`,
+        }),
+      );
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await cluster?.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  /** The replica holding the worker's session, and the other one. */
+  async function holderAndOther(worker: string): Promise<{ holder: Replica; other: Replica }> {
+    const holder = await waitFor(`a replica holding ${worker}`, () => cluster.holderOf(worker), 10_000, 100);
+    const other = cluster.replicas.find((r) => r !== holder && r.running());
+    if (!other) {
+      throw new Error('no second replica running');
+    }
+    return { holder, other };
+  }
+
+  async function vmOn(client: GroveClient, name: string, worker: string): Promise<Vm> {
+    await client.vms.create({ name, image: 'any', os: 'linux', labels: { pin: worker } });
+    return untilRunning(client, name, 30_000);
+  }
+
+  async function echoThroughReplica(replica: Replica, vm: string): Promise<void> {
+    const ws = await replica.client.vms.portForward(vm, { port: 7, waitSeconds: 10 });
+    try {
+      const data = randomBytes(256 * 1024);
+      expect((await echoThrough(ws, data)).equals(data)).toBe(true);
+    } finally {
+      await closeAndWait(ws);
+    }
+  }
+
+  it('names the replica in /v1/controller/info and lists which replica holds each worker', async () => {
+    const names = await Promise.all(cluster.replicas.map(async (r) => (await r.client.controllerInfo()).replica));
+    expect(names).toEqual(['ctl-a', 'ctl-b']);
+    const listed = await cluster.replicas[1].client.workers.list();
+    for (const worker of ['mw-1', 'mw-2']) {
+      const session = listed.find((w) => w.name === worker)?.session;
+      expect(session).toMatchObject({ up: true });
+      expect(['ctl-a', 'ctl-b']).toContain(session?.replica);
+    }
+  });
+
+  it('relays port-forward, exec and ip from the replica without the worker to the one with it', async () => {
+    const { other } = await holderAndOther('mw-1');
+    await vmOn(other.client, 'relay-vm', 'mw-1');
+    await echoThroughReplica(other, 'relay-vm');
+
+    const events = [];
+    for await (const event of other.client.vms.execStream('relay-vm', {
+      command: 'sh',
+      args: ['-c', 'echo relayed; exit 3'],
+    })) {
+      events.push(event);
+    }
+    expect(events).toContainEqual(expect.objectContaining({ event: 'stdout', data: 'relayed\n' }));
+    expect(events[events.length - 1]).toMatchObject({ event: 'exit', code: 3 });
+
+    expect(await other.client.vms.ip('relay-vm', { waitSeconds: 5 })).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  });
+
+  it('a watch on one replica sees changes made through the other', async () => {
+    const [a, b] = cluster.replicas;
+    const seen: WatchMessage<Vm>[] = [];
+    const abort = new AbortController();
+    const watching = (async () => {
+      for await (const message of b.client.vms.watch('watched-vm', { signal: abort.signal })) {
+        seen.push(message);
+        if (message.type === 'DELETED') {
+          return;
+        }
+      }
+    })().catch((err: Error) => {
+      if (!abort.signal.aborted) {
+        throw err;
+      }
+    });
+    try {
+      await a.client.vms.create({ name: 'watched-vm', image: 'any', os: 'linux', labels: { pin: 'mw-2' } });
+      await waitFor('the watch on ctl-b to see the VM running', () => seen.some((m) => m.object.status === 'running'));
+      await a.client.vms.delete('watched-vm');
+      await within(10_000, 'the DELETED message on ctl-b', watching);
+      expect(seen[0].type).toBe('ADDED');
+      expect(seen[seen.length - 1]).toMatchObject({ type: 'DELETED', object: { name: 'watched-vm' } });
+    } finally {
+      abort.abort();
+    }
+  });
+
+  it('a killed replica loses its workers to the other within 5 s; no VM fails; the survivor schedules', async () => {
+    const { holder, other } = await holderAndOther('mw-2');
+    const vm = await vmOn(cluster.client, 'survivor-vm', 'mw-2');
+    const worker = workers[1];
+    const sessions = sessionCount(worker);
+    await holder.stop('SIGKILL');
+    const killedAt = Date.now();
+    await waitFor(
+      'mw-2 to reconnect to the other replica',
+      async () => (await cluster.holderOf('mw-2')) === other,
+      10_000,
+      50,
+    );
+    expect(sessionCount(worker)).toBeGreaterThan(sessions);
+    expect(Date.now() - killedAt).toBeLessThan(5_000);
+
+    await echoThroughReplica(other, vm.name);
+    // The survivor takes the scheduler over (the dead replica's advisory lock went with its connection).
+    await vmOn(other.client, 'after-failover-vm', 'mw-1');
+    const all = await other.client.vms.list();
+    expect(all.filter((v) => v.status === 'failed')).toEqual([]);
+
+    await holder.start();
+  });
+});
