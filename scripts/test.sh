@@ -7,6 +7,7 @@ export NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE=true SCARF_ANALYTICS=fa
 bash scripts/ensure-deps.sh
 bash scripts/ensure-postgres.sh
 bash scripts/ensure-openssh-client.sh
+bash scripts/ensure-haproxy.sh
 echo "==> build"
 npm run --silent build
 echo "==> lint"
