@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GroveClient } from '@grove/client';
 import type { Vm, WatchMessage } from '@grove/resources';
 import { waitFor, type RunningProcess } from '@grove/testing';
 import { haproxyAvailable, startHaCluster, type HaCluster, type Replica } from './test-support/ha-cluster';
+import { askpassEnv, runOpenSsh, writeAskpass } from './test-support/openssh-client';
 import { untilRunning } from './test-support/running-vm';
 import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
 import { closeAndWait, echoThrough, within } from './test-support/websocket-session';
@@ -96,6 +97,37 @@ describeWithHaproxy('several controllers on one Postgres', () => {
     expect(events[events.length - 1]).toMatchObject({ event: 'exit', code: 3 });
 
     expect(await other.client.vms.ip('relay-vm', { waitSeconds: 5 })).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  });
+
+  it('ssh -J through the replica without the worker reaches the VM', async () => {
+    const { other } = await holderAndOther('mw-1');
+    const config = join(home, 'ssh_config');
+    writeFileSync(
+      config,
+      [
+        'Host *',
+        '  UserKnownHostsFile /dev/null',
+        '  StrictHostKeyChecking no',
+        '  PreferredAuthentications password',
+        '  PubkeyAuthentication no',
+        '  NumberOfPasswordPrompts 1',
+        '  LogLevel ERROR',
+        '',
+      ].join('\n'),
+    );
+    // A service account of its own: the askpass program answers "admin" to any prompt naming admin@.
+    const token = `jumper-token-${randomBytes(6).toString('hex')}`;
+    await cluster.client.serviceAccounts.create({ name: 'jumper', roles: ['compute:connect'], token });
+    const result = await runOpenSsh(
+      'ssh',
+      ['-F', config, '-J', `jumper@127.0.0.1:${other.sshPort}`, 'admin@relay-vm', 'echo through-the-jump'],
+      { env: askpassEnv(writeAskpass(home), token) },
+    );
+    expect({ ...result, stderr: result.code === 0 ? '' : result.stderr }).toEqual({
+      code: 0,
+      stdout: 'through-the-jump\n',
+      stderr: '',
+    });
   });
 
   it('a watch on one replica sees changes made through the other', async () => {
