@@ -38,8 +38,8 @@ export function restControllerPort(client: GroveClient): ControllerPort {
 
 /**
  * A worker: the session with the controller, the reconciler and the VM runtime wired together. Each new session
- * first garbage-collects on-disk VMs, then syncs; after that it syncs on every SyncVms, on every local VM change, and
- * every five seconds.
+ * syncs at once, then on every SyncVms, on every local VM change, and every five seconds; every pass also
+ * garbage-collects on-disk clones the controller no longer knows (Reconciler).
  */
 export class GroveWorker {
   readonly session: WorkerSession;
@@ -115,11 +115,7 @@ export class GroveWorker {
 
   private onConnected(): void {
     this.stopPolling();
-    this.reconciler
-      .collectGarbage()
-      .catch((err: Error) => this.options.log(`on-disk garbage collection failed: ${err.message}`))
-      .then(() => this.reconciler.requestSync())
-      .catch((err: Error) => this.options.log(`VM sync failed: ${err.message}`));
+    void this.reconciler.requestSync();
     const interval = this.options.syncIntervalMs ?? SYNC_POLL_INTERVAL_MS;
     if (interval > 0) {
       this.poll = setInterval(() => void this.reconciler.requestSync(), interval);

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { FieldError } from '@grove/resources';
 
 /**
@@ -13,14 +13,23 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly errors: FieldError[] = [],
+    /**
+     * How long the controller asked the client to wait before trying again (its `Retry-After` header, in seconds),
+     * e.g. on a 503 while its database is down; undefined when it sent none or one that does not parse.
+     */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';
     this.userMessage = describeApiError(status, message, errors);
   }
 
-  /** Builds the error from a response body that may be empty, JSON of any shape, or not JSON at all. */
-  static fromResponse(status: number, body: string): ApiError {
+  /**
+   * Builds the error from a response body that may be empty, JSON of any shape, or not JSON at all, and from the
+   * response's headers when given (for `Retry-After`).
+   */
+  static fromResponse(status: number, body: string, headers: IncomingHttpHeaders = {}): ApiError {
+    const retryAfterSeconds = parseRetryAfter(headers['retry-after']);
     let parsed: unknown;
     try {
       parsed = body.trim() === '' ? undefined : JSON.parse(body);
@@ -28,13 +37,34 @@ export class ApiError extends Error {
       parsed = undefined;
     }
     if (isRecord(parsed) && typeof parsed['message'] === 'string' && parsed['message'] !== '') {
-      return new ApiError(status, parsed['message'], fieldErrorsOf(parsed['errors']));
+      return new ApiError(status, parsed['message'], fieldErrorsOf(parsed['errors']), retryAfterSeconds);
     }
     const text = body.trim();
     // A proxy's HTML error page is not worth printing whole; its first line usually says enough.
     const fallback = text !== '' && parsed === undefined ? firstLine(text) : (STATUS_CODES[status] ?? `HTTP ${status}`);
-    return new ApiError(status, fallback);
+    return new ApiError(status, fallback, [], retryAfterSeconds);
   }
+}
+
+/**
+ * The seconds a `Retry-After` header asks for (RFC 9110 §10.2.3): either delay-seconds or an HTTP date, which is
+ * turned into the seconds from `now` until then (0 when it has passed). Undefined when absent or malformed.
+ */
+export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
+  const text = value?.trim();
+  if (text === undefined || text === '') {
+    return undefined;
+  }
+  if (/^\d+$/.test(text)) {
+    const seconds = Number(text);
+    return Number.isSafeInteger(seconds) ? seconds : undefined;
+  }
+  // Every HTTP-date form starts with a day name; Date.parse alone would also take "-1" or "1.5" for dates.
+  const at = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(at)) {
+    return undefined;
+  }
+  return Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 function describeApiError(status: number, message: string, errors: FieldError[]): string {

@@ -127,6 +127,23 @@ describe('GroveClient over HTTP', () => {
     client.close();
   });
 
+  it('carries the Retry-After of an error answer, and none when the controller sent none', async () => {
+    const s = await serve((req, res) =>
+      req.url?.endsWith('/workers')
+        ? sendJson(res, 503, { message: 'the database is unavailable' }, { 'retry-after': '3' })
+        : sendJson(res, 500, { message: 'boom' }),
+    );
+    const client = new GroveClient({ url: s.url });
+
+    const unavailable = (await client.workers.list().catch((e: unknown) => e)) as ApiError;
+    const failed = (await client.vms.list().catch((e: unknown) => e)) as ApiError;
+
+    expect(unavailable).toMatchObject({ status: 503, message: 'the database is unavailable', retryAfterSeconds: 3 });
+    expect(failed.status).toBe(500);
+    expect(failed.retryAfterSeconds).toBeUndefined();
+    client.close();
+  });
+
   it('names the URL when the controller cannot be reached', async () => {
     const port = await closedPort();
     const client = new GroveClient({ url: `http://127.0.0.1:${port}` });

@@ -100,7 +100,7 @@ export class HttpTransport {
       const res = await this.open({ ...req, signal });
       const text = await readText(res);
       if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
-        throw ApiError.fromResponse(res.statusCode ?? 0, text);
+        throw ApiError.fromResponse(res.statusCode ?? 0, text, res.headers);
       }
       return { status: res.statusCode, headers: res.headers, body: parseJson<T>(text, this.url) };
     } catch (err) {
@@ -126,7 +126,7 @@ export class HttpTransport {
   async stream(req: TransportRequest): Promise<IncomingMessage> {
     const res = await this.open(req);
     if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) {
-      throw ApiError.fromResponse(res.statusCode ?? 0, await readText(res));
+      throw ApiError.fromResponse(res.statusCode ?? 0, await readText(res), res.headers);
     }
     return res;
   }
@@ -156,7 +156,7 @@ export class HttpTransport {
       ws.once('unexpected-response', (_request, res: IncomingMessage) => {
         readText(res)
           .then(
-            (text) => reject(ApiError.fromResponse(res.statusCode ?? 0, text)),
+            (text) => reject(ApiError.fromResponse(res.statusCode ?? 0, text, res.headers)),
             (err: Error) => reject(connectionError(err, this.url, this.pinned)),
           )
           .finally(() => ws.terminate());

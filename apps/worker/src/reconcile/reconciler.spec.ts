@@ -1,90 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  DEFAULT_CLUSTER_SETTINGS,
-  newVm,
-  setCondition,
-  vmLocalName,
-  type Vm,
-  type VmCreateInput,
-  type VmEvent,
-} from '@grove/resources';
-import { waitFor } from '@grove/testing';
-import { FakeRuntime } from '../test-support/fake-runtime';
-import { Reconciler, type ControllerPort, type VmStateReport } from './reconciler';
-
-const WORKER = 'mac-1';
-
-/** The controller's side as the reconciler sees it, applying reports as `PUT /v1/vms/{name}/state` does. */
-class FakeController implements ControllerPort {
-  readonly vms = new Map<string, Vm>();
-  readonly reports: { name: string; report: VmStateReport }[] = [];
-
-  listVms(): Promise<Vm[]> {
-    return Promise.resolve([...this.vms.values()].map((vm) => structuredClone(vm)));
-  }
-
-  reportState(name: string, report: VmStateReport): Promise<void> {
-    this.reports.push({ name, report });
-    const vm = this.vms.get(name);
-    if (vm && vm.uid === report.uid) {
-      const running = report.conditions?.find((c) => c.type === 'running');
-      this.vms.set(name, {
-        ...vm,
-        status: report.status ?? vm.status,
-        status_message: report.status_message ?? vm.status_message,
-        image_fqn: report.image_fqn ?? vm.image_fqn,
-        observedGeneration: report.observedGeneration ?? vm.observedGeneration,
-        conditions: running ? setCondition(vm.conditions, 'running', running.state === 'true') : vm.conditions,
-      });
-    }
-    return Promise.resolve();
-  }
-
-  appendEvents(_name: string, _events: VmEvent[]): Promise<void> {
-    return Promise.resolve();
-  }
-
-  /** A VM the scheduler has placed on this worker. */
-  place(input: VmCreateInput & { name: string }): Vm {
-    const vm = newVm(
-      { image: 'ghcr.io/acme/macos:latest', ...input },
-      DEFAULT_CLUSTER_SETTINGS,
-      randomUUID(),
-      new Date(),
-    );
-    const placed: Vm = { ...vm, worker: WORKER, conditions: setCondition(vm.conditions, 'scheduled', true) };
-    this.vms.set(placed.name, placed);
-    return placed;
-  }
-
-  update(name: string, change: Partial<Vm>): void {
-    this.vms.set(name, { ...this.vms.get(name)!, ...change });
-  }
-
-  get(name: string): Vm {
-    return this.vms.get(name)!;
-  }
-}
-
-function setup(options: { startupScript?: (signal: AbortSignal) => Promise<void> } = {}) {
-  const runtime = new FakeRuntime();
-  const controller = new FakeController();
-  const logs: string[] = [];
-  const reconciler = new Reconciler({
-    workerName: WORKER,
-    runtime,
-    controller,
-    runStartupScript: options.startupScript ? (_vm, signal) => options.startupScript!(signal) : undefined,
-    log: (line) => logs.push(line),
-  });
-  /** Syncs until the controller's copy of the VM satisfies the probe (VM changes also trigger passes). */
-  const until = (what: string, probe: () => boolean) =>
-    waitFor(what, async () => {
-      await reconciler.requestSync();
-      return probe();
-    });
-  return { runtime, controller, reconciler, logs, until };
-}
+import { vmLocalName, type Vm } from '@grove/resources';
+import { setupReconciler as setup } from '../test-support/fake-controller';
 
 const running = (vm: Vm) => vm.conditions.find((c) => c.type === 'running')?.state === 'true';
 
@@ -269,21 +185,6 @@ describe('Reconciler', () => {
     controller.update('again', { status: 'pending', restart_count: 1, localName, tartName: localName, conditions: [] });
     await until('restarted', () => controller.get('again').status === 'running' && runtime.isRunning(localName));
     expect(runtime.onDisk.has(first.localName)).toBe(false);
-    await reconciler.close();
-  });
-
-  it('garbage-collects unknown Grove clones on disk and never touches other VMs', async () => {
-    const { runtime, controller, reconciler } = setup();
-    const kept = controller.place({ name: 'kept' });
-    controller.update('kept', { status: 'running' });
-    const stray = vmLocalName('stray', randomUUID(), 0);
-    const orchards = `orchard-x-${randomUUID()}-0`;
-    for (const name of [kept.localName, stray, 'macos-sequoia-base', orchards]) {
-      runtime.onDisk.set(name, { running: true, suspended: false });
-    }
-    await reconciler.collectGarbage();
-    expect([...runtime.onDisk.keys()].sort()).toEqual([kept.localName, 'macos-sequoia-base', orchards].sort());
-    expect(runtime.calls).toEqual([`stop ${stray} 30`, `delete ${stray}`, `stop ${kept.localName} 30`]);
     await reconciler.close();
   });
 

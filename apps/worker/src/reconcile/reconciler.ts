@@ -1,6 +1,6 @@
 import type { Vm, VmCondition, VmEvent } from '@grove/resources';
 import type { Socket } from 'node:net';
-import type { GuestAgentAddress, VmRuntime } from '../runtime/vm-runtime';
+import type { GuestAgentAddress, OnDiskVm, VmRuntime } from '../runtime/vm-runtime';
 import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
 import { planOnDiskGc } from './on-disk-name';
 import { pairByOnDiskName, planSync, type PlannedSyncAction } from './transition-table';
@@ -34,14 +34,22 @@ export interface ReconcilerOptions {
 }
 
 /**
- * The worker's reconciliation loop (orchard.md §5.2): each pass reads the controller's VMs for this worker, pairs them
- * with the local ones by on-disk name, lets the pure transition table decide, executes the decisions and reports what
- * changed. Passes never overlap; requests during a pass coalesce into one more pass. Long operations (stop, suspend,
- * delete) run in the background and request a pass when they finish, so one slow `tart stop` does not hold up the
- * other VMs.
+ * The worker's reconciliation loop (orchard.md §5.2): each pass reads the controller's VMs for this worker, cleans up
+ * on-disk clones against that list, pairs the VMs with the local ones by on-disk name, lets the pure transition table
+ * decide, executes the decisions and reports what changed. Passes never overlap; requests during a pass coalesce into
+ * one more pass. Long operations (stop, suspend, delete) run in the background and request a pass when they finish, so
+ * one slow `tart stop` does not hold up the other VMs.
  */
 export class Reconciler {
   private readonly vms = new Map<string, ManagedVm>();
+  /**
+   * On-disk clones that garbage collection is stopping or deleting in the background, with whether that worked. No
+   * pass plans them again meanwhile, and `create` of the same name waits for them: `tart clone` refuses a name that
+   * exists.
+   */
+  private readonly collecting = new Map<string, Promise<boolean>>();
+  /** `grove-` names that are not Grove on-disk names, warned about once rather than on every pass. */
+  private readonly warnedAbout = new Set<string>();
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -81,11 +89,15 @@ export class Reconciler {
     }
   }
 
-  /** One pass of the table over every VM. */
+  /** One pass: on-disk garbage collection, then the table over every VM. */
   private async syncOnce(): Promise<void> {
     const remote = (await this.options.controller.listVms(this.options.workerName)).filter(
       (vm) => vm.worker === this.options.workerName,
     );
+    if (this.closed) {
+      return;
+    }
+    await this.collectGarbage(remote);
     const pairs = pairByOnDiskName(
       remote.map((vm) => [vm.localName, vm] as const),
       [...this.vms].map(([name, vm]) => [name, vm.view()] as const),
@@ -174,6 +186,17 @@ export class Reconciler {
   }
 
   private create(remote: Vm): void {
+    const collecting = this.collecting.get(remote.localName);
+    if (collecting) {
+      // The stale clone of this very incarnation is being deleted; clone once it is gone. A failed deletion asks for no
+      // pass, so that it is retried at the poll's pace rather than in a tight loop.
+      void collecting.then((deleted) => {
+        if (deleted) {
+          void this.requestSync();
+        }
+      });
+      return;
+    }
     const vm = new ManagedVm(remote, {
       runtime: this.options.runtime,
       runStartupScript: this.options.runStartupScript,
@@ -197,7 +220,7 @@ export class Reconciler {
     run(vm).catch((err: Error) => {
       this.options.log(`${what} of ${vm.onDiskName} failed: ${err.message}`);
       if (what === 'delete') {
-        // Forget it anyway: the next session's on-disk garbage collection retries the deletion.
+        // Forget it anyway: the next pass's on-disk garbage collection retries the deletion.
         this.vms.delete(vm.onDiskName);
       }
     });
@@ -234,30 +257,64 @@ export class Reconciler {
   }
 
   /**
-   * On-disk clean-up at the start of every session (orchard.md §5.5): deletes Grove clones the controller does not
-   * know (or still has pending, so that `create` can clone afresh) and stops running clones the controller has moved
-   * past pending, whose process this worker lost. Other VMs on the host are never touched.
+   * On-disk clean-up (orchard.md §5.5), in every pass rather than only at session start (issue 11, "continuous garbage
+   * collection"), so that a clone whose VM was deleted while this worker did not manage it (it restarted, or a deletion
+   * failed) goes within one poll interval: deletes Grove clones the controller does not know (or still has pending,
+   * so that `create` can clone afresh) and stops running clones the controller has moved past pending, whose process
+   * this worker lost. Foreign and `orchard-*` VMs are never touched (planOnDiskGc). It reuses the list this pass just
+   * read, and the races are closed by construction:
+   * - a clone being made now belongs to a VM in `vms` (it is added before `clone` starts), and names managed before or
+   *   after the disk listing are both spared;
+   * - a VM created on the controller after the list was read can only get a clone from a later pass, and passes never
+   *   overlap, so its clone is not on disk yet;
+   * - the stopping and deleting run in the background (a `tart stop` may take 30 s) under `collecting`, which later
+   *   passes skip and `create` waits for.
    */
-  async collectGarbage(): Promise<void> {
-    const [onDisk, remote] = await Promise.all([
-      this.options.runtime.list(),
-      this.options.controller.listVms(this.options.workerName),
-    ]);
-    const plan = planOnDiskGc(onDisk, remote, new Set(this.vms.keys()));
-    for (const name of plan.ignored) {
+  private async collectGarbage(remote: readonly Vm[]): Promise<void> {
+    const managedBefore = new Set(this.vms.keys());
+    let onDisk: OnDiskVm[];
+    try {
+      onDisk = await this.options.runtime.list();
+    } catch (err) {
+      this.options.log(`on-disk garbage collection failed: cannot list VMs: ${(err as Error).message}`);
+      return;
+    }
+    const spared = new Set([...managedBefore, ...this.vms.keys(), ...this.collecting.keys()]);
+    const plan = planOnDiskGc(onDisk, remote, spared);
+    for (const name of plan.ignored.filter((name) => !this.warnedAbout.has(name))) {
+      this.warnedAbout.add(name);
       this.options.log(`leaving ${name} alone: it starts with "grove-" but is not a Grove on-disk name`);
     }
     for (const { name, stopFirst } of plan.delete) {
       this.options.log(`garbage-collecting ${name}: the controller does not need it`);
-      if (stopFirst) {
-        await this.options.runtime.stop(name, 30).catch((err: Error) => this.options.log(err.message));
-      }
-      await this.options.runtime.delete(name);
+      this.collectInBackground(name, async () => {
+        if (stopFirst) {
+          await this.stopQuietly(name);
+        }
+        await this.options.runtime.delete(name);
+      });
     }
     for (const name of plan.stop) {
       this.options.log(`stopping ${name}: this worker lost its process`);
-      await this.options.runtime.stop(name, 30).catch((err: Error) => this.options.log(err.message));
+      this.collectInBackground(name, () => this.stopQuietly(name));
     }
+  }
+
+  private collectInBackground(name: string, run: () => Promise<void>): void {
+    const done = run().then(
+      () => true,
+      (err: Error) => {
+        this.options.log(`garbage collection of ${name} failed (the next pass retries): ${err.message}`);
+        return false;
+      },
+    );
+    this.collecting.set(name, done);
+    void done.then(() => this.collecting.delete(name));
+  }
+
+  /** A failed stop is logged and not fatal: deleting a VM that still runs is Tart's business to refuse. */
+  private async stopQuietly(name: string): Promise<void> {
+    await this.options.runtime.stop(name, 30).catch((err: Error) => this.options.log(err.message));
   }
 
   /** A TCP connection to a port of a running VM, for a tunnel session. */
@@ -289,6 +346,7 @@ export class Reconciler {
   async close(): Promise<void> {
     this.closed = true;
     await this.running;
+    await Promise.all(this.collecting.values());
     await Promise.allSettled(
       [...this.vms.values()].map((vm) =>
         vm.delete().catch((err: Error) => this.options.log(`deleting ${vm.onDiskName} failed: ${err.message}`)),

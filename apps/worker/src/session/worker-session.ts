@@ -1,5 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { credentials as grpcCredentials, Metadata, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
+import {
+  credentials as grpcCredentials,
+  Metadata,
+  status as GrpcStatus,
+  type Client,
+  type ClientDuplexStream,
+} from '@grpc/grpc-js';
 import { GroveClient } from '@grove/client';
 import {
   workerServiceClient,
@@ -9,7 +15,8 @@ import {
 } from '@grove/proto';
 import { GRPC_CLIENT_FLOW_CONTROL } from '@grove/tunnel';
 import { GROVE_VERSION, type Worker } from '@grove/resources';
-import { reconnectDelayMs } from './backoff';
+import { INITIAL_RECONNECT_STATE, nextReconnect, type SessionOutcome } from './backoff';
+import { failureOutcome, SessionStreamError } from './session-outcome';
 import { TunnelPool, type TunnelClientCall, type TunnelOpenFrame } from './tunnel-pool';
 
 /** Who the worker is, as it registers with the controller. */
@@ -42,13 +49,25 @@ type WorkerServiceClient = Client & {
   Tunnel(metadata: Metadata): TunnelClientCall;
 };
 
+/** What one attempt got to, filled in by `runOnce` as it goes. */
+interface AttemptProgress {
+  /** When the controller's Welcome arrived. */
+  welcomedAt?: number;
+  /** The reason of the controller's GoingAway, when it sent one. */
+  goingAway?: string;
+}
+
+/** The same failure is logged again after this long at the latest, with how often it happened meanwhile. */
+const REPEATED_FAILURE_LOG_MS = 60_000;
+
 /**
  * The worker's connection to its controller: register over REST, open the gRPC session, answer pings, send
- * heartbeats, and start over with jittered back-off whenever anything breaks. A lost stream restarts the session,
- * never the process. Both sides ping; a controller silent for three ping intervals is given up on. Emits
- * `connected`, `disconnected` (with the reason), `sync` (the controller asks for a reconciliation), `resolveIp`
- * (`{session, vmUid}` and a `reply({ip} | {error})` function) and `tunnel` (an open frame and the Tunnel call the
- * controller started using, from the pool of idle tunnels this session keeps).
+ * heartbeats, and start over whenever anything breaks, after a delay that depends on how it broke (backoff.ts). A
+ * lost stream restarts the session, never the process. Both sides ping; a controller silent for three ping intervals
+ * is given up on; a controller that says it is going away is left at once for a new session, while the tunnels in use
+ * on its connection run until they end. Emits `connected`, `disconnected` (with the reason), `sync` (the controller
+ * asks for a reconciliation), `resolveIp` (`{session, vmUid}` and a `reply({ip} | {error})` function) and `tunnel` (an
+ * open frame and the Tunnel call the controller started using, from the pool of idle tunnels this session keeps).
  */
 export class WorkerSession extends EventEmitter {
   private readonly client: GroveClient;
@@ -56,6 +75,8 @@ export class WorkerSession extends EventEmitter {
   private stream: Stream | undefined;
   private wake: (() => void) | undefined;
   private rtt: number | undefined;
+  /** The last failure logged, to keep a controller that is down for an hour from filling the log every second. */
+  private lastFailure: { line: string; loggedAt: number; repeats: number } | undefined;
 
   constructor(private readonly options: SessionOptions) {
     super();
@@ -69,31 +90,71 @@ export class WorkerSession extends EventEmitter {
 
   /** Runs until `stop()`. */
   async run(): Promise<void> {
-    let attempt = 0;
+    let state = INITIAL_RECONNECT_STATE;
     while (!this.stopped) {
-      const started = Date.now();
-      try {
-        await this.runOnce();
-      } catch (err) {
-        if (!this.stopped) {
-          this.emit('disconnected', (err as Error).message);
-          this.options.log(`session ended: ${(err as Error).message}`);
-        }
+      const { outcome, reason } = await this.attempt();
+      if (this.stopped) {
+        break;
       }
-      // A session that lasted a while was healthy: start the back-off over.
-      attempt = Date.now() - started > 60_000 ? 0 : attempt + 1;
-      if (!this.stopped) {
-        const delay = reconnectDelayMs(attempt);
-        this.options.log(`reconnecting in ${(delay / 1000).toFixed(1)} s`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          this.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+      const next = nextReconnect(state, outcome);
+      state = next.state;
+      const delay = `${(next.delayMs / 1000).toFixed(2)} s`;
+      if (outcome.kind === 'goingAway') {
+        this.options.log(`the controller is going away (${reason}): opening a new session in ${delay}`);
+      } else {
+        this.logFailure(reason, `reconnecting in ${delay}`);
       }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, next.delayMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
+  }
+
+  /** One session from register to its end; says how it ended, for the reconnect policy and the log. */
+  private async attempt(): Promise<{ outcome: SessionOutcome; reason: string }> {
+    const progress: AttemptProgress = {};
+    let error: unknown;
+    try {
+      await this.runOnce(progress);
+    } catch (err) {
+      error = err;
+    }
+    if (progress.goingAway !== undefined) {
+      this.emit('disconnected', `the controller is going away (${progress.goingAway})`);
+      return { outcome: { kind: 'goingAway' }, reason: progress.goingAway };
+    }
+    const message = error === undefined ? 'the controller closed the session' : (error as Error).message;
+    if (!this.stopped) {
+      this.emit('disconnected', message);
+    }
+    if (progress.welcomedAt !== undefined) {
+      return {
+        outcome: { kind: 'sessionEnded', lastedMs: Date.now() - progress.welcomedAt },
+        reason: `session ended: ${message}`,
+      };
+    }
+    return {
+      outcome: error === undefined ? { kind: 'refused' } : failureOutcome(error),
+      reason: `cannot open a session: ${message}`,
+    };
+  }
+
+  /** Logs a failure, but the same one again only once a minute, with how many times it happened in between. */
+  private logFailure(reason: string, next: string): void {
+    const now = Date.now();
+    const last = this.lastFailure;
+    if (last?.line === reason && now - last.loggedAt < REPEATED_FAILURE_LOG_MS) {
+      last.repeats++;
+      return;
+    }
+    const repeats =
+      last?.line === reason && last.repeats > 0 ? ` (${last.repeats} more times since it was logged)` : '';
+    this.options.log(`${reason}${repeats}; ${next}`);
+    this.lastFailure = { line: reason, loggedAt: now, repeats: 0 };
   }
 
   /** Smallest ping round trip to the controller seen so far, in ms (tunnel flow control starts from it). */
@@ -112,7 +173,11 @@ export class WorkerSession extends EventEmitter {
     this.wake?.();
   }
 
-  private async runOnce(): Promise<void> {
+  /**
+   * Registers, opens the session and serves it; resolves when the controller ends the stream or says it is going away
+   * (then `progress.goingAway` is set), rejects on any failure.
+   */
+  private async runOnce(progress: AttemptProgress): Promise<void> {
     const { identity } = this.options;
     await this.client.workers.create({
       name: identity.name,
@@ -161,6 +226,8 @@ export class WorkerSession extends EventEmitter {
           switch (message.kind) {
             case 'welcome': {
               const welcome = message.welcome!;
+              progress.welcomedAt = Date.now();
+              this.lastFailure = undefined;
               this.options.log(`connected to ${this.options.controllerUrl} (protocol ${welcome.protocol_version})`);
               const metadata = new Metadata();
               metadata.set('x-grove-worker-name', identity.name);
@@ -201,6 +268,14 @@ export class WorkerSession extends EventEmitter {
             case 'sync_vms':
               this.emit('sync');
               break;
+            case 'going_away':
+              // Leave now rather than when the controller closes the session: a new session (through a load balancer,
+              // on another replica) is opened at once, while the tunnels in use keep their own calls on the old
+              // connection until they end (client.close() below lets them finish).
+              progress.goingAway = message.going_away?.reason || 'no reason given';
+              resolve();
+              stream.cancel();
+              break;
             case 'resolve_ip': {
               const request = message.resolve_ip!;
               const reply = (result: { ip?: string; error?: string }) =>
@@ -212,7 +287,9 @@ export class WorkerSession extends EventEmitter {
               break;
           }
         });
-        stream.on('error', (err: Error & { details?: string }) => reject(new Error(err.details || err.message)));
+        stream.on('error', (err: Error & { code?: number; details?: string }) =>
+          reject(new SessionStreamError(err.code ?? GrpcStatus.UNKNOWN, err.details || err.message)),
+        );
         stream.on('end', () => resolve());
         stream.write({
           hello: {
@@ -223,9 +300,6 @@ export class WorkerSession extends EventEmitter {
           },
         });
       });
-      if (!this.stopped) {
-        throw new Error('the controller closed the session');
-      }
     } finally {
       clearInterval(heartbeat);
       clearInterval(pinger);

@@ -9,12 +9,12 @@ import {
   type VmRuntime,
 } from '../runtime/vm-runtime';
 
-type Step = 'pull' | 'clone' | 'configure' | 'run' | 'suspend';
+type Step = 'pull' | 'clone' | 'configure' | 'run' | 'suspend' | 'delete';
 
 /**
  * A scripted runtime for the reconciler's unit tests: every call is recorded, steps succeed at once unless a failure
- * is set for them, and a run lasts until `stop`, `suspend`, the abort signal or the test's `exit()` ends it. The real
- * runtimes have their own tests; this one lets the lifecycle be checked call by call.
+ * is set for them or the test holds them (`hold`), and a run lasts until `stop`, `suspend`, the abort signal or the
+ * test's `exit()` ends it. The real runtimes have their own tests; this one lets the lifecycle be checked call by call.
  */
 export class FakeRuntime implements VmRuntime {
   readonly kind = 'synthetic';
@@ -25,6 +25,7 @@ export class FakeRuntime implements VmRuntime {
   /** Messages of RuntimeErrors to throw, by step. */
   readonly failures = new Map<Step, string>();
   private readonly endRun = new Map<string, (exit: VmRunExit) => void>();
+  private readonly held = new Map<Step, Promise<void>>();
 
   start(): Promise<void> {
     return Promise.resolve();
@@ -39,8 +40,15 @@ export class FakeRuntime implements VmRuntime {
   }
 
   async clone(image: string, name: string): Promise<void> {
-    await this.step('clone', `clone ${image} ${name}`);
+    const cloning = this.step('clone', `clone ${image} ${name}`);
+    // Like `tart clone`, the VM is listed from the moment its copy starts.
     this.onDisk.set(name, { running: false, suspended: false });
+    try {
+      await cloning;
+    } catch (err) {
+      this.onDisk.delete(name);
+      throw err;
+    }
   }
 
   fqn(image: string): Promise<string | undefined> {
@@ -78,6 +86,11 @@ export class FakeRuntime implements VmRuntime {
   stop(name: string, timeoutSeconds: number): Promise<void> {
     this.calls.push(`stop ${name} ${timeoutSeconds}`);
     this.endRun.get(name)?.({ code: 0 });
+    // A VM the test put on disk as running (left by an earlier worker process) has no run to end.
+    const disk = this.onDisk.get(name);
+    if (disk) {
+      disk.running = false;
+    }
     return Promise.resolve();
   }
 
@@ -87,10 +100,9 @@ export class FakeRuntime implements VmRuntime {
     this.endRun.get(name)?.({ code: 0 });
   }
 
-  delete(name: string): Promise<void> {
-    this.calls.push(`delete ${name}`);
+  async delete(name: string): Promise<void> {
+    await this.step('delete', `delete ${name}`);
     this.onDisk.delete(name);
-    return Promise.resolve();
   }
 
   list(): Promise<OnDiskVm[]> {
@@ -118,9 +130,22 @@ export class FakeRuntime implements VmRuntime {
     return this.endRun.has(name);
   }
 
-  private step(step: Step, call: string): Promise<void> {
+  /** Makes every call of `step` from now on wait (after being recorded) until the returned function is called. */
+  hold(step: Step): () => void {
+    let release: () => void = () => undefined;
+    this.held.set(step, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.held.delete(step);
+      release();
+    };
+  }
+
+  private async step(step: Step, call: string): Promise<void> {
     this.calls.push(call);
+    await this.held.get(step);
     const failure = this.failures.get(step);
-    return failure === undefined ? Promise.resolve() : Promise.reject(new RuntimeError(failure));
+    if (failure !== undefined) {
+      throw new RuntimeError(failure);
+    }
   }
 }

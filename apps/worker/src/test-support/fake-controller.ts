@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DEFAULT_CLUSTER_SETTINGS,
+  newVm,
+  setCondition,
+  type Vm,
+  type VmCreateInput,
+  type VmEvent,
+} from '@grove/resources';
+import { waitFor } from '@grove/testing';
+import { Reconciler, type ControllerPort, type VmStateReport } from '../reconcile/reconciler';
+import { FakeRuntime } from './fake-runtime';
+
+export const WORKER = 'mac-1';
+
+/** The controller's side as the reconciler sees it (for its unit tests), applying reports as `PUT /v1/vms/{name}/state` does. */
+export class FakeController implements ControllerPort {
+  readonly vms = new Map<string, Vm>();
+  readonly reports: { name: string; report: VmStateReport }[] = [];
+
+  /** Runs after each `listVms` has taken its copy: what changes then reaches the reconciler only in a later pass. */
+  afterList: (() => void) | undefined;
+
+  listVms(): Promise<Vm[]> {
+    const copy = [...this.vms.values()].map((vm) => structuredClone(vm));
+    this.afterList?.();
+    return Promise.resolve(copy);
+  }
+
+  reportState(name: string, report: VmStateReport): Promise<void> {
+    this.reports.push({ name, report });
+    const vm = this.vms.get(name);
+    if (vm && vm.uid === report.uid) {
+      const running = report.conditions?.find((c) => c.type === 'running');
+      this.vms.set(name, {
+        ...vm,
+        status: report.status ?? vm.status,
+        status_message: report.status_message ?? vm.status_message,
+        image_fqn: report.image_fqn ?? vm.image_fqn,
+        observedGeneration: report.observedGeneration ?? vm.observedGeneration,
+        conditions: running ? setCondition(vm.conditions, 'running', running.state === 'true') : vm.conditions,
+      });
+    }
+    return Promise.resolve();
+  }
+
+  appendEvents(_name: string, _events: VmEvent[]): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** A VM the scheduler has placed on this worker. */
+  place(input: VmCreateInput & { name: string }): Vm {
+    const vm = newVm(
+      { image: 'ghcr.io/acme/macos:latest', ...input },
+      DEFAULT_CLUSTER_SETTINGS,
+      randomUUID(),
+      new Date(),
+    );
+    const placed: Vm = { ...vm, worker: WORKER, conditions: setCondition(vm.conditions, 'scheduled', true) };
+    this.vms.set(placed.name, placed);
+    return placed;
+  }
+
+  update(name: string, change: Partial<Vm>): void {
+    this.vms.set(name, { ...this.vms.get(name)!, ...change });
+  }
+
+  get(name: string): Vm {
+    return this.vms.get(name)!;
+  }
+}
+
+/** A reconciler for worker WORKER over a fake runtime and a fake controller. */
+export function setupReconciler(options: { startupScript?: (signal: AbortSignal) => Promise<void> } = {}) {
+  const runtime = new FakeRuntime();
+  const controller = new FakeController();
+  const logs: string[] = [];
+  const reconciler = new Reconciler({
+    workerName: WORKER,
+    runtime,
+    controller,
+    runStartupScript: options.startupScript ? (_vm, signal) => options.startupScript!(signal) : undefined,
+    log: (line) => logs.push(line),
+  });
+  /** Syncs until the controller's copy of the VM satisfies the probe (VM changes also trigger passes). */
+  const until = (what: string, probe: () => boolean) =>
+    waitFor(what, async () => {
+      await reconciler.requestSync();
+      return probe();
+    });
+  return { runtime, controller, reconciler, logs, until };
+}
