@@ -12,15 +12,25 @@ export const VM_WORKER_DELETED = "VM is assigned to a worker that doesn't exist 
 export const VM_WORKER_OFFLINE = 'VM is assigned to a worker that lost connection with the controller';
 
 /**
- * The workers as the health check must judge them: a worker's absence counts from `graceStart` at the earliest — the
- * moment this controller started scheduling (its start, or its takeover from another replica). A `last_seen` written
- * before the controller went down says nothing about whether the worker survived the outage (Orchard #454): without
- * this, a controller that was down longer than the offline timeout would fail every VM of the fleet on its first pass.
+ * The workers as the health check must judge them. A worker whose gRPC session is up on some replica (`connected`) is
+ * seen now, whatever its last REST heartbeat says: session pings prove it alive every 10 s (ARCHITECTURE.md decision
+ * 4). Otherwise its absence counts from `graceStart` at the earliest — the moment this controller started scheduling
+ * (its start, or its takeover from another replica): a `last_seen` written before the controller went down says
+ * nothing about whether the worker survived the outage (Orchard #454). Without this, a controller down longer than the
+ * offline timeout would fail every VM of the fleet on its first pass.
  */
-export function withAbsenceGrace(workers: readonly Worker[], graceStart: Date): Map<string, Worker> {
+export function withAbsenceGrace(
+  workers: readonly Worker[],
+  graceStart: Date,
+  connected: ReadonlySet<string> = new Set(),
+  now: Date = graceStart,
+): Map<string, Worker> {
   const floor = graceStart.getTime();
   return new Map(
     workers.map((w) => {
+      if (connected.has(w.name)) {
+        return [w.name, { ...w, last_seen: now.toISOString() }];
+      }
       const seen = Date.parse(w.last_seen);
       return [w.name, Number.isNaN(seen) || seen < floor ? { ...w, last_seen: graceStart.toISOString() } : w];
     }),

@@ -202,6 +202,14 @@ describe('restart grace', () => {
     });
   });
 
+  it('counts a worker whose session is up as seen now, however old its last heartbeat', () => {
+    const start = new Date(NOW.getTime() - OFFLINE - 60_000);
+    const workers = withAbsenceGrace([worker('w', { last_seen: longAgo })], start, new Set(['w']), NOW);
+    expect(checkVmHealth(scheduledOn(vm('g3'), 'w'), workers, NOW, OFFLINE)).toBeUndefined();
+    const absent = withAbsenceGrace([worker('w', { last_seen: longAgo })], start, new Set(['other']), NOW);
+    expect(checkVmHealth(scheduledOn(vm('g4'), 'w'), absent, NOW, OFFLINE)?.status).toBe('failed');
+  });
+
   it('keeps a last_seen newer than the start as it is', () => {
     const start = new Date(NOW.getTime() - 5 * 60_000);
     const seen = new Date(NOW.getTime() - 1000).toISOString();

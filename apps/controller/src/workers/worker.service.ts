@@ -48,6 +48,12 @@ export class WorkerService {
     return (await this.repository.list()).map(toWorkerResource);
   }
 
+  /** Names of the workers whose gRPC session is up on some replica (the health check counts them as seen now). */
+  async connectedNames(): Promise<Set<string>> {
+    const sessions = await this.replicas.sessions();
+    return new Set([...sessions].filter(([, s]) => s.up).map(([name]) => name));
+  }
+
   /** Every worker with where its session is held (`GET /v1/workers`). */
   async listWithSessions(): Promise<Worker[]> {
     const [workers, sessions] = await Promise.all([this.repository.list(), this.replicas.sessions()]);

@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as outage } from 'node:timers/promises';
+import { GroveClient } from '@grove/client';
+import { waitFor, type RunningProcess } from '@grove/testing';
+import { BOOTSTRAP_ADMIN } from './test-support/controller-process';
+import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
+import { untilRunning } from './test-support/running-vm';
+import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
+
+const OFFLINE_TIMEOUT_S = 6;
+
+/**
+ * Restart grace (issue 11): a controller that was down longer than the worker offline timeout must not fail the VMs
+ * of workers that kept them running and come back after it does. Orchard's #454 made the same fix: absence counts
+ * from the controller's start, not from a `last_seen` written before the outage.
+ */
+describe('a controller outage longer than the worker offline timeout', () => {
+  let controller: RestartableController;
+  let client: GroveClient;
+  let home: string;
+  const workers: RunningProcess[] = [];
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'grove-e2e-restart-grace-'));
+    controller = await startRestartableController(['--worker-offline-timeout', `${OFFLINE_TIMEOUT_S}s`]);
+    client = new GroveClient({
+      url: controller.url,
+      serviceAccountName: BOOTSTRAP_ADMIN,
+      serviceAccountToken: controller.adminToken,
+    });
+    for (const name of ['grace-1', 'grace-2']) {
+      workers.push(
+        await startSyntheticWorker({
+          controllerUrl: controller.url,
+          adminToken: controller.adminToken,
+          name,
+          dataDir: join(home, name),
+        }),
+      );
+    }
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await Promise.all(workers.map((w) => w.stop()));
+    await controller?.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('fails no VM whose worker reconnects after the controller is back', async () => {
+    const names = ['grace-vm-1', 'grace-vm-2', 'grace-vm-3', 'grace-vm-4'];
+    for (const name of names) {
+      await client.vms.create({ name, image: 'any', os: 'linux' });
+    }
+    for (const name of names) {
+      await untilRunning(client, name, 30_000);
+    }
+    const sessions = workers.map(sessionCount);
+
+    expect(await controller.stopProcess('SIGTERM')).toBe(0);
+    // The outage itself: longer than the offline timeout, so every last_seen is stale when the controller returns.
+    await outage((OFFLINE_TIMEOUT_S + 3) * 1000);
+    await controller.start();
+    const back = Date.now();
+
+    await waitFor(
+      'both workers to open a new session',
+      () => workers.every((w, i) => sessionCount(w) > sessions[i]),
+      OFFLINE_TIMEOUT_S * 1000,
+      50,
+    );
+    // The old controller failed every VM on its first pass, about a second after its start; give the passes of the
+    // restarted one (every 5 s, and at once on changes) time to judge.
+    await waitFor('two scheduler intervals after the restart', () => Date.now() - back > 10_000, 15_000, 200);
+    const vms = await client.vms.list();
+    expect(vms.map((vm) => [vm.name, vm.status, vm.status_message])).toEqual(
+      names.map((name) => [name, 'running', expect.not.stringContaining('lost connection')]),
+    );
+  });
+});
