@@ -73,6 +73,11 @@ describeWithHaproxy('several controllers on one Postgres', () => {
   it('names the replica in /v1/controller/info and lists which replica holds each worker', async () => {
     const names = await Promise.all(cluster.replicas.map(async (r) => (await r.client.controllerInfo()).replica));
     expect(names).toEqual(['ctl-a', 'ctl-b']);
+    // One SSH host key for the cluster: known_hosts entries hold whichever replica the balancer picks.
+    const hostKeys = cluster.replicas.map((r) => /host key (ssh-ed25519 SHA256:\S+),/.exec(r.output())?.[1]);
+    expect(hostKeys[0]).toBeDefined();
+    expect(hostKeys[1]).toBe(hostKeys[0]);
+    expect(cluster.replicas[1].output()).toContain("shared by the cluster's first replica");
     const listed = await cluster.replicas[1].client.workers.list();
     for (const worker of ['mw-1', 'mw-2']) {
       const session = listed.find((w) => w.name === worker)?.session;

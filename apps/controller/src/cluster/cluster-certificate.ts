@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { certificateFingerprint } from '@grove/resources';
 import type { DataSource } from 'typeorm';
 import type { CertificateMaterial } from '../infra/tls/certificate';
+import type { SshHostKey } from '../ssh-gateway/ssh-host-key';
 
 /**
  * The certificate every replica of a cluster serves. Workers and CLI contexts pin one fingerprint, and replicas pin it
@@ -36,4 +37,22 @@ export async function clusterCertificate(
     generated: false,
     source: 'cluster',
   };
+}
+
+/**
+ * The SSH gateway's host key every replica presents: the operator's `--ssh-host-key` as it is, else the first
+ * replica's key (from its data dir or generated), kept in Postgres like the certificate, so that a client's
+ * known_hosts entry holds whichever replica the load balancer picks. Returns the private key text to use.
+ */
+export async function clusterSshHostKey(dataSource: DataSource, local: SshHostKey): Promise<string> {
+  if (local.source === 'user' || !dataSource.isInitialized) {
+    return local.privateKey;
+  }
+  const rows: { ssh_host_key: string }[] = await dataSource.query(
+    `INSERT INTO cluster_secrets (id, relay_token, ssh_host_key) VALUES (1, $1, $2)
+     ON CONFLICT (id) DO UPDATE SET ssh_host_key = coalesce(cluster_secrets.ssh_host_key, EXCLUDED.ssh_host_key)
+     RETURNING ssh_host_key`,
+    [randomBytes(32).toString('base64url'), local.privateKey],
+  );
+  return rows[0].ssh_host_key;
 }

@@ -7,12 +7,14 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { Server, type Connection } from 'ssh2';
+import { DataSource } from 'typeorm';
+import { clusterSshHostKey } from '../cluster/cluster-certificate';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { SshGatewayAuthenticator, type SshPrincipal } from './ssh-gateway-auth';
 import { rejectChannel } from './ssh-channel';
 import { ChannelOpenFailure } from './ssh-gateway.errors';
 import { SshForwardService } from './ssh-forward.service';
-import { loadOrCreateSshHostKey, type SshHostKey } from './ssh-host-key';
+import { describeSshHostKey, loadOrCreateSshHostKey, type SshHostKey } from './ssh-host-key';
 import { SshShellService } from './ssh-shell.service';
 
 /** A client must finish logging in within this time, as sshd's LoginGraceTime (shorter: no humans typing here). */
@@ -27,6 +29,13 @@ const KEEPALIVE_INTERVAL_MS = 30_000;
  * command in the VM through exec. Everything else (other channel types, global requests, port forwarding from the
  * server, agent and X11 forwarding, subsystems) is refused.
  */
+const HOST_KEY_SOURCES: Record<SshHostKey['source'], string> = {
+  user: 'from --ssh-host-key',
+  generated: 'generated now',
+  'data-dir': 'from the data dir',
+  cluster: "shared by the cluster's first replica",
+};
+
 @Injectable()
 export class SshGatewayServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('SshGateway');
@@ -39,6 +48,7 @@ export class SshGatewayServer implements OnApplicationBootstrap, BeforeApplicati
     private readonly auth: SshGatewayAuthenticator,
     private readonly forwards: SshForwardService,
     private readonly shells: SshShellService,
+    private readonly dataSource: DataSource,
   ) {}
 
   /** The bound port, or undefined when the gateway is off. */
@@ -56,7 +66,10 @@ export class SshGatewayServer implements OnApplicationBootstrap, BeforeApplicati
     if (!listen) {
       return;
     }
-    const hostKey = loadOrCreateSshHostKey({ dataDir: this.config.dataDir, keyFile: this.config.sshHostKeyFile });
+    const local = loadOrCreateSshHostKey({ dataDir: this.config.dataDir, keyFile: this.config.sshHostKeyFile });
+    // Every replica of a cluster presents the same host key (the first one's), so known_hosts entries hold.
+    const shared = await clusterSshHostKey(this.dataSource, local);
+    const hostKey = shared === local.privateKey ? local : describeSshHostKey(shared, 'the cluster', 'cluster');
     this.hostKey = hostKey;
     const server = new Server({ hostKeys: [hostKey.privateKey], ident: 'Grove' }, (connection, info) =>
       this.accept(connection, info.ip),
@@ -74,7 +87,7 @@ export class SshGatewayServer implements OnApplicationBootstrap, BeforeApplicati
     this.server = server;
     this.logger.log(
       `SSH gateway listening on ${listen.host}:${this.port} (host key ${hostKey.type} ${hostKey.fingerprint}, ` +
-        `${hostKey.source === 'user' ? 'from --ssh-host-key' : hostKey.source === 'generated' ? 'generated now' : 'from the data dir'})`,
+        `${HOST_KEY_SOURCES[hostKey.source]})`,
     );
   }
 

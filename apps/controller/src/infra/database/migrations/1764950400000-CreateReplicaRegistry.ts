@@ -29,7 +29,9 @@ export class CreateReplicaRegistry1764950400000 implements MigrationInterface {
         relay_token text NOT NULL,
         -- The TLS certificate every replica serves (workers and CLI contexts pin its fingerprint), when generated.
         tls_cert_pem text,
-        tls_key_pem text
+        tls_key_pem text,
+        -- The SSH gateway's generated host key, the same on every replica (clients' known_hosts pin it).
+        ssh_host_key text
       )`);
   }
 
