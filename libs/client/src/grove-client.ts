@@ -43,6 +43,8 @@ export interface ControllerInfo {
   capabilities: string[];
   /** Port of the worker-session gRPC listener, when the controller runs one. */
   grpcPort?: number;
+  /** The controller replica that answered (Grove; absent from Orchard and older Grove controllers). */
+  replica?: string;
 }
 
 export interface VmListOptions {
