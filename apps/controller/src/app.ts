@@ -7,6 +7,7 @@ import { AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
 import { createValidationPipe } from './common/validation';
 import type { ControllerConfig } from './infra/config/controller-config';
+import { DatabaseAvailability } from './infra/database/database-availability.service';
 import { buildOpenApiDocument, serveOpenApi } from './openapi';
 import { routeWebSocketUpgrades } from './tunnels/websocket-upgrade';
 
@@ -42,7 +43,7 @@ export async function createControllerApp(
   );
   app.useGlobalPipes(createValidationPipe());
   // A global filter (not APP_FILTER) also covers errors raised before a route handler runs, such as bad JSON.
-  app.useGlobalFilters(new HttpExceptionFilter());
+  app.useGlobalFilters(new HttpExceptionFilter(app.get(DatabaseAvailability)));
   app.enableShutdownHooks();
   serveOpenApi(app, buildOpenApiDocument(app), config.swaggerUi);
   await app.init();

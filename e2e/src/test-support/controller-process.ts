@@ -31,6 +31,11 @@ export interface StartControllerOptions {
   viaCli?: boolean;
   /** More controller flags, e.g. `--worker-offline-timeout 4s`. */
   args?: string[];
+  /**
+   * The database to use, e.g. of a throwaway cluster of the test's own that it restarts; the caller owns it (it is
+   * not dropped on stop). Default: a fresh database of the test run's Postgres cluster.
+   */
+  databaseUrl?: string;
 }
 
 /** Whether `GET /v1/` gets any HTTP response. The certificate is not checked here: only readiness is. */
@@ -51,7 +56,7 @@ export function controllerAnswers(url: string): Promise<boolean> {
 
 /**
  * Starts `node apps/controller/dist/main.js` on a free loopback port with a fresh database of the test run's
- * Postgres cluster and a known bootstrap-admin token, and waits until `GET /v1/` answers.
+ * Postgres cluster (or `options.databaseUrl`) and a known bootstrap-admin token, and waits until `GET /v1/` answers.
  */
 export async function startController(options: StartControllerOptions = {}): Promise<ControllerProcess> {
   for (const main of [CONTROLLER_MAIN, ...(options.viaCli ? [CLI_MAIN] : [])]) {
@@ -59,7 +64,7 @@ export async function startController(options: StartControllerOptions = {}): Pro
       throw new Error(`${main} does not exist: build first with "npx tsc -b tsconfig.build.json"`);
     }
   }
-  const database: TestDatabase = await createTestDatabase();
+  const database: TestDatabase | undefined = options.databaseUrl ? undefined : await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'grove-e2e-controller-'));
   const port = await freePort();
   const adminToken = `e2e-admin-${Math.random().toString(36).slice(2)}`;
@@ -72,7 +77,7 @@ export async function startController(options: StartControllerOptions = {}): Pro
   const proc = startNodeProcess(args, {
     ...process.env,
     GROVE_HOME: dataDir,
-    GROVE_DATABASE_URL: database.url,
+    GROVE_DATABASE_URL: options.databaseUrl ?? database?.url,
     GROVE_BOOTSTRAP_ADMIN_TOKEN: adminToken,
   });
   const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
@@ -81,7 +86,7 @@ export async function startController(options: StartControllerOptions = {}): Pro
   const stop = (): Promise<number | null> =>
     (stopped ??= (async () => {
       const code = await proc.stop();
-      await database.drop();
+      await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
       return code;
     })());

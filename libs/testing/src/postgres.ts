@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,6 +108,32 @@ export function stopPostgres(cluster: Pick<PostgresCluster, 'dir' | 'binDir'>): 
   ]);
   spawnSync(cmd, args, { stdio: 'ignore' });
   rmSync(cluster.dir, { recursive: true, force: true });
+}
+
+/**
+ * Restarts the cluster as an operator would with `pg_ctl restart -m fast`: sessions are terminated (57P01), the
+ * server is down for a moment (connections refused, or 57P03 while it shuts down and starts up), then it is back on
+ * the same port. Asynchronous, so that the caller's load keeps running meanwhile. Never for the run's shared cluster
+ * (GROVE_TEST_PG_URL): other test files use it.
+ */
+export async function restartPostgres(cluster: Pick<PostgresCluster, 'dir' | 'binDir'>): Promise<void> {
+  const [cmd, args] = asServerUser(join(cluster.binDir, 'pg_ctl'), [
+    '-D',
+    join(cluster.dir, 'data'),
+    '-l',
+    join(cluster.dir, 'postgres.log'),
+    '-m',
+    'fast',
+    '-w',
+    '-t',
+    '60',
+    'restart',
+  ]);
+  await new Promise<void>((resolve, reject) =>
+    execFile(cmd, args, { encoding: 'utf8', timeout: 90_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || stdout || err.message}`)) : resolve(),
+    ),
+  );
 }
 
 function run(cmd: string, args: string[]): void {

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ResourceValidationError, VmSpecConflictError } from '@grove/resources';
 import type { FastifyReply } from 'fastify';
+import { isDatabaseUnreachable } from '../infra/database/database-availability';
+import { DATABASE_RETRY_AFTER_S, type DatabaseAvailability } from '../infra/database/database-availability.service';
 import { DomainError, DomainErrorCode } from './domain-error';
 
 interface ErrorBody {
@@ -9,6 +11,9 @@ interface ErrorBody {
   errors?: { field: string; message: string }[];
   correlationId?: string;
 }
+
+/** Status, body and the headers that go with them (`Retry-After` on a 503 during a database outage). */
+export type ErrorResponse = [status: number, body: ErrorBody, headers?: Record<string, string>];
 
 function statusOf(code: DomainErrorCode): number {
   switch (code) {
@@ -46,26 +51,34 @@ function fastifyClientError(err: unknown): { status: number; message: string } |
 }
 
 /**
- * The one place where errors become HTTP responses: `{message, errors?}` for client errors, and for anything
- * unexpected a 500 whose body carries only a correlation id that is also in the log with the stack.
+ * The one place where errors become HTTP responses: `{message, errors?}` for client errors, 503 with `Retry-After`
+ * while the database is unreachable, and for anything else unexpected a 500 whose body carries only a correlation
+ * id that is also in the log with the stack.
  */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpExceptionFilter');
 
+  /** `database` records outages; without it, unreachable-database errors still become 503, unlogged. */
+  constructor(private readonly database?: DatabaseAvailability) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const [status, body] = errorResponse(exception, this.logger);
+    const [status, body, headers] = errorResponse(exception, this.logger, this.database);
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();
       return;
     }
-    void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+    void reply
+      .status(status)
+      .headers(headers ?? {})
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(body);
   }
 }
 
-/** Maps any error to a status and body; shared by the Nest filter and Fastify's own error handler. */
-export function errorResponse(exception: unknown, logger: Logger): [number, ErrorBody] {
+/** Maps any error to a status, body and headers; shared by the Nest filter and Fastify's own error handler. */
+export function errorResponse(exception: unknown, logger: Logger, database?: DatabaseAvailability): ErrorResponse {
   if (exception instanceof DomainError) {
     const body: ErrorBody = { message: exception.message };
     if (exception.errors.length > 0) {
@@ -100,6 +113,17 @@ export function errorResponse(exception: unknown, logger: Logger): [number, Erro
   const clientError = fastifyClientError(exception);
   if (clientError) {
     return [clientError.status, { message: clientError.message }];
+  }
+  // Issue 11, part 4: an outage is the database's, not a bug of ours; the availability service logs it once (not a
+  // stack per request) and probes until it is back. Request handlers open no sockets but the database's (workers
+  // are reached over gRPC, whose errors carry gRPC codes), so a raw socket error here is the database's.
+  if (isDatabaseUnreachable(exception)) {
+    database?.report(exception);
+    return [
+      503,
+      { message: `the database is unreachable; retry in ${DATABASE_RETRY_AFTER_S} s` },
+      { 'retry-after': String(DATABASE_RETRY_AFTER_S) },
+    ];
   }
   const correlationId = randomUUID();
   logger.error(

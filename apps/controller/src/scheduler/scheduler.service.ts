@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { setCondition, type Worker } from '@grove/resources';
-import { DataSource, type QueryRunner } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
+import { DatabaseAvailability } from '../infra/database/database-availability.service';
+import { SessionAdvisoryLock } from '../infra/database/session-advisory-lock';
 import { VmService } from '../vms/vm.service';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { WorkerService } from '../workers/worker.service';
@@ -32,7 +34,9 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  private leaderConnection: QueryRunner | undefined;
+  private readonly leaderLock: SessionAdvisoryLock;
+  /** The last answer of the leader lock, to log only changes of who schedules. */
+  private leader = false;
 
   constructor(
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
@@ -41,8 +45,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     private readonly workers: WorkerService,
     private readonly clusterSettings: ClusterSettingsService,
     private readonly sessions: WorkerSessionRegistry,
+    private readonly database: DatabaseAvailability,
     trigger: SchedulingTrigger,
   ) {
+    this.leaderLock = SessionAdvisoryLock.forDataSource(this.dataSource, LEADER_LOCK_KEY);
     trigger.onRequest(() => this.request());
   }
 
@@ -58,7 +64,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
-    await this.leaderConnection?.release();
+    await this.leaderLock.release();
   }
 
   /** Asks for a pass soon; returns at once. */
@@ -76,7 +82,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         try {
           await this.runPass();
         } catch (err) {
-          this.logger.error(`scheduling pass failed: ${(err as Error).message}`, (err as Error).stack);
+          // An unreachable database is an outage, logged once by DatabaseAvailability, not a stack per pass.
+          if (!this.database.report(err)) {
+            this.logger.error(`scheduling pass failed: ${(err as Error).message}`, (err as Error).stack);
+          }
         }
       } while (this.again && !this.stopped);
       this.running = undefined;
@@ -161,23 +170,29 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   /**
-   * Leadership is a session-level advisory lock held on a dedicated connection for the controller's lifetime; a
-   * controller that loses the connection loses the lock and tries again on the next pass.
+   * Leadership is a session-level advisory lock on a connection of its own, verified at the start of every pass
+   * (issue 11, part 4): a controller whose lock went with its connection (a Postgres restart, a network cut) stops
+   * scheduling and takes the lock again once it can, instead of believing that it still leads next to the controller
+   * that took the lock meanwhile. While the database cannot be asked, this controller does not schedule.
    */
   private async isLeader(): Promise<boolean> {
-    if (this.leaderConnection && !this.leaderConnection.isReleased) {
-      return true;
+    let leader: boolean;
+    try {
+      leader = await this.leaderLock.hold();
+    } catch (err) {
+      if (!this.database.report(err)) {
+        throw err;
+      }
+      return false;
     }
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    const rows = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [LEADER_LOCK_KEY])) as {
-      locked: boolean;
-    }[];
-    if (rows[0]?.locked) {
-      this.leaderConnection = runner;
-      return true;
+    if (leader !== this.leader) {
+      this.leader = leader;
+      this.logger.log(
+        leader
+          ? 'this controller runs the scheduler (it holds the leader lock)'
+          : 'another controller runs the scheduler now (it holds the leader lock)',
+      );
     }
-    await runner.release();
-    return false;
+    return leader;
   }
 }

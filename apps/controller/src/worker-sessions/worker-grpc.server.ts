@@ -10,6 +10,7 @@ import {
 import { enlargeServerWindows } from '@grove/tunnel';
 import { hasRoles, parseBasicAuth } from '../common/auth/auth.guard';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
+import { isDatabaseUnreachable } from '../infra/database/database-availability';
 import { ServiceAccountService } from '../service-accounts/service-account.service';
 import { WorkerService } from '../workers/worker.service';
 import { IpResolver } from './ip-resolver';
@@ -118,7 +119,10 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     if (!credentials) {
       throw new SessionError(GrpcStatus.UNAUTHENTICATED, 'authentication required: send "authorization: Basic …"');
     }
-    const account = await this.accounts.authenticate(credentials.name, credentials.token);
+    const account = await this.accounts.authenticate(credentials.name, credentials.token).catch((err: unknown) => {
+      // A database outage is no bug: UNAVAILABLE, which the worker retries, rather than INTERNAL with a stack.
+      throw isDatabaseUnreachable(err) ? new SessionError(GrpcStatus.UNAVAILABLE, 'the database is unreachable') : err;
+    });
     if (!account) {
       throw new SessionError(GrpcStatus.UNAUTHENTICATED, 'invalid service account name or token');
     }
