@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { setCondition, type Worker } from '@grove/resources';
+import { setCondition } from '@grove/resources';
 import { DataSource } from 'typeorm';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
@@ -9,7 +9,7 @@ import { SessionAdvisoryLock } from '../infra/database/session-advisory-lock';
 import { VmService } from '../vms/vm.service';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { WorkerService } from '../workers/worker.service';
-import { checkVmHealth } from './health';
+import { checkVmHealth, withAbsenceGrace } from './health';
 import { awaitsPlacement, planPlacement } from './placement';
 
 /** Advisory-lock key of the scheduler leader: with several controllers on one database, only its holder schedules. */
@@ -37,6 +37,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private readonly leaderLock: SessionAdvisoryLock;
   /** The last answer of the leader lock, to log only changes of who schedules. */
   private leader = false;
+  /** When this controller last became the scheduler; workers' absence counts from here at the earliest. */
+  private leadingSince: Date | undefined;
 
   constructor(
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
@@ -49,7 +51,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     trigger: SchedulingTrigger,
   ) {
     this.leaderLock = SessionAdvisoryLock.forDataSource(this.dataSource, LEADER_LOCK_KEY);
-    trigger.onRequest(() => this.request());
+    trigger.onRequest(
+      () => this.request(),
+      () => this.leadingSince !== undefined,
+    );
   }
 
   onApplicationBootstrap(): void {
@@ -102,10 +107,12 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   /** One pass: health checks, then placement of pending VMs. */
   async runPass(now = new Date()): Promise<PassResult> {
     if (!(await this.isLeader())) {
+      this.leadingSince = undefined;
       return { leader: false, assigned: 0, healthChanges: 0 };
     }
+    this.leadingSince ??= now;
     const workerList = await this.workers.list();
-    const workers = new Map<string, Worker>(workerList.map((w) => [w.name, w]));
+    const workers = withAbsenceGrace(workerList, this.leadingSince, await this.workers.connectedNames(), now);
     const timeout = this.config.workerOfflineTimeoutMs;
 
     let healthChanges = 0;
@@ -154,7 +161,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
     // Workers also sync periodically; the nudge only makes new VMs start sooner.
     for (const worker of notify) {
-      this.sessions.notify(worker, { sync_vms: {} });
+      // The worker may hold its session with another replica: the message reaches it there.
+      this.sessions.notifyAnywhere(worker, { sync_vms: {} });
     }
     for (const u of plan.unplaced) {
       await this.vms.mutate(u.vm, (current) =>

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { type Metadata, Server, ServerCredentials, type ServerDuplexStream, status as GrpcStatus } from '@grpc/grpc-js';
 import {
+  replicaServiceDefinition,
   workerServiceDefinition,
   WORKER_PROTOCOL_VERSION,
   type ControllerMessage,
@@ -11,15 +19,13 @@ import { enlargeServerWindows } from '@grove/tunnel';
 import { hasRoles, parseBasicAuth } from '../common/auth/auth.guard';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { isDatabaseUnreachable } from '../infra/database/database-availability';
+import { GRPC_TLS, type GrpcTls } from '../infra/tls/grpc-tls';
 import { ServiceAccountService } from '../service-accounts/service-account.service';
 import { WorkerService } from '../workers/worker.service';
 import { IpResolver } from './ip-resolver';
+import { RelayServer } from './relay.server';
 import { TunnelBroker, type TunnelCall } from './tunnel-broker';
 import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
-
-/** TLS material of the gRPC listener: the same certificate as the REST API's. */
-export const GRPC_TLS = Symbol('GRPC_TLS');
-export type GrpcTls = { certPem: string; keyPem: string } | undefined;
 
 /** Capabilities this controller offers on worker sessions; the session uses those both sides list. */
 export const CONTROLLER_SESSION_CAPABILITIES: readonly string[] = [];
@@ -46,10 +52,12 @@ class SessionError extends Error {
  * needs HTTP/2 next to Fastify's HTTP/1.1 and full control of flow control later, for tunnels.
  */
 @Injectable()
-export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(WorkerGrpcServer.name);
   private server: Server | undefined;
   private boundPort: number | undefined;
+  /** Set when shutdown begins: new sessions are refused, so that workers told to go away do not come back here. */
+  private draining = false;
 
   constructor(
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
@@ -59,6 +67,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     private readonly registry: WorkerSessionRegistry,
     private readonly tunnels: TunnelBroker,
     private readonly ips: IpResolver,
+    private readonly relay: RelayServer,
   ) {}
 
   /** The port actually bound (useful with port 0), or undefined when the listener is off. */
@@ -69,6 +78,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     const listen = this.config.grpcListen;
     if (!listen) {
+      await this.relay.joinCluster(undefined);
       return;
     }
     const server = new Server({
@@ -82,6 +92,8 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
       Session: (call: SessionCall) => void this.handleSession(call),
       Tunnel: (call: TunnelCall) => this.tunnels.accept(call),
     });
+    // Other controller replicas relay sessions for workers connected here over the same port.
+    server.addService(replicaServiceDefinition(), this.relay.handlers());
     const credentials = this.tls
       ? ServerCredentials.createSsl(null, [
           { cert_chain: Buffer.from(this.tls.certPem), private_key: Buffer.from(this.tls.keyPem) },
@@ -92,9 +104,23 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
       server.bindAsync(`${host}:${listen.port}`, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.server = server;
+    await this.relay.joinCluster(this.boundPort);
+  }
+
+  /**
+   * First step of shutdown: every worker is told to open a new session right away (through a load balancer it reaches
+   * another replica), while the tunnels in use on its connection go on until the sessions close.
+   */
+  beforeApplicationShutdown(): void {
+    this.draining = true;
+    const told = this.registry.announceGoingAway('the controller is shutting down');
+    if (told > 0) {
+      this.logger.log(`told ${told} worker(s) to reconnect: the controller is shutting down`);
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.draining = true;
     this.registry.closeAll('the controller is shutting down');
     this.tunnels.closeAll();
     const server = this.server;
@@ -152,6 +178,9 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, OnApplicationSh
   private async handleSession(call: SessionCall): Promise<void> {
     let session: WorkerSessionHandle | undefined;
     try {
+      if (this.draining) {
+        throw new SessionError(GrpcStatus.UNAVAILABLE, 'the controller is shutting down');
+      }
       await this.authorise(call.metadata);
       const first = await this.firstMessage(call);
       if (first.kind !== 'hello' || !first.hello) {
