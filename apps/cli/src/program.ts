@@ -129,6 +129,22 @@ function addControllerCommands(program: Command, io: CommandIo, state: ProgramSt
       '--exec-session-retention-ttl <duration>',
       'how long a reconnectable exec session is kept after its command ended (default: 10m)',
     )
+    .option(
+      '--replica-name <name>',
+      'name of this controller among those sharing one database (default: $GROVE_REPLICA_NAME or <host>-<random>)',
+    )
+    .option(
+      '--relay-address <address>',
+      "HOST:PORT where the other replicas reach this one's gRPC listener (default: the listener's address)",
+    )
+    .option(
+      '--advertise-grpc-port <port>',
+      "gRPC port workers are told to dial, e.g. a load balancer's (default: the bound port)",
+    )
+    .option(
+      '--shutdown-grace <duration>',
+      'on SIGTERM, how long sessions in progress may go on before they are cut (default: 5s)',
+    )
     .addHelpText(
       'after',
       examples(
@@ -140,7 +156,8 @@ function addControllerCommands(program: Command, io: CommandIo, state: ProgramSt
         '\nEnvironment:\n' +
         "  GROVE_HOME                   Grove's home directory (default ~/.grove)\n" +
         '  GROVE_DATABASE_URL           postgres:// URL of the database (default: embedded database in the data dir)\n' +
-        '  GROVE_BOOTSTRAP_ADMIN_TOKEN  token of the bootstrap-admin service account, set on every start\n',
+        '  GROVE_BOOTSTRAP_ADMIN_TOKEN  token of the bootstrap-admin service account, set on every start\n' +
+        '  GROVE_REPLICA_NAME, GROVE_RELAY_ADDRESS, GROVE_ADVERTISE_GRPC_PORT  as the flags (docs/high-availability.md)\n',
     )
     .action(async (_options: unknown, command: Command) => {
       state.exitCode = await commands.controller().controllerRun(io, allOptions(command));

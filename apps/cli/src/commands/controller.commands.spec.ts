@@ -16,6 +16,10 @@ describe('grove controller run → controller argv', () => {
           logFormat: 'json',
           workerOfflineTimeout: '90s',
           execSessionRetentionTtl: '1m',
+          replicaName: 'ctl-a',
+          relayAddress: 'ctl-a.internal:6121',
+          advertiseGrpcPort: '16121',
+          shutdownGrace: '20s',
         },
         io,
       ),
@@ -37,6 +41,14 @@ describe('grove controller run → controller argv', () => {
       '90s',
       '--exec-session-retention-ttl',
       '1m',
+      '--replica-name',
+      'ctl-a',
+      '--relay-address',
+      'ctl-a.internal:6121',
+      '--advertise-grpc-port',
+      '16121',
+      '--shutdown-grace',
+      '20s',
     ]);
   });
 

@@ -18,7 +18,19 @@ export interface ControllerRunOptions {
   logFormat?: string;
   workerOfflineTimeout?: string;
   execSessionRetentionTtl?: string;
+  replicaName?: string;
+  relayAddress?: string;
+  advertiseGrpcPort?: string;
+  shutdownGrace?: string;
 }
+
+/** Flags passed on to the controller as they are, when given. */
+const PASSED_ON: [keyof ControllerRunOptions, string][] = [
+  ['replicaName', '--replica-name'],
+  ['relayAddress', '--relay-address'],
+  ['advertiseGrpcPort', '--advertise-grpc-port'],
+  ['shutdownGrace', '--shutdown-grace'],
+];
 
 /** The argv for the controller's entry script: exactly the flags `grove controller run` was given. */
 export function controllerArgs(main: string, options: ControllerRunOptions, io: Pick<CommandIo, 'env'>): string[] {
@@ -61,6 +73,12 @@ export function controllerArgs(main: string, options: ControllerRunOptions, io: 
   }
   if (options.execSessionRetentionTtl !== undefined) {
     args.push('--exec-session-retention-ttl', options.execSessionRetentionTtl);
+  }
+  for (const [key, flag] of PASSED_ON) {
+    const value = options[key];
+    if (typeof value === 'string') {
+      args.push(flag, value);
+    }
   }
   return args;
 }
