@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { BOOTSTRAP_ADMIN } from './test-support/controller-process';
 import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
 import { untilRunning } from './test-support/running-vm';
 import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
+import { closeOf, echoThrough, within } from './test-support/websocket-session';
 
 const OFFLINE_TIMEOUT_S = 6;
 
@@ -78,5 +80,61 @@ describe('a controller outage longer than the worker offline timeout', () => {
     expect(vms.map((vm) => [vm.name, vm.status, vm.status_message])).toEqual(
       names.map((name) => [name, 'running', expect.not.stringContaining('lost connection')]),
     );
+  });
+});
+
+/**
+ * Graceful stop (issue 11, rolling restarts): on SIGTERM the controller tells its workers to reconnect elsewhere,
+ * lets the sessions in progress go on for up to --shutdown-grace, then cuts what is left and exits.
+ */
+describe('SIGTERM with a session in progress', () => {
+  const GRACE_S = 3;
+  let controller: RestartableController;
+  let client: GroveClient;
+  let home: string;
+  let worker: RunningProcess | undefined;
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'grove-e2e-drain-'));
+    controller = await startRestartableController(['--shutdown-grace', `${GRACE_S}s`]);
+    client = new GroveClient({
+      url: controller.url,
+      serviceAccountName: BOOTSTRAP_ADMIN,
+      serviceAccountToken: controller.adminToken,
+    });
+    worker = await startSyntheticWorker({
+      controllerUrl: controller.url,
+      adminToken: controller.adminToken,
+      name: 'drained',
+      dataDir: join(home, 'drained'),
+    });
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await worker?.stop();
+    await controller?.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('keeps the session working through the grace period, tells the worker, then ends it and exits', async () => {
+    await client.vms.create({ name: 'drain-vm', image: 'any', os: 'linux' });
+    await untilRunning(client, 'drain-vm', 30_000);
+    const ws = await client.vms.portForward('drain-vm', { port: 7, waitSeconds: 5 });
+    const data = randomBytes(64 * 1024);
+    expect((await echoThrough(ws, data)).equals(data)).toBe(true);
+    const ended = closeOf(ws);
+    const signalledAt = Date.now();
+    const exited = controller.stopProcess('SIGTERM', 20_000);
+
+    // Well inside the grace period the session still moves bytes, and the worker has been told to go.
+    await waitFor('the worker to hear the controller is going away', () => /going away/.test(worker!.output()), 2000);
+    expect((await echoThrough(ws, data)).equals(data)).toBe(true);
+
+    const end = await within((GRACE_S + 5) * 1000, 'the session to be cut after the grace period', ended);
+    expect(end).toEqual({ code: 1011, reason: 'the controller is shutting down' });
+    expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(GRACE_S * 1000 - 200);
+    expect(await within(10_000, 'the controller to exit', exited)).toBe(0);
+    expect(controller.output()).toMatch(/Ending 1 session\(s\) still in progress/);
   });
 });
