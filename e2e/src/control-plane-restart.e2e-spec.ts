@@ -130,6 +130,9 @@ describe('SIGTERM with a session in progress', () => {
     // Well inside the grace period the session still moves bytes, and the worker has been told to go.
     await waitFor('the worker to hear the controller is going away', () => /going away/.test(worker!.output()), 2000);
     expect((await echoThrough(ws, data)).equals(data)).toBe(true);
+    // A load balancer checking GET /v1/ takes the draining controller out of rotation.
+    const health = await fetch(`${controller.url}/v1/`);
+    expect(health.status).toBe(503);
 
     const end = await within((GRACE_S + 5) * 1000, 'the session to be cut after the grace period', ended);
     expect(end).toEqual({ code: 1011, reason: 'the controller is shutting down' });

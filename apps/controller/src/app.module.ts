@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { ClusterModule } from './cluster/cluster.module';
 import { ClusterSettingsModule } from './cluster-settings/cluster-settings.module';
 import { AuthGuard } from './common/auth/auth.guard';
+import { DrainState } from './common/drain-state';
 import { SchedulingTrigger } from './common/scheduling-trigger';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
 import { ExecModule } from './exec/exec.module';
@@ -31,8 +32,9 @@ class InfraModule {
         { provide: GRPC_TLS, useValue: tls },
         SchedulingTrigger,
         DatabaseAvailability,
+        DrainState,
       ],
-      exports: [CONTROLLER_CONFIG, DataSource, GRPC_TLS, SchedulingTrigger, DatabaseAvailability],
+      exports: [CONTROLLER_CONFIG, DataSource, GRPC_TLS, SchedulingTrigger, DatabaseAvailability, DrainState],
     };
   }
 }

@@ -11,6 +11,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/database/e
 import { JsonLogger } from './infra/logging/json-logger';
 import { loadOrCreateCertificate } from './infra/tls/certificate';
 import { BOOTSTRAP_ADMIN, ServiceAccountService } from './service-accounts/service-account.service';
+import { DrainState } from './common/drain-state';
 import { ExecService } from './exec/exec.service';
 import { TunnelSessionService } from './tunnels/tunnel-session.service';
 import { WorkerGrpcServer } from './worker-sessions/worker-grpc.server';
@@ -132,6 +133,7 @@ export async function runController(
     app,
     fingerprint: tls?.fingerprint,
     drain: async () => {
+      app.get(DrainState).begin();
       app.get(WorkerGrpcServer).beforeApplicationShutdown();
       const left = () => app.get(TunnelSessionService).activeSessions + app.get(ExecService).runningCommands;
       const deadline = Date.now() + config.shutdownGraceMs;

@@ -3,6 +3,8 @@ import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/contro
 import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { WorkerGrpcServer } from '../worker-sessions/worker-grpc.server';
 import { Public } from '../common/auth/roles.decorator';
+import { DomainError, DomainErrorCode } from '../common/domain-error';
+import { DrainState } from '../common/drain-state';
 import { GROVE_VERSION } from '../version';
 
 export class ControllerInfoDto {
@@ -41,13 +43,21 @@ export class ControllerInfoController {
   constructor(
     private readonly grpc: WorkerGrpcServer,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
+    private readonly drain: DrainState,
   ) {}
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'Liveness of the API; needs no credentials.' })
+  @ApiOperation({
+    summary:
+      'Liveness of the API; needs no credentials. 503 while the controller drains before it stops, so that load ' +
+      'balancers checking it send new clients elsewhere.',
+  })
   @ApiOkResponse({ type: ApiRootDto })
   root(): ApiRootDto {
+    if (this.drain.draining) {
+      throw new DomainError(DomainErrorCode.Unavailable, 'the controller is shutting down');
+    }
     return { message: 'Grove controller API v1; the OpenAPI description is at /v1/openapi.json' };
   }
 

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ClusterSettingsModule } from '../cluster-settings/cluster-settings.module';
+import { WorkerSessionModule } from '../worker-sessions/worker-session.module';
 import { AuditRecorder } from './audit-recorder';
 import { VmChangeBus } from './vm-change-bus';
 import { VmController } from './vm.controller';
@@ -7,7 +8,7 @@ import { VmRepository } from './vm.repository';
 import { VmService } from './vm.service';
 
 @Module({
-  imports: [ClusterSettingsModule],
+  imports: [ClusterSettingsModule, WorkerSessionModule],
   controllers: [VmController],
   providers: [VmRepository, VmService, VmChangeBus, AuditRecorder],
   exports: [VmService, VmChangeBus, AuditRecorder],

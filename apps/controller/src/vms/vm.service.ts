@@ -15,6 +15,7 @@ import {
 import { DomainError } from '../common/domain-error';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
+import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { VmChangeBus } from './vm-change-bus';
 import type { VmCreateDto, VmDto } from './vm.dto';
 import { VmRepository } from './vm.repository';
@@ -82,6 +83,7 @@ export class VmService {
     private readonly clusterSettings: ClusterSettingsService,
     private readonly changes: VmChangeBus,
     private readonly scheduling: SchedulingTrigger,
+    private readonly sessions: WorkerSessionRegistry,
   ) {}
 
   /** Every VM, for the scheduler's snapshot. */
@@ -143,6 +145,9 @@ export class VmService {
       const spec = applyVmSpecUpdate(vm, requested);
       return spec === undefined ? undefined : { ...vm, ...spec, generation: vm.generation + 1 };
     });
+    if (result?.after) {
+      this.nudgeWorker(result.after);
+    }
     return this.published(name, result);
   }
 
@@ -183,6 +188,17 @@ export class VmService {
       throw DomainError.notFound(`VM "${name}"`);
     }
     this.changes.publish({ type: 'DELETED', vm });
+    this.nudgeWorker(vm);
+  }
+
+  /**
+   * Asks the VM's worker to reconcile now rather than at its next poll (5 s): it stops and deletes a deleted VM's
+   * clone, or applies a new power state, at once. The worker's periodic sync catches up if the nudge is lost.
+   */
+  private nudgeWorker(vm: Vm): void {
+    if (vm.worker) {
+      this.sessions.notifyAnywhere(vm.worker, { sync_vms: {} });
+    }
   }
 
   async appendEvents(name: string, events: VmEvent[]): Promise<void> {

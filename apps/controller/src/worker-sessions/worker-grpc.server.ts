@@ -192,7 +192,10 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
       }
       try {
         await this.workers.get(hello.worker_name);
-      } catch {
+      } catch (err) {
+        if (isDatabaseUnreachable(err)) {
+          throw new SessionError(GrpcStatus.UNAVAILABLE, 'the database is unreachable');
+        }
         throw new SessionError(
           GrpcStatus.FAILED_PRECONDITION,
           `worker "${hello.worker_name}" is not registered: register it with POST /v1/workers first`,

@@ -44,7 +44,14 @@ export function dataSourceOptions(connection: DatabaseConnection, poolSize = 10)
     migrationsTransactionMode: 'all',
     installExtensions: false,
     uuidExtension: 'pgcrypto',
-    extra: { max: poolSize },
+    extra: {
+      max: poolSize,
+      // A database that silently drops packets must fail requests (503, see database-availability.ts), not hang them:
+      // a connection attempt gives up after 5 s, and TCP keep-alive finds dead connections of the pool.
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    },
   };
 }
 
