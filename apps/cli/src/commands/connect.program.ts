@@ -1,0 +1,172 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parsePortSpec, type PortSpec } from '../connect/port-spec';
+import type { CommandIo } from './io';
+import {
+  allOptions,
+  commands,
+  CONNECT_GROUP,
+  examples,
+  nonNegativeInteger,
+  optionsAfterName,
+  type ProgramState,
+} from './program-helpers';
+
+// `grove port-forward`, `ssh`, `vnc` and `ip`; their handlers are in connect.commands.ts. (`exec`, listed among them
+// in help, is in exec.program.ts.)
+
+/** `[LOCAL:]REMOTE` as a command argument: a bad one is a usage error naming the argument. */
+function portSpecArgument(value: string): PortSpec {
+  try {
+    return parsePortSpec(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+}
+
+function waitOption(what: string, defaultSeconds: number): Option {
+  return new Option('-w, --wait <seconds>', what).argParser(nonNegativeInteger).default(defaultSeconds);
+}
+
+export function addPortForwardCommands(program: Command, io: CommandIo): void {
+  const portForward = program
+    .command('port-forward')
+    .description('forward a local TCP port to a port of a VM or worker, through the controller')
+    .helpGroup(CONNECT_GROUP);
+  const kinds = [
+    {
+      kind: 'vm',
+      description: 'forward a local TCP port to a port of a VM (each connection gets its own tunnel)',
+      wait: 'how long each connection may wait for the VM to run and its worker to connect',
+      examples: [
+        "grove port-forward vm ci-runner-1 8080:80   # http://127.0.0.1:8080 reaches the VM's port 80",
+        'grove port-forward vm ci-runner-1 5432      # a random local port; the first line says which',
+        'grove port-forward vm ci-runner-1 2222:22 --address 0.0.0.0 --wait 300',
+      ],
+    },
+    {
+      kind: 'worker',
+      description: 'forward a local TCP port to a port on a worker host (its localhost); needs the admin:write role',
+      wait: 'how long each connection may wait for the worker to connect',
+      examples: ['grove port-forward worker mac-mini-1 5900', 'grove port-forward worker mac-mini-1 8022:22'],
+    },
+  ] as const;
+  for (const k of kinds) {
+    portForward
+      .command(k.kind)
+      .description(k.description)
+      .argument('<name>', k.kind === 'vm' ? 'VM name' : 'worker name')
+      .argument(
+        '<[local:]remote>',
+        'REMOTE port (1-65535), or LOCAL:REMOTE; LOCAL 0 or left out: a random free port',
+        portSpecArgument,
+      )
+      .addOption(waitOption(k.wait, 60))
+      .option('--address <address>', 'local address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+      .addHelpText(
+        'after',
+        examples(...k.examples) +
+          `\nPrints "Forwarding 127.0.0.1:<port> -> ${k.kind}/<name>:<remote>" and forwards until Ctrl-C (exit code\n` +
+          '0). A connection that fails is reported on stderr ("connection 3: ...") and closed; the others and the\n' +
+          'listener keep going.\n',
+      )
+      .action(async (name: string, spec: PortSpec, _options: unknown, command: Command) => {
+        await commands.connect().portForward(io, k.kind, name, spec, allOptions(command));
+      });
+  }
+}
+
+export function addSshCommand(program: Command, io: CommandIo, state: ProgramState): void {
+  // Positional options for `ssh vm`: see needsPositionalOptions (program.ts) and optionsAfterName.
+  const ssh = program
+    .command('ssh')
+    .description('run a command or a shell on a VM over SSH')
+    .helpGroup(CONNECT_GROUP)
+    .enablePositionalOptions();
+  ssh
+    .command('vm')
+    .description(
+      'run a command on a VM over SSH (through the controller, no network route to the VM needed), or open a shell; ' +
+        'exits with the remote exit status',
+    )
+    .argument('<name>', 'VM name')
+    .argument('[command...]', 'command to run, its words joined with spaces as ssh does; none: an interactive shell')
+    .option('-u, --username <name>', "SSH user (default: the VM's username if it has a password too, else admin)")
+    .option(
+      '-p, --password <password>',
+      "SSH password (default: the VM's password if it has a username too, else admin)",
+    )
+    .option('-t, --tty', 'ask for a PTY even when running a command (like ssh -t)')
+    .addOption(waitOption('how long to wait for the VM to run and its worker to connect', 60))
+    .addOption(new Option('--context <name>', 'the program option, also accepted here').hideHelp())
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      examples(
+        'grove ssh vm ci-runner-1                       # interactive shell',
+        'grove ssh vm ci-runner-1 uname -a',
+        "grove ssh vm ci-runner-1 'sh -s' < setup.sh    # run a local script",
+        'grove ssh vm ci-runner-1 -t top                # a command that needs a terminal',
+        'grove ssh vm ci-runner-1 -u ci -p secret ls -la /',
+      ) +
+        '\nOptions go before the remote command (before or after the VM name); the first other word starts the\n' +
+        'command, and "--" ends the options explicitly. Exit code: the remote command\'s, 128+N when signal N ended\n' +
+        'it, 255 when the VM could not be reached or the login failed.\n',
+    )
+    .action(async (name: string, words: string[], _options: unknown, command: Command) => {
+      const remote = optionsAfterName(command, words);
+      state.exitCode = await commands.connect().sshVm(io, name, remote, allOptions(command));
+    });
+}
+
+export function addVncAndIpCommands(program: Command, io: CommandIo): void {
+  const vnc = program
+    .command('vnc')
+    .description("open a VNC viewer on a VM's or worker's screen")
+    .helpGroup(CONNECT_GROUP);
+  const kinds = [
+    {
+      kind: 'vm',
+      description: "forward a random local port to a VM's VNC port (5900) and open vnc://USER:PASSWORD@127.0.0.1:PORT",
+      username: "VNC user in the URL (default: the VM's username if it has a password too, else admin)",
+      password: "VNC password in the URL (default: the VM's password if it has a username too, else admin)",
+      wait: 'how long each connection may wait for the VM to run and its worker to connect',
+      examples: ['grove vnc vm ci-runner-1', 'grove vnc vm ci-runner-1 --no-open   # print the URL only'],
+    },
+    {
+      kind: 'worker',
+      description: "forward a random local port to a worker host's Screen Sharing port (5900) and open it",
+      username: 'user to put in the URL (default: none, the viewer asks)',
+      password: 'password to put in the URL (default: none, the viewer asks)',
+      wait: 'how long each connection may wait for the worker to connect',
+      examples: ['grove vnc worker mac-mini-1', 'grove vnc worker mac-mini-1 -u admin -p "$PASSWORD" --no-open'],
+    },
+  ] as const;
+  for (const k of kinds) {
+    vnc
+      .command(k.kind)
+      .description(k.description)
+      .argument('<name>', k.kind === 'vm' ? 'VM name' : 'worker name')
+      .option('-u, --username <name>', k.username)
+      .option('-p, --password <password>', k.password)
+      .addOption(waitOption(k.wait, 60))
+      .option('--no-open', 'only print the URL; do not start a viewer')
+      .addHelpText(
+        'after',
+        examples(...k.examples) +
+          '\nThe viewer is started with "open" on macOS and "xdg-open" on Linux. Forwards until Ctrl-C.\n',
+      )
+      .action(async (name: string, _options: unknown, command: Command) => {
+        await commands.connect().vnc(io, k.kind, name, allOptions(command));
+      });
+  }
+
+  const ip = program.command('ip').description('show IP addresses').helpGroup(CONNECT_GROUP);
+  ip.command('vm')
+    .description("print a VM's IP address (as its worker sees it)")
+    .argument('<name>', 'VM name')
+    .addOption(waitOption('wait up to this long for the VM to run and have an address', 0))
+    .addHelpText('after', examples('grove ip vm ci-runner-1', 'grove ip vm ci-runner-1 --wait 120'))
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await commands.connect().ipVm(io, name, allOptions(command));
+    });
+}
