@@ -62,4 +62,40 @@ describe('controller on the embedded database (PGlite)', () => {
       expect(await proc.stop()).toBe(0);
     }
   }, 120_000);
+
+  it('refuses a second controller on the same data dir at once, naming the running one', async () => {
+    const port = await freePort();
+    const client = new GroveClient({
+      url: `http://127.0.0.1:${port}`,
+      serviceAccountName: 'bootstrap-admin',
+      serviceAccountToken: 'embedded-admin-token',
+    });
+    const first = startEmbedded(dataDir, port, 'embedded-admin-token');
+    try {
+      await waitFor('the first controller to answer', () => client.controllerInfo().then(() => true), 60_000, 200);
+      const second = startEmbedded(dataDir, await freePort(), 'embedded-admin-token');
+      expect(await second.exited).toBe(1);
+      expect(second.output()).toContain(
+        `another controller (pid ${first.child.pid}) is running on the data dir ${dataDir}: the embedded database ` +
+          'serves one controller',
+      );
+      // The first one is unharmed.
+      expect((await client.controllerInfo()).version).toBeTruthy();
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+    // Its lock went with it: the next controller starts (and a stale lock of a killed one is taken over).
+    const next = startEmbedded(dataDir, port, 'embedded-admin-token');
+    try {
+      await waitFor('the next controller to answer', () => client.controllerInfo().then(() => true), 60_000, 200);
+    } finally {
+      expect(await next.stop('SIGKILL')).toBeNull();
+    }
+    const afterCrash = startEmbedded(dataDir, port, 'embedded-admin-token');
+    try {
+      await waitFor('a controller after a crash', () => client.controllerInfo().then(() => true), 60_000, 200);
+    } finally {
+      expect(await afterCrash.stop()).toBe(0);
+    }
+  }, 120_000);
 });
