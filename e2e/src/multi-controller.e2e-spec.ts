@@ -6,6 +6,7 @@ import type { GroveClient } from '@grove/client';
 import type { Vm, WatchMessage } from '@grove/resources';
 import { waitFor, type RunningProcess } from '@grove/testing';
 import { haproxyAvailable, startHaCluster, type HaCluster, type Replica } from './test-support/ha-cluster';
+import { ExecSocket } from './test-support/exec-socket';
 import { askpassEnv, runOpenSsh, writeAskpass } from './test-support/openssh-client';
 import { untilRunning } from './test-support/running-vm';
 import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
@@ -102,6 +103,43 @@ describeWithHaproxy('several controllers on one Postgres', () => {
     expect(events[events.length - 1]).toMatchObject({ event: 'exit', code: 3 });
 
     expect(await other.client.vms.ip('relay-vm', { waitSeconds: 5 })).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  });
+
+  it('a reconnectable exec session started through one replica is reattached through the other', async () => {
+    const [a, b] = cluster.replicas;
+    await untilRunning(a.client, 'relay-vm');
+    const id = `roam-${randomBytes(4).toString('hex')}`;
+    const first = new ExecSocket(
+      await a.client.vms.exec('relay-vm', {
+        command: 'echo first; read x; echo second',
+        session: id,
+        interactive: true,
+      }),
+    );
+    await first.outputContains('first\n');
+    first.send({ type: 'detach' });
+    expect(await first.closed).toEqual({ code: 1000, reason: 'detached' });
+
+    // Through the other replica: forwarded to the one that holds the session, with its history and no duplicate.
+    const again = new ExecSocket(await b.client.vms.exec('relay-vm', { session: id }));
+    again.send({ type: 'history', watermark: 1 });
+    again.stdin('go\n');
+    await again.frame((f) => f.type === 'exit', 'the exit of the reattached command');
+    expect(again.output()).toBe('second\n');
+    // Starting it again through the other replica with the same id reattaches too: it never runs twice.
+    const third = new ExecSocket(
+      await b.client.vms.exec('relay-vm', {
+        command: 'echo first; read x; echo second',
+        session: id,
+        interactive: true,
+      }),
+    );
+    third.send({ type: 'history', watermark: 0 });
+    await third.frame((f) => f.type === 'no_more_history', 'the history');
+    expect(third.output()).toBe('first\nsecond\n');
+    third.send({ type: 'close' });
+    again.ws.close();
+    await third.closed;
   });
 
   it('ssh -J through the replica without the worker reaches the VM', async () => {

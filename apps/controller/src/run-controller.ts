@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { createControllerApp } from './app';
 import type { ControllerConfig } from './infra/config/controller-config';
 import { clusterCertificate } from './cluster/cluster-certificate';
+import { ReplicaRegistry } from './cluster/replica-registry';
 import { openDataSource } from './infra/database/data-source';
 import { lockDataDir } from './infra/database/data-dir-lock';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/database/embedded-postgres';
@@ -104,6 +105,8 @@ export async function runController(
 
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.listenPort;
+  // Other replicas forward reattaching exec clients here.
+  await app.get(ReplicaRegistry).setHttpPort(port);
   const url = `${tls ? 'https' : 'http'}://${reachableHost(config.listenHost)}:${port}`;
   out(`Grove controller "${config.replicaName}" listening on ${url} (bound to ${config.listenHost}:${port})`);
   const grpcPort = app.get(WorkerGrpcServer).port;

@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { ClusterBus } from './cluster-bus';
 import { RelayClient } from './relay-client';
 import { ReplicaRegistry } from './replica-registry';
+import { UpgradeForwarder } from './upgrade-forwarder';
 
 /**
  * What makes several controllers one cluster (docs/high-availability.md): the replica registry in Postgres, the
@@ -10,7 +11,7 @@ import { ReplicaRegistry } from './replica-registry';
  */
 @Global()
 @Module({
-  providers: [ReplicaRegistry, ClusterBus, RelayClient],
-  exports: [ReplicaRegistry, ClusterBus, RelayClient],
+  providers: [ReplicaRegistry, ClusterBus, RelayClient, UpgradeForwarder],
+  exports: [ReplicaRegistry, ClusterBus, RelayClient, UpgradeForwarder],
 })
 export class ClusterModule {}

@@ -10,6 +10,13 @@ export const REPLICA_LEASE_MS = 10_000;
 /** Rows of replicas whose lease ran out this long ago are removed (with their worker sessions) by any live replica. */
 const DEAD_REPLICA_PURGE_MS = 60_000;
 
+/** A replica other than this one, where a client's request must be forwarded. */
+export interface OtherReplica {
+  replica: string;
+  /** `HOST:PORT` of its REST listener. */
+  httpAddress: string;
+}
+
 /** Where a worker's session is held, as the registry knows it. */
 export interface WorkerSessionLocation {
   replica: string;
@@ -143,6 +150,64 @@ export class ReplicaRegistry implements OnApplicationShutdown {
     );
   }
 
+  /** Tells the other replicas where this one's REST listener is (for forwarded exec reattachments). */
+  async setHttpPort(port: number): Promise<void> {
+    if (!this.started) {
+      return;
+    }
+    const host =
+      this.address === '' ? defaultRelayAddress(this.config, port).replace(/:\d+$/, '') : hostOf(this.address);
+    await this.dataSource.query(`UPDATE controller_replicas SET http_address = $2 WHERE name = $1`, [
+      this.name,
+      `${host}:${port}`,
+    ]);
+  }
+
+  /**
+   * Claims the reconnectable exec session (VM name, id) for this replica, unless a live replica already holds it;
+   * returns that other replica, or undefined when this one holds it now.
+   */
+  async claimExecSession(vmName: string, id: string): Promise<OtherReplica | undefined> {
+    if (!this.started) {
+      return undefined;
+    }
+    const rows: { replica: string; http_address: string }[] = await this.dataSource.query(
+      `INSERT INTO exec_sessions (vm_name, id, replica, created_at) VALUES ($1, $2, $3, now())
+       ON CONFLICT (vm_name, id) DO UPDATE SET replica = CASE
+         WHEN (SELECT lease_expires_at > now() FROM controller_replicas r WHERE r.name = exec_sessions.replica)
+         THEN exec_sessions.replica ELSE EXCLUDED.replica END
+       RETURNING replica, (SELECT http_address FROM controller_replicas r WHERE r.name = exec_sessions.replica)
+         AS http_address`,
+      [vmName, id, this.name],
+    );
+    const row = rows[0];
+    return row && row.replica !== this.name ? { replica: row.replica, httpAddress: row.http_address } : undefined;
+  }
+
+  /** The live replica other than this one that holds the exec session, if any. */
+  async execSessionOwner(vmName: string, id: string): Promise<OtherReplica | undefined> {
+    if (!this.started) {
+      return undefined;
+    }
+    const rows: { replica: string; http_address: string }[] = await this.dataSource.query(
+      `SELECT s.replica, r.http_address FROM exec_sessions s JOIN controller_replicas r ON r.name = s.replica
+        WHERE s.vm_name = $1 AND s.id = $2 AND r.lease_expires_at > now() AND s.replica <> $3`,
+      [vmName, id, this.name],
+    );
+    const row = rows[0];
+    return row ? { replica: row.replica, httpAddress: row.http_address } : undefined;
+  }
+
+  /** Forgets an exec session of this replica (closed, or never started). */
+  releaseExecSession(vmName: string, id: string): void {
+    if (!this.started || this.stopped) {
+      return;
+    }
+    this.dataSource
+      .query(`DELETE FROM exec_sessions WHERE vm_name = $1 AND id = $2 AND replica = $3`, [vmName, id, this.name])
+      .catch((err: Error) => this.logger.debug?.(`could not forget exec session ${id}: ${err.message}`));
+  }
+
   /** Leaves the cluster: the row and this replica's session entries go at once, so nobody relays here any more. */
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
@@ -212,6 +277,11 @@ export class ReplicaRegistry implements OnApplicationShutdown {
       }
     }
   }
+}
+
+/** The host part of `HOST:PORT` or `[v6]:PORT`. */
+function hostOf(address: string): string {
+  return address.replace(/:\d+$/, '');
 }
 
 /** The gRPC listener's address as other replicas reach it: its own host, or this host's name for a wildcard. */

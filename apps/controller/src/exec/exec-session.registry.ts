@@ -62,6 +62,11 @@ export class ExecSessionRegistry {
     return entry.session;
   }
 
+  /** Whether the session (VM name, id) exists here, or is being started here. */
+  has(vmName: string, id: string): boolean {
+    return this.entries.has(ExecSessionRegistry.key(vmName, id));
+  }
+
   /** Forgets a closed session (its entry only: a newer session with the same id stays). */
   remove(vmName: string, id: string, session: ExecSession): void {
     const key = ExecSessionRegistry.key(vmName, id);

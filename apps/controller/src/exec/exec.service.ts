@@ -3,6 +3,8 @@ import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nes
 import type { ExecEvent, ServiceAccount, Vm } from '@grove/resources';
 import { closeWebSocket } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { ReplicaRegistry } from '../cluster/replica-registry';
+import { FORWARDED_BY_HEADER, UpgradeForwarder } from '../cluster/upgrade-forwarder';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
@@ -118,6 +120,8 @@ export class ExecService implements BeforeApplicationShutdown {
     private readonly tunnels: TunnelSessionService,
     private readonly launcher: ExecLauncher,
     private readonly auditRecorder: AuditRecorder,
+    private readonly replicas: ReplicaRegistry,
+    private readonly forwarder: UpgradeForwarder,
   ) {}
 
   /** WebSocket sessions alive and POST commands running (for tests and diagnostics). */
@@ -160,6 +164,9 @@ export class ExecService implements BeforeApplicationShutdown {
     };
     this.refuseWhenShuttingDown();
     const id = query.session;
+    if (id !== undefined && (await this.forwardedToOwner(name, id, query.spec !== undefined, request, handshake))) {
+      return;
+    }
     if (id === undefined) {
       const spec = query.spec!;
       const deadline = Date.now() + query.waitSeconds * 1000;
@@ -184,29 +191,64 @@ export class ExecService implements BeforeApplicationShutdown {
       this.accept(request, pending, session);
       return;
     }
-    const session = await this.registry.getOrCreate(name, id, query.spec, async () => {
-      const spec = query.spec!;
-      const deadline = Date.now() + query.waitSeconds * 1000;
-      const vm = await this.tunnels.waitForRunningVm(name, query.waitSeconds);
-      handshake();
-      const exec = await this.launch(vm, this.shellSpec(spec), deadline, caller, {
-        command: spec.command,
-        execSession: id,
+    const session = await this.registry
+      .getOrCreate(name, id, query.spec, async () => {
+        const spec = query.spec!;
+        const deadline = Date.now() + query.waitSeconds * 1000;
+        const vm = await this.tunnels.waitForRunningVm(name, query.waitSeconds);
+        handshake();
+        const exec = await this.launch(vm, this.shellSpec(spec), deadline, caller, {
+          command: spec.command,
+          execSession: id,
+        });
+        const created: ExecSession = new ExecSession(exec, {
+          id,
+          interactive: spec.interactive,
+          tty: spec.tty,
+          retentionMs: this.config.execSessionRetentionMs,
+          onClosed: (s) => {
+            this.sessions.delete(s);
+            this.registry.remove(name, id, s);
+            this.replicas.releaseExecSession(name, id);
+          },
+        });
+        this.sessions.add(created);
+        return created;
+      })
+      .catch((err: unknown) => {
+        if (!this.registry.has(name, id)) {
+          this.replicas.releaseExecSession(name, id);
+        }
+        throw err;
       });
-      const created: ExecSession = new ExecSession(exec, {
-        id,
-        interactive: spec.interactive,
-        tty: spec.tty,
-        retentionMs: this.config.execSessionRetentionMs,
-        onClosed: (s) => {
-          this.sessions.delete(s);
-          this.registry.remove(name, id, s);
-        },
-      });
-      this.sessions.add(created);
-      return created;
-    });
     this.accept(request, handshake(), session);
+  }
+
+  /**
+   * Reconnectable sessions live in the memory of the replica that started them. A request for one this replica does
+   * not have goes to the live replica that does (claiming the id for this replica first when the request may start
+   * it, so that two replicas never run the same session); true when the request was forwarded. A request another
+   * replica forwarded is never forwarded again.
+   */
+  private async forwardedToOwner(
+    name: string,
+    id: string,
+    mayStart: boolean,
+    request: IncomingMessage,
+    handshake: () => PendingUpgrade,
+  ): Promise<boolean> {
+    if (this.registry.has(name, id) || request.headers[FORWARDED_BY_HEADER] !== undefined) {
+      return false;
+    }
+    const owner = mayStart
+      ? await this.replicas.claimExecSession(name, id)
+      : await this.replicas.execSessionOwner(name, id);
+    if (!owner) {
+      return false;
+    }
+    const pending = handshake();
+    this.forwarder.forward(request, pending.socket, pending.head, owner, this.replicas.name);
+    return true;
   }
 
   /**
