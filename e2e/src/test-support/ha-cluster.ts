@@ -165,7 +165,7 @@ export async function startHaCluster(count: number, extraArgs: string[] = []): P
     }
     const config = join(home, 'haproxy.cfg');
     writeFileSync(config, haproxyConfig(restPort, grpcLbPort, replicas));
-    balancer = spawn(HAPROXY, ['-f', config, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    balancer = spawn(HAPROXY, ['-f', config, '-db'], { stdio: 'ignore' });
     const url = `http://127.0.0.1:${restPort}`;
     await waitFor('HAProxy in front of the replicas', () => controllerAnswers(url), 20_000, 100);
     const client = clientOf(url, adminToken);
