@@ -14,6 +14,8 @@ import { routeWebSocketUpgrades } from './tunnels/websocket-upgrade';
 export interface TlsMaterial {
   certPem: string;
   keyPem: string;
+  /** Given with --tls-cert/--tls-key (not generated): verified, not pinned, by relaying replicas. */
+  operatorProvided?: boolean;
 }
 
 /** Largest request body accepted (VM documents and event batches are far smaller). */
@@ -34,7 +36,15 @@ export async function createControllerApp(
       : {}),
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, dataSource, options.tls && { certPem: options.tls.certPem, keyPem: options.tls.keyPem }),
+    AppModule.forRoot(
+      config,
+      dataSource,
+      options.tls && {
+        certPem: options.tls.certPem,
+        keyPem: options.tls.keyPem,
+        operatorProvided: options.tls.operatorProvided,
+      },
+    ),
     adapter,
     {
       logger: options.logger ?? undefined,
@@ -44,7 +54,8 @@ export async function createControllerApp(
   app.useGlobalPipes(createValidationPipe());
   // A global filter (not APP_FILTER) also covers errors raised before a route handler runs, such as bad JSON.
   app.useGlobalFilters(new HttpExceptionFilter(app.get(DatabaseAvailability)));
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): the process's entry (main.ts) owns SIGTERM/SIGINT, drains sessions first and then calls
+  // app.close(), which runs the same hooks. Nest's own signal handler would close everything at once, skipping the drain.
   serveOpenApi(app, buildOpenApiDocument(app), config.swaggerUi);
   await app.init();
   const fastify = app.getHttpAdapter().getInstance();
