@@ -5,6 +5,7 @@ import { ClusterModule } from './cluster/cluster.module';
 import { ClusterSettingsModule } from './cluster-settings/cluster-settings.module';
 import { AuthGuard } from './common/auth/auth.guard';
 import { DrainState } from './common/drain-state';
+import { RequestInputModule } from './common/request-input.module';
 import { SchedulingTrigger } from './common/scheduling-trigger';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
 import { ExecModule } from './exec/exec.module';
@@ -46,6 +47,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         InfraModule.forRoot(config, dataSource, tls),
+        RequestInputModule,
         ClusterModule,
         ServiceAccountModule,
         ClusterSettingsModule,

@@ -51,6 +51,20 @@ function fastifyClientError(err: unknown): { status: number; message: string } |
 }
 
 /**
+ * SQLSTATEs of text Postgres cannot store: 22021 (a NUL byte in `text`), 22P05 (`\u0000` in `json`/`jsonb`).
+ * StorableTextPipe keeps such input from the repositories; this is the net behind it (issue 12, item 5): the text
+ * came from the client, so the answer is 400, never a 500.
+ */
+const UNSTORABLE_TEXT_STATES = new Set(['22021', '22P05']);
+const UNSTORABLE_TEXT_MESSAGE = 'text must not contain NUL characters or invalid Unicode';
+
+function isUnstorableTextError(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = e?.driverError?.code ?? e?.code;
+  return typeof code === 'string' && UNSTORABLE_TEXT_STATES.has(code);
+}
+
+/**
  * The one place where errors become HTTP responses: `{message, errors?}` for client errors, 503 with `Retry-After`
  * while the database is unreachable, and for anything else unexpected a 500 whose body carries only a correlation
  * id that is also in the log with the stack.
@@ -113,6 +127,9 @@ export function errorResponse(exception: unknown, logger: Logger, database?: Dat
   const clientError = fastifyClientError(exception);
   if (clientError) {
     return [clientError.status, { message: clientError.message }];
+  }
+  if (isUnstorableTextError(exception)) {
+    return [400, { message: `invalid input: ${UNSTORABLE_TEXT_MESSAGE}` }];
   }
   // Issue 11, part 4: an outage is the database's, not a bug of ours; the availability service logs it once (not a
   // stack per request) and probes until it is back. Request handlers open no sockets but the database's (workers

@@ -5,20 +5,13 @@ import { ArrayUnique, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, Matches, 
 const NAME_PATTERN = /^[A-Za-z0-9:\-_.]+$/;
 const NAME_MESSAGE = 'name contains restricted characters, please only use [A-Za-z0-9:-_.]';
 
-export class ServiceAccountCreateDto {
+/** Fields both the create and the update body carry. */
+class ServiceAccountBodyDto {
   @ApiProperty({ description: 'Unique name, `[A-Za-z0-9:-_.]`; used as the HTTP Basic user name.' })
   @IsString()
   @IsNotEmpty({ message: 'name must not be empty' })
   @Matches(NAME_PATTERN, { message: NAME_MESSAGE })
   name!: string;
-
-  @ApiPropertyOptional({
-    description: 'Token (HTTP Basic password). Generated when absent. Stored hashed; returned only in this response.',
-  })
-  @IsOptional()
-  @IsString()
-  @MaxLength(1024)
-  token?: string;
 
   @ApiProperty({ description: 'Roles granted to the account.', enum: ROLES, isArray: true })
   @IsArray()
@@ -32,12 +25,27 @@ export class ServiceAccountCreateDto {
   createdAt?: string;
 }
 
-export class ServiceAccountUpdateDto extends ServiceAccountCreateDto {
-  @ApiProperty({ description: 'New token (required, as in Orchard). Returned only in this response.' })
+export class ServiceAccountCreateDto extends ServiceAccountBodyDto {
+  @ApiPropertyOptional({
+    description: 'Token (HTTP Basic password). Generated when absent. Stored hashed; returned only in this response.',
+  })
+  @IsOptional()
   @IsString()
+  @MaxLength(1024)
+  token?: string;
+}
+
+/**
+ * Orchard's PUT replaces the token and roles and needs a token ("service account token is empty", still so in the
+ * newest Orchard): a separate class, since class-validator runs a parent's `@IsOptional()` for a redeclared field too
+ * and a missing token then reached the hashing (500, issue 12 item 4).
+ */
+export class ServiceAccountUpdateDto extends ServiceAccountBodyDto {
+  @ApiProperty({ description: 'New token (required, as in Orchard). Returned only in this response.' })
+  @IsString({ message: 'token is required (a string)' })
   @IsNotEmpty({ message: 'token must not be empty' })
   @MaxLength(1024)
-  declare token: string;
+  token!: string;
 }
 
 export class ServiceAccountResponseDto {

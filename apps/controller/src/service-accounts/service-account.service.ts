@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ROLES, type Role, type ServiceAccount } from '@grove/resources';
 import { generateToken, hashToken, TokenVerifier } from '../common/auth/token-hash';
+import { isStorableText } from '../common/storable-text';
 import { DomainError } from '../common/domain-error';
 import { toServiceAccountResource } from './service-account.mapper';
 import { ServiceAccountRepository } from './service-account.repository';
@@ -15,7 +16,8 @@ export class ServiceAccountService {
 
   /** The account whose name and token match, or undefined. Runs the hash check even for unknown names. */
   async authenticate(name: string, token: string): Promise<ServiceAccount | undefined> {
-    const entity = await this.repository.find(name);
+    // A name Postgres cannot hold (a NUL from the Authorization header) is no account's: not looked up (issue 12).
+    const entity = isStorableText(name) ? await this.repository.find(name) : undefined;
     // Compare against a throwaway hash for unknown names so that timing does not reveal which names exist.
     const ok = await this.verifier.verify(token, entity?.tokenHash ?? DUMMY_HASH);
     return entity && ok ? toServiceAccountResource(entity) : undefined;
