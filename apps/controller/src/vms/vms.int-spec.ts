@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { waitFor } from '@grove/testing';
+import { OmitNullStartupScript1796515200000 } from '../infra/database/migrations/1796515200000-OmitNullStartupScript';
 import { ADMIN, TestController } from '../test-support/test-controller';
 
 describe('VMs', () => {
@@ -179,6 +180,30 @@ describe('VMs', () => {
       expect(bad.body.errors[0].field).toBe('filter');
       const all = await ctl.request('GET', '/v1/vms');
       expect(all.body.length).toBeGreaterThan(1);
+    });
+
+    it('omits startup_script when the VM has none, in lists and single reads alike (issue 12, item 3)', async () => {
+      const plain = fresh('no-script');
+      const scripted = fresh('script');
+      const created = await create({ name: plain, image: 'i', startup_script: null });
+      expect(created.body).not.toHaveProperty('startup_script');
+      await create({ name: scripted, image: 'i', startup_script: { script_content: 'echo hi' } });
+      // A document stored before the fix, with the null, is rewritten by the migration.
+      await ctl.dataSource.query(
+        `UPDATE vms SET document = replace(document::text, ',"restart_policy"', ',"startup_script":null,"restart_policy"')::json
+         WHERE name = $1`,
+        [plain],
+      );
+      expect((await ctl.request('GET', `/v1/vms/${plain}`)).body.startup_script).toBeNull();
+      await new OmitNullStartupScript1796515200000().up(ctl.dataSource.createQueryRunner());
+      const one = (await ctl.request('GET', `/v1/vms/${plain}`)).body;
+      expect(one).not.toHaveProperty('startup_script');
+      expect(one.restart_policy).toBe('Never');
+      const list: Record<string, unknown>[] = (await ctl.request('GET', '/v1/vms')).body;
+      expect(list.find((v) => v['name'] === plain)).toEqual(one);
+      expect(list.find((v) => v['name'] === scripted)).toMatchObject({ startup_script: { script_content: 'echo hi' } });
+      // Nothing in any VM is null.
+      expect(JSON.stringify(list)).not.toMatch(/:null\b/);
     });
 
     it('404s an unknown VM', async () => {
