@@ -431,7 +431,7 @@ describe('grove CLI against a controller over plain HTTP', () => {
     });
     expect(afterPause.scheduling_paused).toBe(true);
     expect(JSON.parse(shown.stdout)).toMatchObject({ name, scheduling_paused: true, labels: { pool: 'e2e' } });
-    expect(listed.stdout).toMatch(new RegExp(`^${name} +\\d+s ago +true$`, 'm'));
+    expect(listed.stdout).toMatch(new RegExp(`^${name} +\\d+s ago +true +-$`, 'm'));
     expect(resumed).toMatchObject({ code: 0, stdout: `Worker "${name}" resumed: VMs can be scheduled on it again.\n` });
     expect(afterResume.scheduling_paused).toBe(false);
     expect(unknown.code).toBe(1);

@@ -111,12 +111,14 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       return { leader: false, assigned: 0, healthChanges: 0 };
     }
     this.leadingSince ??= now;
+    // VMs before workers: every VM of the snapshot then existed before the workers were read, so a worker paused (or
+    // deleted) before a VM was created is seen as such when that VM is placed.
+    const snapshot = await this.vms.all();
     const workerList = await this.workers.list();
     const workers = withAbsenceGrace(workerList, this.leadingSince, await this.workers.connectedNames(), now);
     const timeout = this.config.workerOfflineTimeoutMs;
 
     let healthChanges = 0;
-    const snapshot = await this.vms.all();
     for (const vm of snapshot) {
       if (checkVmHealth(vm, workers, now, timeout) === undefined) {
         continue;
@@ -130,9 +132,11 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
 
     const { schedulerProfile } = await this.clusterSettings.get();
+    const known = new Set(snapshot.map((vm) => vm.uid));
     const plan = planPlacement({
-      // Re-read only when the health checks changed something: the snapshot is still current otherwise.
-      vms: healthChanges > 0 ? await this.vms.all() : snapshot,
+      // Re-read only when the health checks changed something: the snapshot is still current otherwise. VMs created
+      // since the snapshot wait for the next pass (their creation asked for one): the workers were read before them.
+      vms: healthChanges > 0 ? (await this.vms.all()).filter((vm) => known.has(vm.uid)) : snapshot,
       workers: workerList,
       profile: schedulerProfile,
       now,
