@@ -4,6 +4,7 @@ import {
   isVmScheduled,
   isWorkerOffline,
   labelsMatch,
+  LABEL_WORKER_NAME,
   missingResources,
   nameFollowsFutureRule,
   parseFilters,
@@ -15,6 +16,7 @@ import {
   sumResources,
   validateName,
   vmMatchesFilters,
+  workerLabels,
   type Labels,
   type Resources,
   type VmCondition,
@@ -91,6 +93,23 @@ describe('labelsMatch (worker labels ⊇ VM labels)', () => {
     ['prototype names match when the worker has them', { constructor: 'x' }, { constructor: 'x' }, true],
   ])('%s', (_case, vm, offered, expected) => {
     expect(labelsMatch(vm, offered)).toBe(expected);
+  });
+});
+
+describe('workerLabels (the automatic worker-name label, orchard-2026.md §1.2.10)', () => {
+  it('adds org.cirruslabs.orchard.worker-name=<name> to the worker’s own labels', () => {
+    expect(LABEL_WORKER_NAME).toBe('org.cirruslabs.orchard.worker-name');
+    expect(workerLabels('mac-1', { pool: 'ios' })).toEqual({ pool: 'ios', [LABEL_WORKER_NAME]: 'mac-1' });
+  });
+
+  it('lets a VM pin itself to one worker', () => {
+    const pin = { [LABEL_WORKER_NAME]: 'mac-1' };
+    expect(labelsMatch(pin, workerLabels('mac-1', {}))).toBe(true);
+    expect(labelsMatch(pin, workerLabels('mac-2', {}))).toBe(false);
+  });
+
+  it('wins over a label of that name the worker sent itself', () => {
+    expect(workerLabels('mac-1', { [LABEL_WORKER_NAME]: 'mac-2' })).toEqual({ [LABEL_WORKER_NAME]: 'mac-1' });
   });
 });
 

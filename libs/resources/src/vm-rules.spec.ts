@@ -50,6 +50,8 @@ function specOf(v: Vm): VmSpec {
     netSoftnetAllow: v.netSoftnetAllow,
     netSoftnetBlock: v.netSoftnetBlock,
     suspendable: v.suspendable,
+    usbAccessories: v.usbAccessories,
+    netSoftnetExpose: v.netSoftnetExpose,
     powerState: v.powerState,
   };
 }
@@ -77,6 +79,10 @@ describe('newVm defaults (orchard.md §1.3 steps 4–8)', () => {
       netSoftnetAllow: [],
       netSoftnetBlock: [],
       suspendable: false,
+      audio: false,
+      clipboard: false,
+      usbAccessories: undefined,
+      netSoftnetExpose: [],
       powerState: 'running',
       localName: `grove-foo-${UID}-0`,
       tartName: `grove-foo-${UID}-0`,
@@ -89,7 +95,6 @@ describe('newVm defaults (orchard.md §1.3 steps 4–8)', () => {
       assignedMemory: 0,
       username: '',
       password: '',
-      startup_script: null,
       restart_policy: 'Never',
       restarted_at: '0001-01-01T00:00:00Z',
       restart_count: 0,
@@ -105,7 +110,8 @@ describe('newVm defaults (orchard.md §1.3 steps 4–8)', () => {
   });
 
   it('writes exactly the API fields, nothing more', () => {
-    expect(Object.keys(vm()).sort()).toEqual([...VM_FIELDS].sort());
+    // startup_script only when there is one: Orchard omits it (issue 12).
+    expect(Object.keys(vm()).sort()).toEqual(VM_FIELDS.filter((f) => f !== 'startup_script').sort());
   });
 
   it('names the on-disk VM grove-<name>-<uid>-<restartCount>', () => {
@@ -251,6 +257,10 @@ describe('newVm validation', () => {
     ['netSoftnetBlock', { netSoftnetBlock: ['0.0.0.0/0'] }],
     ['hostDirs', { hostDirs: [{ name: 'src', path: '/work/src' }] }],
     ['suspendable', { suspendable: true }],
+    ['audio', { audio: true }],
+    ['clipboard', { clipboard: true }],
+    ['usbAccessories', { usbAccessories: true }],
+    ['netSoftnetExpose', { netSoftnetExpose: ['2222:22'] }],
   ])('runtime vetu refuses %s', (field, input) => {
     const settings = { ...NO_POLICIES, hostDirPolicies: [{ pathPrefix: '/work' }] };
     expect(validationErrors(() => vm({ runtime: 'vetu', ...input }, settings))).toEqual([
@@ -279,6 +289,57 @@ describe('newVm validation', () => {
       { ...NO_POLICIES, hostDirPolicies: [{ pathPrefix: '/work' }] },
     );
     expect(made.suspendable).toBe(true);
+  });
+
+  describe('audio, clipboard, USB accessories and exposed ports (orchard-2026.md §1.2.7–1.2.9)', () => {
+    it('stores what the user chose', () => {
+      const made = vm({
+        audio: true,
+        clipboard: true,
+        usbAccessories: false,
+        netSoftnetExpose: ['2222:22', '80:8080'],
+      });
+      expect(made).toMatchObject({
+        audio: true,
+        clipboard: true,
+        usbAccessories: false,
+        netSoftnetExpose: ['2222:22', '80:8080'],
+      });
+    });
+
+    it('lets exposed ports imply Softnet, as Tart does', () => {
+      expect(vm({ netSoftnetExpose: ['2222:22'] })).toMatchObject({ netSoftnet: true, 'net-softnet': true });
+    });
+
+    it.each([
+      ['22', '"22" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+      ['0:22', '"0:22" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+      ['2222:65536', '"2222:65536" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+      ['+2222:22', '"+2222:22" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+      ['2222:-22', '"2222:-22" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+      ['1:2:3', '"1:2:3" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+      ['a:b', '"a:b" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+      ['', '"" must be EXTERNAL:INTERNAL with both ports between 1 and 65535'],
+    ])('refuses the exposed port %j', (entry, message) => {
+      expect(validationErrors(() => vm({ netSoftnetExpose: ['8080:80', entry] }))).toEqual([
+        { field: 'netSoftnetExpose[1]', message },
+      ]);
+    });
+
+    it('accepts the extreme ports', () => {
+      expect(vm({ netSoftnetExpose: ['1:65535', '65535:1'] }).netSoftnetExpose).toEqual(['1:65535', '65535:1']);
+    });
+
+    it('refuses an external port exposed twice, naming the port', () => {
+      expect(validationErrors(() => vm({ netSoftnetExpose: ['2222:22', '2223:22', '2222:2222'] }))).toEqual([
+        { field: 'netSoftnetExpose[2]', message: 'external port 2222 is exposed more than once' },
+      ]);
+    });
+
+    it('runtime vetu accepts them when off or empty', () => {
+      const made = vm({ runtime: 'vetu', os: 'linux', audio: false, clipboard: false, netSoftnetExpose: [] });
+      expect(made).toMatchObject({ audio: false, clipboard: false, netSoftnetExpose: [] });
+    });
   });
 
   describe('host directories', () => {
@@ -463,6 +524,68 @@ describe('applyVmSpecUpdate (PUT /v1/vms/{name})', () => {
     });
   });
 
+  describe('USB accessories and exposed ports (orchard-2026.md §1.2.8–1.2.9)', () => {
+    it('toggles USB accessories, a spec change', () => {
+      const current = vm();
+      expect(applyVmSpecUpdate(current, { ...specOf(current), usbAccessories: false })).toEqual({
+        ...specOf(current),
+        usbAccessories: false,
+      });
+      const off = vm({ usbAccessories: false });
+      expect(applyVmSpecUpdate(off, { ...specOf(off), usbAccessories: true })?.usbAccessories).toBe(true);
+    });
+
+    it('keeps both when a body predates them', () => {
+      const current = vm({ usbAccessories: false, netSoftnetExpose: ['2222:22'] });
+      expect(applyVmSpecUpdate(current, { powerState: 'running', netSoftnet: true })).toBeUndefined();
+      expect(applyVmSpecUpdate(current, { powerState: 'stopped' })).toMatchObject({
+        usbAccessories: false,
+        netSoftnetExpose: ['2222:22'],
+        netSoftnet: true,
+        powerState: 'stopped',
+      });
+    });
+
+    it('changes exposed ports of a VM that is not scheduled yet, checking them', () => {
+      const current = vm();
+      expect(applyVmSpecUpdate(current, { ...specOf(current), netSoftnetExpose: ['2222:22'] })).toMatchObject({
+        netSoftnetExpose: ['2222:22'],
+        netSoftnet: true,
+      });
+      expect(
+        validationErrors(() => applyVmSpecUpdate(current, { ...specOf(current), netSoftnetExpose: ['2222'] })),
+      ).toEqual([
+        {
+          field: 'netSoftnetExpose[0]',
+          message: '"2222" must be EXTERNAL:INTERNAL with both ports between 1 and 65535',
+        },
+      ]);
+    });
+
+    it('refuses changing exposed ports once the VM is scheduled, but accepts them unchanged', () => {
+      const current: Vm = {
+        ...vm({ netSoftnetExpose: ['2222:22'] }),
+        worker: 'mac-1',
+        conditions: [{ type: 'scheduled', state: 'true' }],
+      };
+      for (const netSoftnetExpose of [[], ['2222:22', '8080:80'], ['2223:22']]) {
+        expect(validationErrors(() => applyVmSpecUpdate(current, { ...specOf(current), netSoftnetExpose }))).toEqual([
+          { field: 'netSoftnetExpose', message: 'cannot be changed once the VM is scheduled' },
+        ]);
+      }
+      expect(applyVmSpecUpdate(current, specOf(current))).toBeUndefined();
+    });
+
+    it('refuses toggling USB accessories of a suspendable VM', () => {
+      const current = suspendable();
+      for (const usbAccessories of [true, false]) {
+        expect(validationErrors(() => applyVmSpecUpdate(current, { ...specOf(current), usbAccessories }))).toEqual([
+          { field: 'usbAccessories', message: 'cannot be toggled for a suspendable VM' },
+        ]);
+      }
+    });
+  });
+
   it.each<[string, Partial<VmSpec>, FieldError[]]>([
     ['os', { os: 'linux' }, [{ field: 'os', message: 'cannot be modified' }]],
     ['arch', { arch: 'amd64' }, [{ field: 'arch', message: 'cannot be modified' }]],
@@ -567,6 +690,8 @@ describe('applyVmSpecUpdate (PUT /v1/vms/{name})', () => {
     ['netSoftnetAllow', { netSoftnetAllow: ['10.0.0.0/8'] }],
     ['netSoftnetBlock', { netSoftnetBlock: ['0.0.0.0/0'] }],
     ['suspendable', { suspendable: true }],
+    ['usbAccessories', { usbAccessories: true }],
+    ['netSoftnetExpose', { netSoftnetExpose: ['2222:22'] }],
   ])('a vetu VM refuses %s, naming that field', (field, requested) => {
     const current = vm({ os: 'linux', runtime: 'vetu' });
     expect(validationErrors(() => applyVmSpecUpdate(current, { ...specOf(current), ...requested }))).toEqual([

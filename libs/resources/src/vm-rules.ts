@@ -2,7 +2,7 @@ import { hostDirAllowed, type ClusterSettings } from './cluster-settings';
 import { RESOURCE_TART_VMS, ZERO_TIME } from './enums';
 import { ResourceValidationError, type FieldError } from './errors';
 import { validateName } from './names';
-import { formatHostDir, vmLocalName, type Vm, type VmSpec } from './vm';
+import { formatHostDir, isVmScheduled, VM_SPEC_FIELDS, vmLocalName, type Vm, type VmSpec } from './vm';
 
 /** What a client may send to create a VM: the user-settable fields. Everything else is set by Grove. */
 export type VmCreateInput = Partial<
@@ -24,6 +24,10 @@ export type VmCreateInput = Partial<
     | 'netSoftnetAllow'
     | 'netSoftnetBlock'
     | 'suspendable'
+    | 'audio'
+    | 'clipboard'
+    | 'usbAccessories'
+    | 'netSoftnetExpose'
     | 'username'
     | 'password'
     | 'startup_script'
@@ -35,15 +39,61 @@ export type VmCreateInput = Partial<
   >
 > & { name: string };
 
-/** Fields the `vetu` runtime cannot honour (orchard.md §1.3 step 5). */
+/**
+ * Fields the `vetu` runtime cannot honour (orchard.md §1.3 step 5; the Tart-only fields Orchard added later,
+ * orchard-2026.md §1.2.7–1.2.9).
+ */
 const VETU_UNSUPPORTED = [
   'net-softnet',
   'netSoftnet',
   'netSoftnetAllow',
   'netSoftnetBlock',
+  'netSoftnetExpose',
   'hostDirs',
   'suspendable',
+  'audio',
+  'clipboard',
+  'usbAccessories',
 ] as const;
+
+function isSpecField(field: string): field is keyof VmSpec {
+  return (VM_SPEC_FIELDS as readonly string[]).includes(field);
+}
+
+/** A TCP/UDP port as Softnet takes it: decimal digits only (no sign), 1–65535. */
+function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) {
+    return undefined;
+  }
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/**
+ * Checks `netSoftnetExpose` (orchard-2026.md §1.2.9): each entry `EXTERNAL:INTERNAL` with ports 1–65535, and no
+ * external port twice (two rules for one worker port cannot both hold).
+ */
+export function validateSoftnetExpose(entries: readonly string[]): FieldError[] {
+  const errors: FieldError[] = [];
+  const external = new Set<number>();
+  entries.forEach((entry, i) => {
+    const parts = entry.split(':');
+    const ports = parts.length === 2 ? parts.map(parsePort) : [];
+    const [outer, inner] = ports;
+    if (outer === undefined || inner === undefined) {
+      errors.push({
+        field: `netSoftnetExpose[${i}]`,
+        message: `"${entry}" must be EXTERNAL:INTERNAL with both ports between 1 and 65535`,
+      });
+      return;
+    }
+    if (external.has(outer)) {
+      errors.push({ field: `netSoftnetExpose[${i}]`, message: `external port ${outer} is exposed more than once` });
+    }
+    external.add(outer);
+  });
+  return errors;
+}
 
 function hasValue(value: unknown): boolean {
   if (Array.isArray(value)) {
@@ -69,6 +119,7 @@ export function validateVmCreate(input: VmCreateInput, settings: ClusterSettings
       }
     }
   }
+  errors.push(...validateSoftnetExpose(input.netSoftnetExpose ?? []));
   (input.hostDirs ?? []).forEach((dir, i) => {
     const before = errors.length;
     if (!dir.name) {
@@ -96,13 +147,17 @@ export function validateVmCreate(input: VmCreateInput, settings: ClusterSettings
   return errors;
 }
 
-/** Softnet flags imply each other: any of them set turns both booleans on (orchard.md §1.3 step 6). */
+/**
+ * Softnet flags imply each other: any of them set turns both booleans on (orchard.md §1.3 step 6). Exposed ports
+ * imply Softnet too, as `--net-softnet-expose` does in Tart (tart.md §2, `run`).
+ */
 function normaliseSoftnet<T extends Partial<VmSpec>>(spec: T): T {
   const softnet =
     Boolean(spec['net-softnet']) ||
     Boolean(spec.netSoftnet) ||
     (spec.netSoftnetAllow?.length ?? 0) > 0 ||
-    (spec.netSoftnetBlock?.length ?? 0) > 0;
+    (spec.netSoftnetBlock?.length ?? 0) > 0 ||
+    (spec.netSoftnetExpose?.length ?? 0) > 0;
   return { ...spec, 'net-softnet': softnet, netSoftnet: softnet };
 }
 
@@ -132,6 +187,8 @@ export function newVm(input: VmCreateInput, settings: ClusterSettings, uid: stri
     netSoftnetAllow: [...(input.netSoftnetAllow ?? [])],
     netSoftnetBlock: [...(input.netSoftnetBlock ?? [])],
     suspendable: input.suspendable ?? false,
+    usbAccessories: input.usbAccessories,
+    netSoftnetExpose: [...(input.netSoftnetExpose ?? [])],
     powerState: 'running' as const,
   });
   return {
@@ -148,6 +205,8 @@ export function newVm(input: VmCreateInput, settings: ClusterSettings, uid: stri
     headless: input.headless ?? false,
     nested: input.nested ?? false,
     ...spec,
+    audio: input.audio ?? false,
+    clipboard: input.clipboard ?? false,
     localName,
     tartName: localName,
     observedGeneration: 0,
@@ -159,12 +218,14 @@ export function newVm(input: VmCreateInput, settings: ClusterSettings, uid: stri
     assignedMemory: 0,
     username: input.username ?? '',
     password: input.password ?? '',
-    startup_script: input.startup_script
+    ...(input.startup_script
       ? {
-          script_content: input.startup_script.script_content,
-          ...(input.startup_script.env ? { env: { ...input.startup_script.env } } : {}),
+          startup_script: {
+            script_content: input.startup_script.script_content,
+            ...(input.startup_script.env ? { env: { ...input.startup_script.env } } : {}),
+          },
         }
-      : null,
+      : {}),
     restart_policy: input.restart_policy ?? 'Never',
     restarted_at: ZERO_TIME,
     restart_count: 0,
@@ -199,9 +260,11 @@ function sameSpec(a: VmSpec, b: VmSpec): boolean {
     a['net-softnet'] === b['net-softnet'] &&
     a.netSoftnet === b.netSoftnet &&
     a.suspendable === b.suspendable &&
+    a.usbAccessories === b.usbAccessories &&
     a.powerState === b.powerState &&
     sameList(a.netSoftnetAllow, b.netSoftnetAllow) &&
-    sameList(a.netSoftnetBlock, b.netSoftnetBlock)
+    sameList(a.netSoftnetBlock, b.netSoftnetBlock) &&
+    sameList(a.netSoftnetExpose, b.netSoftnetExpose)
   );
 }
 
@@ -229,6 +292,10 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
     netSoftnetAllow: requested.netSoftnetAllow ?? [],
     netSoftnetBlock: requested.netSoftnetBlock ?? [],
     suspendable: requested.suspendable ?? false,
+    // The fields Orchard added later keep their value when a body leaves them out, so that a client that predates
+    // them (or Grove's own older CLI) does not reset them with every update (orchard-2026.md §1.2.8–1.2.9).
+    usbAccessories: requested.usbAccessories ?? current.usbAccessories,
+    netSoftnetExpose: requested.netSoftnetExpose ?? current.netSoftnetExpose,
     powerState: requested.powerState ?? current.powerState,
   });
   for (const field of ['os', 'arch', 'runtime'] as const) {
@@ -239,7 +306,7 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
   if (next.runtime === 'vetu') {
     // Name the fields the body set, as create does, rather than the booleans normalisation derived from them.
     for (const field of VETU_UNSUPPORTED) {
-      if (field !== 'hostDirs' && hasValue(requested[field])) {
+      if (isSpecField(field) && hasValue(requested[field])) {
         errors.push({ field, message: 'runtime "vetu" does not support this field' });
       }
     }
@@ -249,6 +316,15 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
   }
   if (current.suspendable && next.netSoftnet !== current.netSoftnet) {
     errors.push({ field: 'netSoftnet', message: 'cannot be changed for a suspendable VM' });
+  }
+  // A suspended VM resumes with the devices it was saved with (orchard-2026.md §1.2.8).
+  if (current.suspendable && next.usbAccessories !== current.usbAccessories) {
+    errors.push({ field: 'usbAccessories', message: 'cannot be toggled for a suspendable VM' });
+  }
+  errors.push(...validateSoftnetExpose(next.netSoftnetExpose));
+  // The worker was chosen for these ports (orchard-2026.md §1.2.9).
+  if (isVmScheduled(current) && !sameList(next.netSoftnetExpose, current.netSoftnetExpose)) {
+    errors.push({ field: 'netSoftnetExpose', message: 'cannot be changed once the VM is scheduled' });
   }
   // The VM's current process decides: one started without `--suspendable` cannot be suspended, even by a body that
   // turns `suspendable` on at the same time (Orchard checks the stored VM as well).
@@ -267,6 +343,8 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
     netSoftnetAllow: current.netSoftnetAllow,
     netSoftnetBlock: current.netSoftnetBlock,
     suspendable: current.suspendable,
+    usbAccessories: current.usbAccessories,
+    netSoftnetExpose: current.netSoftnetExpose,
     powerState: current.powerState,
   };
   return sameSpec(currentSpec, next) ? undefined : next;

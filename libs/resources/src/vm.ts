@@ -60,6 +60,17 @@ export interface Vm {
   netSoftnetAllow: string[];
   netSoftnetBlock: string[];
   suspendable: boolean;
+  /** Audio pass-through to the host; opt-in, fixed at creation (`tart run --no-audio` unless true). */
+  audio: boolean;
+  /** Clipboard sharing with the host; opt-in, fixed at creation (`tart run --no-clipboard` unless true). */
+  clipboard: boolean;
+  /**
+   * Tart's emulated USB keyboard and pointing devices: `false` runs the VM with `--no-usb-accessories`; absent or
+   * `true` keeps Tart's default (attached). A spec field; a suspendable VM cannot toggle it.
+   */
+  usbAccessories?: boolean;
+  /** Softnet port exposure, `EXTERNAL:INTERNAL` each (`tart run --net-softnet-expose`); fixed once scheduled. */
+  netSoftnetExpose: string[];
   powerState: PowerState;
 
   localName: string;
@@ -73,7 +84,8 @@ export interface Vm {
   assignedMemory: number;
   username: string;
   password: string;
-  startup_script: StartupScript | null;
+  /** Absent when the VM has none: Orchard omits the field (`omitempty`), never sends null (issue 12, item 3). */
+  startup_script?: StartupScript;
   restart_policy: RestartPolicy;
   restarted_at: string;
   restart_count: number;
@@ -109,6 +121,10 @@ export const VM_FIELDS = [
   'netSoftnetAllow',
   'netSoftnetBlock',
   'suspendable',
+  'audio',
+  'clipboard',
+  'usbAccessories',
+  'netSoftnetExpose',
   'powerState',
   'localName',
   'tartName',
@@ -145,6 +161,8 @@ export const VM_SPEC_FIELDS = [
   'netSoftnetAllow',
   'netSoftnetBlock',
   'suspendable',
+  'usbAccessories',
+  'netSoftnetExpose',
   'powerState',
 ] as const satisfies readonly (keyof Vm)[];
 export type VmSpec = Pick<Vm, (typeof VM_SPEC_FIELDS)[number]>;

@@ -14,6 +14,8 @@ export interface Worker {
   defaultMemory: number;
   arch: Architecture;
   runtime: Runtime;
+  /** What the worker can do beyond the baseline, as it reported at registration (e.g. `vm-exposed-ports`). */
+  capabilities: string[];
   /**
    * Grove only, read-only: the controller replica that holds (or last held) the worker's gRPC session. `up` is false
    * when that replica is gone; absent when the worker has no session anywhere.
@@ -38,3 +40,20 @@ export function isWorkerOffline(worker: Pick<Worker, 'last_seen'>, now: Date, ti
   }
   return now.getTime() - seen > timeoutMs;
 }
+
+/**
+ * The label every worker carries implicitly, set to its name, so that a VM can pin itself to one worker with
+ * `labels: {"org.cirruslabs.orchard.worker-name": "mac-1"}` (Orchard's `v1.LabelWorkerName`, orchard-2026.md §1.2.10).
+ */
+export const LABEL_WORKER_NAME = 'org.cirruslabs.orchard.worker-name';
+
+/** A worker's labels as served and matched: its own, with the automatic worker-name label (which wins). */
+export function workerLabels(name: string, labels: Labels): Labels {
+  return { ...labels, [LABEL_WORKER_NAME]: name };
+}
+
+/**
+ * Worker capabilities (`Worker.capabilities`, orchard-2026.md §1.2.12). A worker that can run VMs with
+ * `netSoftnetExpose` says `vm-exposed-ports`; the scheduler places such VMs only there.
+ */
+export const WORKER_CAPABILITY_VM_EXPOSED_PORTS = 'vm-exposed-ports';

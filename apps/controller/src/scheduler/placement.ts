@@ -10,6 +10,7 @@ import {
   type SchedulerProfile,
   type Vm,
   type Worker,
+  WORKER_CAPABILITY_VM_EXPOSED_PORTS,
 } from '@grove/resources';
 
 /** A decision of one scheduling pass: put `vm` on `worker` with these CPU and memory figures. */
@@ -66,6 +67,10 @@ export function unsuitability(
       .filter(([k, v]) => worker.labels[k] !== v)
       .map(([k, v]) => `${k}=${v}`);
     return `lacks label${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
+  }
+  // Only a worker that knows `netSoftnetExpose` passes it on to Tart (orchard-2026.md §1.2.9).
+  if ((vm.netSoftnetExpose ?? []).length > 0 && !worker.capabilities.includes(WORKER_CAPABILITY_VM_EXPOSED_PORTS)) {
+    return `lacks capability ${WORKER_CAPABILITY_VM_EXPOSED_PORTS}`;
   }
   const short = missingResources(vm.resources, worker.resources, used);
   if (short.length > 0) {

@@ -105,6 +105,40 @@ describe('scheduler (API-only workers, real triggers)', () => {
     expect(restarted.localName).toBe(`grove-${name}-${placed.uid}-1`);
   });
 
+  it('pins a VM to one worker by the automatic worker-name label (orchard-2026.md §1.2.10)', async () => {
+    const [a, b] = [fresh('pin-a'), fresh('pin-b')];
+    await register(a, { resources: { 'org.cirruslabs.tart-vms': 2 } });
+    await register(b, { resources: { 'org.cirruslabs.tart-vms': 2 } });
+    for (const target of [a, b]) {
+      const name = fresh('pinned');
+      await ctl.request('POST', '/v1/vms', {
+        body: { name, image: 'i', labels: { 'org.cirruslabs.orchard.worker-name': target } },
+      });
+      await waitFor(`placement on ${target}`, async () => (await getVm(name)).worker === target);
+    }
+  });
+
+  it('places a VM with exposed ports only on a worker with capability vm-exposed-ports', async () => {
+    const label = fresh('expose');
+    await register(fresh('no-caps'), { labels: { pool: label }, resources: { 'org.cirruslabs.tart-vms': 2 } });
+    const name = fresh('exposed');
+    await ctl.request('POST', '/v1/vms', {
+      body: { name, image: 'i', labels: { pool: label }, netSoftnetExpose: ['2222:22'] },
+    });
+    const waiting = await waitFor('a pending reason', async () => {
+      const vm = await getVm(name);
+      return vm.status_message.startsWith('waiting for a worker') ? vm : undefined;
+    });
+    expect(waiting.status_message).toMatch('lacks capability vm-exposed-ports');
+    const capable = fresh('caps');
+    await register(capable, {
+      labels: { pool: label },
+      resources: { 'org.cirruslabs.tart-vms': 2 },
+      capabilities: ['vm-exposed-ports'],
+    });
+    await waitFor('placement', async () => (await getVm(name)).worker === capable);
+  });
+
   it('reports leadership: one controller schedules per database', async () => {
     const result = await ctl.app.get(SchedulerService).runPass();
     expect(result.leader).toBe(true);

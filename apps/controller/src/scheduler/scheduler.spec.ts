@@ -33,6 +33,7 @@ function worker(name: string, overrides: Partial<Worker> = {}): Worker {
     defaultMemory: 0,
     arch: 'arm64',
     runtime: 'tart',
+    capabilities: [],
     ...overrides,
   };
 }

@@ -172,6 +172,48 @@ export class VmDto {
   @IsBoolean()
   suspendable?: boolean;
 
+  @ApiPropertyOptional({
+    description:
+      'Enable audio pass-through to the worker (without it, `tart run --no-audio`). Disabled by default. Fixed at ' +
+      'creation: updates ignore it. Not supported by runtime `vetu`.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  audio?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Enable clipboard sharing with the worker (without it, `tart run --no-clipboard`). Disabled by default. Fixed ' +
+      'at creation: updates ignore it. Not supported by runtime `vetu`.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  clipboard?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      "Tart's emulated USB keyboard and pointing devices: `false` runs the VM with `tart run --no-usb-accessories`; " +
+      "absent or `true` keeps Tart's default. May be updated (the VM restarts), except on a suspendable VM; an " +
+      'update that leaves it out keeps it. Not supported by runtime `vetu`.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  usbAccessories?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Worker ports forwarded into the VM through Softnet, `EXTERNAL:INTERNAL` each (ports 1–65535, each external ' +
+      'port once; `tart run --net-softnet-expose`); implies Softnet. Needs a worker with capability ' +
+      '`vm-exposed-ports`. Cannot change once the VM is scheduled; an update that leaves it out keeps it. Not ' +
+      'supported by runtime `vetu`.',
+    type: [String],
+    example: ['2222:22', '8080:80'],
+  })
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  netSoftnetExpose?: string[];
+
   @ApiPropertyOptional({ description: 'Desired power state; `stopped` and `suspended` are final.', enum: POWER_STATES })
   @IsOptional()
   @oneOf(POWER_STATES, 'powerState')

@@ -4,16 +4,27 @@ import { DataSource, type EntityManager, type Repository } from 'typeorm';
 import { VmEventEntity } from './vm-event.entity';
 import { VmEntity } from './vm.entity';
 
+/** Fields added after VMs were first stored, with the value an older document means (issue 12). */
+const LATER_FIELD_DEFAULTS: Pick<Vm, 'audio' | 'clipboard' | 'netSoftnetExpose'> = {
+  audio: false,
+  clipboard: false,
+  netSoftnetExpose: [],
+};
+
 function toVm(entity: VmEntity): Vm {
-  return { ...entity.document, version: entity.version };
+  return { ...LATER_FIELD_DEFAULTS, ...entity.document, version: entity.version };
 }
 
-/** The stored document: every field in the API's order, with the row's version. */
+/**
+ * The stored document: every field in the API's order, with the row's version. A field without a value (undefined,
+ * or null from a document stored before issue 12) is left out, as Orchard omits it; `GET /v1/vms` serves the stored
+ * documents as they are.
+ */
 function toEntity(vm: Vm, version: number): VmEntity {
   const source: Record<string, unknown> = { ...vm, version };
   const document: Record<string, unknown> = {};
   for (const key of VM_FIELDS) {
-    if (key in source) {
+    if (source[key] !== undefined && source[key] !== null) {
       document[key] = source[key];
     }
   }

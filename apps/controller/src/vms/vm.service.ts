@@ -35,6 +35,8 @@ function toSpecInput(dto: VmDto): Partial<VmSpec> {
     netSoftnetAllow: dto.netSoftnetAllow,
     netSoftnetBlock: dto.netSoftnetBlock,
     suspendable: dto.suspendable,
+    usbAccessories: dto.usbAccessories,
+    netSoftnetExpose: dto.netSoftnetExpose,
     powerState: blankToUndefined(dto.powerState),
   };
 }
@@ -53,11 +55,13 @@ export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
     headless: dto.headless,
     nested: dto.nested,
     ...spec,
+    audio: dto.audio,
+    clipboard: dto.clipboard,
     username: dto.username,
     password: dto.password,
     startup_script: dto.startup_script
       ? { script_content: dto.startup_script.script_content, env: dto.startup_script.env ?? {} }
-      : null,
+      : undefined,
     restart_policy: blankToUndefined(dto.restart_policy),
     randomSerial: dto.randomSerial,
     resources: dto.resources ?? undefined,

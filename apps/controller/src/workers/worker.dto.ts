@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ARCHITECTURES, RUNTIMES, type Architecture, type Runtime } from '@grove/resources';
-import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Min } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Min } from 'class-validator';
 import { IsLabelMap, IsResourceMap } from '../common/map-validators';
 
 export class WorkerDto {
@@ -32,7 +32,11 @@ export class WorkerDto {
   @IsResourceMap()
   resources?: Record<string, number>;
 
-  @ApiPropertyOptional({ description: 'Labels VMs can require.' })
+  @ApiPropertyOptional({
+    description:
+      'Labels VMs can require. Every worker also carries `org.cirruslabs.orchard.worker-name=<its name>`, added by ' +
+      'the controller, so that a VM can pin itself to one worker.',
+  })
   @IsOptional()
   @IsLabelMap()
   labels?: Record<string, string>;
@@ -58,6 +62,17 @@ export class WorkerDto {
   @IsOptional()
   @IsIn([...RUNTIMES, ''], { message: `runtime must be one of: ${RUNTIMES.join(', ')}` })
   runtime?: Runtime | '';
+
+  @ApiPropertyOptional({
+    description:
+      'What the worker can do beyond the baseline, e.g. `vm-exposed-ports` (it runs VMs with `netSoftnetExpose`). ' +
+      'Replaced at every registration; ignored by updates.',
+    type: [String],
+  })
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  capabilities?: string[];
 
   @ApiPropertyOptional({ description: 'Read-only; accepted for Orchard client compatibility and ignored.' })
   @IsOptional()

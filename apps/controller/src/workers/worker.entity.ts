@@ -40,6 +40,10 @@ export class WorkerEntity {
   @Column({ type: 'text' })
   runtime!: string;
 
+  /** What the worker reported it can do (`Worker.capabilities`), replaced at every registration. */
+  @Column({ type: 'jsonb' })
+  capabilities!: string[];
+
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 }

@@ -1,4 +1,4 @@
-import type { Architecture, Runtime, Worker } from '@grove/resources';
+import { workerLabels, type Architecture, type Runtime, type Worker } from '@grove/resources';
 import type { WorkerEntity } from './worker.entity';
 
 export function toWorkerResource(entity: WorkerEntity): Worker {
@@ -9,10 +9,11 @@ export function toWorkerResource(entity: WorkerEntity): Worker {
     machine_id: entity.machineId,
     scheduling_paused: entity.schedulingPaused,
     resources: entity.resources,
-    labels: entity.labels,
+    labels: workerLabels(entity.name, entity.labels),
     defaultCPU: entity.defaultCpu,
     defaultMemory: entity.defaultMemory,
     arch: entity.arch as Architecture,
     runtime: entity.runtime as Runtime,
+    capabilities: entity.capabilities,
   };
 }

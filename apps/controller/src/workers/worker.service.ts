@@ -31,6 +31,7 @@ export class WorkerService {
         defaultMemory: input.defaultMemory ?? 0,
         arch: input.arch || 'arm64',
         runtime: input.runtime || 'tart',
+        capabilities: [...new Set(input.capabilities ?? [])],
       },
       now,
     );

@@ -29,7 +29,29 @@ describe('workers and cluster settings', () => {
     const again = await register({ name: 'mac-2', machine_id: 'm', labels: { a: '2' }, scheduling_paused: false });
     expect(again.body.scheduling_paused).toBe(true);
     expect(again.body.createdAt).toBe(first.body.createdAt);
-    expect(again.body.labels).toEqual({ a: '2' });
+    expect(again.body.labels).toEqual({ a: '2', 'org.cirruslabs.orchard.worker-name': 'mac-2' });
+  });
+
+  it('stores and serves capabilities, replaced at registration; every worker carries its worker-name label', async () => {
+    const first = await register({ name: 'mac-caps', machine_id: 'm', capabilities: ['vm-exposed-ports', 'x'] });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({
+      capabilities: ['vm-exposed-ports', 'x'],
+      labels: { 'org.cirruslabs.orchard.worker-name': 'mac-caps' },
+    });
+    // A heartbeat does not touch them; an Orchard worker without the field registers with none.
+    await ctl.request('PUT', '/v1/workers/mac-caps', { body: { name: 'mac-caps', capabilities: [] } });
+    expect((await ctl.request('GET', '/v1/workers/mac-caps')).body.capabilities).toEqual(['vm-exposed-ports', 'x']);
+    await register({ name: 'mac-caps', machine_id: 'm', labels: { 'org.cirruslabs.orchard.worker-name': 'other' } });
+    const again = await ctl.request('GET', '/v1/workers/mac-caps');
+    expect(again.body.capabilities).toEqual([]);
+    expect(again.body.labels).toEqual({ 'org.cirruslabs.orchard.worker-name': 'mac-caps' });
+    const listed = (await ctl.request('GET', '/v1/workers')).body as { name: string; capabilities: string[] }[];
+    expect(listed.find((w) => w.name === 'mac-caps')?.capabilities).toEqual([]);
+
+    const bad = await register({ name: 'mac-caps', machine_id: 'm', capabilities: 'vm-exposed-ports' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { field: string }) => e.field)).toEqual(['capabilities']);
   });
 
   it('keeps last_seen on a sparse update and moves it on a heartbeat', async () => {

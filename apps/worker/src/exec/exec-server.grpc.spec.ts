@@ -158,10 +158,13 @@ const RUN = {
   netSoftnet: false,
   netSoftnetAllow: [],
   netSoftnetBlock: [],
+  netSoftnetExpose: [],
   netBridged: '',
   headless: true,
   nested: false,
   suspendable: false,
+  audio: false,
+  clipboard: false,
   hostDirs: [],
   credentials: { username: 'admin', password: 'admin' },
 };

@@ -33,11 +33,19 @@ export interface VmRunOptions {
   netSoftnet: boolean;
   netSoftnetAllow: string[];
   netSoftnetBlock: string[];
+  /** Worker ports forwarded into the VM by Softnet, `EXTERNAL:INTERNAL` each. */
+  netSoftnetExpose: string[];
   /** Interface for bridged networking; empty for the default NAT. */
   netBridged: string;
   headless: boolean;
   nested: boolean;
   suspendable: boolean;
+  /** Audio pass-through; Tart runs with `--no-audio` without it. */
+  audio: boolean;
+  /** Clipboard sharing; Tart runs with `--no-clipboard` without it. */
+  clipboard: boolean;
+  /** Tart's emulated USB input devices: false detaches them (`--no-usb-accessories`), undefined keeps Tart's default. */
+  usbAccessories?: boolean;
   hostDirs: HostDir[];
   /**
    * The VM's login (its `username`/`password`, else `admin`/`admin`). Tart ignores it (the image decides); the

@@ -14,7 +14,7 @@ import {
   type WorkerMessage,
 } from '@grove/proto';
 import { GRPC_CLIENT_FLOW_CONTROL } from '@grove/tunnel';
-import { GROVE_VERSION, type Worker } from '@grove/resources';
+import { GROVE_VERSION, WORKER_CAPABILITY_VM_EXPOSED_PORTS, type Worker } from '@grove/resources';
 import { INITIAL_RECONNECT_STATE, nextReconnect, type SessionOutcome } from './backoff';
 import { failureOutcome, SessionStreamError } from './session-outcome';
 import { TunnelPool, type TunnelClientCall, type TunnelOpenFrame } from './tunnel-pool';
@@ -188,6 +188,9 @@ export class WorkerSession extends EventEmitter {
       defaultMemory: identity.defaultMemory,
       arch: identity.arch,
       runtime: identity.runtime,
+      // Both runtimes pass netSoftnetExpose on (Tart as `--net-softnet-expose`), so the scheduler may place such VMs
+      // here (orchard-2026.md §1.2.9).
+      capabilities: [WORKER_CAPABILITY_VM_EXPOSED_PORTS],
       last_seen: new Date().toISOString(),
     });
     const info = await this.client.controllerInfo();

@@ -298,10 +298,16 @@ export function runOptions(vm: Vm): VmRunOptions {
     netSoftnet: vm.netSoftnet || vm['net-softnet'],
     netSoftnetAllow: vm.netSoftnetAllow,
     netSoftnetBlock: vm.netSoftnetBlock,
+    // VMs stored before issue 12 come without the fields below: nothing exposed, audio and clipboard off (their
+    // default in Orchard and in the controller's answers), Tart's own USB devices.
+    netSoftnetExpose: vm.netSoftnetExpose ?? [],
     netBridged: vm['net-bridged'],
     headless: vm.headless,
     nested: vm.nested,
     suspendable: vm.suspendable,
+    audio: vm.audio === true,
+    clipboard: vm.clipboard === true,
+    usbAccessories: vm.usbAccessories,
     hostDirs: vm.hostDirs,
     credentials: vmCredentials(vm),
   };

@@ -8,6 +8,8 @@ import { WorkerEntity } from '../../workers/worker.entity';
 import { CreateSchema1763856000000 } from './migrations/1763856000000-CreateSchema';
 import { CreateServiceAccountSshKeys1763942400000 } from './migrations/1763942400000-CreateServiceAccountSshKeys';
 import { CreateReplicaRegistry1764950400000 } from './migrations/1764950400000-CreateReplicaRegistry';
+import { AddWorkerCapabilities1796428800000 } from './migrations/1796428800000-AddWorkerCapabilities';
+import { OmitNullStartupScript1796515200000 } from './migrations/1796515200000-OmitNullStartupScript';
 
 export const ENTITIES = [
   ServiceAccountEntity,
@@ -21,6 +23,8 @@ export const MIGRATIONS = [
   CreateSchema1763856000000,
   CreateServiceAccountSshKeys1763942400000,
   CreateReplicaRegistry1764950400000,
+  AddWorkerCapabilities1796428800000,
+  OmitNullStartupScript1796515200000,
 ];
 
 /** Advisory-lock key held while migrating ("grom"). */

@@ -13,10 +13,13 @@ const RUN: VmRunOptions = {
   netSoftnet: false,
   netSoftnetAllow: [],
   netSoftnetBlock: [],
+  netSoftnetExpose: [],
   netBridged: '',
   headless: true,
   nested: false,
   suspendable: true,
+  audio: false,
+  clipboard: false,
   hostDirs: [],
   credentials: { username: 'ci', password: 'secret' },
 };

@@ -8,10 +8,13 @@ function runOptions(overrides: Partial<VmRunOptions> = {}): VmRunOptions {
     netSoftnet: false,
     netSoftnetAllow: [],
     netSoftnetBlock: [],
+    netSoftnetExpose: [],
     netBridged: '',
     headless: false,
     nested: false,
     suspendable: false,
+    audio: false,
+    clipboard: false,
     hostDirs: [],
     credentials: { username: 'admin', password: 'admin' },
     ...overrides,
@@ -26,10 +29,12 @@ describe('tartRunArgs', () => {
         netSoftnet: true,
         netSoftnetAllow: ['10.0.0.0/8', '192.168.0.0/16'],
         netSoftnetBlock: ['0.0.0.0/0', '1.1.1.1/32'],
+        netSoftnetExpose: ['2222:22', '8080:80'],
         netBridged: 'en0',
         headless: true,
         nested: true,
         suspendable: true,
+        usbAccessories: false,
         hostDirs: [
           { name: 'src', path: '/Users/ci/src' },
           { name: 'cache', path: '/var/cache/ci', ro: true },
@@ -44,9 +49,14 @@ describe('tartRunArgs', () => {
       '10.0.0.0/8,192.168.0.0/16',
       '--net-softnet-block',
       '0.0.0.0/0,1.1.1.1/32',
+      '--net-softnet-expose',
+      '2222:22,8080:80',
       '--net-bridged=en0',
       '--no-graphics',
       '--nested',
+      '--no-audio',
+      '--no-clipboard',
+      '--no-usb-accessories',
       '--suspendable',
       '--dir=src:/Users/ci/src',
       '--dir=cache:/var/cache/ci:ro',
@@ -54,12 +64,35 @@ describe('tartRunArgs', () => {
     ]);
   });
 
-  it('is just the name for a default VM (a window, NAT, no shares)', () => {
-    expect(tartRunArgs(runOptions(), ODN)).toEqual(['run', ODN]);
+  it('turns audio and clipboard off for a default VM (a window, NAT, no shares), as newer Orchard does', () => {
+    expect(tartRunArgs(runOptions(), ODN)).toEqual(['run', '--no-audio', '--no-clipboard', ODN]);
+  });
+
+  it('leaves audio and clipboard on for a VM that asks for them (orchard-2026.md §1.2.7)', () => {
+    expect(tartRunArgs(runOptions({ audio: true, clipboard: true }), ODN)).toEqual(['run', ODN]);
+    expect(tartRunArgs(runOptions({ audio: true }), ODN)).toEqual(['run', '--no-clipboard', ODN]);
+    expect(tartRunArgs(runOptions({ clipboard: true }), ODN)).toEqual(['run', '--no-audio', ODN]);
+  });
+
+  it('passes --no-usb-accessories only for usbAccessories: false (orchard-2026.md §1.2.8)', () => {
+    const on = { audio: true, clipboard: true };
+    expect(tartRunArgs(runOptions({ ...on, usbAccessories: false }), ODN)).toEqual([
+      'run',
+      '--no-usb-accessories',
+      ODN,
+    ]);
+    expect(tartRunArgs(runOptions({ ...on, usbAccessories: true }), ODN)).toEqual(['run', ODN]);
+    expect(tartRunArgs(runOptions({ ...on, usbAccessories: undefined }), ODN)).toEqual(['run', ODN]);
+  });
+
+  it('passes exposed ports comma-joined as the next element (orchard-2026.md §1.2.9)', () => {
+    expect(
+      tartRunArgs(runOptions({ audio: true, clipboard: true, netSoftnet: true, netSoftnetExpose: ['2222:22'] }), ODN),
+    ).toEqual(['run', '--net-softnet', '--net-softnet-expose', '2222:22', ODN]);
   });
 
   it('passes allow/block lists without --net-softnet when the VM only has lists (Tart implies Softnet)', () => {
-    expect(tartRunArgs(runOptions({ netSoftnetAllow: ['10.0.0.0/8'] }), ODN)).toEqual([
+    expect(tartRunArgs(runOptions({ audio: true, clipboard: true, netSoftnetAllow: ['10.0.0.0/8'] }), ODN)).toEqual([
       'run',
       '--net-softnet-allow',
       '10.0.0.0/8',

@@ -12,8 +12,11 @@ export function tartDirValue(dir: HostDir): string {
 }
 
 /**
- * `tart run` (tart.md §3.3 step 10): `--net-softnet-allow`/`-block` take their value as the next element, while
- * `--net-bridged=` and `--dir=` are joined with `=`. The VM's name comes last.
+ * `tart run` (tart.md §3.3 step 10): `--net-softnet-allow`/`-block`/`-expose` take their value as the next element,
+ * while `--net-bridged=` and `--dir=` are joined with `=`. Audio and clipboard are opt-in as in newer Orchard
+ * (orchard-2026.md §1.2.7): `--no-audio` and `--no-clipboard` unless the VM asks for them. `--no-usb-accessories`
+ * only when the VM says `usbAccessories: false` (orchard-2026.md §1.2.8), so that Tart versions without the flag
+ * keep running every other VM. The VM's name comes last.
  */
 export function tartRunArgs(options: VmRunOptions, onDiskName: string): string[] {
   const args = ['run'];
@@ -26,6 +29,9 @@ export function tartRunArgs(options: VmRunOptions, onDiskName: string): string[]
   if (options.netSoftnetBlock.length > 0) {
     args.push('--net-softnet-block', options.netSoftnetBlock.join(','));
   }
+  if (options.netSoftnetExpose.length > 0) {
+    args.push('--net-softnet-expose', options.netSoftnetExpose.join(','));
+  }
   if (options.netBridged !== '') {
     args.push(`--net-bridged=${options.netBridged}`);
   }
@@ -34,6 +40,15 @@ export function tartRunArgs(options: VmRunOptions, onDiskName: string): string[]
   }
   if (options.nested) {
     args.push('--nested');
+  }
+  if (!options.audio) {
+    args.push('--no-audio');
+  }
+  if (!options.clipboard) {
+    args.push('--no-clipboard');
+  }
+  if (options.usbAccessories === false) {
+    args.push('--no-usb-accessories');
   }
   if (options.suspendable) {
     args.push('--suspendable');

@@ -115,7 +115,7 @@ describe('TartRuntime (scripted tart)', () => {
       code: 1,
       error: 'tart command failed: "Error Domain=VZErrorDomain Code=1 "The virtual machine failed to start.""',
     });
-    expect(recorded()).toEqual(['run --nested vm']);
+    expect(recorded()).toEqual(['run --nested --no-audio --no-clipboard vm']);
   });
 
   it('points at the control socket under TART_HOME', () => {
@@ -136,10 +136,13 @@ const runDefaults = {
   netSoftnet: false,
   netSoftnetAllow: [],
   netSoftnetBlock: [],
+  netSoftnetExpose: [],
   netBridged: '',
   headless: false,
   nested: false,
   suspendable: false,
+  audio: false,
+  clipboard: false,
   hostDirs: [],
   credentials: { username: 'admin', password: 'admin' },
 };
