@@ -105,6 +105,8 @@ describe('grove exec (in-process, against a fake exec endpoint)', () => {
         tty: { rows: 40, cols: 120 },
       });
       await waitUntil(() => calls.length === 1);
+      // The CLI turns raw mode on once its side of the WebSocket is open, a moment after the endpoint saw the upgrade.
+      await waitUntil(() => run.terminal.rawModes.length > 0);
       expect(run.terminal.rawModes).toEqual([true]);
 
       run.terminal.resize(50, 132);
