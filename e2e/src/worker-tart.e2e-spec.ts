@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { GroveClient } from '@grove/client';
@@ -124,6 +124,48 @@ describe('worker process on the tart runtime (stand-in tart)', () => {
       { event: 'exit', code: 5 },
     ]);
     await client.vms.delete('tart-exec');
+  });
+
+  it('passes audio, clipboard, USB accessories and exposed ports on to tart run (issue 12)', async () => {
+    // What the stand-in recorded for each accepted `tart run` (e2e/tart/README.md, "Recorded runs").
+    const runs = (): { vm: string; options: Record<string, string[]> }[] => {
+      const file = join(tartHome, 'standin', 'runs.jsonl');
+      return existsSync(file)
+        ? readFileSync(file, 'utf8')
+            .split('\n')
+            .filter((line) => line !== '')
+            .map((line) => JSON.parse(line) as { vm: string; options: Record<string, string[]> })
+        : [];
+    };
+    const flagged = await client.vms.create({
+      name: 'tart-flags',
+      image: UBUNTU,
+      os: 'linux',
+      arch: ARCH,
+      audio: true,
+      usbAccessories: false,
+      netSoftnetExpose: ['2222:22', '8080:80'],
+    });
+    const plain = await client.vms.create({ name: 'tart-plain', image: UBUNTU, os: 'linux', arch: ARCH });
+    await until('running', 'tart-flags', (v) => v.status === 'running');
+    await until('running', 'tart-plain', (v) => v.status === 'running');
+    const optionsOf = (localName: string) => runs().find((r) => r.vm === localName)?.options;
+
+    const options = optionsOf(flagged.localName);
+    expect(options).toMatchObject({
+      'no-clipboard': [''],
+      'no-usb-accessories': [''],
+      'net-softnet': [''],
+      'net-softnet-expose': ['2222:22,8080:80'],
+    });
+    expect(options).not.toHaveProperty('no-audio');
+    // Audio and clipboard are opt-in; Tart's USB devices stay unless a VM says otherwise.
+    const plainOptions = optionsOf(plain.localName);
+    expect(plainOptions).toMatchObject({ 'no-audio': [''], 'no-clipboard': [''] });
+    expect(plainOptions).not.toHaveProperty('no-usb-accessories');
+    expect(plainOptions).not.toHaveProperty('net-softnet-expose');
+    await client.vms.delete('tart-flags');
+    await client.vms.delete('tart-plain');
   });
 
   it('reports tart’s first error line when the clone fails', async () => {

@@ -1,4 +1,5 @@
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { type ParsedArgs, flag, intValue, value, values } from './args';
 import { ControlSocket } from './agent-server';
@@ -171,11 +172,20 @@ function serveSoftnetControl(fd: number): void {
   });
 }
 
+/**
+ * The stand-in's addition, for tests: every accepted `run` appends `{"vm", "options"}` (option → values, a flag's
+ * value being "") as one JSON line to `$TART_HOME/standin/runs.jsonl`, so a test can see which flags reached Tart.
+ */
+function recordRun(ctx: Context, name: string, args: ParsedArgs): void {
+  const line = JSON.stringify({ vm: name, options: Object.fromEntries(args.options) });
+  appendFileSync(join(ctx.home.standin, 'runs.jsonl'), `${line}\n`);
+}
+
 export const run: Command = {
   spec: {
     name: 'run',
     usage:
-      '<name> [--no-graphics] [--serial] [--serial-path <serial-path>] [--no-audio] [--no-clipboard] [--recovery] [--vnc] [--vnc-experimental] [--disk <path[:options]> ...] [--rosetta <tag>] [--dir <[name:]path[:options]> ...] [--nested] [--net-bridged <interface name> ...] [--net-softnet] [--net-softnet-allow <comma-separated CIDRs>] [--net-softnet-block <comma-separated CIDRs>] [--net-softnet-expose <comma-separated port specifications>] [--net-softnet-control-fd <fd>] [--net-host] [--root-disk-opts <options>] [--suspendable] [--capture-system-keys] [--no-trackpad] [--no-pointer] [--no-keyboard]',
+      '<name> [--no-graphics] [--serial] [--serial-path <serial-path>] [--no-audio] [--no-clipboard] [--recovery] [--vnc] [--vnc-experimental] [--disk <path[:options]> ...] [--rosetta <tag>] [--dir <[name:]path[:options]> ...] [--nested] [--net-bridged <interface name> ...] [--net-softnet] [--net-softnet-allow <comma-separated CIDRs>] [--net-softnet-block <comma-separated CIDRs>] [--net-softnet-expose <comma-separated port specifications>] [--net-softnet-control-fd <fd>] [--net-host] [--root-disk-opts <options>] [--suspendable] [--capture-system-keys] [--no-trackpad] [--no-pointer] [--no-keyboard] [--no-usb-accessories]',
     abstract: 'Run a VM',
     options: [
       ...[
@@ -195,6 +205,8 @@ export const run: Command = {
         'no-trackpad',
         'no-pointer',
         'no-keyboard',
+        // Newer than 2.35.0: detaches the emulated USB keyboard and pointing devices (Orchard's usbAccessories).
+        'no-usb-accessories',
       ].map((long) => ({ long, kind: 'flag' as const })),
       ...[
         'serial-path',
@@ -221,6 +233,7 @@ export const run: Command = {
       process.on(signal, () => (onSignal ? onSignal(signal) : pending.push(signal)));
     }
     const flags = validate(ctx, args, vm);
+    recordRun(ctx, vm.name, args);
     vm.touch();
     const cwd = process.cwd();
 

@@ -458,7 +458,8 @@ describe('TartRuntime against the stand-in tart', () => {
     const run = await startRun(tart, name);
     const pid = runPid(name);
     expect(alive(pid)).toBe(true);
-    expect(tartProcesses('run', '--no-graphics', name)).toEqual([pid]); // the one process is `tart run` itself
+    // The one process is `tart run` itself (audio and clipboard are off by default, orchard-2026.md §1.2.7).
+    expect(tartProcesses('run', '--no-graphics', '--no-audio', '--no-clipboard', name)).toEqual([pid]);
     run.abort.abort();
     expect(await run.exit).toEqual({ code: null });
     expect(alive(pid)).toBe(false);
