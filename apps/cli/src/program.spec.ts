@@ -151,6 +151,50 @@ describe('grove (in-process, against a fake controller)', () => {
       expect(result.stdout).toBe('VM "Build_1" created (status pending).\n');
     });
 
+    it('sends audio, clipboard, USB accessories and exposed ports only when asked for (issue 12)', async () => {
+      t.fake.route = (req, res) => json(res, 200, { ...VM, ...(req.body as object) });
+      const body = async (...flags: string[]) => {
+        t.fake.requests.length = 0;
+        const result = await cli(t.env, 'create', 'vm', 'a', ...flags);
+        expect(result).toMatchObject({ code: 0, stderr: '' });
+        return t.fake.requests[0].body as Record<string, unknown>;
+      };
+
+      expect(
+        await body(
+          '--audio',
+          '--clipboard',
+          '--no-usb-accessories',
+          '--net-softnet-expose',
+          '2222:22,8080:80',
+          '--net-softnet-expose',
+          '5900:5900',
+        ),
+      ).toMatchObject({
+        audio: true,
+        clipboard: true,
+        usbAccessories: false,
+        netSoftnetExpose: ['2222:22', '8080:80', '5900:5900'],
+      });
+      expect(await body('--usb-accessories')).toMatchObject({ usbAccessories: true });
+      // Without the flags the body is what older controllers accept.
+      const plain = await body();
+      for (const field of ['audio', 'clipboard', 'usbAccessories', 'netSoftnetExpose']) {
+        expect(plain).not.toHaveProperty(field);
+      }
+    });
+
+    it('explains the new flags in --help', async () => {
+      const result = await cli(t.env, 'create', 'vm', '--help');
+      expect(result.stdout).toContain('--audio');
+      expect(result.stdout).toContain('pass audio through to the worker (off by default');
+      expect(result.stdout).toContain('--clipboard');
+      expect(result.stdout).toContain('--usb-accessories');
+      expect(result.stdout).toContain('--no-usb-accessories');
+      expect(result.stdout).toContain('--net-softnet-expose <external:internal>');
+      expect(result.stdout).toMatch(/forward worker port EXTERNAL to guest port\s+INTERNAL through Softnet/);
+    });
+
     it.each([
       [
         ['--os', 'windows'],
@@ -163,6 +207,14 @@ describe('grove (in-process, against a fake controller)', () => {
       [['--resources', 'gpu=lots'], 'Error: invalid resource "gpu=lots": the amount must be a non-negative integer'],
       [['--host-dirs', 'nopath'], 'Error: invalid host directory "nopath": expected name:path[:ro]'],
       [['--startup-script', '@'], 'Error: --startup-script "@" needs a file name after the @'],
+      [
+        ['--net-softnet-expose', '2222'],
+        'Error: --net-softnet-expose: "2222" must be EXTERNAL:INTERNAL with both ports between 1 and 65535',
+      ],
+      [
+        ['--net-softnet-expose', '2222:22,2222:23'],
+        'Error: --net-softnet-expose: external port 2222 is exposed more than once',
+      ],
       [['-o', 'xml'], 'Allowed choices are table, json, yaml.'],
     ])('rejects %j as a usage error (exit 2) without calling the controller', async (flags, message) => {
       const result = await cli(t.env, 'create', 'vm', 'a', ...flags);
@@ -232,6 +284,40 @@ describe('grove (in-process, against a fake controller)', () => {
     expect(result.stderr).toContain(
       'Error: controller answered 400: invalid input\n  name: contains restricted characters\n  image: must not be empty\n',
     );
+  });
+
+  it('shows audio, clipboard, USB accessories, exposed ports and worker capabilities (issue 12)', async () => {
+    t.fake.route = (req, res) =>
+      req.url === '/v1/workers/mac-1'
+        ? json(res, 200, {
+            name: 'mac-1',
+            last_seen: '2026-01-01T11:59:00Z',
+            createdAt: '2026-01-01T11:59:00Z',
+            labels: { 'org.cirruslabs.orchard.worker-name': 'mac-1' },
+            capabilities: ['vm-exposed-ports'],
+          })
+        : json(res, 200, {
+            ...VM,
+            audio: true,
+            clipboard: false,
+            usbAccessories: false,
+            netSoftnetExpose: ['2222:22', '8080:80'],
+          });
+    const vm = await cli(t.env, 'get', 'vm', 'a');
+    expect(vm.stdout).toMatch(/Audio:\s+true\n/);
+    expect(vm.stdout).toMatch(/Clipboard:\s+false\n/);
+    expect(vm.stdout).toMatch(/USB accessories:\s+false\n/);
+    expect(vm.stdout).toMatch(/Exposed ports:\s+2222:22, 8080:80\n/);
+    const worker = await cli(t.env, 'get', 'worker', 'mac-1');
+    expect(worker.stdout).toMatch(/Capabilities:\s+vm-exposed-ports\n/);
+    expect(worker.stdout).toMatch(/Labels:\s+org\.cirruslabs\.orchard\.worker-name=mac-1\n/);
+
+    // What a controller that predates these fields sends.
+    t.fake.route = (_req, res) => json(res, 200, VM);
+    const old = await cli(t.env, 'get', 'vm', 'a');
+    expect(old.stdout).toMatch(/Audio:\s+false\n/);
+    expect(old.stdout).toMatch(/USB accessories:\s+Tart's default\n/);
+    expect(old.stdout).toMatch(/Exposed ports:\s+-\n/);
   });
 
   it('lists VMs as a table and as YAML', async () => {

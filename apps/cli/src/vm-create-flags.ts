@@ -2,6 +2,7 @@ import {
   parseHostDir,
   parseLabels,
   parseResources,
+  validateSoftnetExpose,
   type Architecture,
   type ImagePullPolicy,
   type Os,
@@ -30,6 +31,10 @@ export interface VmCreateFlags {
   headless?: boolean;
   nested?: boolean;
   suspendable?: boolean;
+  audio?: boolean;
+  clipboard?: boolean;
+  usbAccessories?: boolean;
+  netSoftnetExpose?: string[];
   username: string;
   password: string;
   resources?: string[];
@@ -90,6 +95,25 @@ export function buildVmCreateInput(
     restart_policy: flags.restartPolicy,
     hostDirs: usage(() => splitList(flags.hostDirs ?? []).map(parseHostDir)),
   };
+  // The fields of newer Orchard (issue 12) are sent only when asked for, so that this CLI still creates VMs on a
+  // controller that predates them (it refuses unknown fields).
+  if (flags.audio) {
+    input.audio = true;
+  }
+  if (flags.clipboard) {
+    input.clipboard = true;
+  }
+  if (flags.usbAccessories !== undefined) {
+    input.usbAccessories = flags.usbAccessories;
+  }
+  const expose = splitList(flags.netSoftnetExpose ?? []);
+  if (expose.length > 0) {
+    const problems = validateSoftnetExpose(expose);
+    if (problems.length > 0) {
+      throw new UsageError(`--net-softnet-expose: ${problems.map((p) => p.message).join('; ')}`);
+    }
+    input.netSoftnetExpose = expose;
+  }
   if (flags.netBridged !== undefined && flags.netBridged !== '') {
     input['net-bridged'] = flags.netBridged;
   }

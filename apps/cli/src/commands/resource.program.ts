@@ -62,11 +62,25 @@ export function addResourceCommands(program: Command, io: CommandIo): void {
       'CIDRs the VM may not reach through Softnet (repeatable, comma-separated; implies --net-softnet)',
       collect,
     )
+    .option(
+      '--net-softnet-expose <external:internal>',
+      'forward worker port EXTERNAL to guest port INTERNAL through Softnet (repeatable, comma-separated; implies ' +
+        '--net-softnet; needs a worker that reports the vm-exposed-ports capability; fixed once the VM is scheduled)',
+      collect,
+    )
     .option('--net-bridged <interface>', 'bridge the VM to this host network interface')
     .option('--headless', 'run without a graphical window (default)')
     .option('--no-headless', 'show the VM window on the worker')
     .option('--nested', 'enable nested virtualization')
     .option('--suspendable', 'allow suspending the VM instead of stopping it')
+    .option('--audio', 'pass audio through to the worker (off by default; fixed at creation)')
+    .option('--clipboard', 'share the clipboard with the worker (off by default; fixed at creation)')
+    .option('--usb-accessories', "keep Tart's emulated USB keyboard and pointing devices (Tart's default)")
+    .option(
+      '--no-usb-accessories',
+      'run without them (tart run --no-usb-accessories, needs a Tart that has the flag); without either flag the ' +
+        'VM leaves it to Tart',
+    )
     .option('--username <name>', 'SSH user for the startup script, exec and ssh', 'admin')
     .option('--password <password>', 'SSH password for the startup script, exec and ssh', 'admin')
     .option('--resources <key=amount>', 'resources the VM takes from its worker (repeatable, comma-separated)', collect)
@@ -92,6 +106,7 @@ export function addResourceCommands(program: Command, io: CommandIo): void {
         'grove create vm linux-1 --os linux --runtime tart --image ghcr.io/cirruslabs/ubuntu:latest --no-headless',
         'grove create vm sandbox --net-softnet-allow 10.0.0.0/8,192.168.0.0/16 --restart-policy OnFailure',
         'grove create vm job-7 --startup-script @./setup.sh --host-dirs src:/Users/ci/src:ro -o json',
+        'grove create vm web-1 --net-softnet-expose 8080:80,2222:22 --labels org.cirruslabs.orchard.worker-name=mac-1',
       ),
     )
     .action(async (name: string, _options: unknown, command: Command) => {

@@ -63,7 +63,12 @@ export function renderVm(vm: Vm, now: Date): string {
     ['Headless', String(vm.headless)],
     ['Nested virtualization', String(vm.nested)],
     ['Suspendable', String(vm.suspendable)],
+    // Controllers that predate issue 12 do not send these; Orchard's defaults apply then.
+    ['Audio', String(vm.audio ?? false)],
+    ['Clipboard', String(vm.clipboard ?? false)],
+    ['USB accessories', vm.usbAccessories === undefined ? "Tart's default" : String(vm.usbAccessories)],
     ['Softnet', softnet],
+    ['Exposed ports', listText(vm.netSoftnetExpose)],
     ['Bridged interface', orDash(vm['net-bridged'])],
     ['Random serial', String(vm.randomSerial)],
     ['Restart policy', restartPolicy(vm)],
@@ -102,6 +107,7 @@ export function renderWorker(worker: Worker, now: Date): string {
     ['Default memory', `${worker.defaultMemory ?? 0} MiB`],
     ['Resources', mapText(worker.resources)],
     ['Labels', mapText(worker.labels)],
+    ['Capabilities', listText(worker.capabilities)],
     ['Machine ID', orDash(worker.machine_id)],
     ['Created', formatAge(worker.createdAt, now)],
   ]);
