@@ -1,7 +1,10 @@
 import 'reflect-metadata';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
 import type { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
@@ -20,6 +23,67 @@ export interface TlsMaterial {
 
 /** Largest request body accepted (VM documents and event batches are far smaller). */
 const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * How long the HTTP server's close waits at shutdown for the connections still open (a response still being sent, a
+ * client that stopped reading, a WebSocket handshake still waiting for its VM) before it cuts them.
+ */
+export const SHUTDOWN_GRACE_MS = 3_000;
+
+/**
+ * Bounds the HTTP server's close (issue 11: SIGTERM with watch streams open did not exit in 20 s). Streams and
+ * WebSockets are ended before, in beforeApplicationShutdown hooks; what else would hold the close: Node's
+ * `server.close()` closes the keep-alive connections idle at that instant and waits for the others, so a connection
+ * whose response finishes a moment later stays open as an idle keep-alive connection for Fastify's keepAliveTimeout
+ * (72 s). From Fastify's preClose on, every response in progress is answered with `Connection: close` when its head
+ * is not sent yet, and its connection is ended once it has been sent; whatever is still open `graceMs` later is cut.
+ * (Fastify's `forceCloseConnections: true` would cut every connection at once, streams still flushing their last
+ * bytes included; its default, `'idle'`, is what Node's close does by itself.)
+ */
+function boundServerClose(fastify: FastifyInstance, server: Server, graceMs: number): void {
+  const sockets = new Set<Socket>();
+  const responses = new Set<ServerResponse>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  const track = (_req: IncomingMessage, res: ServerResponse) => {
+    responses.add(res);
+    res.once('close', () => responses.delete(res));
+  };
+  server.on('request', track);
+  fastify.addHook('preClose', (done) => {
+    server.off('request', track);
+    for (const res of responses) {
+      closeAfterResponse(res);
+    }
+    responses.clear();
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => closeAfterResponse(res));
+    const timer = setTimeout(() => {
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+    }, graceMs);
+    timer.unref();
+    server.once('close', () => clearTimeout(timer));
+    done();
+  });
+}
+
+/**
+ * Ends the connection of a response once it has been sent, and says so in the response when it still can. A response
+ * already sent is left alone: its connection is idle (Node's close closes it) or carries a newer, tracked request.
+ */
+function closeAfterResponse(res: ServerResponse): void {
+  if (res.writableFinished) {
+    return;
+  }
+  if (!res.headersSent) {
+    res.setHeader('connection', 'close');
+  }
+  const socket = res.socket;
+  res.once('finish', () => socket?.end());
+}
 
 /** Builds the Nest application on Fastify: the same path for `grove controller run` and the integration tests. */
 export async function createControllerApp(
@@ -57,8 +121,10 @@ export async function createControllerApp(
   // No enableShutdownHooks(): the process's entry (main.ts) owns SIGTERM/SIGINT, drains sessions first and then calls
   // app.close(), which runs the same hooks. Nest's own signal handler would close everything at once, skipping the drain.
   serveOpenApi(app, buildOpenApiDocument(app), config.swaggerUi);
-  await app.init();
   const fastify = app.getHttpAdapter().getInstance();
-  routeWebSocketUpgrades(app.getHttpServer(), (req, res) => fastify.routing(req, res));
+  const server = app.getHttpServer();
+  boundServerClose(fastify, server, SHUTDOWN_GRACE_MS);
+  await app.init();
+  routeWebSocketUpgrades(server, (req, res) => fastify.routing(req, res));
   return app;
 }

@@ -1,8 +1,9 @@
-import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { HALF_CLOSE_PROTOCOL, webSocketStream } from './websocket-stream';
+import { HALF_CLOSE_PROTOCOL, WebSocketClosedError, webSocketStream } from './websocket-stream';
 
 /** A connected pair of WebSockets on loopback: `server` as the controller holds it, `client` as a user's. */
 async function webSocketPair(protocol?: string): Promise<{
@@ -42,6 +43,7 @@ function collect(stream: Duplex): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     stream.once('end', () => resolve(Buffer.concat(chunks)));
     stream.once('error', reject);
+    stream.once('close', () => reject(new Error('the stream closed before its end')));
   });
 }
 
@@ -130,8 +132,131 @@ describe('webSocketStream', () => {
     const ended = jest.fn();
     server.on('end', ended);
     server.resume();
+    const failed = errorOf(server);
     pair.client.terminate();
-    await once(server, 'close');
+    expect(await failed).toMatchObject({ code: 1006, message: 'the WebSocket connection was lost' });
     expect(ended).not.toHaveBeenCalled();
   });
+
+  // Issue 11: the controller closes with 1011 and a reason when it lost the worker; a reader that took that for the
+  // end of the data (Orchard's protocol has no other end) would pass a truncated stream on as complete.
+  it.each([
+    ['half-close', HALF_CLOSE_PROTOCOL],
+    ['plain', undefined],
+  ])('a 1011 close is an error with its code and reason, not an end of data (%s)', async (_name, protocol) => {
+    pair = await webSocketPair(protocol);
+    const client = webSocketStream(pair.client);
+    const ended = jest.fn();
+    client.on('end', ended);
+    client.resume();
+    const failed = errorOf(client);
+    pair.server.send(Buffer.from('part of the data'));
+    pair.server.close(1011, 'the connection to the worker was lost');
+    const err = await failed;
+    expect(err).toBeInstanceOf(WebSocketClosedError);
+    expect(err).toMatchObject({ code: 1011, reason: 'the connection to the worker was lost' });
+    expect(err.message).toBe('the connection to the worker was lost');
+    expect(ended).not.toHaveBeenCalled();
+  });
+
+  it('without the half-close protocol, a normal close is the end of the data', async () => {
+    pair = await webSocketPair();
+    const client = webSocketStream(pair.client);
+    const data = collect(client);
+    pair.server.send(Buffer.from('all of it'));
+    pair.server.close(1000);
+    expect((await data).toString()).toBe('all of it');
+  });
+
+  it('with the half-close protocol, a normal close before the empty message is an error', async () => {
+    pair = await webSocketPair(HALF_CLOSE_PROTOCOL);
+    const client = webSocketStream(pair.client);
+    client.resume();
+    const failed = errorOf(client);
+    pair.server.send(Buffer.from('part of the data'));
+    pair.server.close(1000);
+    expect(await failed).toMatchObject({ code: 1000, message: 'the WebSocket closed before the end of the data' });
+  });
+
+  // All of it can arrive in one read of the socket: `ws` parses every frame of the read although the stream asked it
+  // to pause, and it resumes the socket itself on the close frame, so 'close' comes while the data waits unread.
+  it('with the half-close protocol, data still unread when the close arrives is read to its end', async () => {
+    const ws = new FakeWebSocket(HALF_CLOSE_PROTOCOL);
+    const stream = webSocketStream(ws as unknown as WebSocket);
+    const data = randomBytes(256 * 1024);
+    for (let offset = 0; offset < data.length; offset += 16 * 1024) {
+      ws.emit('message', data.subarray(offset, offset + 16 * 1024));
+    }
+    ws.emit('message', Buffer.alloc(0));
+    stream.end();
+    await new Promise((resolve) => stream.once('finish', resolve));
+    ws.closeWith(1000);
+    expect((await collect(stream)).equals(data)).toBe(true);
+  });
+
+  it('destroying the stream with an error closes the WebSocket with 1011 and the message', async () => {
+    pair = await webSocketPair(HALF_CLOSE_PROTOCOL);
+    const client = webSocketStream(pair.client);
+    client.on('error', () => undefined);
+    const closed = new Promise<[number, string]>((resolve) =>
+      pair.server.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])),
+    );
+    client.destroy(new Error('the local connection failed: read ECONNRESET'));
+    expect(await within(closed, 5000)).toEqual([1011, 'the local connection failed: read ECONNRESET']);
+  });
+
+  it('a write that meets the close fails with the close reason, not "WebSocket is not open"', async () => {
+    pair = await webSocketPair();
+    const client = webSocketStream(pair.client);
+    const failed = errorOf(client);
+    pair.server.close(1011, 'the connection to the worker was lost');
+    // Writing on until the close has arrived: some writes find the WebSocket closing.
+    while (pair.client.readyState === pair.client.OPEN) {
+      client.write(Buffer.alloc(1024));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    client.write(Buffer.alloc(1024));
+    expect((await failed).message).toBe('the connection to the worker was lost');
+  });
 });
+
+/** The first error a stream emits. */
+function errorOf(stream: Duplex): Promise<WebSocketClosedError> {
+  return new Promise((resolve) => stream.once('error', (err: WebSocketClosedError) => resolve(err)));
+}
+
+/** Just enough of a `ws` WebSocket to drive the stream's events by hand. */
+class FakeWebSocket extends EventEmitter {
+  readyState = 1;
+  isPaused = false;
+
+  constructor(readonly protocol: string) {
+    super();
+  }
+
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  resume(): void {
+    this.isPaused = false;
+  }
+
+  send(_data: Buffer, callback: (err?: Error) => void): void {
+    setImmediate(callback);
+  }
+
+  close(): void {
+    this.readyState = 2;
+  }
+
+  terminate(): void {
+    this.closeWith(1006);
+  }
+
+  /** The close as `ws` reports it, once the closing handshake is over. */
+  closeWith(code: number, reason = ''): void {
+    this.readyState = 3;
+    this.emit('close', code, Buffer.from(reason));
+  }
+}

@@ -92,6 +92,8 @@ async function startRig(target: (socket: Socket) => void) {
   return {
     dial: () => connect({ host: '127.0.0.1', port: userPort, allowHalfOpen: true, noDelay: true }),
     outcomes,
+    /** Cuts the link between the two ends, as a dead worker connection does: every call is cancelled. */
+    cutLink: () => server.forceShutdown(),
     async close() {
       client.close();
       server.forceShutdown();
@@ -164,4 +166,55 @@ describe('TunnelEndpoint over grpc-js', () => {
       await rig.close();
     }
   });
+
+  // Issue 11: a user program must never take a broken session for a complete one. The link breaks once the user has
+  // read what was sent: an RST that finds unread data is reported as an end of file by libuv (libuv/libuv#4997), so a
+  // Node.js reader could not tell the two apart otherwise.
+  it('resets both TCP ends (RST, not FIN) when the link is lost in the middle of a download', async () => {
+    const sent = 1024 * 1024;
+    let target: Socket | undefined;
+    const rig = await startRig((socket) => {
+      target = socket;
+      socket.write(Buffer.alloc(sent, 7));
+    });
+    try {
+      const user = rig.dial();
+      let received = 0;
+      user.on('data', (data: Buffer) => (received += data.length));
+      const userEnd = howItEnds(user);
+      await waitFor(() => received === sent && target !== undefined);
+      // The target reads, so that it notices the reset.
+      const targetEnd = howItEnds(target!.resume());
+
+      rig.cutLink();
+      expect(await userEnd).toBe('ECONNRESET');
+      expect(await targetEnd).toBe('ECONNRESET');
+      const outcomes = await Promise.all(rig.outcomes);
+      expect(outcomes.map((o) => [o.result, o.failedBy])).toEqual([
+        ['error', 'link'],
+        ['error', 'link'],
+      ]);
+    } finally {
+      await rig.close();
+    }
+  });
 });
+
+/** How a connection ends: `end` (a FIN) or its error code (ECONNRESET for an RST). */
+function howItEnds(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.once('end', () => resolve('end'));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+/** Polls `condition` every 5 ms for up to 5 s. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error('condition not met within 5 s');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -58,6 +58,64 @@ function localConnection(port: number): Promise<Socket> {
   });
 }
 
+/** What a local program saw on its connection: the bytes, whether it got an end of data, and its error code. */
+interface LocalView {
+  data: Buffer;
+  sawEnd: boolean;
+  error?: string;
+}
+
+/**
+ * Reads a local connection until it closes and tells how it ended: a clean end (FIN) or an error such as an RST.
+ * Watch from the start: a reset may come before the program has even seen its connection open.
+ */
+function watchLocal(socket: Socket): { received(): number; closed: Promise<LocalView> } {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let sawEnd = false;
+  let error: string | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    received += chunk.length;
+  });
+  socket.once('end', () => (sawEnd = true));
+  socket.once('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
+  return {
+    received: () => received,
+    closed: new Promise((resolve) =>
+      socket.once('close', () => resolve({ data: Buffer.concat(chunks), sawEnd, ...(error ? { error } : {}) })),
+    ),
+  };
+}
+
+function localView(socket: Socket): Promise<LocalView> {
+  return watchLocal(socket).closed;
+}
+
+/**
+ * Connects a local program to the forwarder and has the far end fail once the program has read the far end's first
+ * `bytes`: an RST that finds unread data is reported as an end of file by libuv (libuv/libuv#4997), so a Node.js
+ * program can only tell a reset from an end when it has read everything, as after a real stall.
+ */
+async function failAfterReading(
+  port: number,
+  far: () => WebSocket | undefined,
+  bytes: number,
+  fail: (ws: WebSocket) => void,
+): Promise<LocalView> {
+  const app = watchLocal(connect(port, '127.0.0.1'));
+  await waitUntil(() => app.received() === bytes);
+  fail(far()!);
+  return app.closed;
+}
+
+/** The code and reason a WebSocket closed with. */
+function closeOf(ws: WebSocket): Promise<[number, string]> {
+  return new Promise((resolve) =>
+    ws.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])),
+  );
+}
+
 function collectUntilClosed(socket: Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -136,26 +194,133 @@ describe('PortForwarder', () => {
     expect(reports).toEqual([]);
   });
 
-  it('closes the local connection quietly when the far end closes normally', async () => {
-    server = await startTunnelServer((ws) => ws.close(1000));
-    const url = server.url;
-    const { port } = (await listen((signal) => openWebSocket(url, signal))).address;
-    const socket = await localConnection(port);
-    expect((await collectUntilClosed(socket)).length).toBe(0);
-    expect(reports).toEqual([]);
-  });
-
-  it("delivers the far end's last bytes before its close and reports an abnormal close", async () => {
+  it('closes the local connection quietly (FIN) when the far end closes normally', async () => {
     server = await startTunnelServer((ws) => {
-      ws.send(Buffer.from('last words'));
-      ws.close(1011, 'worker lost the VM');
+      ws.send(Buffer.from('all of it'));
+      ws.close(1000);
     });
     const url = server.url;
     const { port } = (await listen((signal) => openWebSocket(url, signal))).address;
-    const socket = await localConnection(port);
-    expect((await collectUntilClosed(socket)).toString()).toBe('last words');
+    expect(await localView(await localConnection(port))).toEqual({ data: Buffer.from('all of it'), sawEnd: true });
+    expect(reports).toEqual([]);
+  });
+
+  // Issue 11: the controller closes with 1011 and a reason when it lost the worker mid-session; a program that got a
+  // plain end of file would take the bytes it had for the whole answer.
+  it.each([
+    ['the half-close protocol', [HALF_CLOSE_PROTOCOL]],
+    ["Orchard's plain protocol", []],
+  ])('resets the local connection (RST) when the far end closes with 1011, with %s', async (_name, protocols) => {
+    let far: WebSocket | undefined;
+    server = await startTunnelServer((ws) => {
+      far = ws;
+      ws.send(Buffer.alloc(64 * 1024, 1));
+    });
+    const url = server.url;
+    const { port } = (await listen((signal) => openWebSocket(url, signal, protocols))).address;
+    const view = await failAfterReading(
+      port,
+      () => far,
+      64 * 1024,
+      (ws) => ws.close(1011, 'the connection to the worker was lost'),
+    );
+    expect(view).toMatchObject({ sawEnd: false, error: 'ECONNRESET' });
     await waitUntil(() => reports.length === 1);
-    expect(reports).toEqual(['connection 1: VM "a" port 7: worker lost the VM']);
+    expect(reports).toEqual(['connection 1: VM "a" port 7: the connection to the worker was lost']);
+  });
+
+  it('resets the local connection when the connection to the controller is lost (1006)', async () => {
+    let far: WebSocket | undefined;
+    server = await startTunnelServer((ws) => {
+      far = ws;
+      ws.send(Buffer.alloc(64 * 1024, 1));
+    });
+    const url = server.url;
+    const { port } = (await listen((signal) => openWebSocket(url, signal, [HALF_CLOSE_PROTOCOL]))).address;
+    const view = await failAfterReading(
+      port,
+      () => far,
+      64 * 1024,
+      (ws) => ws.terminate(),
+    );
+    expect(view).toMatchObject({ sawEnd: false, error: 'ECONNRESET' });
+    await waitUntil(() => reports.length === 1);
+    expect(reports).toEqual(['connection 1: VM "a" port 7: the WebSocket connection was lost']);
+  });
+
+  it('with the half-close protocol, resets the local connection when the far end closes before its end', async () => {
+    let far: WebSocket | undefined;
+    server = await startTunnelServer((ws) => {
+      far = ws;
+      ws.send(Buffer.from('part'));
+    });
+    const url = server.url;
+    const { port } = (await listen((signal) => openWebSocket(url, signal, [HALF_CLOSE_PROTOCOL]))).address;
+    const view = await failAfterReading(
+      port,
+      () => far,
+      4,
+      (ws) => ws.close(1000),
+    );
+    expect(view).toEqual({ data: Buffer.from('part'), sawEnd: false, error: 'ECONNRESET' });
+    await waitUntil(() => reports.length === 1);
+    expect(reports).toEqual(['connection 1: VM "a" port 7: the WebSocket closed before the end of the data']);
+  });
+
+  it('resets a local connection whose far end ended its direction and then failed', async () => {
+    // The far end's answer is complete (its empty message: a FIN), then the upload the local program still sends
+    // cannot be delivered. The reset reaches a program that already read its end of data when it writes next.
+    server = await startTunnelServer((ws) => {
+      ws.send(Buffer.from('answer'));
+      ws.send(Buffer.alloc(0));
+      ws.once('message', () => ws.close(1011, 'the worker lost the VM'));
+    });
+    const url = server.url;
+    const { port } = (await listen((signal) => openWebSocket(url, signal, [HALF_CLOSE_PROTOCOL]))).address;
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const view = localView(socket);
+    await once(socket, 'end');
+    socket.write('more');
+    await waitUntil(() => reports.length === 1);
+    expect(reports).toEqual(['connection 1: VM "a" port 7: the worker lost the VM']);
+    const writing = setInterval(() => socket.write('more'), 10);
+    try {
+      // EPIPE: Linux's name for a reset that comes after the peer's FIN.
+      expect(await view).toEqual({
+        data: Buffer.from('answer'),
+        sawEnd: true,
+        error: expect.stringMatching(/^(EPIPE|ECONNRESET)$/),
+      });
+    } finally {
+      clearInterval(writing);
+    }
+  });
+
+  it('closes the tunnel with 1011 when the local program resets its connection', async () => {
+    let closed: Promise<[number, string]> | undefined;
+    server = await startTunnelServer((ws) => {
+      closed = closeOf(ws);
+      ws.on('message', (data: Buffer) => ws.send(data));
+    });
+    const url = server.url;
+    const { port } = (await listen((signal) => openWebSocket(url, signal, [HALF_CLOSE_PROTOCOL]))).address;
+    const socket = await localConnection(port);
+    socket.write('x');
+    await once(socket, 'data');
+    socket.resetAndDestroy();
+    await waitUntil(() => closed !== undefined);
+    const [code, reason] = await closed!;
+    expect(code).toBe(1011);
+    expect(reason).toMatch(/^the local connection failed: /);
+    expect(reports).toEqual([]);
+  });
+
+  it('resets the local connection when its tunnel cannot be opened, and reports why', async () => {
+    const { port } = (await listen(() => Promise.reject(new Error('controller answered 503: cannot reach worker "w"'))))
+      .address;
+    expect(await localView(connect(port, '127.0.0.1'))).toMatchObject({ sawEnd: false, error: 'ECONNRESET' });
+    await waitUntil(() => reports.length === 1);
+    expect(reports).toEqual(['connection 1: VM "a" port 7: controller answered 503: cannot reach worker "w"']);
   });
 
   it('abandons a tunnel still opening when the local client leaves, without a report', async () => {
@@ -173,7 +338,7 @@ describe('PortForwarder', () => {
     expect(reports).toEqual([]);
   });
 
-  it('close() stops listening and cuts open and opening connections', async () => {
+  it('close() stops listening and resets open and opening connections', async () => {
     server = await startTunnelServer((ws) => ws.on('message', (data: Buffer) => ws.send(data)));
     const url = server.url;
     let calls = 0;
@@ -184,10 +349,14 @@ describe('PortForwarder', () => {
     await once(open, 'data');
     const opening = await localConnection(port);
     await waitUntil(() => calls === 2);
-    const closed = [collectUntilClosed(open), collectUntilClosed(opening)];
+    const views = [localView(open), localView(opening)];
 
     await pf.close();
-    await Promise.all(closed);
+    // Forwarding stopped mid-session: neither program may take it for an end of data.
+    expect(await Promise.all(views)).toEqual([
+      { data: Buffer.alloc(0), sawEnd: false, error: 'ECONNRESET' },
+      { data: Buffer.alloc(0), sawEnd: false, error: 'ECONNRESET' },
+    ]);
     await expect(localConnection(port)).rejects.toThrow('ECONNREFUSED');
     expect(pf.connectionCount).toBe(2);
     expect(reports).toEqual([]);

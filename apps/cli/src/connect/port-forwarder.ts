@@ -1,5 +1,4 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { pipeline } from 'node:stream';
 import { webSocketStream } from '@grove/client';
 import type { WebSocket } from 'ws';
 import { CliError, describeError } from '../cli.errors';
@@ -75,7 +74,8 @@ export class PortForwarder {
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const connection of this.connections.keys()) {
       connection.abort.abort();
-      connection.socket.destroy();
+      // The forwarding stops mid-session: the program must not take it for the end of the data.
+      resetLocal(connection.socket);
       connection.ws?.terminate();
     }
     await Promise.all([stopped, ...this.connections.values()]);
@@ -84,7 +84,7 @@ export class PortForwarder {
   private accept(socket: Socket): void {
     const id = ++this.accepted;
     if (this.closing) {
-      socket.destroy();
+      resetLocal(socket);
       return;
     }
     // Interactive protocols (SSH, VNC) send small packets; Nagle's algorithm would hold them back.
@@ -107,7 +107,8 @@ export class PortForwarder {
     try {
       ws = await this.options.openTunnel(abort.signal);
     } catch (err) {
-      socket.destroy();
+      // No tunnel: a reset, like a refused connection, rather than an empty answer.
+      resetLocal(socket);
       if (!abort.signal.aborted && !this.closing) {
         this.fail(id, describeError(err));
       }
@@ -133,10 +134,24 @@ export class PortForwarder {
 }
 
 /**
- * Copies bytes both ways between a local socket and a tunnel WebSocket until both are closed. With Grove's half-close
- * protocol each direction ends on its own, as over TCP; without it (an older controller) the end of either direction
- * ends the connection. Resolves with the reason the far end gave when it, not the local client, ended the connection
- * abnormally (the controller closes with 1011 and a reason when the worker cannot reach the port).
+ * Ends a local connection with a TCP reset (RST) rather than a FIN: a program that reads to the end of the data must
+ * see an error when the tunnel failed, never an end of file that looks like a complete answer (issue 11).
+ */
+export function resetLocal(socket: Socket): void {
+  if (!socket.destroyed) {
+    socket.resetAndDestroy();
+  }
+}
+
+/**
+ * Copies bytes both ways between a local socket and a tunnel WebSocket until both are closed, with backpressure. With
+ * Grove's half-close protocol each direction ends on its own, as over TCP; without it (an older controller) the end of
+ * either direction ends the connection. Only a normal end of the far side (its empty message, or a 1000 close without
+ * the protocol) reaches the local program as an end of data (FIN); a tunnel that failed (the controller closes with
+ * 1011 and a reason when it lost the worker or the worker lost the target, 1006 when the connection to the controller
+ * broke) resets the local connection. A local program that resets its connection gets the tunnel closed with 1011,
+ * so that the target sees a reset too. Resolves with the reason the far end gave when it, not the local program,
+ * ended the connection abnormally.
  */
 export function relay(socket: Socket, ws: WebSocket): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -150,31 +165,38 @@ export function relay(socket: Socket, ws: WebSocket): Promise<string | undefined
         resolve(problem);
       }
     };
-    const localEnded = () => {
+    // The local program went first (its half-close is no failure: the far side may still answer).
+    socket.once('error', (err: Error) => {
       localGone ||= !wsClosed;
-    };
-    socket.once('end', localEnded);
+      stream.destroy(new Error(`the local connection failed: ${err.message}`));
+    });
     socket.once('close', () => {
-      localEnded();
+      localGone ||= !wsClosed;
       socketClosed = true;
+      if (!stream.destroyed) {
+        stream.destroy();
+      }
       settle();
     });
-    ws.on('error', (err: Error) => {
+    ws.once('close', () => {
+      wsClosed = true;
+      settle();
+    });
+    // Not pipeline(): on a failure it destroys the socket, which sends a FIN (or an RST only when unread data happens
+    // to be waiting), before anyone could reset it.
+    socket.pipe(stream);
+    stream.pipe(socket);
+    stream.once('error', (err: Error) => {
       if (!localGone) {
         problem ??= err.message;
       }
+      resetLocal(socket);
     });
-    ws.once('close', (code: number, reason: Buffer) => {
-      wsClosed = true;
-      if (!localGone && code !== 1000 && code !== 1005) {
-        problem ??= reason.length > 0 ? reason.toString('utf8') : `the tunnel broke (WebSocket close code ${code})`;
+    // A stream destroyed without an error before its end (the local side went first) has nothing left to tell.
+    stream.once('close', () => {
+      if (!stream.readableEnded) {
+        resetLocal(socket);
       }
-      settle();
     });
-    // Errors are gathered above; the pipelines move bytes with backpressure, carry each direction's end, and destroy
-    // both ends on failure. When the tunnel closes, the local socket goes too.
-    pipeline(socket, stream, () => undefined);
-    pipeline(stream, socket, (err) => err && socket.destroy());
-    ws.once('close', () => socket.end());
   });
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import {
   ApiBasicAuth,
   ApiBody,
@@ -12,15 +12,52 @@ import {
 import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest } from '../common/auth/auth.guard';
 import { RequireAnyRole } from '../common/auth/roles.decorator';
+import { DomainError, DomainErrorCode } from '../common/domain-error';
+import type { RemoteExec } from '../worker-sessions/remote-exec';
 import { ExecEventDto, ExecRequestDto } from './exec.dto';
 import { ExecService } from './exec.service';
+
+const SHUTTING_DOWN = 'the controller is shutting down';
+
+function shuttingDown(): DomainError {
+  return new DomainError(DomainErrorCode.Unavailable, SHUTTING_DOWN);
+}
+
+/** A promise that resolves (with undefined) when `signal` aborts, and the function that stops listening. */
+function untilAborted(signal: AbortSignal): { promise: Promise<undefined>; dispose: () => void } {
+  let dispose = () => undefined as void;
+  const promise = new Promise<undefined>((resolve) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    dispose = () => signal.removeEventListener('abort', onAbort);
+  });
+  return { promise, dispose };
+}
 
 /** Running commands in VMs: Orchard's exec WebSocket and Grove's one-shot POST with an NDJSON answer. */
 @ApiTags('exec')
 @ApiBasicAuth()
 @Controller('v1')
-export class ExecController {
+export class ExecController implements BeforeApplicationShutdown {
+  /** Aborted when shutdown begins: POST requests whose command is still starting are answered 503 at once. */
+  private readonly shutdown = new AbortController();
+  /** POST requests whose command is still starting: shutdown cancels what can be cancelled of their start. */
+  private readonly starting = new Set<AbortController>();
+
   constructor(private readonly exec: ExecService) {}
+
+  /**
+   * Before the HTTP server closes. ExecService ends the NDJSON streams of running commands (an `error` event, then the
+   * end of the response); a command still starting (its VM not running yet, its worker slow to answer) would begin
+   * its stream after that and hold the server open, so its request is answered 503 now and the command, should it
+   * start anyway, killed.
+   */
+  beforeApplicationShutdown(): void {
+    this.shutdown.abort();
+    for (const gone of this.starting) {
+      gone.abort();
+    }
+  }
 
   @Get('vms/:name/exec')
   @RequireAnyRole('compute:write', 'compute:connect')
@@ -111,20 +148,38 @@ export class ExecController {
     @Req() req: AuthenticatedRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<void> {
+    if (this.shutdown.signal.aborted) {
+      throw shuttingDown();
+    }
     const gone = new AbortController();
     const onClose = () => gone.abort();
     reply.raw.once('close', onClose);
+    this.starting.add(gone);
+    const started = this.exec.startCommand(
+      name,
+      body,
+      { account: req.serviceAccount!, remoteAddress: req.ip },
+      gone.signal,
+    );
+    const stop = untilAborted(this.shutdown.signal);
+    let exec: RemoteExec | undefined;
     try {
-      const exec = await this.exec.startCommand(
-        name,
-        body,
-        { account: req.serviceAccount!, remoteAddress: req.ip },
-        gone.signal,
-      );
-      reply.hijack();
-      this.exec.streamCommand(exec, reply.raw, body.timeout ?? 0);
+      exec = await Promise.race([started, stop.promise]);
+    } catch (err) {
+      throw this.shutdown.signal.aborted ? shuttingDown() : err;
     } finally {
+      stop.dispose();
+      this.starting.delete(gone);
       reply.raw.off('close', onClose);
     }
+    if (exec === undefined || this.shutdown.signal.aborted) {
+      void started.then(
+        (late) => late.kill(SHUTTING_DOWN),
+        () => undefined,
+      );
+      throw shuttingDown();
+    }
+    reply.hijack();
+    this.exec.streamCommand(exec, reply.raw, body.timeout ?? 0);
   }
 }

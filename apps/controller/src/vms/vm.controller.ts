@@ -1,23 +1,43 @@
-import { Body, Controller, HttpCode, Delete, Get, Param, ParseArrayPipe, Post, Put, Query, Res } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Body,
+  Controller,
+  HttpCode,
+  Delete,
+  Get,
+  Param,
+  ParseArrayPipe,
+  Post,
+  Put,
+  Query,
+  Res,
+} from '@nestjs/common';
 import { ApiBasicAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Vm, VmEvent } from '@grove/resources';
 import type { FastifyReply } from 'fastify';
 import { RequireRoles } from '../common/auth/roles.decorator';
 import { flattenValidationErrors } from '../common/validation';
-import { DomainError } from '../common/domain-error';
+import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { VmChangeBus } from './vm-change-bus';
 import { VmCreateDto, VmDto, VmEventDto, VmEventListQueryDto, VmGetQueryDto, VmListQueryDto } from './vm.dto';
 import { VmService } from './vm.service';
-import { streamVmWatch } from './vm-watch';
+import { streamVmWatch, VmWatchStreams } from './vm-watch';
 
 @ApiTags('vms')
 @ApiBasicAuth()
 @Controller('v1/vms')
-export class VmController {
+export class VmController implements BeforeApplicationShutdown {
+  private readonly watches = new VmWatchStreams();
+
   constructor(
     private readonly service: VmService,
     private readonly changes: VmChangeBus,
   ) {}
+
+  /** Before the HTTP server closes: it would otherwise wait for the open watch streams, which never end by themselves. */
+  beforeApplicationShutdown(): void {
+    this.watches.closeAll();
+  }
 
   @Post()
   @HttpCode(200)
@@ -51,17 +71,26 @@ export class VmController {
     if (query.watch !== 'true') {
       return this.service.get(name);
     }
+    if (this.watches.closed) {
+      throw new DomainError(DomainErrorCode.Unavailable, 'the controller is shutting down');
+    }
     reply.hijack();
-    await streamVmWatch(name, reply.raw, this.changes, async () => {
-      try {
-        return await this.service.get(name);
-      } catch (err) {
-        if (err instanceof DomainError) {
-          return undefined;
+    await streamVmWatch(
+      name,
+      reply.raw,
+      this.changes,
+      async () => {
+        try {
+          return await this.service.get(name);
+        } catch (err) {
+          if (err instanceof DomainError) {
+            return undefined;
+          }
+          throw err;
         }
-        throw err;
-      }
-    });
+      },
+      this.watches,
+    );
     return undefined;
   }
 
