@@ -19,6 +19,13 @@ export interface DevOptions {
   runtime?: string;
   /** Where the SSH gateway listens; default: the listen address with its port + 2 (6122 for 6120), `off` for none. */
   listenSsh?: string;
+  /** Let VMs mount any host directory, without cluster host-dir policies (Orchard's `orchard dev` flag). */
+  insecureAllowHostDirs?: boolean;
+}
+
+/** The dev controller's flags beyond `grove controller run`'s: Swagger UI, and the host-directory switch if given. */
+export function devControllerFlags(options: Pick<DevOptions, 'insecureAllowHostDirs'>): string[] {
+  return ['--swagger-ui', ...(options.insecureAllowHostDirs ? ['--insecure-allow-host-dirs'] : [])];
 }
 
 /** The dev SSH gateway's address: given, or the API's host with port + 2 (any free port when the API's is). */
@@ -126,7 +133,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
       },
       io,
     ),
-    '--swagger-ui',
+    ...devControllerFlags(options),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, GROVE_BOOTSTRAP_ADMIN_TOKEN: token };
   delete env['GROVE_DATABASE_URL'];
@@ -173,6 +180,12 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
           }).`
         : 'No workers (--workers 0): start one with `grove worker run`.',
       `API explorer: ${url}/v1/docs`,
+      ...(options.insecureAllowHostDirs
+        ? [
+            'Host directories: every path is allowed (--insecure-allow-host-dirs), whatever the cluster policies say:',
+            `  npx grove create vm v2 --image any --host-dirs src:${process.cwd()}`,
+          ]
+        : []),
       ...sshGatewayHelp(listenSsh),
       'Try, in another terminal:',
       `  npx grove create vm v1 --image ${runtime === 'synthetic' ? 'any' : 'ghcr.io/cirruslabs/macos-tahoe-base:latest'}`,

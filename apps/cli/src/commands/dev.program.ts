@@ -22,6 +22,11 @@ export function addDevCommand(program: Command, io: CommandIo, state: ProgramSta
       '--listen-ssh <address>',
       'address of the SSH gateway, HOST:PORT, or "off" (default: the listen address with port + 2, e.g. 6122)',
     )
+    .option(
+      '--insecure-allow-host-dirs',
+      'let VMs mount any directory of this host (--host-dirs), ignoring the cluster host-dir policies; for a ' +
+        'development machine only: whoever can create a VM can then read and write every path the worker can',
+    )
     .addOption(
       new Option('--runtime <runtime>', 'VM runtime of the workers (tart needs macOS and Tart)')
         .choices(['synthetic', 'tart'])

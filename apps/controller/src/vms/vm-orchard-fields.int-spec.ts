@@ -215,3 +215,76 @@ describe('VM fields of newer Orchard', () => {
     });
   });
 });
+
+/** `grove dev --insecure-allow-host-dirs` (orchard-2026.md §1.2.12) runs its controller with this switch. */
+describe('a controller run with --insecure-allow-host-dirs', () => {
+  let ctl: TestController;
+
+  beforeAll(async () => {
+    ctl = await TestController.start({ insecureAllowHostDirs: true });
+  });
+  afterAll(async () => {
+    await ctl.close();
+  });
+
+  it('accepts host directories without any cluster policy, leaving the stored policies alone', async () => {
+    const res = await ctl.request('POST', '/v1/vms', {
+      body: {
+        name: 'shares',
+        image: 'i',
+        hostDirs: [
+          { name: 'src', path: '/home/dev/src' },
+          { name: 'etc', path: '/etc', ro: true },
+        ],
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.hostDirs).toEqual([
+      { name: 'src', path: '/home/dev/src', ro: false },
+      { name: 'etc', path: '/etc', ro: true },
+    ]);
+    expect((await ctl.request('GET', '/v1/cluster-settings')).body.hostDirPolicies).toEqual([]);
+  });
+
+  it('still refuses paths with ".." and empty names', async () => {
+    const res = await ctl.request('POST', '/v1/vms', {
+      body: {
+        name: 'sneaky',
+        image: 'i',
+        hostDirs: [
+          { name: 'up', path: '/home/../etc' },
+          { name: '', path: '/x' },
+        ],
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([
+      { field: 'hostDirs[0].path', message: 'must not contain ".."' },
+      { field: 'hostDirs[1].name', message: 'must not be empty' },
+    ]);
+  });
+});
+
+describe('a controller run without it', () => {
+  let ctl: TestController;
+
+  beforeAll(async () => {
+    ctl = await TestController.start();
+  });
+  afterAll(async () => {
+    await ctl.close();
+  });
+
+  it('refuses a host directory no cluster policy admits', async () => {
+    const res = await ctl.request('POST', '/v1/vms', {
+      body: { name: 'shares', image: 'i', hostDirs: [{ name: 'src', path: '/home/dev/src' }] },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([
+      {
+        field: 'hostDirs[0]',
+        message: 'host directory "src:/home/dev/src" is disallowed by policy, check your cluster settings',
+      },
+    ]);
+  });
+});

@@ -108,7 +108,7 @@ export class VmService {
   }
 
   async create(dto: VmCreateDto): Promise<Vm> {
-    const settings = await this.clusterSettings.get();
+    const settings = await this.clusterSettings.forNewVms();
     const vm = newVm(toVmCreateInput(dto), settings, randomUUID(), new Date());
     const stored = await this.repository.insert(vm);
     if (!stored) {

@@ -59,6 +59,11 @@ describe('controller configuration', () => {
     expect(parseListenAddress(text)).toEqual(expected);
   });
 
+  it('admits every host directory only with --insecure-allow-host-dirs (grove dev)', () => {
+    expect(loadControllerConfig([], env).insecureAllowHostDirs).toBeUndefined();
+    expect(loadControllerConfig(['--insecure-allow-host-dirs'], env).insecureAllowHostDirs).toBe(true);
+  });
+
   it('reports every problem at once', () => {
     let error: unknown;
     try {

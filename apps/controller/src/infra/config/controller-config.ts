@@ -26,6 +26,12 @@ export interface ControllerConfig {
   commit: string;
   /** Serve Swagger UI at /v1/docs. */
   swaggerUi: boolean;
+  /**
+   * Accept every host directory a VM asks for, whatever the cluster's host-dir policies say (`grove dev
+   * --insecure-allow-host-dirs`, as Orchard's `orchard dev` flag, orchard-2026.md §1.2.12). For one-machine
+   * development clusters only: any VM creator can then mount any path of the worker hosts.
+   */
+  insecureAllowHostDirs?: boolean;
   /** JSON logs instead of human-readable ones. */
   jsonLogs: boolean;
   workerOfflineTimeoutMs: number;
@@ -110,6 +116,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'swagger-ui': { type: 'boolean' },
+        'insecure-allow-host-dirs': { type: 'boolean' },
         'log-format': { type: 'string' },
         'worker-offline-timeout': { type: 'string' },
         'exec-session-retention-ttl': { type: 'string' },
@@ -240,6 +247,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     bootstrapAdminToken,
     commit: env['GROVE_COMMIT'] ?? '',
     swaggerUi: values['swagger-ui'] === true,
+    ...(values['insecure-allow-host-dirs'] === true ? { insecureAllowHostDirs: true } : {}),
     jsonLogs: logFormat === 'json',
     workerOfflineTimeoutMs: offline,
     schedulerIntervalMs: 5000,
