@@ -38,11 +38,13 @@ function roundTrip(port: number, data: Buffer): Promise<Buffer> {
   });
 }
 
-/** Resolves when the peer closes `socket`. */
-function closedByPeer(socket: Socket): Promise<void> {
+/** Resolves with how the forwarder ended a local connection: its error code (ECONNRESET: a reset), or `end`. */
+function closedByPeer(socket: Socket): Promise<string> {
   return new Promise((resolve) => {
+    let how = 'end';
+    socket.once('error', (err: NodeJS.ErrnoException) => (how = err.code ?? err.message));
     socket.resume();
-    socket.once('close', () => resolve());
+    socket.once('close', () => resolve(how));
   });
 }
 
@@ -120,10 +122,9 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       const run = startCli(t.env, ['port-forward', 'vm', 'a', '80']);
       const port = await forwardedPort(run);
 
-      const first = connect(port, '127.0.0.1');
-      await closedByPeer(first);
-      const second = connect(port, '127.0.0.1');
-      await closedByPeer(second);
+      // A tunnel that failed is a reset for the local program, never an empty answer that looks complete (issue 11).
+      expect(await closedByPeer(connect(port, '127.0.0.1'))).toBe('ECONNRESET');
+      expect(await closedByPeer(connect(port, '127.0.0.1'))).toBe('ECONNRESET');
       const third = await roundTrip(port, Buffer.from('still here'));
       run.interrupt();
       const result = await run.result;
@@ -170,7 +171,7 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       const closed = closedByPeer(socket);
       await roundTrip(port, Buffer.from('x'));
       run.interrupt();
-      await closed;
+      expect(await closed).toBe('ECONNRESET');
       expect((await run.result).code).toBe(0);
     });
 
