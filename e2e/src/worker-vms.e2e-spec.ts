@@ -150,6 +150,25 @@ describe('worker processes running VMs (synthetic runtime)', () => {
       expect(vm).toMatchObject({ status: 'running', generation: 1, status_message: 'VM stopped' });
     });
 
+    it('runs a VM with the fields of newer Orchard, and stops it at once when its spec changes (issue 12)', async () => {
+      const name = fresh('newer');
+      await create({
+        name,
+        image: 'any',
+        audio: true,
+        clipboard: true,
+        usbAccessories: false,
+        netSoftnetExpose: ['2222:22'],
+      });
+      const up = await until('running', name, running);
+      expect(up).toMatchObject({ audio: true, clipboard: true, usbAccessories: false, netSoftnetExpose: ['2222:22'] });
+      // The worker polls its VMs every 5 s (SYNC_POLL_INTERVAL_MS); the update's SyncVms nudge must beat that. (A poll
+      // may happen to fall in the window too; vm-orchard-fields.int-spec.ts shows the nudge itself.)
+      await client.vms.updateSpec(name, { powerState: 'stopped' });
+      const stopped = await until('stopped well before the next poll', name, (v) => !running(v), 3_000);
+      expect(stopped).toMatchObject({ generation: 1 });
+    });
+
     it('stops and removes the clone of a deleted VM', async () => {
       const name = fresh('gone');
       const created = await create({ name, image: 'any' });
