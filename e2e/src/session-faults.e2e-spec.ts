@@ -18,10 +18,11 @@ import { startSyntheticWorker } from './test-support/synthetic-worker';
 import { closeAndWait, closeOf, echoThrough, within } from './test-support/websocket-session';
 
 /**
- * How long a frozen worker goes unnoticed at most with the controller's defaults: the gRPC keepalive pings every 30 s
- * and gives up 10 s later (the session's own ping, every 10 s, gives the session up after 30 s, but not its tunnels).
+ * The session ping interval these tests give the controller (`--worker-ping-interval`): three missed pings end the
+ * session and fail its tunnels in use, so a frozen worker is noticed within about three intervals.
  */
-const FROZEN_WORKER_DETECTION_MS = 40_000;
+const PING_INTERVAL_MS = 1_000;
+const FROZEN_WORKER_DETECTION_MS = 4 * PING_INTERVAL_MS;
 /** The controller's `--shutdown-grace`: how long SIGTERM lets sessions in progress (the exec here) go on. */
 const SHUTDOWN_GRACE_MS = 1_000;
 
@@ -39,7 +40,12 @@ describe('session faults', () => {
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-session-faults-'));
-    controller = await startRestartableController(['--shutdown-grace', `${SHUTDOWN_GRACE_MS / 1000}s`]);
+    controller = await startRestartableController([
+      '--shutdown-grace',
+      `${SHUTDOWN_GRACE_MS / 1000}s`,
+      '--worker-ping-interval',
+      `${PING_INTERVAL_MS}ms`,
+    ]);
     client = new GroveClient({
       url: controller.url,
       serviceAccountName: BOOTSTRAP_ADMIN,

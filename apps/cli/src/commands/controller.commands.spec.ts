@@ -20,6 +20,7 @@ describe('grove controller run → controller argv', () => {
           relayAddress: 'ctl-a.internal:6121',
           advertiseGrpcPort: '16121',
           shutdownGrace: '20s',
+          workerPingInterval: '5s',
         },
         io,
       ),
@@ -49,6 +50,8 @@ describe('grove controller run → controller argv', () => {
       '16121',
       '--shutdown-grace',
       '20s',
+      '--worker-ping-interval',
+      '5s',
     ]);
   });
 

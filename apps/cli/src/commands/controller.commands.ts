@@ -22,6 +22,7 @@ export interface ControllerRunOptions {
   relayAddress?: string;
   advertiseGrpcPort?: string;
   shutdownGrace?: string;
+  workerPingInterval?: string;
 }
 
 /** Flags passed on to the controller as they are, when given. */
@@ -30,6 +31,7 @@ const PASSED_ON: [keyof ControllerRunOptions, string][] = [
   ['relayAddress', '--relay-address'],
   ['advertiseGrpcPort', '--advertise-grpc-port'],
   ['shutdownGrace', '--shutdown-grace'],
+  ['workerPingInterval', '--worker-ping-interval'],
 ];
 
 /** The argv for the controller's entry script: exactly the flags `grove controller run` was given. */

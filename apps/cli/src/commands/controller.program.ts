@@ -32,6 +32,10 @@ export function addControllerCommands(program: Command, io: CommandIo, state: Pr
     .option('--log-format <format>', 'text or json (JSON lines for log pipelines; default: $GROVE_LOG_FORMAT or text)')
     .option('--worker-offline-timeout <duration>', 'a worker unseen for longer is offline, e.g. 90s, 3m (default: 3m)')
     .option(
+      '--worker-ping-interval <duration>',
+      'how often controller and workers ping each other; three missed pings end a session (default: 10s)',
+    )
+    .option(
       '--exec-session-retention-ttl <duration>',
       'how long a reconnectable exec session is kept after its command ended (default: 10m)',
     )

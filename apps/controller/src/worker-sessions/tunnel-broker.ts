@@ -48,6 +48,8 @@ export class TunnelBroker {
   private readonly logger = new Logger(TunnelBroker.name);
   private readonly idle = new Map<string, Set<IdleTunnel>>();
   private readonly waiting = new Map<string, Waiter[]>();
+  /** Tunnels handed to user sessions, by the session key of the worker session they ride on. */
+  private readonly busy = new Map<string, Set<TunnelCall>>();
 
   constructor(
     private readonly registry: WorkerSessionRegistry,
@@ -145,6 +147,7 @@ export class TunnelBroker {
     }
     const waiter = this.waiting.get(name)?.shift();
     if (waiter) {
+      this.markBusy(call, key);
       waiter.resolve(call);
       return;
     }
@@ -187,6 +190,7 @@ export class TunnelBroker {
     for (const entry of tunnels ?? []) {
       entry.forget();
       if (!entry.call.cancelled && !entry.call.destroyed) {
+        this.markBusy(entry.call, entry.sessionKey);
         return Promise.resolve(entry.call);
       }
     }
@@ -244,6 +248,40 @@ export class TunnelBroker {
     if (retired > 0) {
       this.logger.debug?.(`retired ${retired} idle tunnels of worker "${workerName}"`);
     }
+  }
+
+  /**
+   * Fails the tunnels in use on a worker session that died (no answer to its pings): their HTTP/2 connection may stay
+   * up for a while (a frozen worker still holds it open), and the users must learn now, with an error — never a clean
+   * end that looks like success. A session that was replaced or told to go away keeps its tunnels in use: they finish
+   * on the old connection.
+   */
+  abortInUse(sessionKey: string, reason: string): number {
+    const calls = [...(this.busy.get(sessionKey) ?? [])];
+    this.busy.delete(sessionKey);
+    for (const call of calls) {
+      call.emit('error', { code: GrpcStatus.UNAVAILABLE, details: reason });
+    }
+    return calls.length;
+  }
+
+  private markBusy(call: TunnelCall, sessionKey: string): void {
+    let calls = this.busy.get(sessionKey);
+    if (!calls) {
+      calls = new Set();
+      this.busy.set(sessionKey, calls);
+    }
+    const set = calls;
+    set.add(call);
+    const done = () => {
+      set.delete(call);
+      if (set.size === 0 && this.busy.get(sessionKey) === set) {
+        this.busy.delete(sessionKey);
+      }
+    };
+    call.once('close', done);
+    call.once('cancelled', done);
+    call.once('finish', done);
   }
 
   /** Ends every idle tunnel (controller shutdown). */

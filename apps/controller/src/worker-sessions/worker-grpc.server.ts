@@ -30,8 +30,6 @@ import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-sessio
 /** Capabilities this controller offers on worker sessions; the session uses those both sides list. */
 export const CONTROLLER_SESSION_CAPABILITIES: readonly string[] = [];
 
-/** Interval of pings on a session; a side that hears nothing for three of them gives the session up. */
-export const SESSION_PING_INTERVAL_MS = 10_000;
 const HELLO_TIMEOUT_MS = 10_000;
 /** Idle Tunnel streams each worker keeps open, so that this many sessions can start at once without waiting. */
 export const IDLE_TUNNELS_PER_WORKER = 8;
@@ -208,7 +206,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
         welcome: {
           protocol_version: Math.min(hello.protocol_version, WORKER_PROTOCOL_VERSION),
           capabilities: CONTROLLER_SESSION_CAPABILITIES.filter((c) => hello.capabilities.includes(c)),
-          ping_interval_ms: SESSION_PING_INTERVAL_MS,
+          ping_interval_ms: this.config.workerPingIntervalMs,
           session_key: session.sessionKey,
           idle_tunnels: IDLE_TUNNELS_PER_WORKER,
         },
@@ -258,15 +256,20 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
         call.end();
       },
     };
+    const interval = this.config.workerPingIntervalMs;
     const pinger = setInterval(() => {
-      if (Date.now() - lastHeard > 3 * SESSION_PING_INTERVAL_MS) {
-        this.logger.warn(`worker "${workerName}" stopped answering; closing its session`);
+      if (Date.now() - lastHeard > 3 * interval) {
+        const cut = this.tunnels.abortInUse(handle.sessionKey, 'the connection to the worker was lost');
+        this.logger.warn(
+          `worker "${workerName}" stopped answering; closing its session` +
+            (cut > 0 ? ` and ${cut} tunnel(s) in use` : ''),
+        );
         handle.close('no message from the worker for three ping intervals');
         this.registry.unregister(handle);
         return;
       }
       handle.send({ ping: { nonce: String(++nonce) } });
-    }, SESSION_PING_INTERVAL_MS);
+    }, interval);
     pinger.unref();
     call.on('data', (message: WorkerMessage__Output) => {
       lastHeard = Date.now();

@@ -96,7 +96,11 @@ describe('controller configuration', () => {
     const defaults = loadControllerConfig([], env);
     expect(defaults.replicaName).toMatch(/^[A-Za-z0-9][A-Za-z0-9._:-]*-[0-9a-f]{6}$/);
     expect(loadControllerConfig([], env).replicaName).not.toBe(defaults.replicaName);
-    expect(defaults).toMatchObject({ shutdownGraceMs: 5_000 });
+    expect(defaults).toMatchObject({ shutdownGraceMs: 5_000, workerPingIntervalMs: 10_000 });
+    expect(loadControllerConfig(['--worker-ping-interval', '500ms'], env).workerPingIntervalMs).toBe(500);
+    expect(() => loadControllerConfig(['--worker-ping-interval', '10ms'], env)).toThrow(
+      /--worker-ping-interval must be between 200ms and 5m/,
+    );
     expect(defaults.relayAddress).toBeUndefined();
     expect(defaults.advertiseGrpcPort).toBeUndefined();
     const config = loadControllerConfig(

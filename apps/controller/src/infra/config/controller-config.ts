@@ -35,6 +35,8 @@ export interface ControllerConfig {
   /** JSON logs instead of human-readable ones. */
   jsonLogs: boolean;
   workerOfflineTimeoutMs: number;
+  /** How often the controller and workers ping each other on a session; three missed pings end it. */
+  workerPingIntervalMs: number;
   /** Period of the scheduler's passes (it also runs at once on VM and worker changes); 0 turns it off (tests). */
   schedulerIntervalMs: number;
   /** How long a finished reconnectable exec session keeps its output for reattaching clients (Orchard: 10 min). */
@@ -119,6 +121,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
         'insecure-allow-host-dirs': { type: 'boolean' },
         'log-format': { type: 'string' },
         'worker-offline-timeout': { type: 'string' },
+        'worker-ping-interval': { type: 'string' },
         'exec-session-retention-ttl': { type: 'string' },
         'replica-name': { type: 'string' },
         'relay-address': { type: 'string' },
@@ -188,6 +191,16 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
       problems,
     ) ?? 180_000;
 
+  const workerPingIntervalMs =
+    parseDuration(
+      '--worker-ping-interval',
+      (values['worker-ping-interval'] as string | undefined) ?? env['GROVE_WORKER_PING_INTERVAL'] ?? '10s',
+      problems,
+    ) ?? 10_000;
+  if (workerPingIntervalMs < 200 || workerPingIntervalMs > 300_000) {
+    problems.push('--worker-ping-interval must be between 200ms and 5m');
+  }
+
   const execSessionRetentionMs =
     parseDuration(
       '--exec-session-retention-ttl',
@@ -250,6 +263,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     ...(values['insecure-allow-host-dirs'] === true ? { insecureAllowHostDirs: true } : {}),
     jsonLogs: logFormat === 'json',
     workerOfflineTimeoutMs: offline,
+    workerPingIntervalMs,
     schedulerIntervalMs: 5000,
     execSessionRetentionMs,
     replicaName,
@@ -270,6 +284,7 @@ export function defaultControllerConfig(overrides: Partial<ControllerConfig> = {
     swaggerUi: false,
     jsonLogs: false,
     workerOfflineTimeoutMs: 180_000,
+    workerPingIntervalMs: 10_000,
     schedulerIntervalMs: 5000,
     execSessionRetentionMs: 600_000,
     replicaName: `test-${randomBytes(3).toString('hex')}`,
