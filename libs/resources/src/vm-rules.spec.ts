@@ -1,6 +1,7 @@
 import {
   applyVmSpecUpdate,
   DEFAULT_CLUSTER_SETTINGS,
+  exposedWorkerPorts,
   newVm,
   ResourceValidationError,
   validateVmCreate,
@@ -334,6 +335,12 @@ describe('newVm validation', () => {
       expect(validationErrors(() => vm({ netSoftnetExpose: ['2222:22', '2223:22', '2222:2222'] }))).toEqual([
         { field: 'netSoftnetExpose[2]', message: 'external port 2222 is exposed more than once' },
       ]);
+    });
+
+    it('names the worker ports a VM takes, skipping what does not parse, nothing for VMs stored before', () => {
+      expect(exposedWorkerPorts({ netSoftnetExpose: ['2222:22', 'junk', '8080:80'] })).toEqual([2222, 8080]);
+      expect(exposedWorkerPorts({ netSoftnetExpose: [] })).toEqual([]);
+      expect(exposedWorkerPorts({} as Vm)).toEqual([]);
     });
 
     it('runtime vetu accepts them when off or empty', () => {

@@ -69,6 +69,16 @@ function parsePort(text: string): number | undefined {
   return port >= 1 && port <= 65535 ? port : undefined;
 }
 
+/** The worker ports a VM's `netSoftnetExpose` takes (the EXTERNAL parts), skipping entries that do not parse. */
+export function exposedWorkerPorts(vm: Pick<Vm, 'netSoftnetExpose'>): number[] {
+  // Stored VMs that predate the field have none.
+  return (vm.netSoftnetExpose ?? []).flatMap((entry) => {
+    const parts = entry.split(':');
+    const port = parts.length === 2 ? parsePort(parts[0]) : undefined;
+    return port === undefined ? [] : [port];
+  });
+}
+
 /**
  * Checks `netSoftnetExpose` (orchard-2026.md §1.2.9): each entry `EXTERNAL:INTERNAL` with ports 1–65535, and no
  * external port twice (two rules for one worker port cannot both hold).

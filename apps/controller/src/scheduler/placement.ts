@@ -1,4 +1,5 @@
 import {
+  exposedWorkerPorts,
   DEFAULT_CPU,
   DEFAULT_MEMORY_MIB,
   isVmScheduled,
@@ -49,6 +50,7 @@ export function unsuitability(
   used: Resources,
   now: Date,
   offlineTimeoutMs: number,
+  takenPorts: ReadonlySet<number> = new Set(),
 ): string | undefined {
   if (isWorkerOffline(worker, now, offlineTimeoutMs)) {
     return 'offline';
@@ -68,9 +70,15 @@ export function unsuitability(
       .map(([k, v]) => `${k}=${v}`);
     return `lacks label${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
   }
-  // Only a worker that knows `netSoftnetExpose` passes it on to Tart (orchard-2026.md §1.2.9).
-  if ((vm.netSoftnetExpose ?? []).length > 0 && !worker.capabilities.includes(WORKER_CAPABILITY_VM_EXPOSED_PORTS)) {
+  // Only a worker that knows `netSoftnetExpose` passes it on to Tart, and two VMs cannot both have one of its ports
+  // (orchard-2026.md §1.2.9).
+  const ports = exposedWorkerPorts(vm);
+  if (ports.length > 0 && !worker.capabilities.includes(WORKER_CAPABILITY_VM_EXPOSED_PORTS)) {
     return `lacks capability ${WORKER_CAPABILITY_VM_EXPOSED_PORTS}`;
+  }
+  const clash = ports.filter((port) => takenPorts.has(port));
+  if (clash.length > 0) {
+    return `port${clash.length > 1 ? 's' : ''} ${clash.join(', ')} exposed by another VM`;
   }
   const short = missingResources(vm.resources, worker.resources, used);
   if (short.length > 0) {
@@ -88,10 +96,12 @@ export function unsuitability(
 export function planPlacement(input: PlacementInput): { assignments: Assignment[]; unplaced: Unplaced[] } {
   const used = new Map<string, Resources>();
   const count = new Map<string, number>();
+  const ports = new Map<string, Set<number>>();
   for (const worker of input.workers) {
     const held = input.vms.filter((vm) => isVmScheduled(vm) && vm.worker === worker.name);
     used.set(worker.name, sumResources(held.map((vm) => vm.resources)));
     count.set(worker.name, held.length);
+    ports.set(worker.name, new Set(held.flatMap(exposedWorkerPorts)));
   }
   const pending = input.vms
     .filter(awaitsPlacement)
@@ -107,7 +117,14 @@ export function planPlacement(input: PlacementInput): { assignments: Assignment[
     const refusals: string[] = [];
     let chosen: Worker | undefined;
     for (const worker of candidates) {
-      const why = unsuitability(vm, worker, used.get(worker.name) ?? {}, input.now, input.offlineTimeoutMs);
+      const why = unsuitability(
+        vm,
+        worker,
+        used.get(worker.name) ?? {},
+        input.now,
+        input.offlineTimeoutMs,
+        ports.get(worker.name),
+      );
       if (why === undefined) {
         chosen = worker;
         break;
@@ -127,6 +144,9 @@ export function planPlacement(input: PlacementInput): { assignments: Assignment[
     }
     used.set(chosen.name, sumResources([used.get(chosen.name) ?? {}, vm.resources]));
     count.set(chosen.name, (count.get(chosen.name) ?? 0) + 1);
+    for (const port of exposedWorkerPorts(vm)) {
+      ports.get(chosen.name)?.add(port);
+    }
     assignments.push({
       vm: vm.name,
       uid: vm.uid,

@@ -113,6 +113,39 @@ describe('placement', () => {
   });
 });
 
+describe('placement of VMs with exposed ports (orchard-2026.md §1.2.9)', () => {
+  const capable = (name: string) =>
+    worker(name, { resources: { 'org.cirruslabs.tart-vms': 10 }, capabilities: ['vm-exposed-ports'] });
+
+  it('needs a worker with capability vm-exposed-ports', () => {
+    const result = plan(
+      [vm('exposed', { netSoftnetExpose: ['2222:22'] }), vm('plain')],
+      [worker('a', { resources: { 'org.cirruslabs.tart-vms': 10 } }), capable('b')],
+    );
+    expect(result.assignments.map((a) => `${a.vm}@${a.worker}`)).toEqual(['exposed@b', 'plain@b']);
+    expect(plan([vm('alone', { netSoftnetExpose: ['2222:22'] })], [worker('a')]).unplaced).toEqual([
+      expect.objectContaining({ reason: 'waiting for a worker: a: lacks capability vm-exposed-ports' }),
+    ]);
+  });
+
+  it('never puts two VMs exposing one worker port on the same worker, counting this pass’s own placements', () => {
+    const held = scheduledOn(vm('held', { netSoftnetExpose: ['2222:22', '80:80'] }), 'a');
+    const result = plan(
+      [
+        held,
+        vm('second', { netSoftnetExpose: ['2222:2222'] }),
+        vm('third', { netSoftnetExpose: ['8080:80'] }),
+        vm('fourth', { netSoftnetExpose: ['8080:80', '80:8080'] }),
+      ],
+      [capable('a'), capable('b')],
+    );
+    expect(result.assignments.map((a) => `${a.vm}@${a.worker}`)).toEqual(['second@b', 'third@a', 'fourth@b']);
+    expect(plan([held, vm('clash', { netSoftnetExpose: ['2222:22', '80:80'] })], [capable('a')]).unplaced).toEqual([
+      expect.objectContaining({ reason: 'waiting for a worker: a: ports 2222, 80 exposed by another VM' }),
+    ]);
+  });
+});
+
 describe('health check', () => {
   const workers = new Map([['w', worker('w')]]);
 
