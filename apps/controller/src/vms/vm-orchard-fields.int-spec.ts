@@ -60,6 +60,17 @@ describe('VM fields of newer Orchard', () => {
     expect(list.find((vm) => vm.name === name)).toMatchObject(expected);
   });
 
+  it('accepts the opt-outs noAudio and noClipboard of an intermediate Orchard, serving audio and clipboard', async () => {
+    const on = await create({ name: fresh(), image: 'i', noAudio: false, noClipboard: false });
+    expect(on.status).toBe(200);
+    expect(on.body).toMatchObject({ audio: true, clipboard: true });
+    expect(on.body).not.toHaveProperty('noAudio');
+    const off = await create({ name: fresh(), image: 'i', noAudio: true, noClipboard: true });
+    expect(off.body).toMatchObject({ audio: false, clipboard: false });
+    const both = await create({ name: fresh(), image: 'i', audio: true, noAudio: true });
+    expect(both.body).toMatchObject({ audio: true });
+  });
+
   it.each<[string, Record<string, unknown>, { field: string; message: string }[]]>([
     [
       'a malformed exposed port',
@@ -196,20 +207,21 @@ describe('VM fields of newer Orchard', () => {
         },
       });
       const name = fresh();
+      // Ports no earlier test exposes: those VMs are placed here first, and a worker port is never exposed twice.
       await create({
         name,
         image: 'i',
         labels: { 'org.cirruslabs.orchard.worker-name': worker },
-        netSoftnetExpose: ['2222:22'],
+        netSoftnetExpose: ['2301:22'],
       });
       await ctl.app.get(SchedulerService).idle();
       await waitFor('placement', async () => (await getVm(name)).worker === worker);
-      const res = await ctl.request('PUT', `/v1/vms/${name}`, { body: { name, netSoftnetExpose: ['2223:22'] } });
+      const res = await ctl.request('PUT', `/v1/vms/${name}`, { body: { name, netSoftnetExpose: ['2302:22'] } });
       expect(res.status).toBe(400);
       expect(res.body.errors).toEqual([
         { field: 'netSoftnetExpose', message: 'cannot be changed once the VM is scheduled' },
       ]);
-      const unchanged = await ctl.request('PUT', `/v1/vms/${name}`, { body: { name, netSoftnetExpose: ['2222:22'] } });
+      const unchanged = await ctl.request('PUT', `/v1/vms/${name}`, { body: { name, netSoftnetExpose: ['2301:22'] } });
       expect(unchanged.status).toBe(200);
       expect(unchanged.body.generation).toBe(0);
     });

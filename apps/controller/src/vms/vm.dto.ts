@@ -192,6 +192,26 @@ export class VmDto {
 
   @ApiPropertyOptional({
     description:
+      'Deprecated: the opt-out an intermediate Orchard version used instead of `audio` (`true` = audio off, `false` ' +
+      '= audio on); `audio` wins when both are given. Not stored or served.',
+    deprecated: true,
+  })
+  @IsOptional()
+  @IsBoolean()
+  noAudio?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Deprecated: the opt-out an intermediate Orchard version used instead of `clipboard` (`true` = clipboard off, ' +
+      '`false` = clipboard on); `clipboard` wins when both are given. Not stored or served.',
+    deprecated: true,
+  })
+  @IsOptional()
+  @IsBoolean()
+  noClipboard?: boolean;
+
+  @ApiPropertyOptional({
+    description:
       "Tart's emulated USB keyboard and pointing devices: `false` runs the VM with `tart run --no-usb-accessories`; " +
       "absent or `true` keeps Tart's default. May be updated (the VM restarts), except on a suspendable VM; an " +
       'update that leaves it out keeps it. Not supported by runtime `vetu`.',

@@ -25,6 +25,10 @@ function blankToUndefined<T extends string>(value: string | undefined): T | unde
   return value === undefined || value === '' ? undefined : (value as T);
 }
 
+function invert(value: boolean | undefined): boolean | undefined {
+  return value === undefined ? undefined : !value;
+}
+
 function toSpecInput(dto: VmDto): Partial<VmSpec> {
   return {
     os: blankToUndefined(dto.os),
@@ -55,8 +59,9 @@ export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
     headless: dto.headless,
     nested: dto.nested,
     ...spec,
-    audio: dto.audio,
-    clipboard: dto.clipboard,
+    // An intermediate Orchard sent the opt-outs `noAudio`/`noClipboard` (orchard-2026.md §1.2.7).
+    audio: dto.audio ?? invert(dto.noAudio),
+    clipboard: dto.clipboard ?? invert(dto.noClipboard),
     username: dto.username,
     password: dto.password,
     startup_script: dto.startup_script
