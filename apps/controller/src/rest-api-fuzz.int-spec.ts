@@ -122,35 +122,53 @@ const path = fc
   });
 
 const anyJson = fc.json({ maxDepth: 4 });
+/** A field's value, or now and then null (JSON clients' "unset"). */
+function orNull<T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | null> {
+  return fc.oneof({ weight: 5, arbitrary }, { weight: 1, arbitrary: fc.constant(null) });
+}
+
+const resourceFields = {
+  name: fc.oneof(fc.constantFrom('fuzz-vm', 'fuzz-new', 'fuzz-sa', 'fuzz-worker', '', 'a\u0000'), fc.string()),
+  image: fc.oneof(fc.string(), fc.constant('img\u0000')),
+  token: fc.string(),
+  roles: fc.array(fc.constantFrom('compute:read', 'admin:write', 'bogus', '')),
+  cpu: fc.oneof(fc.integer(), fc.double(), fc.constant(null)),
+  memory: fc.anything(),
+  labels: fc.dictionary(fc.string({ unit: 'binary', maxLength: 4 }), fc.string({ unit: 'binary', maxLength: 4 })),
+  resources: fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.integer(), fc.string())),
+  startup_script: fc.oneof(fc.constant(null), fc.record({ script_content: fc.string(), env: fc.object() })),
+  hostDirs: fc.array(fc.record({ name: fc.string(), path: fc.string(), ro: fc.boolean() })),
+  hostDirPolicies: fc.array(fc.record({ pathPrefix: fc.string(), ro: fc.anything() })),
+  schedulerProfile: fc.string(),
+  powerState: fc.constantFrom('running', 'stopped', 'suspended', '', 'x'),
+  status: fc.constantFrom('pending', 'running', 'failed', ''),
+  netSoftnetAllow: fc.array(fc.string()),
+  last_seen: fc.oneof(
+    fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    fc.string(),
+  ),
+  machine_id: fc.string({ unit: 'binary' }),
+  kind: fc.constantFrom('log_line', 'audit', ''),
+  timestamp: fc.oneof(fc.integer(), fc.double()),
+  payload: fc.string({ unit: 'binary' }),
+  publicKey: fc.string(),
+  command: fc.string(),
+  args: fc.array(fc.string()),
+  scheduling_paused: fc.boolean(),
+  status_message: fc.string(),
+  image_fqn: fc.string(),
+  observedGeneration: fc.integer(),
+  conditions: fc.array(fc.record({ type: fc.constantFrom('running', 'scheduled', 'x'), state: fc.string() })),
+  restart_count: fc.integer(),
+  uid: fc.uuid(),
+  defaultCPU: fc.integer(),
+  capabilities: fc.array(fc.string()),
+  audio: fc.boolean(),
+  usbAccessories: fc.boolean(),
+  netSoftnetExpose: fc.array(fc.constantFrom('2222:22', '0:1', 'x', '70000:1')),
+};
 const resourceLike = fc.record(
-  {
-    name: fc.oneof(fc.constantFrom('fuzz-vm', 'fuzz-new', 'fuzz-sa', 'fuzz-worker', '', 'a\u0000'), fc.string()),
-    image: fc.oneof(fc.string(), fc.constant('img\u0000')),
-    token: fc.string(),
-    roles: fc.array(fc.constantFrom('compute:read', 'admin:write', 'bogus', '')),
-    cpu: fc.oneof(fc.integer(), fc.double(), fc.constant(null)),
-    memory: fc.anything(),
-    labels: fc.dictionary(fc.string({ unit: 'binary', maxLength: 4 }), fc.string({ unit: 'binary', maxLength: 4 })),
-    resources: fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.integer(), fc.string())),
-    startup_script: fc.oneof(fc.constant(null), fc.record({ script_content: fc.string(), env: fc.object() })),
-    hostDirs: fc.array(fc.record({ name: fc.string(), path: fc.string(), ro: fc.boolean() })),
-    hostDirPolicies: fc.array(fc.record({ pathPrefix: fc.string(), ro: fc.anything() })),
-    schedulerProfile: fc.string(),
-    powerState: fc.constantFrom('running', 'stopped', 'suspended', '', 'x'),
-    status: fc.constantFrom('pending', 'running', 'failed', ''),
-    netSoftnetAllow: fc.array(fc.string()),
-    last_seen: fc.oneof(
-      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-      fc.string(),
-    ),
-    machine_id: fc.string({ unit: 'binary' }),
-    kind: fc.constantFrom('log_line', 'audit', ''),
-    timestamp: fc.oneof(fc.integer(), fc.double()),
-    payload: fc.string({ unit: 'binary' }),
-    publicKey: fc.string(),
-    command: fc.string(),
-    args: fc.array(fc.string()),
-  },
+  Object.fromEntries(Object.entries(resourceFields).map(([k, v]) => [k, orNull(v as fc.Arbitrary<unknown>)])),
   { requiredKeys: [] },
 );
 const body = fc

@@ -110,6 +110,18 @@ describe('request input', () => {
     });
   });
 
+  describe('null fields', () => {
+    it('takes null as absent, never as a database error', async () => {
+      const worker = { name: 'nulls', machine_id: 'm', last_seen: new Date().toISOString() };
+      expect((await send('POST', '/v1/workers', { payload: JSON.stringify(worker) })).status).toBe(200);
+      const put = await send('PUT', '/v1/workers/nulls', {
+        payload: JSON.stringify({ name: 'nulls', scheduling_paused: null, last_seen: null, resources: null }),
+      });
+      expect(put).toMatchObject({ status: 200, body: { scheduling_paused: false } });
+      expect(JSON.stringify(put.body)).not.toMatch(/:null\b/);
+    });
+  });
+
   describe('paths', () => {
     it('serves names longer than the router default of 100 characters', async () => {
       const name = 'n'.repeat(300);

@@ -85,14 +85,15 @@ export class WorkerService {
       if (lastSeen) {
         worker.lastSeen = lastSeen;
       }
-      if (input.scheduling_paused !== undefined) {
+      // null (a JSON client's "unset") is absent too: the column cannot hold it (issue 12, found by the fuzz test).
+      if (typeof input.scheduling_paused === 'boolean') {
         worker.schedulingPaused = input.scheduling_paused;
       }
     });
     if (!updated) {
       throw DomainError.notFound(`worker "${name}"`);
     }
-    if (input.scheduling_paused !== undefined) {
+    if (typeof input.scheduling_paused === 'boolean') {
       this.scheduling.request();
     }
     return toWorkerResource(updated);
