@@ -270,7 +270,10 @@ describeWithHaproxy('several controllers on one Postgres', () => {
     expect(created.filter((name) => !names.has(name))).toEqual([]);
     expect(created.length).toBeGreaterThan(4);
     // Only what was in flight on a replica as it stopped may fail (a request on a keep-alive connection the replica
-    // closed, a session cut at the end of the drain): a few per restart, each saying why.
-    expect(errors.length <= 3 * cluster.replicas.length ? [] : errors).toEqual([]);
+    // closed, a session cut at the end of the drain, a request answered 503 while it drained): a few per restart,
+    // each saying why.
+    const inFlight = /socket hang up|ECONNRESET|shutting down|Service Unavailable|connection to the worker was lost/;
+    expect(errors.filter((e) => !inFlight.test(e))).toEqual([]);
+    expect(errors.length <= 5 * cluster.replicas.length ? [] : errors).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { Client, type Notification } from 'pg';
 import { DataSource } from 'typeorm';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
+import { ReplicaRegistry } from './replica-registry';
 
 /** The Postgres notification channel replicas talk on. */
 export const CLUSTER_CHANNEL = 'grove_cluster';
@@ -34,6 +35,7 @@ export class ClusterBus implements OnApplicationBootstrap, OnApplicationShutdown
   constructor(
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
     private readonly dataSource: DataSource,
+    private readonly replicas: ReplicaRegistry,
   ) {}
 
   /** Whether other replicas can exist (a Postgres server, not the embedded database). */
@@ -60,7 +62,7 @@ export class ClusterBus implements OnApplicationBootstrap, OnApplicationShutdown
 
   /** Tells the other replicas; returns false when the message is too large to send (the caller sends less). */
   publish(kind: string, fields: Record<string, unknown>): boolean {
-    if (!this.enabled || this.stopped) {
+    if (!this.enabled || this.stopped || !this.replicas.hasPeers) {
       return true;
     }
     const payload = JSON.stringify({ ...fields, from: this.config.replicaName, kind });

@@ -45,6 +45,8 @@ export class ReplicaRegistry implements OnApplicationShutdown {
   /** Workers whose sessions this replica holds: re-recorded whenever the replica row had to be re-created. */
   private readonly held = new Map<string, Date>();
   private leaseTrouble = false;
+  /** Live replicas other than this one, as of the last lease renewal (-1 until known). */
+  private peerCount = -1;
 
   constructor(
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
@@ -58,6 +60,14 @@ export class ReplicaRegistry implements OnApplicationShutdown {
   /** The address other replicas relay to (empty when this replica runs no gRPC listener). */
   get relayAddress(): string {
     return this.address;
+  }
+
+  /**
+   * Whether other live replicas may exist (as of the last lease renewal, every 2 s): a replica alone on its database
+   * spares the notifications nobody would hear.
+   */
+  get hasPeers(): boolean {
+    return this.peerCount !== 0;
   }
 
   /** The cluster's relay token (after `start`). */
@@ -266,6 +276,11 @@ export class ReplicaRegistry implements OnApplicationShutdown {
         `DELETE FROM controller_replicas WHERE lease_expires_at < now() - $1 * interval '1 millisecond'`,
         [DEAD_REPLICA_PURGE_MS],
       );
+      const peers: { n: string }[] = await this.dataSource.query(
+        `SELECT count(*) AS n FROM controller_replicas WHERE name <> $1 AND lease_expires_at > now()`,
+        [this.name],
+      );
+      this.peerCount = Number(peers[0].n);
       if (this.leaseTrouble) {
         this.leaseTrouble = false;
         this.logger.log('replica lease renewed again');
