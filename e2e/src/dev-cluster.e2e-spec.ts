@@ -35,6 +35,12 @@ describe('grove dev --workers 2', () => {
         100,
       );
       expect(vm.worker).toMatch(/^dev-worker-[12]$/);
+      // Without --insecure-allow-host-dirs, host directories need a cluster policy.
+      const shared = await runGrove(['create', 'vm', 'v-shared', '--image', 'any', '--host-dirs', `src:${home}`], {
+        home,
+      });
+      expect(shared.code).toBe(1);
+      expect(shared.stderr).toContain('is disallowed by policy, check your cluster settings');
       const workers = await runGrove(['list', 'workers'], { home });
       expect(workers.stdout).toMatch(/dev-worker-1[\s\S]*dev-worker-2/);
 
@@ -44,6 +50,47 @@ describe('grove dev --workers 2', () => {
       // Workers stop and delete their VMs when they stop.
       expect(existsSync(vmsDir) ? readdirSync(vmsDir) : []).toEqual([]);
       expect(dev.output()).toMatch(new RegExp(`\\[${vm.worker}\\] .*stopped`));
+    } finally {
+      await dev.stop();
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 150_000);
+});
+
+/** `grove dev --insecure-allow-host-dirs` (issue 12; orchard-2026.md §1.2.12). */
+describe('grove dev --insecure-allow-host-dirs', () => {
+  it('lets VMs share host directories without a cluster policy', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'grove-e2e-dev-dirs-'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, GROVE_HOME: home };
+    delete env['GROVE_DATABASE_URL'];
+    const dev = startNodeProcess(
+      [
+        CLI_MAIN,
+        'dev',
+        '--workers',
+        '0',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--data-dir',
+        join(home, 'dev'),
+        '--insecure-allow-host-dirs',
+      ],
+      env,
+    );
+    try {
+      await waitFor('the cluster', () => /Press Ctrl-C to stop/.test(dev.output()), 90_000, 100);
+      expect(dev.output()).toContain('Host directories: every path is allowed (--insecure-allow-host-dirs)');
+      const created = await runGrove(
+        ['create', 'vm', 'v-shared', '--image', 'any', '--host-dirs', `src:${home}:ro`, '-o', 'json'],
+        { home },
+      );
+      expect(created.code).toBe(0);
+      expect(JSON.parse(created.stdout)).toMatchObject({ hostDirs: [{ name: 'src', path: home, ro: true }] });
+      const settings = await runGrove(['get', 'cluster-settings', '-o', 'json'], { home });
+      expect(JSON.parse(settings.stdout)).toMatchObject({ hostDirPolicies: [] });
+      dev.child.kill('SIGINT');
+      expect(await dev.exited).toBe(0);
     } finally {
       await dev.stop();
       rmSync(home, { recursive: true, force: true });
