@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
@@ -7,6 +7,7 @@ import { encodeBootstrapToken } from '@grove/resources';
 import { freePort, startNodeProcess, startPostgres, stopPostgres, waitFor, type RunningProcess } from '@grove/testing';
 import { Client } from 'pg';
 import { BENCH_ADMIN, BENCH_ADMIN_TOKEN, REPO } from './bench-cluster';
+import { HAPROXY, haproxyAvailable, haproxyConfig } from './support/haproxy';
 
 /*
  * The benchmark's counterpart of e2e/src/test-support/ha-cluster.ts (same topology, same HAProxy configuration), on a
@@ -17,7 +18,6 @@ import { BENCH_ADMIN, BENCH_ADMIN_TOKEN, REPO } from './bench-cluster';
 
 const CONTROLLER_MAIN = join(REPO, 'apps', 'controller', 'dist', 'main.js');
 const WORKER_MAIN = join(REPO, 'apps', 'worker', 'dist', 'main.js');
-const HAPROXY = '/usr/sbin/haproxy';
 const HOST = '127.0.0.1';
 
 /** One controller process of the cluster, restartable on the same ports and name. */
@@ -72,44 +72,8 @@ export interface BenchHaCluster {
   stop(): Promise<void>;
 }
 
-export function haproxyAvailable(): boolean {
-  return existsSync(HAPROXY);
-}
-
 function clientOf(url: string): GroveClient {
   return new GroveClient({ url, serviceAccountName: BENCH_ADMIN, serviceAccountToken: BENCH_ADMIN_TOKEN });
-}
-
-/** HAProxy in TCP mode: REST and gRPC frontends, each balancing round-robin over every replica, fast checks. */
-function haproxyConfig(
-  rest: number,
-  grpc: number,
-  servers: { name: string; port: number; grpcPort: number }[],
-): string {
-  const lines = (port: (s: (typeof servers)[number]) => number) =>
-    servers.map((s) => `  server ${s.name} ${HOST}:${port(s)} check inter 250 fall 1 rise 1`).join('\n');
-  return `global
-  maxconn 4000
-defaults
-  mode tcp
-  timeout connect 1s
-  timeout client 1h
-  timeout server 1h
-  retries 3
-  option redispatch
-frontend rest
-  bind ${HOST}:${rest}
-  default_backend rest
-backend rest
-  balance roundrobin
-${lines((s) => s.port)}
-frontend grpc
-  bind ${HOST}:${grpc}
-  default_backend grpc
-backend grpc
-  balance roundrobin
-${lines((s) => s.grpcPort)}
-`;
 }
 
 async function answers(client: GroveClient): Promise<boolean> {

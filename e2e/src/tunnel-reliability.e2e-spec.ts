@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
@@ -15,61 +14,10 @@ import {
 } from './test-support/restartable-controller';
 import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
 import { closeAndWait, closeOf, echoThrough, within } from './test-support/websocket-session';
+import { EndlessSource } from './test-support/forwarded-download';
 import { untilRunning } from './test-support/running-vm';
 
 const MiB = 1024 * 1024;
-
-/**
- * A loopback TCP server that writes an endless stream to every connection, as fast as the connection takes it
- * (a 64 KiB buffer in a loop, waiting for 'drain' whenever `write` says the buffer is full).
- */
-class EndlessSource {
-  /** Bytes handed to `socket.write` so far, over all connections. */
-  written = 0;
-  /** Times a write found the socket's buffer full and waited for 'drain'. */
-  stalls = 0;
-  private readonly sockets = new Set<Socket>();
-  private readonly server: Server;
-  private readonly chunk = Buffer.alloc(64 * 1024, 0x61);
-
-  constructor() {
-    this.server = createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.once('close', () => this.sockets.delete(socket));
-      this.pump(socket);
-    });
-  }
-
-  listen(): Promise<number> {
-    return new Promise((resolve) =>
-      this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as AddressInfo).port)),
-    );
-  }
-
-  /** Connections still open. */
-  get open(): number {
-    return this.sockets.size;
-  }
-
-  close(): Promise<void> {
-    for (const socket of this.sockets) {
-      socket.destroy();
-    }
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-
-  private pump(socket: Socket): void {
-    while (!socket.destroyed) {
-      this.written += this.chunk.length;
-      if (!socket.write(this.chunk)) {
-        this.stalls++;
-        socket.once('drain', () => this.pump(socket));
-        return;
-      }
-    }
-  }
-}
 
 /**
  * Tunnel sessions when something around them fails: the controller restarts, a worker dies, a client stops reading.

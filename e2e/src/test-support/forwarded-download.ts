@@ -10,6 +10,8 @@ export type ConnectionEnd = { how: 'end' } | { how: 'error'; code: string };
 export class EndlessSource {
   /** Bytes handed to `socket.write` so far, over all connections. */
   written = 0;
+  /** Times a write found the socket's buffer full and waited for 'drain' (backpressure reached the source). */
+  stalls = 0;
   private readonly sockets = new Set<Socket>();
   private readonly server: Server;
   private readonly chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -29,6 +31,11 @@ export class EndlessSource {
     );
   }
 
+  /** Connections still open. */
+  get open(): number {
+    return this.sockets.size;
+  }
+
   close(): Promise<void> {
     for (const socket of this.sockets) {
       socket.destroy();
@@ -40,6 +47,7 @@ export class EndlessSource {
     while (!socket.destroyed) {
       this.written += this.chunk.length;
       if (!socket.write(this.chunk)) {
+        this.stalls++;
         socket.once('drain', () => this.pump(socket));
         return;
       }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
@@ -12,9 +12,8 @@ import {
   type TestDatabase,
 } from '@grove/testing';
 import { BOOTSTRAP_ADMIN, controllerAnswers } from './controller-process';
+import { HAPROXY, haproxyConfig } from '../../bench/support/haproxy';
 import { CONTROLLER_MAIN } from './paths';
-
-const HAPROXY = '/usr/sbin/haproxy';
 
 /** One controller process of the cluster, restartable on the same ports and name. */
 export interface Replica {
@@ -45,44 +44,8 @@ export interface HaCluster {
   stop(): Promise<void>;
 }
 
-export function haproxyAvailable(): boolean {
-  return existsSync(HAPROXY);
-}
-
 function clientOf(url: string, token: string): GroveClient {
   return new GroveClient({ url, serviceAccountName: BOOTSTRAP_ADMIN, serviceAccountToken: token });
-}
-
-/** HAProxy's configuration: two TCP frontends, each balancing over every replica with fast connect checks. */
-function haproxyConfig(
-  rest: number,
-  grpc: number,
-  replicas: { url: string; grpcPort: number; name: string }[],
-): string {
-  const servers = (port: (r: (typeof replicas)[number]) => number) =>
-    replicas.map((r) => `  server ${r.name} 127.0.0.1:${port(r)} check inter 250 fall 1 rise 1`).join('\n');
-  return `global
-  maxconn 4000
-defaults
-  mode tcp
-  timeout connect 1s
-  timeout client 1h
-  timeout server 1h
-  retries 3
-  option redispatch
-frontend rest
-  bind 127.0.0.1:${rest}
-  default_backend rest
-backend rest
-  balance roundrobin
-${servers((r) => Number(new URL(r.url).port))}
-frontend grpc
-  bind 127.0.0.1:${grpc}
-  default_backend grpc
-backend grpc
-  balance roundrobin
-${servers((r) => r.grpcPort)}
-`;
 }
 
 /**
@@ -164,7 +127,14 @@ export async function startHaCluster(count: number, extraArgs: string[] = []): P
       await replica.start();
     }
     const config = join(home, 'haproxy.cfg');
-    writeFileSync(config, haproxyConfig(restPort, grpcLbPort, replicas));
+    writeFileSync(
+      config,
+      haproxyConfig(
+        restPort,
+        grpcLbPort,
+        replicas.map((r) => ({ name: r.name, port: Number(new URL(r.url).port), grpcPort: r.grpcPort })),
+      ),
+    );
     balancer = spawn(HAPROXY, ['-f', config, '-db'], { stdio: 'ignore' });
     const url = `http://127.0.0.1:${restPort}`;
     await waitFor('HAProxy in front of the replicas', () => controllerAnswers(url), 20_000, 100);
