@@ -11,8 +11,19 @@ const LATER_FIELD_DEFAULTS: Pick<Vm, 'audio' | 'clipboard' | 'netSoftnetExpose'>
   netSoftnetExpose: [],
 };
 
+/**
+ * The VM as stored, field for field in the stored order, so that it serialises exactly as `GET /v1/vms` serves the
+ * same document. A later field a document lacks (one written by a replica not yet upgraded; the migration
+ * FillNewerVmFields filled the older ones) is added at the end.
+ */
 function toVm(entity: VmEntity): Vm {
-  return { ...LATER_FIELD_DEFAULTS, ...entity.document, version: entity.version };
+  const vm: Vm = { ...entity.document, version: entity.version };
+  for (const [key, value] of Object.entries(LATER_FIELD_DEFAULTS)) {
+    if (!(key in vm)) {
+      Object.assign(vm, { [key]: structuredClone(value) });
+    }
+  }
+  return vm;
 }
 
 /**

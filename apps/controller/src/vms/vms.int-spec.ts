@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { waitFor } from '@grove/testing';
+import { FillNewerVmFields1796601600000 } from '../infra/database/migrations/1796601600000-FillNewerVmFields';
 import { OmitNullStartupScript1796515200000 } from '../infra/database/migrations/1796515200000-OmitNullStartupScript';
 import { ADMIN, TestController } from '../test-support/test-controller';
 
@@ -204,6 +205,29 @@ describe('VMs', () => {
       expect(list.find((v) => v['name'] === scripted)).toMatchObject({ startup_script: { script_content: 'echo hi' } });
       // Nothing in any VM is null.
       expect(JSON.stringify(list)).not.toMatch(/:null\b/);
+    });
+
+    it('serves a VM byte for byte the same in the list and alone, older documents included', async () => {
+      const name = fresh('agree');
+      await create({ name, image: 'i' });
+      const same = async () => {
+        const one = (await ctl.app.inject({ url: `/v1/vms/${name}`, headers: { authorization: ADMIN } })).body;
+        const all = JSON.parse((await ctl.app.inject({ url: '/v1/vms', headers: { authorization: ADMIN } })).body);
+        expect(JSON.stringify(all.find((v: { name: string }) => v.name === name))).toBe(one);
+        return JSON.parse(one) as Record<string, unknown>;
+      };
+      await same();
+      // A document stored before audio, clipboard and netSoftnetExpose: the migration fills them in place.
+      await ctl.dataSource.query(
+        `UPDATE vms SET document = replace(document::text, '"audio":false,"clipboard":false,"netSoftnetExpose":[],', '')::json
+         WHERE name = $1`,
+        [name],
+      );
+      expect(
+        (await ctl.request('GET', '/v1/vms')).body.find((v: { name: string }) => v.name === name),
+      ).not.toHaveProperty('audio');
+      await new FillNewerVmFields1796601600000().up(ctl.dataSource.createQueryRunner());
+      expect(await same()).toMatchObject({ audio: false, clipboard: false, netSoftnetExpose: [] });
     });
 
     it('404s an unknown VM', async () => {

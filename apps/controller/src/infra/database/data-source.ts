@@ -10,6 +10,7 @@ import { CreateServiceAccountSshKeys1763942400000 } from './migrations/176394240
 import { CreateReplicaRegistry1764950400000 } from './migrations/1764950400000-CreateReplicaRegistry';
 import { AddWorkerCapabilities1796428800000 } from './migrations/1796428800000-AddWorkerCapabilities';
 import { OmitNullStartupScript1796515200000 } from './migrations/1796515200000-OmitNullStartupScript';
+import { FillNewerVmFields1796601600000 } from './migrations/1796601600000-FillNewerVmFields';
 
 export const ENTITIES = [
   ServiceAccountEntity,
@@ -25,6 +26,7 @@ export const MIGRATIONS = [
   CreateReplicaRegistry1764950400000,
   AddWorkerCapabilities1796428800000,
   OmitNullStartupScript1796515200000,
+  FillNewerVmFields1796601600000,
 ];
 
 /** Advisory-lock key held while migrating ("grom"). */
