@@ -451,6 +451,32 @@ describe('TartRuntime against the stand-in tart', () => {
     await expect(byPath.stop('vm', 5)).rejects.toThrow(TART_NOT_FOUND);
   });
 
+  it('passes audio, clipboard, USB accessories and exposed ports to tart run (orchard-2026.md §1.2.7–1.2.9)', async () => {
+    const tart = runtime();
+    const name = groveName('flags');
+    await tart.clone(LINUX, name, never);
+    const run = await startRun(
+      tart,
+      name,
+      runOptions({ audio: true, usbAccessories: false, netSoftnet: true, netSoftnetExpose: ['2222:22', '8080:80'] }),
+    );
+    // What the stand-in accepted (e2e/tart/README.md, "Recorded runs").
+    const recorded = readFileSync(join(home, 'standin', 'runs.jsonl'), 'utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as { vm: string; options: Record<string, string[]> })
+      .find((entry) => entry.vm === name);
+    expect(recorded?.options).toEqual({
+      'no-graphics': [''],
+      'no-clipboard': [''],
+      'no-usb-accessories': [''],
+      'net-softnet': [''],
+      'net-softnet-expose': ['2222:22,8080:80'],
+    });
+    run.abort.abort();
+    await run.exit;
+  });
+
   it('kills an aborted run with SIGKILL and leaves no process behind', async () => {
     const tart = runtime();
     const name = groveName('aborted');
