@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
 import { HttpExceptionFilter } from './common/http-exception.filter';
+import { answerFrameworkError, MAX_PATH_PARAM_LENGTH } from './common/request-input';
 import { createValidationPipe } from './common/validation';
 import type { ControllerConfig } from './infra/config/controller-config';
 import { DatabaseAvailability } from './infra/database/database-availability.service';
@@ -94,7 +95,8 @@ export async function createControllerApp(
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT,
     // Orchard's API has no trailing-slash variants except GET /v1/; accept both spellings everywhere.
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAM_LENGTH },
+    frameworkErrors: answerFrameworkError,
     ...(options.tls
       ? { https: { cert: options.tls.certPem, key: options.tls.keyPem, minVersion: 'TLSv1.2' as const } }
       : {}),
