@@ -45,9 +45,11 @@ export {
   decodeTunnelFrame,
   encodeTunnelFrame,
   TUNNEL_MAX_DATA_BYTES,
+  WORKER_CAPABILITY_TUNNEL_GUEST_AGENT,
   replicaServiceClient,
   replicaServiceDefinition,
   workerServiceClient,
   workerServiceDefinition,
   type TunnelFrame,
+  type TunnelTargetKind,
 } from './tunnel-frames';

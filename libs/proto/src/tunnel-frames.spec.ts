@@ -25,6 +25,15 @@ const cases: [TunnelFrame, object][] = [
     { open: { session: 's-1', vm_uid: '3e6f0c2a-uid', port: 5900 } },
   ],
   [{ kind: 'open', session: 's-2', vmUid: '', port: 22 }, { open: { session: 's-2', port: 22 } }],
+  [
+    { kind: 'open', session: 's-3', vmUid: 'uid-3', port: 0, target: 'tart-guest-agent' },
+    { open: { session: 's-3', vm_uid: 'uid-3', target: { tart_guest_agent: {} } } },
+  ],
+  // A target whose oneof is unset (or set to a member this version does not know) is one the worker must refuse.
+  [
+    { kind: 'open', session: 's-4', vmUid: 'uid-4', port: 0, target: 'unknown' },
+    { open: { session: 's-4', vm_uid: 'uid-4', target: {} } },
+  ],
   [{ kind: 'closeWrite' }, { close_write: {} }],
   [
     { kind: 'error', message: 'connection refused — port 5900' },
@@ -99,6 +108,18 @@ describe('tunnel frame codec', () => {
 
   it.each(cases)('decodes the protobuf encoding of %o', (frame, message) => {
     expect(decodeTunnelFrame(reference.requestSerialize(message))).toEqual(frame);
+  });
+
+  it('decodes a target member it does not know as unknown', () => {
+    // TunnelOpen{session "s", target: TunnelTarget{field 1 (a later member, e.g. a host process): {field 1: "x"}}}.
+    const open = Buffer.from([0x0a, 0x01, 0x73, 0x22, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0x78]);
+    expect(decodeTunnelFrame(Buffer.concat([Buffer.from([0x0a, open.length]), open]))).toEqual({
+      kind: 'open',
+      session: 's',
+      vmUid: '',
+      port: 0,
+      target: 'unknown',
+    });
   });
 
   it('carries a 64 KiB data frame without copying on decode', () => {

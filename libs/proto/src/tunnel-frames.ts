@@ -12,7 +12,7 @@ import { loadReplicaProtocol, loadWorkerProtocol } from './worker-protocol';
  * protobuf codec would copy every chunk once more and allocate an object graph per frame.
  */
 export type TunnelFrame =
-  | { kind: 'open'; session: string; vmUid: string; port: number }
+  | { kind: 'open'; session: string; vmUid: string; port: number; target?: TunnelTargetKind }
   | { kind: 'data'; data: Buffer }
   | { kind: 'window'; bytes: number }
   | { kind: 'closeWrite' }
@@ -25,6 +25,19 @@ export type TunnelFrame =
   | { kind: 'stdout'; data: Buffer }
   | { kind: 'stderr'; data: Buffer }
   | { kind: 'exit'; code: number };
+
+/**
+ * What an `open` frame connects to instead of a TCP port (worker.proto `TunnelTarget`): `tart-guest-agent`, the VM's
+ * Tart guest agent through its control socket. `unknown` is what a target of a newer controller, or an empty one,
+ * decodes to; the worker refuses it. Absent: the TCP port `port`.
+ */
+export type TunnelTargetKind = 'tart-guest-agent' | 'unknown';
+
+/**
+ * The worker capability (`Worker.capabilities`) of a worker that serves `open` frames with the `tart-guest-agent`
+ * target. Older workers ignore the target and would dial port 0, so the controller sends it only to workers with it.
+ */
+export const WORKER_CAPABILITY_TUNNEL_GUEST_AGENT = 'tunnel-guest-agent';
 
 /**
  * What an exec session runs (worker.proto `ExecStart`): `argv` without a shell, through the VM's guest agent, else SSH
@@ -66,6 +79,9 @@ const OUTPUT_STARTED = 1;
 const OUTPUT_STDOUT = 2;
 const OUTPUT_STDERR = 3;
 const OUTPUT_EXIT = 4;
+// Fields of TunnelOpen, and of TunnelTarget's oneof.
+const OPEN_TARGET = 4;
+const TARGET_TART_GUEST_AGENT = 2;
 const VARINT = 0;
 const LEN = 2;
 
@@ -159,6 +175,14 @@ function encodeExecStart(frame: ExecStartFrame): Buffer {
   return message(EXEC_START, Buffer.concat(parts));
 }
 
+/** `TunnelOpen.target`: `unknown` is written as a target whose oneof is unset. */
+function encodeTarget(target: TunnelTargetKind): Buffer {
+  return message(
+    OPEN_TARGET,
+    target === 'tart-guest-agent' ? message(TARGET_TART_GUEST_AGENT, Buffer.alloc(0)) : Buffer.alloc(0),
+  );
+}
+
 function message(field: number, body: Buffer): Buffer {
   const { buf, offset } = lenField(field, body.length);
   body.copy(buf, offset);
@@ -185,6 +209,7 @@ export function encodeTunnelFrame(frame: TunnelFrame): Buffer {
         stringField(1, frame.session),
         stringField(2, frame.vmUid),
         frame.port ? port : Buffer.alloc(0),
+        frame.target === undefined ? Buffer.alloc(0) : encodeTarget(frame.target),
       ]);
       return message(OPEN, body);
     }
@@ -297,9 +322,24 @@ class Reader {
   }
 }
 
+/** `TunnelOpen.target`: a oneof value this version does not know (or none) is `unknown`. */
+function decodeTarget(buf: Buffer): TunnelTargetKind {
+  let target: TunnelTargetKind = 'unknown';
+  eachField(buf, (reader, field, wireType) => {
+    if (wireType !== LEN) {
+      return false;
+    }
+    // The last oneof member on the wire wins, as in protobuf; one this version does not know makes the target unknown.
+    target = field === TARGET_TART_GUEST_AGENT ? 'tart-guest-agent' : 'unknown';
+    reader.bytes();
+    return true;
+  });
+  return target;
+}
+
 function decodeOpen(buf: Buffer): TunnelFrame {
   const reader = new Reader(buf);
-  const frame = { kind: 'open' as const, session: '', vmUid: '', port: 0 };
+  const frame: Extract<TunnelFrame, { kind: 'open' }> = { kind: 'open', session: '', vmUid: '', port: 0 };
   while (!reader.done) {
     const tag = reader.varint();
     const field = Math.floor(tag / 8);
@@ -309,6 +349,8 @@ function decodeOpen(buf: Buffer): TunnelFrame {
       frame.vmUid = reader.bytes().toString('utf8');
     } else if (field === 3 && (tag & 7) === VARINT) {
       frame.port = reader.varint();
+    } else if (field === OPEN_TARGET && (tag & 7) === LEN) {
+      frame.target = decodeTarget(reader.bytes());
     } else {
       reader.skip(tag & 7);
     }

@@ -21,6 +21,8 @@ import type { TunnelError as _grove_worker_v1_TunnelError, TunnelError__Output a
 import type { TunnelFrame as _grove_worker_v1_TunnelFrame, TunnelFrame__Output as _grove_worker_v1_TunnelFrame__Output } from './grove/worker/v1/TunnelFrame';
 import type { TunnelOpen as _grove_worker_v1_TunnelOpen, TunnelOpen__Output as _grove_worker_v1_TunnelOpen__Output } from './grove/worker/v1/TunnelOpen';
 import type { TunnelOpened as _grove_worker_v1_TunnelOpened, TunnelOpened__Output as _grove_worker_v1_TunnelOpened__Output } from './grove/worker/v1/TunnelOpened';
+import type { TunnelTarget as _grove_worker_v1_TunnelTarget, TunnelTarget__Output as _grove_worker_v1_TunnelTarget__Output } from './grove/worker/v1/TunnelTarget';
+import type { TunnelTartGuestAgent as _grove_worker_v1_TunnelTartGuestAgent, TunnelTartGuestAgent__Output as _grove_worker_v1_TunnelTartGuestAgent__Output } from './grove/worker/v1/TunnelTartGuestAgent';
 import type { Welcome as _grove_worker_v1_Welcome, Welcome__Output as _grove_worker_v1_Welcome__Output } from './grove/worker/v1/Welcome';
 import type { WorkerMessage as _grove_worker_v1_WorkerMessage, WorkerMessage__Output as _grove_worker_v1_WorkerMessage__Output } from './grove/worker/v1/WorkerMessage';
 import type { WorkerServiceClient as _grove_worker_v1_WorkerServiceClient, WorkerServiceDefinition as _grove_worker_v1_WorkerServiceDefinition } from './grove/worker/v1/WorkerService';
@@ -53,6 +55,8 @@ export interface ProtoGrpcType {
         TunnelFrame: MessageTypeDefinition<_grove_worker_v1_TunnelFrame, _grove_worker_v1_TunnelFrame__Output>
         TunnelOpen: MessageTypeDefinition<_grove_worker_v1_TunnelOpen, _grove_worker_v1_TunnelOpen__Output>
         TunnelOpened: MessageTypeDefinition<_grove_worker_v1_TunnelOpened, _grove_worker_v1_TunnelOpened__Output>
+        TunnelTarget: MessageTypeDefinition<_grove_worker_v1_TunnelTarget, _grove_worker_v1_TunnelTarget__Output>
+        TunnelTartGuestAgent: MessageTypeDefinition<_grove_worker_v1_TunnelTartGuestAgent, _grove_worker_v1_TunnelTartGuestAgent__Output>
         Welcome: MessageTypeDefinition<_grove_worker_v1_Welcome, _grove_worker_v1_Welcome__Output>
         WorkerMessage: MessageTypeDefinition<_grove_worker_v1_WorkerMessage, _grove_worker_v1_WorkerMessage__Output>
         /**

@@ -1,5 +1,6 @@
 // Original file: libs/proto/proto/grove/worker/v1/worker.proto
 
+import type { TunnelTarget as _grove_worker_v1_TunnelTarget, TunnelTarget__Output as _grove_worker_v1_TunnelTarget__Output } from '../../../grove/worker/v1/TunnelTarget';
 
 /**
  * Names the session and its target.
@@ -14,9 +15,16 @@ export interface TunnelOpen {
    */
   'vm_uid'?: (string);
   /**
-   * TCP port to connect to.
+   * TCP port to connect to; 0 when `target` names something else.
    */
   'port'?: (number);
+  /**
+   * What to connect to instead of a TCP port (Orchard's `PortForward.Target`, orchard-2026.md §1.2.4); unset: `port`.
+   * A worker that does not know this field would dial port 0, so the controller sends it only to workers that
+   * registered the capability the target needs (`tunnel-guest-agent`); a worker answers a target it does not know,
+   * or an empty one, with an error frame.
+   */
+  'target'?: (_grove_worker_v1_TunnelTarget | null);
 }
 
 /**
@@ -32,7 +40,14 @@ export interface TunnelOpen__Output {
    */
   'vm_uid': (string);
   /**
-   * TCP port to connect to.
+   * TCP port to connect to; 0 when `target` names something else.
    */
   'port': (number);
+  /**
+   * What to connect to instead of a TCP port (Orchard's `PortForward.Target`, orchard-2026.md §1.2.4); unset: `port`.
+   * A worker that does not know this field would dial port 0, so the controller sends it only to workers that
+   * registered the capability the target needs (`tunnel-guest-agent`); a worker answers a target it does not know,
+   * or an empty one, with an error frame.
+   */
+  'target': (_grove_worker_v1_TunnelTarget__Output | null);
 }
