@@ -53,6 +53,7 @@ function specOf(v: Vm): VmSpec {
     suspendable: v.suspendable,
     usbAccessories: v.usbAccessories,
     netSoftnetExpose: v.netSoftnetExpose,
+    endpoints: v.endpoints,
     powerState: v.powerState,
   };
 }
@@ -111,8 +112,9 @@ describe('newVm defaults (orchard.md §1.3 steps 4–8)', () => {
   });
 
   it('writes exactly the API fields, nothing more', () => {
-    // startup_script only when there is one: Orchard omits it (issue 12).
-    expect(Object.keys(vm()).sort()).toEqual(VM_FIELDS.filter((f) => f !== 'startup_script').sort());
+    // startup_script, endpoints and observedEndpoints only when there are some: Orchard omits them (issue 12).
+    const omitted: readonly string[] = ['startup_script', 'endpoints', 'observedEndpoints'];
+    expect(Object.keys(vm()).sort()).toEqual(VM_FIELDS.filter((f) => !omitted.includes(f)).sort());
   });
 
   it('names the on-disk VM grove-<name>-<uid>-<restartCount>', () => {

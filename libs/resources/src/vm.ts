@@ -29,6 +29,35 @@ export interface StartupScript {
   env?: Record<string, string>;
 }
 
+/** Transport protocols of VM endpoints (orchard-2026.md §1.2.2, TCP #478 and UDP #485). */
+export const ENDPOINT_PROTOCOLS = ['tcp', 'udp'] as const;
+export type EndpointProtocol = (typeof ENDPOINT_PROTOCOLS)[number];
+
+/** States of an observed endpoint: its worker listener is up, or could not be set up (`message` says why). */
+export const OBSERVED_ENDPOINT_STATES = ['listening', 'error'] as const;
+export type ObservedEndpointState = (typeof OBSERVED_ENDPOINT_STATES)[number];
+
+/**
+ * A VM service exposed on a port of its worker (orchard-2026.md §1.2.2): the worker listens on a port from
+ * `workerPortRange` (equal bounds pin one port; without it the OS picks one) and relays to `target.vm.port`.
+ */
+export interface VmEndpoint {
+  name: string;
+  protocol: EndpointProtocol;
+  target: { vm: { port: number } };
+  workerPortRange?: { min: number; max: number };
+}
+
+/** What the worker reports about one endpoint of the VM (read-only). */
+export interface VmObservedEndpoint {
+  name: string;
+  protocol: EndpointProtocol;
+  /** The worker port the listener took; absent when it has none. */
+  workerPort?: number;
+  state: ObservedEndpointState;
+  message?: string;
+}
+
 /** Map of resource name to amount. */
 export type Resources = Record<string, number>;
 /** Map of label name to value. */
@@ -71,6 +100,8 @@ export interface Vm {
   usbAccessories?: boolean;
   /** Softnet port exposure, `EXTERNAL:INTERNAL` each (`tart run --net-softnet-expose`); fixed once scheduled. */
   netSoftnetExpose: string[];
+  /** Services exposed on worker ports (orchard-2026.md §1.2.2); absent when there are none, as Orchard omits it. */
+  endpoints?: VmEndpoint[];
   powerState: PowerState;
 
   localName: string;
@@ -97,6 +128,11 @@ export interface Vm {
   scheduled_at: string;
   started_at: string;
   generation: number;
+  /**
+   * Read-only: the worker's listeners for `endpoints`, as it last reported them; the scheduler clears them whenever
+   * it changes the VM's state. Absent when there are none.
+   */
+  observedEndpoints?: VmObservedEndpoint[];
 }
 
 /** Every VM field, in the order the API writes them. */
@@ -125,6 +161,7 @@ export const VM_FIELDS = [
   'clipboard',
   'usbAccessories',
   'netSoftnetExpose',
+  'endpoints',
   'powerState',
   'localName',
   'tartName',
@@ -149,6 +186,7 @@ export const VM_FIELDS = [
   'scheduled_at',
   'started_at',
   'generation',
+  'observedEndpoints',
 ] as const satisfies readonly (keyof Vm)[];
 
 /** Fields of the VM that `PUT /v1/vms/{name}` may change (Orchard's `VMSpec`). */
@@ -163,6 +201,7 @@ export const VM_SPEC_FIELDS = [
   'suspendable',
   'usbAccessories',
   'netSoftnetExpose',
+  'endpoints',
   'powerState',
 ] as const satisfies readonly (keyof Vm)[];
 export type VmSpec = Pick<Vm, (typeof VM_SPEC_FIELDS)[number]>;

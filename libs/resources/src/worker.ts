@@ -57,3 +57,12 @@ export function workerLabels(name: string, labels: Labels): Labels {
  * `netSoftnetExpose` says `vm-exposed-ports`; the scheduler places such VMs only there.
  */
 export const WORKER_CAPABILITY_VM_EXPOSED_PORTS = 'vm-exposed-ports';
+
+/**
+ * Capability of a worker that listens on its own ports for VM `endpoints` and relays to the VMs (orchard-2026.md
+ * §1.2.2); the scheduler places VMs with endpoints only there.
+ */
+export const WORKER_CAPABILITY_VM_ENDPOINTS = 'vm-endpoints';
+
+/** What the scheduler writes into `observedEndpoints` of a VM placed on a worker without `vm-endpoints` (Orchard's). */
+export const ENDPOINTS_UNSUPPORTED_MESSAGE = "worker doesn't support VM endpoints";
