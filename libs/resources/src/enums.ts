@@ -3,7 +3,15 @@
  * (reference: orchard.md §2.8).
  */
 
-export const ROLES = ['compute:read', 'compute:write', 'compute:connect', 'admin:read', 'admin:write'] as const;
+export const ROLES = [
+  'compute:read',
+  'compute:write',
+  'compute:connect',
+  // Only `GET /v1/vms/{name}/port-forward?target=tart-guest-agent` (orchard-2026.md §1.2.4).
+  'compute:connect:tart-guest-agent',
+  'admin:read',
+  'admin:write',
+] as const;
 /** A role a service account can hold. */
 export type Role = (typeof ROLES)[number];
 

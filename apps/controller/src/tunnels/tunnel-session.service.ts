@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { ServiceAccount, Vm } from '@grove/resources';
-import type { TunnelFrame } from '@grove/proto';
+import { WORKER_CAPABILITY_TUNNEL_GUEST_AGENT, type TunnelFrame } from '@grove/proto';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -34,10 +34,13 @@ const MIN_WORKER_WAIT_MS = 5_000;
 /** What a port-forward session reaches: a VM, or the worker host itself. */
 export type PortForwardTarget = { kind: 'vm'; name: string } | { kind: 'worker'; name: string };
 
+/** What a port-forward session connects to there: a TCP port, or a VM's Tart guest agent (orchard-2026.md §1.2.4). */
+export type PortForwardDestination = { kind: 'port'; port: number } | { kind: 'tart-guest-agent' };
+
 /** What a port-forward request asks for. */
 export interface PortForwardRequest {
   target: PortForwardTarget;
-  port: number;
+  to: PortForwardDestination;
   waitSeconds: number;
   account: ServiceAccount;
   request: IncomingMessage;
@@ -77,7 +80,10 @@ export interface TunnelAuditRecord {
   vm?: string;
   vmUid?: string;
   worker: string;
+  /** The TCP port; 0 when the session reached `target`. */
   port: number;
+  /** What the session reached instead of a port. */
+  target?: 'tart-guest-agent';
   startedAt: string;
   endedAt: string;
   durationMs: number;
@@ -209,6 +215,9 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     } else {
       workerName = (await this.workers.get(req.target.name)).name;
     }
+    if (req.to.kind === 'tart-guest-agent') {
+      await this.checkGuestAgentCapability(workerName, vm?.name ?? '');
+    }
     const gone = new AbortController();
     const onGone = () => gone.abort();
     upgrade.socket.once('close', onGone);
@@ -224,9 +233,12 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       upgrade.socket.off('close', onGone);
     }
     const session = randomUUID();
-    const target = vm ? `VM "${vm.name}"` : `worker "${workerName}"`;
-    call.write({ kind: 'open', session, vmUid: vm?.uid ?? '', port: req.port });
-    const info = { session, workerName, vm, describe: `${target} port ${req.port}` };
+    call.write(
+      req.to.kind === 'port'
+        ? { kind: 'open', session, vmUid: vm?.uid ?? '', port: req.to.port }
+        : { kind: 'open', session, vmUid: vm?.uid ?? '', port: 0, target: req.to.kind },
+    );
+    const info = { session, workerName, vm };
     // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
     // turn later lets the worker start connecting to the target while this side completes the handshake.
     setImmediate(() => this.accept(req, upgrade, call, info));
@@ -236,7 +248,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     req: PortForwardRequest,
     upgrade: PendingUpgrade,
     call: TunnelLink,
-    info: { session: string; workerName: string; vm: Vm | undefined; describe: string },
+    info: { session: string; workerName: string; vm: Vm | undefined },
   ): void {
     const startedAt = new Date();
     let upgraded = false;
@@ -271,12 +283,27 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         this.active.delete(endpoint);
         this.record(
           { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
-          { ...info, port: req.port },
+          req.to.kind === 'port' ? { ...info, port: req.to.port } : { ...info, port: 0, target: req.to.kind },
           startedAt,
           outcome,
         );
       });
     });
+  }
+
+  /**
+   * A worker that does not register `tunnel-guest-agent` predates the tunnel target and would read the open frame as
+   * one for port 0: such a session is refused here, with the reason, instead of failing there.
+   */
+  private async checkGuestAgentCapability(workerName: string, vmName: string): Promise<void> {
+    const worker = await this.workers.get(workerName);
+    if (!worker.capabilities.includes(WORKER_CAPABILITY_TUNNEL_GUEST_AGENT)) {
+      throw new DomainError(
+        DomainErrorCode.Unavailable,
+        `worker "${workerName}" of VM "${vmName}" cannot forward to the Tart guest agent: it lacks the capability ` +
+          `${WORKER_CAPABILITY_TUNNEL_GUEST_AGENT} (upgrade the worker)`,
+      );
+    }
   }
 
   /**
@@ -388,7 +415,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
 
   private record(
     subject: TunnelAuditSubject,
-    info: { session: string; workerName: string; vm: Vm | undefined; port: number },
+    info: { session: string; workerName: string; vm: Vm | undefined; port: number; target?: 'tart-guest-agent' },
     startedAt: Date,
     outcome: TunnelOutcome,
   ): void {
@@ -402,6 +429,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       ...(info.vm ? { vm: info.vm.name, vmUid: info.vm.uid } : {}),
       worker: info.workerName,
       port: info.port,
+      ...(info.target ? { target: info.target } : {}),
       startedAt: startedAt.toISOString(),
       endedAt: endedAt.toISOString(),
       durationMs: endedAt.getTime() - startedAt.getTime(),
