@@ -1,11 +1,14 @@
 import {
+  ENDPOINTS_UNSUPPORTED_MESSAGE,
   isVmScheduled,
   isWorkerOffline,
   setCondition,
   vmLocalName,
   ZERO_TIME,
   type Vm,
+  type VmObservedEndpoint,
   type Worker,
+  WORKER_CAPABILITY_VM_ENDPOINTS,
 } from '@grove/resources';
 
 export const VM_WORKER_DELETED = "VM is assigned to a worker that doesn't exist anymore";
@@ -51,6 +54,46 @@ export function restartBackoffMs(restartCount: number): number {
  * a bounded back-off, even if it failed again right after a restart (Orchard stops such a VM forever, silently).
  */
 export function checkVmHealth(
+  vm: Vm,
+  workers: ReadonlyMap<string, Worker>,
+  now: Date,
+  offlineTimeoutMs: number,
+): Vm | undefined {
+  const transition = healthTransition(vm, workers, now, offlineTimeoutMs);
+  if (transition) {
+    // The listeners a worker reported belong to the VM's state before the transition (orchard-2026.md §1.2.2).
+    return { ...transition, observedEndpoints: undefined };
+  }
+  return endpointsUnsupported(vm, workers);
+}
+
+/**
+ * A VM that got endpoints while on a worker without capability `vm-endpoints` keeps running there, with every endpoint
+ * observed as `error` (orchard-2026.md §1.2.2); undefined when that is not the case or already written.
+ */
+export function endpointsUnsupported(vm: Vm, workers: ReadonlyMap<string, Worker>): Vm | undefined {
+  const worker = workers.get(vm.worker);
+  const endpoints = vm.endpoints ?? [];
+  if (
+    endpoints.length === 0 ||
+    !isVmScheduled(vm) ||
+    !worker ||
+    (worker.capabilities ?? []).includes(WORKER_CAPABILITY_VM_ENDPOINTS)
+  ) {
+    return undefined;
+  }
+  const observed: VmObservedEndpoint[] = endpoints.map((e) => ({
+    name: e.name,
+    protocol: e.protocol,
+    state: 'error',
+    message: ENDPOINTS_UNSUPPORTED_MESSAGE,
+  }));
+  return JSON.stringify(observed) === JSON.stringify(vm.observedEndpoints ?? [])
+    ? undefined
+    : { ...vm, observedEndpoints: observed };
+}
+
+function healthTransition(
   vm: Vm,
   workers: ReadonlyMap<string, Worker>,
   now: Date,

@@ -1,5 +1,8 @@
 import {
   exposedWorkerPorts,
+  workerPortClaims,
+  workerPortClaimsFit,
+  type WorkerPortClaim,
   DEFAULT_CPU,
   DEFAULT_MEMORY_MIB,
   isVmScheduled,
@@ -11,6 +14,7 @@ import {
   type SchedulerProfile,
   type Vm,
   type Worker,
+  WORKER_CAPABILITY_VM_ENDPOINTS,
   WORKER_CAPABILITY_VM_EXPOSED_PORTS,
 } from '@grove/resources';
 
@@ -50,7 +54,7 @@ export function unsuitability(
   used: Resources,
   now: Date,
   offlineTimeoutMs: number,
-  takenPorts: ReadonlySet<number> = new Set(),
+  takenPorts: readonly WorkerPortClaim[] = [],
 ): string | undefined {
   if (isWorkerOffline(worker, now, offlineTimeoutMs)) {
     return 'offline';
@@ -76,9 +80,18 @@ export function unsuitability(
   if (ports.length > 0 && !worker.capabilities.includes(WORKER_CAPABILITY_VM_EXPOSED_PORTS)) {
     return `lacks capability ${WORKER_CAPABILITY_VM_EXPOSED_PORTS}`;
   }
-  const clash = ports.filter((port) => takenPorts.has(port));
+  // The worker listens for endpoints itself (orchard-2026.md §1.2.2).
+  if ((vm.endpoints ?? []).length > 0 && !(worker.capabilities ?? []).includes(WORKER_CAPABILITY_VM_ENDPOINTS)) {
+    return `lacks capability ${WORKER_CAPABILITY_VM_ENDPOINTS}`;
+  }
+  const pinned = new Set(takenPorts.filter((c) => c.min === c.max).map((c) => c.min));
+  const clash = ports.filter((port) => pinned.has(port));
   if (clash.length > 0) {
     return `port${clash.length > 1 ? 's' : ''} ${clash.join(', ')} exposed by another VM`;
+  }
+  // Endpoint ranges and pins, with the exposed ports, must each get a worker port of their own beside the other VMs'.
+  if (!workerPortClaimsFit([...takenPorts, ...workerPortClaims(vm)])) {
+    return 'worker ports of its endpoints taken by other VMs';
   }
   const short = missingResources(vm.resources, worker.resources, used);
   if (short.length > 0) {
@@ -96,12 +109,12 @@ export function unsuitability(
 export function planPlacement(input: PlacementInput): { assignments: Assignment[]; unplaced: Unplaced[] } {
   const used = new Map<string, Resources>();
   const count = new Map<string, number>();
-  const ports = new Map<string, Set<number>>();
+  const ports = new Map<string, WorkerPortClaim[]>();
   for (const worker of input.workers) {
     const held = input.vms.filter((vm) => isVmScheduled(vm) && vm.worker === worker.name);
     used.set(worker.name, sumResources(held.map((vm) => vm.resources)));
     count.set(worker.name, held.length);
-    ports.set(worker.name, new Set(held.flatMap(exposedWorkerPorts)));
+    ports.set(worker.name, held.flatMap(workerPortClaims));
   }
   const pending = input.vms
     .filter(awaitsPlacement)
@@ -144,9 +157,7 @@ export function planPlacement(input: PlacementInput): { assignments: Assignment[
     }
     used.set(chosen.name, sumResources([used.get(chosen.name) ?? {}, vm.resources]));
     count.set(chosen.name, (count.get(chosen.name) ?? 0) + 1);
-    for (const port of exposedWorkerPorts(vm)) {
-      ports.get(chosen.name)?.add(port);
-    }
+    ports.get(chosen.name)?.push(...workerPortClaims(vm));
     assignments.push({
       vm: vm.name,
       uid: vm.uid,

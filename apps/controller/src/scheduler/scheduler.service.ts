@@ -155,6 +155,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
               scheduled_at: now.toISOString(),
               status_message: '',
               conditions: setCondition(current.conditions, 'scheduled', true),
+              // Cleared with every transition the scheduler writes (orchard-2026.md §1.2.2).
+              observedEndpoints: undefined,
             }
           : undefined,
       );

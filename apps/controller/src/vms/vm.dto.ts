@@ -3,17 +3,21 @@ import {
   ARCHITECTURES,
   CONDITION_STATES,
   CONDITION_TYPES,
+  ENDPOINT_PROTOCOLS,
   EVENT_KINDS,
   WRITABLE_EVENT_KINDS,
   IMAGE_PULL_POLICIES,
   OPERATING_SYSTEMS,
   POWER_STATES,
   RESTART_POLICIES,
+  OBSERVED_ENDPOINT_STATES,
   RUNTIMES,
   VM_STATUSES,
   type ConditionState,
   type ConditionType,
+  type EndpointProtocol,
   type EventKind,
+  type ObservedEndpointState,
 } from '@grove/resources';
 import { Type } from 'class-transformer';
 import {
@@ -22,9 +26,11 @@ import {
   IsIn,
   IsInt,
   IsNotEmpty,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
+  Max,
   Min,
   ValidateNested,
 } from 'class-validator';
@@ -59,6 +65,92 @@ export class StartupScriptDto {
   @IsOptional()
   @IsLabelMap()
   env?: Record<string, string>;
+}
+
+/** A TCP/UDP port, 1–65535; `field` names it in the messages. */
+function IsPort(field: string): PropertyDecorator {
+  const message = `${field} must be a port between 1 and 65535`;
+  return (target, key) => {
+    IsInt({ message })(target, key);
+    Min(1, { message })(target, key);
+    Max(65535, { message })(target, key);
+  };
+}
+
+export class VmEndpointVmTargetDto {
+  @ApiProperty({ description: 'Port of the VM the worker relays to.', minimum: 1, maximum: 65535, example: 22 })
+  @IsPort('port')
+  port!: number;
+}
+
+export class VmEndpointTargetDto {
+  @ApiProperty({ description: 'The VM itself (the only target).', type: VmEndpointVmTargetDto })
+  @IsObject({ message: 'vm must be an object {port}' })
+  @ValidateNested()
+  @Type(() => VmEndpointVmTargetDto)
+  vm!: VmEndpointVmTargetDto;
+}
+
+export class WorkerPortRangeDto {
+  @ApiProperty({ description: 'Lowest worker port the listener may take.', minimum: 1, maximum: 65535 })
+  @IsPort('min')
+  min!: number;
+
+  @ApiProperty({ description: 'Highest worker port the listener may take; equal to `min` for an exact port.' })
+  @IsPort('max')
+  max!: number;
+}
+
+export class VmEndpointDto {
+  @ApiProperty({ description: 'Name of the endpoint, non-empty and unique within the VM.', example: 'ssh' })
+  @IsString()
+  name!: string;
+
+  @ApiProperty({ description: 'Transport protocol the worker relays.', enum: ENDPOINT_PROTOCOLS })
+  @IsIn(ENDPOINT_PROTOCOLS, { message: `protocol must be one of: ${ENDPOINT_PROTOCOLS.join(', ')}` })
+  protocol!: EndpointProtocol;
+
+  @ApiProperty({ description: 'Where the worker relays to: `{"vm": {"port": 22}}`.', type: VmEndpointTargetDto })
+  @IsObject({ message: 'target must be an object {vm: {port}}' })
+  @ValidateNested()
+  @Type(() => VmEndpointTargetDto)
+  target!: VmEndpointTargetDto;
+
+  @ApiPropertyOptional({
+    description:
+      'Worker ports the listener may take (`min` ≤ `max`, equal bounds for an exact port); without it the worker ' +
+      'lets the OS pick a free port. The scheduler keeps ranges of VMs on one worker from clashing.',
+    type: WorkerPortRangeDto,
+  })
+  @IsOptional()
+  @IsObject({ message: 'workerPortRange must be an object {min, max}' })
+  @ValidateNested()
+  @Type(() => WorkerPortRangeDto)
+  workerPortRange?: WorkerPortRangeDto;
+}
+
+export class VmObservedEndpointDto {
+  @ApiProperty({ description: 'Name of the endpoint in `endpoints`.' })
+  @IsString()
+  name!: string;
+
+  @ApiProperty({ description: 'Its protocol.', enum: ENDPOINT_PROTOCOLS })
+  @IsIn(ENDPOINT_PROTOCOLS, { message: `protocol must be one of: ${ENDPOINT_PROTOCOLS.join(', ')}` })
+  protocol!: EndpointProtocol;
+
+  @ApiPropertyOptional({ description: 'The worker port the listener took; absent when it has none.' })
+  @IsOptional()
+  @IsPort('workerPort')
+  workerPort?: number;
+
+  @ApiProperty({ description: '`listening`, or `error` with a `message`.', enum: OBSERVED_ENDPOINT_STATES })
+  @IsIn(OBSERVED_ENDPOINT_STATES, { message: `state must be one of: ${OBSERVED_ENDPOINT_STATES.join(', ')}` })
+  state!: ObservedEndpointState;
+
+  @ApiPropertyOptional({ description: 'Why the listener is in state `error`.' })
+  @IsOptional()
+  @IsString()
+  message?: string;
 }
 
 export class VmConditionDto {
@@ -234,6 +326,25 @@ export class VmDto {
   @IsString({ each: true })
   netSoftnetExpose?: string[];
 
+  @ApiPropertyOptional({
+    description:
+      'VM services exposed on ports of its worker: the worker listens on a port of its own (from `workerPortRange`, ' +
+      'or one the OS picks) and relays TCP connections or UDP datagrams to `target.vm.port`; `observedEndpoints` ' +
+      'says which worker port each got. Names are unique. Needs a worker with capability `vm-endpoints`. May be ' +
+      'updated at any time (an update that leaves the field out keeps it, `[]` removes them all); the worker ' +
+      'replaces the VM’s listeners. Grove workers listen on the address of `grove worker run --endpoint-address` ' +
+      '(default 127.0.0.1).',
+    type: [VmEndpointDto],
+    example: [
+      { name: 'ssh', protocol: 'tcp', target: { vm: { port: 22 } }, workerPortRange: { min: 2222, max: 2222 } },
+    ],
+  })
+  @IsOptional()
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => VmEndpointDto)
+  endpoints?: VmEndpointDto[] | null;
+
   @ApiPropertyOptional({ description: 'Desired power state; `stopped` and `suspended` are final.', enum: POWER_STATES })
   @IsOptional()
   @oneOf(POWER_STATES, 'powerState')
@@ -320,6 +431,19 @@ export class VmDto {
   @ValidateNested({ each: true })
   @Type(() => VmConditionDto)
   conditions?: VmConditionDto[] | null;
+
+  @ApiPropertyOptional({
+    description:
+      'Read-only: the worker’s listeners for `endpoints` (state endpoint only; `[]` clears them). The scheduler ' +
+      'clears them whenever it changes the VM’s state, and marks them `error` when the VM’s worker lacks ' +
+      'capability `vm-endpoints`.',
+    type: [VmObservedEndpointDto],
+  })
+  @IsOptional()
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => VmObservedEndpointDto)
+  observedEndpoints?: VmObservedEndpointDto[] | null;
 
   @ApiPropertyOptional({ description: 'Read-only.' }) @IsOptional() @IsString() createdAt?: string;
   @ApiPropertyOptional({ description: 'Read-only.' }) @IsOptional() @IsInt() version?: number;

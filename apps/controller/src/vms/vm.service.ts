@@ -2,14 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import {
   applyVmSpecUpdate,
+  isVmScheduled,
   newVm,
   parseFilters,
+  sameEndpoints,
   setCondition,
+  workerPortClaims,
+  workerPortClaimsFit,
   ZERO_TIME,
   type Filter,
   type Vm,
   type VmCreateInput,
   type VmEvent,
+  type VmObservedEndpoint,
   type VmSpec,
 } from '@grove/resources';
 import { DomainError } from '../common/domain-error';
@@ -41,6 +46,7 @@ function toSpecInput(dto: VmDto): Partial<VmSpec> {
     suspendable: dto.suspendable,
     usbAccessories: dto.usbAccessories,
     netSoftnetExpose: dto.netSoftnetExpose,
+    endpoints: dto.endpoints ?? undefined,
     powerState: blankToUndefined(dto.powerState),
   };
 }
@@ -150,9 +156,19 @@ export class VmService {
   /** Spec update (PUT /v1/vms/{name}): only the VMSpec fields count; a change bumps `generation`. */
   async updateSpec(name: string, dto: VmDto): Promise<Vm> {
     const requested = toSpecInput(dto);
+    // The worker ports other VMs claim, read only when the update brings endpoints; checked again under the lock below
+    // against the VM's worker as it is then.
+    const others = requested.endpoints ? await this.repository.all() : [];
     const result = await this.repository.update(name, (vm) => {
       const spec = applyVmSpecUpdate(vm, requested);
-      return spec === undefined ? undefined : { ...vm, ...spec, generation: vm.generation + 1 };
+      if (spec === undefined) {
+        return undefined;
+      }
+      const next: Vm = { ...vm, ...spec, generation: vm.generation + 1 };
+      if (!sameEndpoints(vm.endpoints, next.endpoints)) {
+        assertWorkerPortsFree(next, others);
+      }
+      return next;
     });
     if (result?.after) {
       this.nudgeWorker(result.after);
@@ -182,6 +198,7 @@ export class VmService {
         image_fqn: dto.image_fqn ?? vm.image_fqn,
         observedGeneration: dto.observedGeneration ?? vm.observedGeneration,
         conditions: mergeReportedConditions(vm, dto.conditions ?? undefined),
+        observedEndpoints: reportedEndpoints(vm, dto.observedEndpoints ?? undefined),
       };
       if (status === 'running' && vm.status !== 'running' && vm.started_at === ZERO_TIME) {
         next.started_at = new Date().toISOString();
@@ -253,6 +270,40 @@ export class VmService {
     }
     return result.before;
   }
+}
+
+/**
+ * A scheduled VM whose endpoints change must still get its worker ports beside the other VMs on that worker
+ * (orchard-2026.md §1.2.2: Orchard answers 412; Grove answers 409, as for other requests the VM's state forbids).
+ */
+function assertWorkerPortsFree(vm: Vm, all: readonly Vm[]): void {
+  if (!isVmScheduled(vm) || !vm.worker) {
+    return;
+  }
+  const claims = all
+    .filter((other) => other.uid !== vm.uid && other.worker === vm.worker && isVmScheduled(other))
+    .flatMap(workerPortClaims);
+  if (!workerPortClaimsFit([...claims, ...workerPortClaims(vm)])) {
+    throw DomainError.conflict(
+      `the worker ports of the endpoints clash with netSoftnetExpose or endpoints of other VMs on worker "${vm.worker}"`,
+    );
+  }
+}
+
+/** The worker's listeners replace what was stored when it reports them; none (`[]`) omits the field. */
+function reportedEndpoints(vm: Vm, reported: VmObservedEndpoint[] | undefined): Vm['observedEndpoints'] {
+  if (reported === undefined) {
+    return vm.observedEndpoints;
+  }
+  return reported.length === 0
+    ? undefined
+    : reported.map((e) => ({
+        name: e.name,
+        protocol: e.protocol,
+        ...(e.workerPort !== undefined ? { workerPort: e.workerPort } : {}),
+        state: e.state,
+        ...(e.message ? { message: e.message } : {}),
+      }));
 }
 
 /** Workers own only the `running` condition; `scheduled` stays the controller's (orchard.md §2.3). */
