@@ -67,6 +67,12 @@ export interface OnDiskVm {
   running: boolean;
 }
 
+/** A UDP address of a VM service. */
+export interface UdpTarget {
+  host: string;
+  port: number;
+}
+
 /** An open session to a VM's guest agent (tart.md §4): where to dial the `Agent` gRPC service. */
 export interface GuestAgentAddress {
   /** A grpc-js target such as `unix:///abs/path/control.sock`. */
@@ -124,6 +130,11 @@ export interface VmRuntime {
    * the synthetic runtime maps VM ports to loopback ports it serves. Resolves once connected.
    */
   connect(onDiskName: string, port: number, signal: AbortSignal): Promise<Socket>;
+  /**
+   * Where datagrams for a UDP port of the VM go (UDP endpoints, orchard-2026.md §1.2.2): Tart, the VM's IP and that
+   * port; the synthetic runtime, the loopback port it serves that VM port on. Rejects while the VM does not run.
+   */
+  udpTarget(onDiskName: string, port: number, signal: AbortSignal): Promise<UdpTarget>;
   /** Where the VM's guest agent answers (Tart: `<TART_HOME>/vms/<name>/control.sock`). */
   guestAgent(onDiskName: string): GuestAgentAddress;
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import {
   RuntimeError,
   type GuestAgentAddress,
+  type UdpTarget,
   type OnDiskVm,
   type VmHardware,
   type VmRunExit,
@@ -114,6 +115,10 @@ export class FakeRuntime implements VmRuntime {
   }
 
   connect(): Promise<Socket> {
+    return Promise.reject(new RuntimeError('the fake runtime has no network'));
+  }
+
+  udpTarget(): Promise<UdpTarget> {
     return Promise.reject(new RuntimeError('the fake runtime has no network'));
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -260,6 +261,36 @@ describe('SyntheticRuntime', () => {
       );
       await runtime.stop(name, 30);
       await expect(runtime.connect(name, 22, signal)).rejects.toThrow(/not running/);
+    });
+  });
+
+  describe('UDP echo on VM port 7', () => {
+    it('sends every datagram back to its sender', async () => {
+      const runtime = await newRuntime();
+      const { name } = await boot(runtime);
+      const target = await runtime.udpTarget(name, 7, signal);
+      expect(target.host).toBe('127.0.0.1');
+      const client = createSocket('udp4');
+      const replies: string[] = [];
+      client.on('message', (message) => replies.push(message.toString()));
+      try {
+        client.send('one', target.port, target.host);
+        client.send('two', target.port, target.host);
+        await waitFor('the echoes', () => replies.length >= 2);
+        expect(replies.sort()).toEqual(['one', 'two']);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('refuses other ports, and VMs that do not run', async () => {
+      const runtime = await newRuntime();
+      const { name } = await boot(runtime);
+      await expect(runtime.udpTarget(name, 53, signal)).rejects.toThrow(
+        `the synthetic VM "${name}" serves only UDP port 7 (echo), not 53`,
+      );
+      await runtime.stop(name, 30);
+      await expect(runtime.udpTarget(name, 7, signal)).rejects.toThrow(/not running/);
     });
   });
 

@@ -10,6 +10,7 @@ import {
   RuntimeError,
   type GuestAgentAddress,
   type OnDiskVm,
+  type UdpTarget,
   type VmHardware,
   type VmRunExit,
   type VmRunOptions,
@@ -17,6 +18,7 @@ import {
 } from '../vm-runtime';
 import { exitAfterMessage, faultMessage, imageFaults } from './image-faults';
 import { echo, ServiceListener } from './service-listener';
+import { UdpEcho } from './udp-echo';
 import { VmSshServer } from './vm-ssh-server';
 
 /** How long each step of a synthetic VM takes, in milliseconds (0 when unset). */
@@ -48,6 +50,8 @@ interface VmRecord {
 interface RunningVm {
   /** VM port → loopback port, once booted. */
   ports?: ReadonlyMap<number, number>;
+  /** VM UDP port → loopback UDP port, once booted. */
+  udpPorts?: ReadonlyMap<number, number>;
   /** Resolves when booted (or the run ended first). */
   booted: Promise<void>;
   /** Ends the run with this exit (the first call wins) and resolves once all its servers are closed. */
@@ -66,10 +70,10 @@ const ECHO_PORT = 7;
  * a scratch directory `home/`, so a restarted worker finds its VMs again (none of them running). While a VM runs, it
  * serves on 127.0.0.1, on ports the OS picks:
  * - VM port 22: an SSH server ({@link VmSshServer}); its commands run with /bin/sh in `home/` **on the worker host**;
- * - VM port 7: an echo service;
+ * - VM port 7: an echo service, on TCP and on UDP;
  * - the Tart guest agent (`/Agent/Exec`, `/Agent/ResolveIP`, tart.md §4.3) on `<vmdir>/control.sock`, its commands
  *   also on the host; when that path is too long for a Unix socket, on a short path in the temp dir instead.
- * The VM's IP is 127.0.0.1, and `connect` maps its ports 22 and 7 to the loopback ports.
+ * The VM's IP is 127.0.0.1, and `connect` maps its ports 22 and 7 to the loopback ports (`udpTarget` port 7/udp).
  *
  * Failure injection (tests and demos), by the image name ({@link imageFaults}): `fail-pull`, `fail-clone` or
  * `fail-run` anywhere in it makes that step fail with a {@link RuntimeError} that says so, and `exit-after-<ms>` makes
@@ -167,6 +171,7 @@ export class SyntheticRuntime implements VmRuntime {
         }
       }),
     };
+    const udpEcho = new UdpEcho();
     const boot = new AbortController();
 
     let exited: (exit: VmRunExit) => void = () => undefined;
@@ -182,7 +187,7 @@ export class SyntheticRuntime implements VmRuntime {
         agent.killAll();
         agentConnections.destroy();
         grpc.forceShutdown();
-        await Promise.all(Object.values(listeners).map((listener) => listener.close()));
+        await Promise.all([...Object.values(listeners).map((listener) => listener.close()), udpEcho.close()]);
         this.running.delete(onDiskName);
         this.log(`${onDiskName}: stopped${result.error ? ` (${result.error})` : ''}`);
         exited(result);
@@ -195,19 +200,22 @@ export class SyntheticRuntime implements VmRuntime {
     vm.booted = (async () => {
       await this.wait('boot', boot.signal);
       rmSync(socketPath, { force: true }); // left behind by a worker that died
-      const [sshPort, echoPort] = await Promise.all([
+      const [sshPort, echoPort, , udpEchoPort] = await Promise.all([
         listeners.ssh.listenLoopback(),
         listeners.echo.listenLoopback(),
         listeners.agent.listenUnix(socketPath),
+        udpEcho.listenLoopback(),
       ]);
       boot.signal.throwIfAborted();
+      vm.udpPorts = new Map([[ECHO_PORT, udpEchoPort]]);
       vm.ports = new Map([
         [SSH_PORT, sshPort],
         [ECHO_PORT, echoPort],
       ]);
       this.save(onDiskName, { ...this.load(onDiskName), suspended: false });
       this.log(
-        `${onDiskName}: running, SSH on 127.0.0.1:${sshPort}, echo on 127.0.0.1:${echoPort}, agent ${socketPath}`,
+        `${onDiskName}: running, SSH on 127.0.0.1:${sshPort}, echo on 127.0.0.1:${echoPort} (TCP) and ` +
+          `127.0.0.1:${udpEchoPort} (UDP), agent ${socketPath}`,
       );
       if (faults.exitAfterMs !== undefined) {
         const ms = faults.exitAfterMs;
@@ -283,6 +291,21 @@ export class SyntheticRuntime implements VmRuntime {
       throw new RuntimeError(`synthetic runtime: VM "${onDiskName}" is not running`);
     }
     return '127.0.0.1';
+  }
+
+  /** The loopback port of the VM's UDP echo (port 7/udp), its only UDP service. */
+  udpTarget(onDiskName: string, port: number, _signal: AbortSignal): Promise<UdpTarget> {
+    const ports = this.running.get(onDiskName)?.udpPorts;
+    if (!ports) {
+      return Promise.reject(new RuntimeError(`synthetic runtime: VM "${onDiskName}" is not running`));
+    }
+    const local = ports.get(port);
+    if (local === undefined) {
+      return Promise.reject(
+        new RuntimeError(`the synthetic VM "${onDiskName}" serves only UDP port 7 (echo), not ${port}`),
+      );
+    }
+    return Promise.resolve({ host: '127.0.0.1', port: local });
   }
 
   connect(onDiskName: string, port: number, signal: AbortSignal): Promise<Socket> {

@@ -4,6 +4,7 @@ import { type Socket, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import {
   type GuestAgentAddress,
+  type UdpTarget,
   type OnDiskVm,
   RuntimeError,
   type VmHardware,
@@ -218,6 +219,15 @@ export class TartRuntime implements VmRuntime {
     return dial(ip, port, signal).catch((err: Error) => {
       throw new RuntimeError(`failed to connect to ${onDiskName} at ${ip}:${port}: ${err.message}`);
     });
+  }
+
+  async udpTarget(onDiskName: string, port: number, signal: AbortSignal): Promise<UdpTarget> {
+    const host = await this.ip(
+      onDiskName,
+      { bridged: this.bridged.has(onDiskName), waitSeconds: CONNECT_IP_WAIT_SECONDS },
+      signal,
+    );
+    return { host, port };
   }
 
   guestAgent(onDiskName: string): GuestAgentAddress {
