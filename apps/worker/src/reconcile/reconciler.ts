@@ -1,7 +1,9 @@
-import type { Vm, VmCondition, VmEvent } from '@grove/resources';
+import type { Vm, VmCondition, VmEvent, VmObservedEndpoint } from '@grove/resources';
 import type { Socket } from 'node:net';
+import { VmEndpointSet } from '../endpoints/vm-endpoint-set';
 import type { GuestAgentAddress, OnDiskVm, VmRuntime } from '../runtime/vm-runtime';
 import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
+import { onlyEndpointsChanged } from './endpoint-change';
 import { planOnDiskGc } from './on-disk-name';
 import { pairByOnDiskName, planSync, type PlannedSyncAction } from './transition-table';
 
@@ -14,6 +16,8 @@ export interface VmStateReport {
   image_fqn?: string;
   observedGeneration?: number;
   conditions?: VmCondition[];
+  /** The worker's listeners for the VM's endpoints; `[]` when it has none (any more). */
+  observedEndpoints?: VmObservedEndpoint[];
 }
 
 /** What the reconciler needs from the controller; the worker process backs it with the REST client. */
@@ -31,7 +35,12 @@ export interface ReconcilerOptions {
   controller: ControllerPort;
   runStartupScript?: StartupScriptRunner;
   log: (line: string) => void;
+  /** Where the listeners of VM endpoints bind (`grove worker run --endpoint-address`); default 127.0.0.1. */
+  endpointAddress?: string;
 }
+
+/** Loopback unless the operator says otherwise: a deliberate deviation from Orchard's every-interface listeners. */
+export const DEFAULT_ENDPOINT_ADDRESS = '127.0.0.1';
 
 /**
  * The worker's reconciliation loop (orchard.md §5.2): each pass reads the controller's VMs for this worker, cleans up
@@ -42,6 +51,8 @@ export interface ReconcilerOptions {
  */
 export class Reconciler {
   private readonly vms = new Map<string, ManagedVm>();
+  /** The endpoint listeners of running VMs, by on-disk name (orchard-2026.md §1.2.2). */
+  private readonly endpointSets = new Map<string, VmEndpointSet>();
   /**
    * On-disk clones that garbage collection is stopping or deleting in the background, with whether that worked. No
    * pass plans them again meanwhile, and `create` of the same name waits for them: `tart clone` refuses a name that
@@ -98,6 +109,7 @@ export class Reconciler {
       return;
     }
     await this.collectGarbage(remote);
+    this.adoptEndpointOnlyChanges(remote);
     const pairs = pairByOnDiskName(
       remote.map((vm) => [vm.localName, vm] as const),
       [...this.vms].map(([name, vm]) => [name, vm.view()] as const),
@@ -120,6 +132,7 @@ export class Reconciler {
         this.create(remote!);
         return;
       case 'delete':
+        await this.closeEndpoints(onDiskName);
         this.background(local, 'delete', async (vm) => {
           await vm.delete();
           this.vms.delete(onDiskName);
@@ -135,6 +148,7 @@ export class Reconciler {
           image_fqn: local!.imageFqn,
           observedGeneration: local!.vm.generation,
           conditions: runningCondition(local!.isUp),
+          observedEndpoints: await this.syncEndpoints(remote!, local!),
         });
         return;
       case 'monitorRunning':
@@ -143,21 +157,74 @@ export class Reconciler {
           status_message: local!.statusMessage,
           observedGeneration: local!.vm.generation,
           conditions: runningCondition(local!.isUp),
+          observedEndpoints: await this.syncEndpoints(remote!, local!),
         });
         return;
       case 'stop':
+        await this.closeEndpoints(onDiskName);
         this.background(local, 'stop', (vm) => vm.stop());
         return;
       case 'fail':
       case 'lostTrack':
       case 'impossible':
+        await this.closeEndpoints(onDiskName);
         this.background(local, 'stop', (vm) => vm.stop());
         await this.report(remote!, {
           status: 'failed',
           status_message: action.message,
           conditions: runningCondition(false),
+          observedEndpoints: [],
         });
         return;
+    }
+  }
+
+  /**
+   * Opens, replaces or closes the endpoint listeners of a VM (orchard-2026.md §1.2.2): they exist while its process is
+   * up and it is to keep running; returns what to report as its `observedEndpoints`.
+   */
+  private async syncEndpoints(remote: Vm, local: ManagedVm): Promise<VmObservedEndpoint[]> {
+    const wanted = local.isUp && remote.powerState === 'running' ? (remote.endpoints ?? []) : [];
+    if (wanted.length === 0) {
+      await this.closeEndpoints(local.onDiskName);
+      return [];
+    }
+    let set = this.endpointSets.get(local.onDiskName);
+    if (!set) {
+      const { runtime, log } = this.options;
+      const onDiskName = local.onDiskName;
+      set = new VmEndpointSet({
+        address: this.options.endpointAddress ?? DEFAULT_ENDPOINT_ADDRESS,
+        target: {
+          connectTcp: (port, signal) => runtime.connect(onDiskName, port, signal),
+          udpTarget: (port, signal) => runtime.udpTarget(onDiskName, port, signal),
+        },
+        log: (line) => log(`${remote.name}: ${line}`),
+      });
+      this.endpointSets.set(onDiskName, set);
+    }
+    await set.reconcile(wanted);
+    return set.observed();
+  }
+
+  private async closeEndpoints(onDiskName: string): Promise<void> {
+    const set = this.endpointSets.get(onDiskName);
+    this.endpointSets.delete(onDiskName);
+    await set?.close();
+  }
+
+  /**
+   * A spec change of only `endpoints` replaces the VM's listeners without restarting the VM (orchard-2026.md §1.2.2:
+   * the worker's endpoint set reconciles on its own): the VM takes the new spec as applied, and the transition table
+   * then sees nothing to do.
+   */
+  private adoptEndpointOnlyChanges(remote: readonly Vm[]): void {
+    for (const vm of remote) {
+      const local = this.vms.get(vm.localName);
+      if (local?.isUp && vm.generation !== local.vm.generation && onlyEndpointsChanged(local.vm, vm)) {
+        this.options.log(`${vm.name}: only its endpoints changed; replacing their listeners, the VM keeps running`);
+        local.adoptSpec(vm);
+      }
     }
   }
 
@@ -240,6 +307,12 @@ export class Reconciler {
     }
     if (wanted.observedGeneration !== undefined && wanted.observedGeneration !== remote.observedGeneration) {
       changed.observedGeneration = wanted.observedGeneration;
+    }
+    if (
+      wanted.observedEndpoints !== undefined &&
+      JSON.stringify(wanted.observedEndpoints) !== JSON.stringify(remote.observedEndpoints ?? [])
+    ) {
+      changed.observedEndpoints = wanted.observedEndpoints;
     }
     const running = wanted.conditions?.[0];
     const remoteRunning = remote.conditions.find((c) => c.type === 'running')?.state ?? 'false';
@@ -347,6 +420,7 @@ export class Reconciler {
     this.closed = true;
     await this.running;
     await Promise.all(this.collecting.values());
+    await Promise.all([...this.endpointSets.keys()].map((name) => this.closeEndpoints(name)));
     await Promise.allSettled(
       [...this.vms.values()].map((vm) =>
         vm.delete().catch((err: Error) => this.options.log(`deleting ${vm.onDiskName} failed: ${err.message}`)),

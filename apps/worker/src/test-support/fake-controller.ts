@@ -39,6 +39,12 @@ export class FakeController implements ControllerPort {
         image_fqn: report.image_fqn ?? vm.image_fqn,
         observedGeneration: report.observedGeneration ?? vm.observedGeneration,
         conditions: running ? setCondition(vm.conditions, 'running', running.state === 'true') : vm.conditions,
+        observedEndpoints:
+          report.observedEndpoints === undefined
+            ? vm.observedEndpoints
+            : report.observedEndpoints.length > 0
+              ? report.observedEndpoints
+              : undefined,
       });
     }
     return Promise.resolve();
