@@ -29,6 +29,12 @@ interface Listener {
 const DEFAULT_UDP_FLOW_IDLE_MS = 60_000;
 
 /**
+ * Where VM endpoints listen unless the operator chooses another address (`grove worker run --endpoint-address`):
+ * loopback, a deliberate deviation from Orchard's every-interface listeners (docs/api-compatibility.md).
+ */
+export const DEFAULT_ENDPOINT_ADDRESS = '127.0.0.1';
+
+/**
  * The worker listeners of one VM's `endpoints` (orchard-2026.md §1.2.2): each endpoint gets a port of the worker —
  * the first free one of its `workerPortRange`, or one the OS picks — on the operator's address, and relays TCP
  * connections or UDP datagrams (with per-flow state: each client gets a socket of its own towards the VM, so replies

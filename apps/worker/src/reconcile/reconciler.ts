@@ -1,6 +1,6 @@
 import type { Vm, VmCondition, VmEvent, VmObservedEndpoint } from '@grove/resources';
 import type { Socket } from 'node:net';
-import { VmEndpointSet } from '../endpoints/vm-endpoint-set';
+import { DEFAULT_ENDPOINT_ADDRESS, VmEndpointSet } from '../endpoints/vm-endpoint-set';
 import type { GuestAgentAddress, OnDiskVm, VmRuntime } from '../runtime/vm-runtime';
 import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
 import { onlyEndpointsChanged } from './endpoint-change';
@@ -38,9 +38,6 @@ export interface ReconcilerOptions {
   /** Where the listeners of VM endpoints bind (`grove worker run --endpoint-address`); default 127.0.0.1. */
   endpointAddress?: string;
 }
-
-/** Loopback unless the operator says otherwise: a deliberate deviation from Orchard's every-interface listeners. */
-export const DEFAULT_ENDPOINT_ADDRESS = '127.0.0.1';
 
 /**
  * The worker's reconciliation loop (orchard.md §5.2): each pass reads the controller's VMs for this worker, cleans up

@@ -14,7 +14,12 @@ import {
   type WorkerMessage,
 } from '@grove/proto';
 import { GRPC_CLIENT_FLOW_CONTROL } from '@grove/tunnel';
-import { GROVE_VERSION, WORKER_CAPABILITY_VM_EXPOSED_PORTS, type Worker } from '@grove/resources';
+import {
+  GROVE_VERSION,
+  WORKER_CAPABILITY_VM_ENDPOINTS,
+  WORKER_CAPABILITY_VM_EXPOSED_PORTS,
+  type Worker,
+} from '@grove/resources';
 import { INITIAL_RECONNECT_STATE, nextReconnect, type SessionOutcome } from './backoff';
 import { failureOutcome, SessionStreamError } from './session-outcome';
 import { TunnelPool, type TunnelClientCall, type TunnelOpenFrame } from './tunnel-pool';
@@ -189,8 +194,8 @@ export class WorkerSession extends EventEmitter {
       arch: identity.arch,
       runtime: identity.runtime,
       // Both runtimes pass netSoftnetExpose on (Tart as `--net-softnet-expose`), so the scheduler may place such VMs
-      // here (orchard-2026.md §1.2.9).
-      capabilities: [WORKER_CAPABILITY_VM_EXPOSED_PORTS],
+      // here (orchard-2026.md §1.2.9); the reconciler listens for VM endpoints (§1.2.2).
+      capabilities: [WORKER_CAPABILITY_VM_EXPOSED_PORTS, WORKER_CAPABILITY_VM_ENDPOINTS],
       last_seen: new Date().toISOString(),
     });
     const info = await this.client.controllerInfo();
