@@ -184,6 +184,40 @@ describe('grove (in-process, against a fake controller)', () => {
       }
     });
 
+    it('sends --endpoint NAME:PROTO:VMPORT[:WORKERPORT|:MIN-MAX] as endpoints, only when given', async () => {
+      t.fake.route = (req, res) => json(res, 200, { ...VM, ...(req.body as object) });
+      const result = await cli(
+        t.env,
+        'create',
+        'vm',
+        'a',
+        '--endpoint',
+        'web:tcp:80',
+        '--endpoint',
+        'ssh:tcp:22:2222',
+        '--endpoint',
+        'dns:udp:53:5300-5399',
+      );
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      expect((t.fake.requests[0].body as Record<string, unknown>).endpoints).toEqual([
+        { name: 'web', protocol: 'tcp', target: { vm: { port: 80 } } },
+        { name: 'ssh', protocol: 'tcp', target: { vm: { port: 22 } }, workerPortRange: { min: 2222, max: 2222 } },
+        { name: 'dns', protocol: 'udp', target: { vm: { port: 53 } }, workerPortRange: { min: 5300, max: 5399 } },
+      ]);
+      t.fake.requests.length = 0;
+      await cli(t.env, 'create', 'vm', 'b');
+      expect(t.fake.requests[0].body).not.toHaveProperty('endpoints');
+    });
+
+    it('explains --endpoint in --help, with an example', async () => {
+      const result = await cli(t.env, 'create', 'vm', '--help');
+      expect(result.stdout).toContain('--endpoint <name:proto:vmport[:min-max]>');
+      expect(result.stdout).toMatch(/expose VM port VMPORT on a port of its\s+worker/);
+      expect(result.stdout).toContain(
+        'grove create vm svc-1 --endpoint ssh:tcp:22:2222 --endpoint dns:udp:53:5300-5399',
+      );
+    });
+
     it('explains the new flags in --help', async () => {
       const result = await cli(t.env, 'create', 'vm', '--help');
       expect(result.stdout).toContain('--audio');
@@ -214,6 +248,20 @@ describe('grove (in-process, against a fake controller)', () => {
       [
         ['--net-softnet-expose', '2222:22,2222:23'],
         'Error: --net-softnet-expose: external port 2222 is exposed more than once',
+      ],
+      [
+        ['--endpoint', 'ssh:22'],
+        'Error: --endpoint "ssh:22": expected NAME:PROTO:VMPORT[:WORKERPORT|:MIN-MAX] with PROTO tcp or udp',
+      ],
+      [['--endpoint', 'ssh:sctp:22'], 'Error: --endpoint "ssh:sctp:22": expected NAME:PROTO:VMPORT'],
+      [['--endpoint', 'ssh:tcp:22:2000-'], 'Error: --endpoint "ssh:tcp:22:2000-": expected'],
+      [
+        ['--endpoint', 'ssh:tcp:0'],
+        'Error: --endpoint: endpoints[0].target.vm.port must be a port between 1 and 65535',
+      ],
+      [
+        ['--endpoint', 'a:tcp:1', '--endpoint', 'a:udp:2:3000-2000'],
+        'Error: --endpoint: endpoints[1].name endpoint "a" is declared more than once; endpoints[1].workerPortRange min 3000 must not exceed max 2000',
       ],
       [['-o', 'xml'], 'Allowed choices are table, json, yaml.'],
     ])('rejects %j as a usage error (exit 2) without calling the controller', async (flags, message) => {
@@ -305,6 +353,7 @@ describe('grove (in-process, against a fake controller)', () => {
           });
     const vm = await cli(t.env, 'get', 'vm', 'a');
     expect(vm.stdout).toMatch(/Audio:\s+true\n/);
+    expect(vm.stdout).toMatch(/Endpoints:\s+-\n/);
     expect(vm.stdout).toMatch(/Clipboard:\s+false\n/);
     expect(vm.stdout).toMatch(/USB accessories:\s+false\n/);
     expect(vm.stdout).toMatch(/Exposed ports:\s+2222:22, 8080:80\n/);
@@ -318,6 +367,27 @@ describe('grove (in-process, against a fake controller)', () => {
     expect(old.stdout).toMatch(/Audio:\s+false\n/);
     expect(old.stdout).toMatch(/USB accessories:\s+Tart's default\n/);
     expect(old.stdout).toMatch(/Exposed ports:\s+-\n/);
+  });
+
+  it('shows endpoints and observed endpoints (issue 12)', async () => {
+    t.fake.route = (_req, res) =>
+      json(res, 200, {
+        ...VM,
+        endpoints: [
+          { name: 'ssh', protocol: 'tcp', target: { vm: { port: 22 } }, workerPortRange: { min: 2222, max: 2222 } },
+          { name: 'dns', protocol: 'udp', target: { vm: { port: 53 } }, workerPortRange: { min: 5300, max: 5399 } },
+          { name: 'web', protocol: 'tcp', target: { vm: { port: 80 } } },
+        ],
+        observedEndpoints: [
+          { name: 'ssh', protocol: 'tcp', workerPort: 2222, state: 'listening' },
+          { name: 'dns', protocol: 'udp', state: 'error', message: 'address in use' },
+        ],
+      });
+    const vm = await cli(t.env, 'get', 'vm', 'a');
+    expect(vm.stdout).toMatch(
+      /Endpoints:\s+ssh tcp 22 ← worker port 2222, dns udp 53 ← worker port 5300-5399, web tcp 80 ← worker port any\n/,
+    );
+    expect(vm.stdout).toMatch(/Observed endpoints:\s+ssh listening on worker port 2222, dns error: address in use\n/);
   });
 
   it('lists VMs as a table and as YAML', async () => {

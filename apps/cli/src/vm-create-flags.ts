@@ -2,13 +2,17 @@ import {
   parseHostDir,
   parseLabels,
   parseResources,
+  validateEndpoints,
   validateSoftnetExpose,
+  ENDPOINT_PROTOCOLS,
+  type EndpointProtocol,
   type Architecture,
   type ImagePullPolicy,
   type Os,
   type RestartPolicy,
   type Runtime,
   type VmCreateInput,
+  type VmEndpoint,
 } from '@grove/resources';
 import { CliError, UsageError } from './cli.errors';
 
@@ -35,6 +39,7 @@ export interface VmCreateFlags {
   clipboard?: boolean;
   usbAccessories?: boolean;
   netSoftnetExpose?: string[];
+  endpoint?: string[];
   username: string;
   password: string;
   resources?: string[];
@@ -44,6 +49,39 @@ export interface VmCreateFlags {
   startupScript?: string;
   hostDirs?: string[];
   imagePullPolicy: ImagePullPolicy;
+}
+
+/** The syntax of `--endpoint`, for messages and `--help`. */
+export const ENDPOINT_FLAG_SYNTAX = 'NAME:PROTO:VMPORT[:WORKERPORT|:MIN-MAX]';
+
+/**
+ * Parses one `--endpoint` value: `ssh:tcp:22` (a worker port the OS picks), `ssh:tcp:22:2222` (exactly worker port
+ * 2222) or `dns:udp:53:5300-5399` (the first free worker port of the range). Ports are checked by
+ * {@link validateEndpoints}.
+ */
+export function parseEndpointFlag(text: string): VmEndpoint {
+  const parts = text.split(':');
+  const [name, protocol, vmPort, range] = parts;
+  const port = (digits: string | undefined) =>
+    digits !== undefined && /^\d{1,5}$/.test(digits) ? Number(digits) : NaN;
+  const bounds = range === undefined ? undefined : /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(range);
+  if (
+    parts.length < 3 ||
+    parts.length > 4 ||
+    !(ENDPOINT_PROTOCOLS as readonly string[]).includes(protocol) ||
+    Number.isNaN(port(vmPort)) ||
+    (range !== undefined && !bounds)
+  ) {
+    throw new UsageError(
+      `--endpoint "${text}": expected ${ENDPOINT_FLAG_SYNTAX} with PROTO tcp or udp (e.g. ssh:tcp:22:2222)`,
+    );
+  }
+  return {
+    name,
+    protocol: protocol as EndpointProtocol,
+    target: { vm: { port: port(vmPort) } },
+    ...(bounds ? { workerPortRange: { min: Number(bounds[1]), max: Number(bounds[2] ?? bounds[1]) } } : {}),
+  };
 }
 
 /** Splits repeatable, comma-separated flag values (`--x a,b --x c` → a, b, c), dropping empty items. */
@@ -113,6 +151,14 @@ export function buildVmCreateInput(
       throw new UsageError(`--net-softnet-expose: ${problems.map((p) => p.message).join('; ')}`);
     }
     input.netSoftnetExpose = expose;
+  }
+  const endpoints = (flags.endpoint ?? []).map(parseEndpointFlag);
+  if (endpoints.length > 0) {
+    const problems = validateEndpoints(endpoints, input.netSoftnetExpose ?? []);
+    if (problems.length > 0) {
+      throw new UsageError(`--endpoint: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`);
+    }
+    input.endpoints = endpoints;
   }
   if (flags.netBridged !== undefined && flags.netBridged !== '') {
     input['net-bridged'] = flags.netBridged;

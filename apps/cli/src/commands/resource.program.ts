@@ -68,6 +68,14 @@ export function addResourceCommands(program: Command, io: CommandIo): void {
         '--net-softnet; needs a worker that reports the vm-exposed-ports capability; fixed once the VM is scheduled)',
       collect,
     )
+    .option(
+      '--endpoint <name:proto:vmport[:min-max]>',
+      'expose VM port VMPORT on a port of its worker: the worker listens on WORKERPORT, on the first free port of ' +
+        'MIN-MAX, or without either on a port it picks, and relays PROTO (tcp or udp) to the VM; ' +
+        '"grove get vm" shows the worker port (repeatable, one endpoint each; needs a worker with the vm-endpoints ' +
+        'capability; Grove workers listen on 127.0.0.1 unless run with --endpoint-address)',
+      collect,
+    )
     .option('--net-bridged <interface>', 'bridge the VM to this host network interface')
     .option('--headless', 'run without a graphical window (default)')
     .option('--no-headless', 'show the VM window on the worker')
@@ -107,6 +115,7 @@ export function addResourceCommands(program: Command, io: CommandIo): void {
         'grove create vm sandbox --net-softnet-allow 10.0.0.0/8,192.168.0.0/16 --restart-policy OnFailure',
         'grove create vm job-7 --startup-script @./setup.sh --host-dirs src:/Users/ci/src:ro -o json',
         'grove create vm web-1 --net-softnet-expose 8080:80,2222:22 --labels org.cirruslabs.orchard.worker-name=mac-1',
+        'grove create vm svc-1 --endpoint ssh:tcp:22:2222 --endpoint dns:udp:53:5300-5399 --endpoint web:tcp:80',
       ),
     )
     .action(async (name: string, _options: unknown, command: Command) => {

@@ -1,4 +1,12 @@
-import type { ClusterSettings, HostDir, ServiceAccount, Vm, Worker } from '@grove/resources';
+import type {
+  ClusterSettings,
+  HostDir,
+  ServiceAccount,
+  Vm,
+  VmEndpoint,
+  VmObservedEndpoint,
+  Worker,
+} from '@grove/resources';
 import { formatHostDir } from '@grove/resources';
 import { stringifyYaml } from '../yaml';
 import { formatAge, formatKeyValues, formatTable } from './table';
@@ -23,6 +31,20 @@ function mapText(map: Record<string, string | number> | undefined): string {
 
 function listText(items: readonly string[] | undefined): string {
   return items && items.length > 0 ? items.join(', ') : '-';
+}
+
+/** `ssh tcp 22 ← worker port 2222` (or `2000-2099`, or `any` when the OS picks). */
+function endpointText(endpoint: VmEndpoint): string {
+  const range = endpoint.workerPortRange;
+  const worker = !range ? 'any' : range.min === range.max ? String(range.min) : `${range.min}-${range.max}`;
+  return `${endpoint.name} ${endpoint.protocol} ${endpoint.target.vm.port} ← worker port ${worker}`;
+}
+
+/** `ssh listening on worker port 2222`, or `dns error: <message>`. */
+function observedEndpointText(observed: VmObservedEndpoint): string {
+  return observed.state === 'listening'
+    ? `${observed.name} listening on worker port ${observed.workerPort ?? '?'}`
+    : `${observed.name} ${observed.state}${observed.message ? `: ${observed.message}` : ''}`;
 }
 
 function orDash(text: string | undefined): string {
@@ -69,6 +91,8 @@ export function renderVm(vm: Vm, now: Date): string {
     ['USB accessories', vm.usbAccessories === undefined ? "Tart's default" : String(vm.usbAccessories)],
     ['Softnet', softnet],
     ['Exposed ports', listText(vm.netSoftnetExpose)],
+    ['Endpoints', listText((vm.endpoints ?? []).map(endpointText))],
+    ['Observed endpoints', listText((vm.observedEndpoints ?? []).map(observedEndpointText))],
     ['Bridged interface', orDash(vm['net-bridged'])],
     ['Random serial', String(vm.randomSerial)],
     ['Restart policy', restartPolicy(vm)],
