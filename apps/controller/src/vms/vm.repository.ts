@@ -89,6 +89,11 @@ export class VmRepository {
     return rows[0].body;
   }
 
+  /** The VMs assigned to one worker. */
+  async onWorker(worker: string): Promise<Vm[]> {
+    return (await this.vms.find({ where: { worker }, order: { name: 'ASC' } })).map(toVm);
+  }
+
   async all(): Promise<Vm[]> {
     return (await this.vms.find({ order: { name: 'ASC' } })).map(toVm);
   }

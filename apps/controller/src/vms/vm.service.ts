@@ -156,9 +156,14 @@ export class VmService {
   /** Spec update (PUT /v1/vms/{name}): only the VMSpec fields count; a change bumps `generation`. */
   async updateSpec(name: string, dto: VmDto): Promise<Vm> {
     const requested = toSpecInput(dto);
-    // The worker ports other VMs claim, read only when the update brings endpoints; checked again under the lock below
-    // against the VM's worker as it is then.
-    const others = requested.endpoints ? await this.repository.all() : [];
+    // The worker ports the other VMs on its worker claim, read only when the update changes the endpoints of a placed
+    // VM (Orchard's client sends them with every update). A VM placed between this read and the update goes unchecked:
+    // should its ports clash after all, its worker reports those endpoints as `error`.
+    const before = requested.endpoints ? await this.repository.find(name) : undefined;
+    const others =
+      before?.worker && !sameEndpoints(before.endpoints, requested.endpoints)
+        ? await this.repository.onWorker(before.worker)
+        : [];
     const result = await this.repository.update(name, (vm) => {
       const spec = applyVmSpecUpdate(vm, requested);
       if (spec === undefined) {
