@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
 import type { Vm, VmEndpoint } from '@grove/resources';
@@ -57,9 +57,16 @@ async function udpRoundTrip(port: number, text: string): Promise<string> {
   }
 }
 
-function refused(port: number): Promise<boolean> {
+/** An IPv4 address of this host that is not loopback, if it has one. */
+function lanAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address;
+}
+
+function refused(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host, port });
     socket.once('connect', () => {
       socket.destroy();
       resolve(false);
@@ -142,6 +149,11 @@ describe('VM endpoints on a synthetic worker', () => {
     }
     expect((await tcpRoundTrip(tcp.workerPort!, payload)).equals(payload)).toBe(true);
     expect(await udpRoundTrip(udp.workerPort!, 'hello over UDP')).toBe('hello over UDP');
+    // Loopback only by default: the port is not open on the host's network address (when it has one).
+    const lan = lanAddress();
+    if (lan !== undefined) {
+      expect(await refused(tcp.workerPort!, lan)).toBe(true);
+    }
 
     // Pin the TCP endpoint to a port of our choice: the listeners are replaced, the VM keeps running.
     const pinned = await freePort();
