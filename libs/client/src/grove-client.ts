@@ -247,7 +247,13 @@ export class VmApi {
 
 /** Options of a port-forward WebSocket. */
 export interface PortForwardOptions {
-  port: number;
+  /** TCP port to connect to; left out with `target`. */
+  port?: number;
+  /**
+   * VMs only, instead of `port`: `tart-guest-agent`, the VM's Tart guest agent, whose gRPC `Agent` service the
+   * WebSocket then carries (role `compute:write` or `compute:connect:tart-guest-agent`).
+   */
+  target?: 'tart-guest-agent';
   /** Seconds the controller may wait for the VM to run and its worker to answer (the API's default is 10). */
   waitSeconds?: number;
   signal?: AbortSignal;
@@ -262,7 +268,7 @@ function openPortForward(http: HttpTransport, path: string, options: PortForward
   const wait = options.waitSeconds ?? 10;
   return http.webSocket({
     path,
-    query: { port: options.port, wait },
+    query: options.target === undefined ? { port: options.port, wait } : { target: options.target, wait },
     signal: options.signal,
     protocols: options.halfClose ? [HALF_CLOSE_PROTOCOL] : [],
     // The controller answers the handshake only once the tunnel is ready: allow the whole wait and then some.

@@ -80,6 +80,24 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       expect(t.fake.requests[1].authorization).toBe(`Basic ${Buffer.from('admin:secret').toString('base64')}`);
     });
 
+    it("forwards a local port to the VM's Tart guest agent with --target", async () => {
+      t.fake.route = (_req, res) => json(res, 200, VM);
+      t.fake.upgrade = () => echo;
+      const run = startCli(t.env, ['port-forward', 'vm', 'a', '--target', 'tart-guest-agent']);
+      const port = await forwardedPort(run);
+      expect(await roundTrip(port, Buffer.from('PRI * HTTP/2.0'))).toEqual(Buffer.from('PRI * HTTP/2.0'));
+      run.interrupt();
+      expect(await run.result).toEqual({
+        code: 0,
+        stdout: `Forwarding 127.0.0.1:${port} -> vm/a:tart-guest-agent; press Ctrl-C to stop\n`,
+        stderr: '',
+      });
+      expect(t.fake.requests.map((r) => r.url)).toEqual([
+        '/v1/vms/a',
+        '/v1/vms/a/port-forward?target=tart-guest-agent&wait=60',
+      ]);
+    });
+
     it('listens on the asked local port and forwards to a worker', async () => {
       const free = createServer();
       await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
@@ -190,6 +208,12 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       [['vm', 'a', '0'], 'REMOTE port "0" is not a number from 1 to 65535'],
       [['worker', 'w', 'x:22'], 'LOCAL port "x" is not a number from 0 to 65535'],
       [['vm', 'a', '22', '--wait', '-1'], "option '-w, --wait <seconds>' argument '-1' is invalid"],
+      [['vm', 'a'], 'missing REMOTE port (or LOCAL:REMOTE), or --target'],
+      [
+        ['vm', 'a', '0:22', '--target', 'tart-guest-agent'],
+        'with --target the argument is the LOCAL port only; "0:22" is not a number from 0 to 65535',
+      ],
+      [['vm', 'a', '--target', 'ssh'], "option '--target <target>' argument 'ssh' is invalid"],
     ])('rejects port-forward %j as a usage error naming the argument', async (args, message) => {
       const result = await cli(t.env, 'port-forward', ...args);
       expect(result.code).toBe(2);

@@ -26,6 +26,8 @@ const VNC_PORT = 5900;
 export interface PortForwardOptions extends GlobalOptions {
   wait: number;
   address: string;
+  /** VMs only: forward to this instead of `spec.remote` (orchard-2026.md §1.2.4). */
+  target?: 'tart-guest-agent';
 }
 
 /** `grove port-forward vm|worker NAME [LOCAL:]REMOTE`: forwards until Ctrl-C. */
@@ -42,11 +44,12 @@ export async function portForward(
     const forwarder = await startForwarder(io, client, target, {
       host: options.address,
       port: spec.local,
-      remote: spec.remote,
+      remote: options.target ?? spec.remote,
       wait: options.wait,
     });
     const { host, port } = forwarder.address;
-    io.out(`Forwarding ${hostForUrl(host)}:${port} -> ${kind}/${name}:${spec.remote}; press Ctrl-C to stop\n`);
+    const remote = options.target ?? spec.remote;
+    io.out(`Forwarding ${hostForUrl(host)}:${port} -> ${kind}/${name}:${remote}; press Ctrl-C to stop\n`);
     await interrupted(io);
     await forwarder.close();
   });
@@ -87,14 +90,20 @@ function startForwarder(
   io: CommandIo,
   client: GroveClient,
   target: Target,
-  options: { host: string; port: number; remote: number; wait: number },
+  options: { host: string; port: number; remote: number | 'tart-guest-agent'; wait: number },
 ): Promise<PortForwarder> {
+  const { remote } = options;
   return PortForwarder.listen({
     host: options.host,
     port: options.port,
-    label: `${describeTarget(target)} port ${options.remote}`,
+    label: `${describeTarget(target)} ${typeof remote === 'number' ? `port ${remote}` : 'Tart guest agent'}`,
     openTunnel: (signal) =>
-      openTunnel(client, target, { port: options.remote, waitSeconds: options.wait, signal, halfClose: true }),
+      openTunnel(client, target, {
+        ...(typeof remote === 'number' ? { port: remote } : { target: remote }),
+        waitSeconds: options.wait,
+        signal,
+        halfClose: true,
+      }),
     report: (line) => io.err(`${line}\n`),
   });
 }

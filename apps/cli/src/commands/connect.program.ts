@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from '../cli.errors';
 import { parsePortSpec, type PortSpec } from '../connect/port-spec';
 import type { CommandIo } from './io';
 import {
@@ -20,6 +21,30 @@ function portSpecArgument(value: string): PortSpec {
     return parsePortSpec(value);
   } catch (err) {
     throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+}
+
+/**
+ * The port argument of `grove port-forward vm`: `[LOCAL:]REMOTE`, or with `--target` only the LOCAL port (optional,
+ * a random free one when left out).
+ */
+function vmPortSpec(text: string | undefined, target: string | undefined): PortSpec {
+  try {
+    if (target === undefined) {
+      if (text === undefined) {
+        throw new Error('missing REMOTE port (or LOCAL:REMOTE), or --target');
+      }
+      return parsePortSpec(text);
+    }
+    if (text === undefined) {
+      return { local: 0, remote: 0 };
+    }
+    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+      throw new Error(`with --target the argument is the LOCAL port only; "${text}" is not a number from 0 to 65535`);
+    }
+    return { local: Number(text), remote: 0 };
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}.`);
   }
 }
 
@@ -51,10 +76,14 @@ export function addPortForwardCommands(program: Command, io: CommandIo): void {
     },
   ] as const;
   for (const k of kinds) {
+    if (k.kind === 'vm') {
+      addVmPortForwardCommand(portForward, io, k);
+      continue;
+    }
     portForward
       .command(k.kind)
       .description(k.description)
-      .argument('<name>', k.kind === 'vm' ? 'VM name' : 'worker name')
+      .argument('<name>', 'worker name')
       .argument(
         '<[local:]remote>',
         'REMOTE port (1-65535), or LOCAL:REMOTE; LOCAL 0 or left out: a random free port',
@@ -73,6 +102,49 @@ export function addPortForwardCommands(program: Command, io: CommandIo): void {
         await commands.connect().portForward(io, k.kind, name, spec, allOptions(command));
       });
   }
+}
+
+/** `grove port-forward vm`: like the worker's, plus `--target tart-guest-agent` (orchard-2026.md §1.2.4). */
+function addVmPortForwardCommand(
+  portForward: Command,
+  io: CommandIo,
+  k: { description: string; wait: string; examples: readonly string[] },
+): void {
+  portForward
+    .command('vm')
+    .description(k.description)
+    .argument('<name>', 'VM name')
+    .argument(
+      '[[local:]remote]',
+      'REMOTE port (1-65535), or LOCAL:REMOTE; LOCAL 0 or left out: a random free port. With --target: the LOCAL port ' +
+        'only, or nothing',
+    )
+    .addOption(
+      new Option(
+        '--target <target>',
+        "forward to this instead of a port: tart-guest-agent, the VM's Tart guest agent (gRPC service Agent: " +
+          'Exec, ResolveIP); needs the role compute:write or compute:connect:tart-guest-agent',
+      ).choices(['tart-guest-agent']),
+    )
+    .addOption(waitOption(k.wait, 60))
+    .option('--address <address>', 'local address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+    .addHelpText(
+      'after',
+      examples(
+        ...k.examples,
+        "grove port-forward vm ci-runner-1 50051 --target tart-guest-agent   # gRPC to the VM's agent on :50051",
+      ) +
+        '\nPrints "Forwarding 127.0.0.1:<port> -> vm/<name>:<remote>" and forwards until Ctrl-C (exit code 0). A\n' +
+        'connection that fails is reported on stderr ("connection 3: ...") and closed; the others and the listener\n' +
+        "keep going. With --target tart-guest-agent the local port speaks the Tart guest agent's gRPC (plaintext\n" +
+        'HTTP/2, the service of tart exec), e.g. grpcurl -plaintext -import-path DIR -proto agent.proto\n' +
+        '127.0.0.1:<port> Agent/ResolveIP.\n',
+    )
+    .action(async (name: string, text: string | undefined, _options: unknown, command: Command) => {
+      const options = allOptions<{ target?: 'tart-guest-agent' }>(command);
+      const spec = vmPortSpec(text, options.target);
+      await commands.connect().portForward(io, 'vm', name, spec, allOptions(command));
+    });
 }
 
 export function addSshCommand(program: Command, io: CommandIo, state: ProgramState): void {

@@ -42,7 +42,13 @@ export async function checkTarget(client: GroveClient, target: Target): Promise<
 export function openTunnel(
   client: GroveClient,
   target: Target,
-  options: { port: number; waitSeconds: number; signal?: AbortSignal; halfClose?: boolean },
+  options: {
+    port?: number;
+    target?: 'tart-guest-agent';
+    waitSeconds: number;
+    signal?: AbortSignal;
+    halfClose?: boolean;
+  },
 ): Promise<WebSocket> {
   return target.kind === 'vm'
     ? client.vms.portForward(target.name, options)
