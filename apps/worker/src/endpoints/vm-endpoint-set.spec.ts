@@ -144,6 +144,22 @@ describe('VmEndpointSet', () => {
     }
   });
 
+  it('tries a listener that could not open again at the next reconciliation, keeping the others', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as AddressInfo).port;
+    const set = newSet();
+    const desired = [tcp('free'), tcp('pinned', 7, { min: taken, max: taken })];
+    await set.reconcile(desired);
+    const [free] = set.observed();
+    expect(set.observed()[1]).toMatchObject({ state: 'error' });
+    await set.reconcile(desired);
+    expect(set.observed()[1]).toMatchObject({ state: 'error' });
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    await set.reconcile(desired);
+    expect(set.observed()).toEqual([free, { name: 'pinned', protocol: 'tcp', workerPort: taken, state: 'listening' }]);
+  });
+
   it('keeps its listeners while the desired list stays, and replaces them all when it changes', async () => {
     const set = newSet();
     await set.reconcile([tcp('a'), udp('b')]);

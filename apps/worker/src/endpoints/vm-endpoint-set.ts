@@ -68,7 +68,16 @@ export class VmEndpointSet {
   }
 
   private async apply(desired: readonly VmEndpoint[]): Promise<void> {
-    if (this.closed || (sameEndpoints(this.desired, desired) && this.listeners.length === desired.length)) {
+    if (this.closed) {
+      return;
+    }
+    if (sameEndpoints(this.desired, desired) && this.listeners.length === desired.length) {
+      // Unchanged: only listeners that could not open try again (their port may have become free).
+      for (const [i, listener] of this.listeners.entries()) {
+        if (listener.observed.state === 'error') {
+          this.listeners[i] = await this.open(this.desired[i], false);
+        }
+      }
       return;
     }
     await this.closeListeners();
@@ -85,7 +94,7 @@ export class VmEndpointSet {
     await Promise.all(listeners.map((l) => l.close()));
   }
 
-  private async open(endpoint: VmEndpoint): Promise<Listener> {
+  private async open(endpoint: VmEndpoint, logFailure = true): Promise<Listener> {
     const ports = endpoint.workerPortRange
       ? { min: endpoint.workerPortRange.min, max: endpoint.workerPortRange.max }
       : { min: 0, max: 0 };
@@ -105,7 +114,9 @@ export class VmEndpointSet {
       return listener;
     } catch (err) {
       const message = `cannot listen on ${where} of ${this.options.address}: ${(err as Error).message}`;
-      this.options.log(`endpoint ${endpoint.name}: ${message}`);
+      if (logFailure) {
+        this.options.log(`endpoint ${endpoint.name}: ${message}`);
+      }
       return {
         observed: { name: endpoint.name, protocol: endpoint.protocol, state: 'error', message },
         close: () => Promise.resolve(),
@@ -169,6 +180,13 @@ export class VmEndpointSet {
     const idleMs = this.options.udpFlowIdleMs ?? DEFAULT_UDP_FLOW_IDLE_MS;
     const abort = new AbortController();
     const flows = new Map<string, UdpFlow>();
+    // Resolved once for every flow (for Tart each resolution runs `tart ip`), again after a failure.
+    let target: Promise<UdpTarget> | undefined;
+    const resolveTarget = (): Promise<UdpTarget> =>
+      (target ??= this.options.target.udpTarget(endpoint.target.vm.port, abort.signal).catch((err: unknown) => {
+        target = undefined;
+        throw err;
+      }));
     let listening: UdpSocket | undefined;
     const port = await bindFirstFree(ports, async (p) => {
       const socket = createSocket(family);
@@ -183,7 +201,7 @@ export class VmEndpointSet {
       let flow = flows.get(key);
       if (!flow) {
         flow = new UdpFlow(from, socket, {
-          target: this.options.target.udpTarget(endpoint.target.vm.port, abort.signal),
+          target: resolveTarget(),
           idleMs,
           onEnd: () => flows.delete(key),
           log: (line) => this.options.log(`endpoint ${endpoint.name}: ${line}`),
