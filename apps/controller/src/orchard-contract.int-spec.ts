@@ -237,6 +237,9 @@ describe("Orchard's API contract (requests shaped as Orchard's Go client sends t
       name: 'build-2',
       startup_script: { script_content: 'echo $GREETING', env: { GREETING: 'Hello' } },
       labels: { model: 'macstudio' },
+      endpoints: [
+        { name: 'ssh', protocol: 'tcp', target: { vm: { port: 22 } }, workerPortRange: { min: 2222, max: 2222 } },
+      ],
     });
     expect(scripted.status).toBe(200);
     conforms(VM, scripted.body);
@@ -266,6 +269,12 @@ describe("Orchard's API contract (requests shaped as Orchard's Go client sends t
     });
     expect(state.status).toBe(200);
     conforms(VM, state.body);
+    // An Orchard worker reports the listeners of VM endpoints with the whole VM (orchard-2026.md §1.2.2).
+    const observed = [{ name: 'ssh', protocol: 'tcp', workerPort: 2222, state: 'listening' }];
+    const listening = await orchard('PUT', '/v1/vms/build-2/state', { ...scripted.body, observedEndpoints: observed });
+    expect(listening.status).toBe(200);
+    conforms(VM, listening.body);
+    expect(listening.body.observedEndpoints).toEqual(observed);
 
     // Events: upload, then pages.
     const events = await orchard('POST', '/v1/vms/build-1/events', [
