@@ -208,10 +208,11 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       [['vm', 'a', '0'], 'REMOTE port "0" is not a number from 1 to 65535'],
       [['worker', 'w', 'x:22'], 'LOCAL port "x" is not a number from 0 to 65535'],
       [['vm', 'a', '22', '--wait', '-1'], "option '-w, --wait <seconds>' argument '-1' is invalid"],
-      [['vm', 'a'], 'missing REMOTE port (or LOCAL:REMOTE), or --target'],
+      [['vm', 'a'], "Error: missing required argument '[local:]remote' (or --target)"],
       [
         ['vm', 'a', '0:22', '--target', 'tart-guest-agent'],
-        'with --target the argument is the LOCAL port only; "0:22" is not a number from 0 to 65535',
+        "Error: command-argument value '0:22' is invalid for argument '[local:]remote'. With --target it is the LOCAL " +
+          'port only, a number from 0 to 65535.',
       ],
       [['vm', 'a', '--target', 'ssh'], "option '--target <target>' argument 'ssh' is invalid"],
     ])('rejects port-forward %j as a usage error naming the argument', async (args, message) => {

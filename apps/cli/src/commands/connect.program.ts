@@ -1,5 +1,4 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from '../cli.errors';
 import { parsePortSpec, type PortSpec } from '../connect/port-spec';
 import type { CommandIo } from './io';
 import {
@@ -26,26 +25,35 @@ function portSpecArgument(value: string): PortSpec {
 
 /**
  * The port argument of `grove port-forward vm`: `[LOCAL:]REMOTE`, or with `--target` only the LOCAL port (optional,
- * a random free one when left out).
+ * a random free one when left out). Which one it is depends on an option, so it is parsed in the action, and a bad one
+ * is reported as commander reports a bad argument (usage error, exit code 2).
  */
-function vmPortSpec(text: string | undefined, target: string | undefined): PortSpec {
-  try {
-    if (target === undefined) {
-      if (text === undefined) {
-        throw new Error('missing REMOTE port (or LOCAL:REMOTE), or --target');
-      }
-      return parsePortSpec(text);
-    }
+function vmPortSpec(command: Command, text: string | undefined, target: string | undefined): PortSpec {
+  const invalid = (message: string): never =>
+    command.error(`error: command-argument value '${text}' is invalid for argument '[local:]remote'. ${message}.`, {
+      exitCode: 2,
+      code: 'commander.invalidArgument',
+    });
+  if (target === undefined) {
     if (text === undefined) {
-      return { local: 0, remote: 0 };
+      return command.error("error: missing required argument '[local:]remote' (or --target)", {
+        exitCode: 2,
+        code: 'commander.missingArgument',
+      });
     }
-    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
-      throw new Error(`with --target the argument is the LOCAL port only; "${text}" is not a number from 0 to 65535`);
+    try {
+      return parsePortSpec(text);
+    } catch (err) {
+      return invalid((err as Error).message);
     }
-    return { local: Number(text), remote: 0 };
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}.`);
   }
+  if (text === undefined) {
+    return { local: 0, remote: 0 };
+  }
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    return invalid('With --target it is the LOCAL port only, a number from 0 to 65535');
+  }
+  return { local: Number(text), remote: 0 };
 }
 
 function waitOption(what: string, defaultSeconds: number): Option {
@@ -142,7 +150,7 @@ function addVmPortForwardCommand(
     )
     .action(async (name: string, text: string | undefined, _options: unknown, command: Command) => {
       const options = allOptions<{ target?: 'tart-guest-agent' }>(command);
-      const spec = vmPortSpec(text, options.target);
+      const spec = vmPortSpec(command, text, options.target);
       await commands.connect().portForward(io, 'vm', name, spec, allOptions(command));
     });
 }
