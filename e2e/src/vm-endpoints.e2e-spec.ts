@@ -93,6 +93,7 @@ describe('VM endpoints on a synthetic worker', () => {
   let controller: ControllerProcess;
   let client: GroveClient;
   let worker: RunningProcess;
+  let allInterfaces: RunningProcess | undefined;
   let home: string;
 
   const until = (what: string, name: string, probe: (vm: Vm) => boolean) =>
@@ -125,6 +126,7 @@ describe('VM endpoints on a synthetic worker', () => {
   });
 
   afterAll(async () => {
+    await allInterfaces?.stop();
     await worker?.stop();
     await controller?.stop();
     rmSync(home, { recursive: true, force: true });
@@ -170,5 +172,31 @@ describe('VM endpoints on a synthetic worker', () => {
     await client.vms.updateSpec(name, { powerState: 'stopped' });
     await until('no endpoints', name, (v) => v.observedEndpoints === undefined && v.powerState === 'stopped');
     await waitFor('the listener closed', () => refused(pinned), 10_000);
+  });
+
+  it('listens on the address of --endpoint-address', async () => {
+    const name = 'everywhere';
+    allInterfaces = await startSyntheticWorker({
+      controllerUrl: controller.url,
+      adminToken: controller.adminToken,
+      name: `${WORKER}-all`,
+      dataDir: join(home, `${WORKER}-all`),
+      extraArgs: ['--endpoint-address', '0.0.0.0'],
+    });
+    await client.vms.create({
+      name,
+      image: 'any',
+      os: 'linux',
+      labels: { 'org.cirruslabs.orchard.worker-name': `${WORKER}-all` },
+      endpoints: [tcpEcho],
+    });
+    const vm = await until('listening', name, (v) => v.status === 'running' && listening(v, 1));
+    const port = vm.observedEndpoints![0].workerPort!;
+    expect(allInterfaces.output()).toContain(`endpoint echo: tcp 0.0.0.0:${port} → VM port 7`);
+    const lan = lanAddress();
+    if (lan !== undefined) {
+      expect(await refused(port, lan)).toBe(false);
+    }
+    expect((await tcpRoundTrip(port, Buffer.from('anywhere'))).toString()).toBe('anywhere');
   });
 });

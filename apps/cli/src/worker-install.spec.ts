@@ -311,6 +311,30 @@ describe('grove worker install / uninstall', () => {
     it('works through the command line on this machine', async () => {
       const result = await cli({}, 'worker', 'install', 'ctl.example', '--bootstrap-token', TOKEN, '--dry-run');
       expect(result.code).toBe(0);
+      expect(result.stdout).not.toContain('--endpoint-address');
+      const everywhere = await cli(
+        {},
+        ...[
+          'worker',
+          'install',
+          'ctl.example',
+          '--bootstrap-token',
+          TOKEN,
+          '--endpoint-address',
+          '0.0.0.0',
+          '--dry-run',
+        ],
+      );
+      expect(everywhere.code).toBe(0);
+      expect(everywhere.stdout).toMatch(/--endpoint-address\W+0\.0\.0\.0/);
+      const bad = await cli(
+        {},
+        ...['worker', 'install', 'ctl.example', '--bootstrap-token', TOKEN, '--endpoint-address', 'lan', '--dry-run'],
+      );
+      expect(bad).toMatchObject({
+        code: 2,
+        stderr: 'Error: --endpoint-address "lan" must be an IP address of this host\n',
+      });
       expect(result.stdout).toContain('https://ctl.example:6120');
       expect(result.stdout).toContain('--bootstrap-token-file');
       expect(result.stdout).not.toContain(TOKEN_SECRET);
@@ -376,6 +400,7 @@ describe('grove worker run', () => {
         logFile: '/l.jsonl',
         heartbeatInterval: '2',
         syntheticDelays: ['clone=500', 'boot=10'],
+        endpointAddress: '0.0.0.0',
       }),
     ).toEqual([
       '/w/main.js',
@@ -390,6 +415,8 @@ describe('grove worker run', () => {
       '/l.jsonl',
       '--heartbeat-interval',
       '2',
+      '--endpoint-address',
+      '0.0.0.0',
       '--synthetic-delays',
       'clone=500',
       '--synthetic-delays',
@@ -402,6 +429,7 @@ describe('grove worker run', () => {
     expect(help.stdout).toContain('--runtime <runtime>');
     expect(help.stdout).toContain('--data-dir <dir>');
     expect(help.stdout).toContain('--log-file <file>');
+    expect(help.stdout).toContain('--endpoint-address <addr>');
     const bad = await cli({}, 'worker', 'run', 'ctl', '--runtime', 'vetu');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("option '--runtime <runtime>' argument 'vetu' is invalid");

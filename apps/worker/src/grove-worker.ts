@@ -16,6 +16,8 @@ export interface GroveWorkerOptions {
   runtime: VmRuntime;
   log: (line: string) => void;
   syncIntervalMs?: number;
+  /** Where VM endpoints listen (`--endpoint-address`); default loopback. */
+  endpointAddress?: string;
 }
 
 /** The controller side of the reconciler over REST; reports about VMs deleted or replaced meanwhile are dropped. */
@@ -62,9 +64,11 @@ export class GroveWorker {
         log,
       }),
       log,
+      endpointAddress: options.endpointAddress,
     });
     this.tunnels = new TunnelServer({
       connectVm: (vmUid, port, signal) => this.reconciler.connect(vmUid, port, signal),
+      guestAgent: (vmUid) => this.reconciler.guestAgent(vmUid),
       minRttMs: () => this.session.minRttMs,
       log,
     });

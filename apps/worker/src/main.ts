@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     },
     runtime,
     log,
+    endpointAddress: config.endpointAddress,
   });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

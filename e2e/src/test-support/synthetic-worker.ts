@@ -14,6 +14,8 @@ export interface SyntheticWorkerOptions {
   dataDir: string;
   /** `key=value,…`: VMs that ask for these labels land on this worker only. */
   labels?: string;
+  /** More `grove worker run` flags. */
+  extraArgs?: string[];
 }
 
 /** How many sessions the worker has opened so far ("connected to http…" lines of its output). */
@@ -42,6 +44,7 @@ export async function startSyntheticWorker(options: SyntheticWorkerOptions): Pro
     '--data-dir',
     options.dataDir,
     ...(options.labels ? ['--labels', options.labels] : []),
+    ...(options.extraArgs ?? []),
   ]);
   try {
     await waitFor(`worker ${options.name}'s session`, () => sessionCount(worker) > 0, 20_000);

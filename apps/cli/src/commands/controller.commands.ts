@@ -119,6 +119,7 @@ export interface WorkerRunOptions {
   logFile?: string;
   heartbeatInterval?: string;
   syntheticDelays?: string[];
+  endpointAddress?: string;
 }
 
 /** The worker's argv: exactly what `grove worker run` was given; the worker validates it. */
@@ -134,6 +135,7 @@ export function workerArgs(main: string, url: string, options: WorkerRunOptions)
     ['--data-dir', options.dataDir],
     ['--log-file', options.logFile],
     ['--heartbeat-interval', options.heartbeatInterval],
+    ['--endpoint-address', options.endpointAddress],
   ];
   for (const [flag, value] of single) {
     if (value !== undefined) {

@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { decodeBootstrapToken, parseLabels, parseResources } from '@grove/resources';
 import { CliError, UsageError } from '../cli.errors';
@@ -32,6 +33,7 @@ export interface WorkerInstallOptions {
   runtime?: 'tart' | 'synthetic';
   dataDir?: string;
   logFile?: string;
+  endpointAddress?: string;
   user?: string;
   dryRun?: boolean;
 }
@@ -130,6 +132,10 @@ async function planInstall(
     labels: parseLabels(options.labels ?? []),
     resources: parseResources(options.resources ?? []),
   }));
+  // Checked here rather than by a service that would then fail at every start.
+  if (options.endpointAddress !== undefined && isIP(options.endpointAddress) === 0) {
+    throw new UsageError(`--endpoint-address "${options.endpointAddress}" must be an IP address of this host`);
+  }
   const groveHome = serviceGroveHome(platform);
   // The service runs with `/` as its working directory: relative paths are taken from here, now.
   const dataDir = options.dataDir !== undefined ? resolve(options.dataDir) : undefined;
@@ -148,6 +154,7 @@ async function planInstall(
     ...(options.defaultCpu !== undefined ? { defaultCpu: options.defaultCpu } : {}),
     ...(options.defaultMemory !== undefined ? { defaultMemory: options.defaultMemory } : {}),
     ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.endpointAddress !== undefined ? { endpointAddress: options.endpointAddress } : {}),
     // launchd has no journal: stdout and stderr go to the log file. systemd's journal keeps them, so there the file
     // is the worker's own --log-file.
     ...(logFile !== undefined ? (platform === 'darwin' ? { logFile } : { jsonLogFile: logFile }) : {}),

@@ -51,6 +51,12 @@ export function addWorkerCommands(program: Command, io: CommandIo, state: Progra
       collect,
     )
     .option('--heartbeat-interval <seconds>', 'how often to tell the controller this worker is alive', '15')
+    .option(
+      '--endpoint-address <addr>',
+      'IP address the worker listens on for VM endpoints (ports it relays to VMs); Orchard listens on every ' +
+        'interface, Grove on loopback unless told, e.g. 0.0.0.0 or a LAN address',
+      '127.0.0.1',
+    )
     .addHelpText(
       'after',
       examples(
@@ -95,6 +101,10 @@ function addWorkerServiceCommands(worker: Command, io: CommandIo): void {
       '--log-file <file>',
       'macOS: where the service writes its output (default: /var/log/grove-worker.log); ' +
         'Linux: also write JSON log lines to this file (output goes to the journal)',
+    )
+    .option(
+      '--endpoint-address <addr>',
+      'IP address the worker listens on for VM endpoints (default: 127.0.0.1, loopback only)',
     )
     .option('--user <user>', 'run the worker as this user instead of root (its Tart VMs live in its home)')
     .option('--dry-run', 'print the files and commands instead of installing (no root needed)')

@@ -270,6 +270,13 @@ describe('the worker command line', () => {
     ]);
   });
 
+  it('adds --endpoint-address when given', () => {
+    expect(workerProgramArguments({ ...BASE, endpointAddress: '0.0.0.0' }).slice(-2)).toEqual([
+      '--endpoint-address',
+      '0.0.0.0',
+    ]);
+  });
+
   it('leaves out empty label and resource maps', () => {
     expect(workerProgramArguments({ ...BASE, labels: {}, resources: {} })).toHaveLength(7);
   });

@@ -66,6 +66,8 @@ export interface WorkerServiceOptions {
   runtime?: string;
   /** `--data-dir`; the worker defaults to `$GROVE_HOME/worker`. */
   dataDir?: string;
+  /** `--endpoint-address`: where VM endpoints listen; the worker defaults to 127.0.0.1. */
+  endpointAddress?: string;
   /** `--default-cpu`: CPUs for VMs that do not ask for a number. */
   defaultCpu?: number;
   /** `--default-memory`: MiB for VMs that do not ask for an amount. */
@@ -143,6 +145,9 @@ export function workerProgramArguments(options: WorkerServiceOptions): string[] 
   }
   if (options.jsonLogFile !== undefined) {
     args.push('--log-file', options.jsonLogFile);
+  }
+  if (options.endpointAddress !== undefined) {
+    args.push('--endpoint-address', options.endpointAddress);
   }
   return args;
 }
@@ -374,6 +379,7 @@ function validate(options: WorkerServiceOptions): void {
     ['controllerUrl', options.controllerUrl],
     ['name', options.name],
     ['runtime', options.runtime],
+    ['endpointAddress', options.endpointAddress],
     ['user', options.user],
     ...Object.entries(options.labels ?? {}).map(([k, v]): [string, string] => [`label ${k}`, `${k}=${v}`]),
     ...Object.keys(options.resources ?? {}).map((k): [string, string] => [`resource ${k}`, k]),

@@ -108,12 +108,24 @@ describe('worker configuration', () => {
       'pull=1',
       '--heartbeat-interval',
       '2',
+      '--endpoint-address',
+      '0.0.0.0',
     ]);
     expect(config.heartbeatIntervalMs).toBe(2000);
+    expect(config.endpointAddress).toBe('0.0.0.0');
     expect(config.runtime).toBe('synthetic');
     expect(config.dataDir).toBe(join(process.cwd(), 'rel/dir'));
     expect(config.logFile).toBe(join(process.cwd(), 'w.log'));
     expect(config.syntheticDelays).toEqual({ clone: 500, boot: 20, pull: 1 });
+  });
+
+  it('binds VM endpoints to loopback unless --endpoint-address names another IP address', () => {
+    const args = ['ctrl', '--bootstrap-token', token];
+    expect(loadWorkerConfig(args).endpointAddress).toBe('127.0.0.1');
+    expect(loadWorkerConfig([...args, '--endpoint-address', '::']).endpointAddress).toBe('::');
+    expect(() => loadWorkerConfig([...args, '--endpoint-address', 'example.com'])).toThrow(
+      '--endpoint-address "example.com" must be an IP address of this host (e.g. 127.0.0.1, 0.0.0.0 or ::)',
+    );
   });
 
   it('rejects unknown delay steps and malformed delays', () => {

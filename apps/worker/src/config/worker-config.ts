@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cpus, homedir, hostname, platform, totalmem } from 'node:os';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -11,6 +12,7 @@ import {
   RESOURCE_TART_VMS,
   type BootstrapToken,
 } from '@grove/resources';
+import { DEFAULT_ENDPOINT_ADDRESS } from '../endpoints/vm-endpoint-set';
 
 export interface WorkerConfig {
   controllerUrl: string;
@@ -30,6 +32,11 @@ export interface WorkerConfig {
   syntheticDelays: SyntheticDelays;
   /** How often the worker tells the controller it is alive; well below the controller's offline timeout. */
   heartbeatIntervalMs: number;
+  /**
+   * The address the listeners of VM endpoints bind (`--endpoint-address`): loopback unless the operator chooses
+   * another, where Orchard listens on every interface (orchard-2026.md §1.2.2; docs/api-compatibility.md).
+   */
+  endpointAddress: string;
 }
 
 export const WORKER_RUNTIME_KINDS = ['tart', 'synthetic'] as const;
@@ -116,6 +123,7 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
         'log-file': { type: 'string' },
         'synthetic-delays': { type: 'string', multiple: true },
         'heartbeat-interval': { type: 'string' },
+        'endpoint-address': { type: 'string' },
       },
     });
   } catch (err) {
@@ -189,7 +197,14 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
   if (heartbeatSeconds === 0) {
     problems.push('--heartbeat-interval must be at least 1 second');
   }
+  const endpointAddress = values['endpoint-address'] ?? DEFAULT_ENDPOINT_ADDRESS;
+  if (isIP(endpointAddress) === 0) {
+    problems.push(
+      `--endpoint-address "${endpointAddress}" must be an IP address of this host (e.g. 127.0.0.1, 0.0.0.0 or ::)`,
+    );
+  }
   const config = {
+    endpointAddress,
     heartbeatIntervalMs: heartbeatSeconds * 1000,
     runtime,
     syntheticDelays,

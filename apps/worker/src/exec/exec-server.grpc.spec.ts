@@ -69,6 +69,7 @@ describe('exec sessions over Tunnel streams', () => {
     });
     const tunnels = new TunnelServer({
       connectVm: (_uid, port, abort) => runtime.connect(vmName, port, abort),
+      guestAgent: () => runtime.guestAgent(vmName),
       minRttMs: () => undefined,
       log,
     });

@@ -1,6 +1,13 @@
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import type { lookup } from 'node:dns';
-import { createLocalhostLookup } from './tunnel-server';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Duplex } from 'node:stream';
+import type { TunnelFrame } from '@grove/proto';
+import type { TunnelClientCall } from './tunnel-pool';
+import { createLocalhostLookup, TunnelServer } from './tunnel-server';
 
 type Answer = [NodeJS.ErrnoException | null, string | LookupAddress[], number?];
 
@@ -53,5 +60,111 @@ describe('createLocalhostLookup', () => {
     expect((await ask(run, { all: true }))[0]).toBe(failure);
     expect(await ask(run, { all: true })).toEqual([null, v4, undefined]);
     expect(asked).toHaveLength(2);
+  });
+});
+
+describe('TunnelServer targets', () => {
+  /** A Tunnel call as an object-mode Duplex: frames the server writes land in `sent`, `push` delivers frames to it. */
+  function fakeCall(): { call: TunnelClientCall; sent: TunnelFrame[]; duplex: Duplex } {
+    const sent: TunnelFrame[] = [];
+    const duplex = new Duplex({
+      objectMode: true,
+      read: () => undefined,
+      write: (frame: TunnelFrame, _encoding, done) => {
+        sent.push(frame);
+        done();
+      },
+    });
+    return { call: duplex as unknown as TunnelClientCall, sent, duplex };
+  }
+
+  async function until(condition: () => boolean): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!condition()) {
+      if (Date.now() > deadline) {
+        throw new Error('timed out waiting for the condition');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  let dir: string;
+  const dialled: number[] = [];
+  const server = (agentPath: string) =>
+    new TunnelServer({
+      connectVm: (_uid, port) => {
+        dialled.push(port);
+        return Promise.reject(new Error('no VM ports here'));
+      },
+      guestAgent: (uid) => {
+        if (uid !== 'uid-1') {
+          throw new Error(`VM with uid ${uid} is not running on this worker`);
+        }
+        return { target: `unix://${agentPath}` };
+      },
+      minRttMs: () => 1,
+      log: () => undefined,
+    });
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'grove-tunnel-'));
+    dialled.length = 0;
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('connects the tart-guest-agent target to the VM agent socket and carries its bytes', async () => {
+    const path = join(dir, 'control.sock');
+    const agent = createServer((socket) => socket.on('data', (data) => socket.write(`agent:${data.toString()}`)));
+    await new Promise<void>((resolve) => agent.listen(path, resolve));
+    try {
+      const tunnels = server(path);
+      const { call, sent, duplex } = fakeCall();
+      const served = tunnels.serve(
+        { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'tart-guest-agent' },
+        call,
+      );
+      await until(() => sent.some((frame) => frame.kind === 'opened'));
+      duplex.push({ kind: 'data', data: Buffer.from('ping') } satisfies TunnelFrame);
+      await until(() => sent.some((frame) => frame.kind === 'data'));
+      expect(sent.find((frame) => frame.kind === 'data')).toEqual({ kind: 'data', data: Buffer.from('agent:ping') });
+      tunnels.closeAll('test over');
+      await served;
+      expect(dialled).toEqual([]);
+    } finally {
+      agent.close();
+    }
+  });
+
+  it.each([
+    [
+      'a target it does not know',
+      { target: 'unknown' as const, vmUid: 'uid-1' },
+      'this worker does not support the tunnel target the controller asked for (upgrade the worker)',
+    ],
+    ['no port and no target', { vmUid: 'uid-1' }, 'the tunnel names neither a port nor a target this worker supports'],
+    [
+      'the agent of a VM that does not run here',
+      { target: 'tart-guest-agent' as const, vmUid: 'uid-2' },
+      'VM with uid uid-2 is not running on this worker',
+    ],
+  ])('answers %s with an error frame and dials nothing', async (_what, open, message) => {
+    const { call, sent } = fakeCall();
+    await server(join(dir, 'none.sock')).serve({ kind: 'open', session: 's', port: 0, ...open }, call);
+    expect(sent).toEqual([{ kind: 'error', message }]);
+    expect(dialled).toEqual([]);
+  });
+
+  it('reports an agent socket nobody listens on', async () => {
+    const { call, sent } = fakeCall();
+    await server(join(dir, 'none.sock')).serve(
+      { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'tart-guest-agent' },
+      call,
+    );
+    expect(sent).toEqual([
+      {
+        kind: 'error',
+        message: expect.stringMatching(/^cannot connect to the Tart guest agent of VM uid-1: .*ENOENT/),
+      },
+    ]);
   });
 });

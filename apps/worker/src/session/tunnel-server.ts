@@ -1,6 +1,7 @@
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, type Socket } from 'node:net';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
+import type { GuestAgentAddress } from '../runtime/vm-runtime';
 import type { PortForwardOpenFrame, TunnelClientCall } from './tunnel-pool';
 
 /** Give up connecting to a target after this long (a VM that is still booting, a filtered port). */
@@ -9,6 +10,8 @@ const CONNECT_TIMEOUT_MS = 30_000;
 export interface TunnelServerOptions {
   /** Connects to a port of a running VM of this worker (VmRuntime.connect through the reconciler). */
   connectVm: (vmUid: string, port: number, signal: AbortSignal) => Promise<Socket>;
+  /** Where a running VM's Tart guest agent answers (Reconciler.guestAgent); throws when the VM does not run here. */
+  guestAgent: (vmUid: string) => GuestAgentAddress;
   /** Smallest round trip to the controller, for flow-control auto-tuning. */
   minRttMs: () => number | undefined;
   log: (line: string) => void;
@@ -67,6 +70,42 @@ function connectHost(port: number, signal: AbortSignal): Promise<Socket> {
 }
 
 /**
+ * The path of a grpc-js `unix:` target (`unix:///abs/path` or `unix:path`), the only kind runtimes give for their
+ * guest agents; undefined for anything else.
+ */
+export function unixSocketPath(target: string): string | undefined {
+  if (target.startsWith('unix://')) {
+    return target.slice('unix://'.length);
+  }
+  return target.startsWith('unix:') ? target.slice('unix:'.length) : undefined;
+}
+
+/**
+ * Connects to a VM's Tart guest agent (orchard-2026.md §1.2.4): a plain stream connection to its control socket, which
+ * `tart run` relays to the agent's vsock port (tart.md §4.1), so the tunnel carries the client's gRPC unchanged.
+ */
+function connectGuestAgent(address: GuestAgentAddress, vmUid: string, signal: AbortSignal): Promise<Socket> {
+  const path = unixSocketPath(address.target);
+  if (path === undefined) {
+    return Promise.reject(new Error(`the guest agent of VM ${vmUid} answers at ${address.target}, not a unix socket`));
+  }
+  return new Promise((resolve, reject) => {
+    const socket = connect({ path, allowHalfOpen: true });
+    const onAbort = () => socket.destroy(new Error('cancelled'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', (err) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(new Error(`cannot connect to the Tart guest agent of VM ${vmUid}: ${err.message}`));
+    });
+    socket.once('connect', () => {
+      signal.removeEventListener('abort', onAbort);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+/**
  * The worker's end of tunnel sessions: connects to what the open frame names, tells the controller (`opened`, or an
  * error frame with the reason), then moves bytes until the session ends and logs how it went.
  */
@@ -96,12 +135,15 @@ export class TunnelServer {
     call.once('error', onLost);
     call.once('end', onLost);
     const { signal } = cancelled;
-    const target = open.vmUid ? `VM ${open.vmUid} port ${open.port}` : `worker host port ${open.port}`;
+    const target =
+      open.target === 'tart-guest-agent'
+        ? `the Tart guest agent of VM ${open.vmUid}`
+        : open.vmUid
+          ? `VM ${open.vmUid} port ${open.port}`
+          : `worker host port ${open.port}`;
     let socket: Socket;
     try {
-      socket = open.vmUid
-        ? await this.options.connectVm(open.vmUid, open.port, signal)
-        : await connectHost(open.port, signal);
+      socket = await this.connect(open, signal);
     } catch (err) {
       const message = timedOut ? `timed out connecting to ${target}` : (err as Error).message;
       this.options.log(`tunnel session ${open.session}: ${message}`);
@@ -128,6 +170,8 @@ export class TunnelServer {
       halfClose: true,
       minRttMs: this.options.minRttMs,
       linkLostMessage: 'the connection to the controller was lost',
+      // A unix socket (the guest agent's) has no TCP reset, and Node throws when asked for one: it is closed instead.
+      ...(open.target === 'tart-guest-agent' ? { abortLocal: () => socket.destroy() } : {}),
     });
     this.active.add(endpoint);
     const outcome: TunnelOutcome = await endpoint.done;
@@ -136,6 +180,25 @@ export class TunnelServer {
       `tunnel session ${open.session} to ${target} ${outcome.result === 'closed' ? 'closed' : `failed: ${outcome.error}`}` +
         ` (${outcome.bytesSent} bytes from the target, ${outcome.bytesReceived} bytes to it)`,
     );
+  }
+
+  /** Connects to what the open frame names; throws with the reason, also for a target this worker does not serve. */
+  private async connect(open: PortForwardOpenFrame, signal: AbortSignal): Promise<Socket> {
+    switch (open.target) {
+      case 'tart-guest-agent':
+        if (!open.vmUid) {
+          throw new Error('the Tart guest agent target needs a VM');
+        }
+        return connectGuestAgent(this.options.guestAgent(open.vmUid), open.vmUid, signal);
+      case 'unknown':
+        throw new Error('this worker does not support the tunnel target the controller asked for (upgrade the worker)');
+      case undefined:
+        // Port 0 is what a target this worker's protocol version predates would leave: never dial it.
+        if (open.port === 0) {
+          throw new Error('the tunnel names neither a port nor a target this worker supports');
+        }
+        return open.vmUid ? this.options.connectVm(open.vmUid, open.port, signal) : connectHost(open.port, signal);
+    }
   }
 
   /** Ends every session (the worker is stopping). */

@@ -9,6 +9,7 @@ import {
 import { GroveClient } from '@grove/client';
 import {
   workerServiceClient,
+  WORKER_CAPABILITY_TUNNEL_GUEST_AGENT,
   WORKER_PROTOCOL_VERSION,
   type ControllerMessage__Output,
   type WorkerMessage,
@@ -194,8 +195,13 @@ export class WorkerSession extends EventEmitter {
       arch: identity.arch,
       runtime: identity.runtime,
       // Both runtimes pass netSoftnetExpose on (Tart as `--net-softnet-expose`), so the scheduler may place such VMs
-      // here (orchard-2026.md §1.2.9); the reconciler listens for VM endpoints (§1.2.2).
-      capabilities: [WORKER_CAPABILITY_VM_EXPOSED_PORTS, WORKER_CAPABILITY_VM_ENDPOINTS],
+      // here (orchard-2026.md §1.2.9); the reconciler listens for VM endpoints (§1.2.2); tunnels reach VMs' guest
+      // agents (TunnelOpen.target, §1.2.4).
+      capabilities: [
+        WORKER_CAPABILITY_VM_EXPOSED_PORTS,
+        WORKER_CAPABILITY_VM_ENDPOINTS,
+        WORKER_CAPABILITY_TUNNEL_GUEST_AGENT,
+      ],
       last_seen: new Date().toISOString(),
     });
     const info = await this.client.controllerInfo();
