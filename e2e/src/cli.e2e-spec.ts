@@ -9,10 +9,11 @@ import { waitFor } from '@grove/testing';
 import { expectSuccess, runGrove, type GroveResult } from './test-support/cli-process';
 import { CLI_MAIN } from './test-support/paths';
 import {
+  adminClient,
   BOOTSTRAP_ADMIN,
   controllerAnswers,
-  startController,
   type ControllerProcess,
+  startController,
 } from './test-support/controller-process';
 
 jest.setTimeout(120_000);
@@ -31,11 +32,7 @@ describe('grove CLI against a controller over plain HTTP', () => {
   beforeAll(async () => {
     controller = await startController();
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-home-'));
-    admin = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    admin = adminClient(controller);
     expectSuccess(
       await grove(
         'context',
@@ -547,11 +544,7 @@ describe('grove controller run', () => {
     let controller: ControllerProcess | undefined;
     try {
       controller = await startController({ viaCli: true });
-      const client = new GroveClient({
-        url: controller.url,
-        serviceAccountName: BOOTSTRAP_ADMIN,
-        serviceAccountToken: controller.adminToken,
-      });
+      const client = adminClient(controller);
       await expect(client.controllerInfo()).resolves.toMatchObject({ capabilities: expect.any(Array) });
       client.close();
       expect(controller.output()).toContain(controller.url);

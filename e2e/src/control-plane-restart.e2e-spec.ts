@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as outage } from 'node:timers/promises';
-import { GroveClient } from '@grove/client';
+import { type GroveClient } from '@grove/client';
 import { waitFor, type RunningProcess } from '@grove/testing';
-import { BOOTSTRAP_ADMIN } from './test-support/controller-process';
+import { adminClient } from './test-support/controller-process';
 import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
 import { untilRunning } from './test-support/running-vm';
 import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
@@ -27,11 +27,7 @@ describe('a controller outage longer than the worker offline timeout', () => {
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-restart-grace-'));
     controller = await startRestartableController(['--worker-offline-timeout', `${OFFLINE_TIMEOUT_S}s`]);
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
     for (const name of ['grace-1', 'grace-2']) {
       workers.push(
         await startSyntheticWorker({
@@ -97,11 +93,7 @@ describe('SIGTERM with a session in progress', () => {
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-drain-'));
     controller = await startRestartableController(['--shutdown-grace', `${GRACE_S}s`]);
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
     worker = await startSyntheticWorker({
       controllerUrl: controller.url,
       adminToken: controller.adminToken,

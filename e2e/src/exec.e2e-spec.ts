@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
 import type { ExecEvent, ExecFrame, Vm } from '@grove/resources';
 import { waitFor, type RunningProcess } from '@grove/testing';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import {
+  adminClient,
+  BOOTSTRAP_ADMIN,
+  type ControllerProcess,
+  startController,
+} from './test-support/controller-process';
 import { ExecSocket } from './test-support/exec-socket';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
 import { untilRunning } from './test-support/running-vm';
@@ -48,11 +53,7 @@ describe('exec through a synthetic worker (Orchard exec_test.go, orchard.md §8.
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-exec-'));
     controller = await startController();
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
     worker = await startSyntheticWorker({
       controllerUrl: controller.url,
       adminToken: controller.adminToken,

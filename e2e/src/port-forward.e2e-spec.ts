@@ -3,11 +3,16 @@ import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiError, GroveClient, webSocketStream } from '@grove/client';
+import { ApiError, type GroveClient, webSocketStream } from '@grove/client';
 import { encodeBootstrapToken, type Vm } from '@grove/resources';
 import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import { createWebSocketStream, type WebSocket } from 'ws';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import {
+  adminClient,
+  BOOTSTRAP_ADMIN,
+  type ControllerProcess,
+  startController,
+} from './test-support/controller-process';
 import { REPO_ROOT } from './test-support/paths';
 import { untilRunning } from './test-support/running-vm';
 
@@ -54,11 +59,7 @@ describe('port-forward through worker tunnels', () => {
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-tunnels-'));
     controller = await startController();
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
     const token = encodeBootstrapToken({
       serviceAccountName: BOOTSTRAP_ADMIN,
       serviceAccountToken: controller.adminToken,

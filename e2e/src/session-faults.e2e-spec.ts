@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroveClient } from '@grove/client';
+import { type GroveClient } from '@grove/client';
 import type { Vm } from '@grove/resources';
 import { freePort, waitFor, type RunningProcess } from '@grove/testing';
 import type { WebSocket } from 'ws';
 import { createContext } from './test-support/cli-process';
-import { BOOTSTRAP_ADMIN } from './test-support/controller-process';
+import { adminClient, BOOTSTRAP_ADMIN } from './test-support/controller-process';
 import { EndlessSource, ForwardedDownload } from './test-support/forwarded-download';
 import { startGrove } from './test-support/grove-process';
 import { ndjsonRequest, type NdjsonResponse } from './test-support/ndjson-request';
@@ -46,11 +46,7 @@ describe('session faults', () => {
       '--worker-ping-interval',
       `${PING_INTERVAL_MS}ms`,
     ]);
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
     worker = await startSyntheticWorker({
       controllerUrl: controller.url,
       adminToken: controller.adminToken,

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ApiError, GroveClient } from '@grove/client';
+import { ApiError, type GroveClient } from '@grove/client';
 import { freePort, waitFor, type RunningProcess } from '@grove/testing';
 import { createContext, expectSuccess, runGrove, type GroveResult } from './test-support/cli-process';
-import { BOOTSTRAP_ADMIN } from './test-support/controller-process';
+import { adminClient, BOOTSTRAP_ADMIN } from './test-support/controller-process';
 import {
   askpassEnv,
   keyFingerprint,
@@ -118,11 +118,7 @@ describe('SSH gateway: OpenSSH against a controller with --listen-ssh and a synt
       name: 'e2e-ssh-1',
       dataDir: join(home, 'worker'),
     });
-    admin = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    admin = adminClient(controller);
     await createContext(home, controller.url, BOOTSTRAP_ADMIN, controller.adminToken);
     expectSuccess(await grove(['create', 'service-account', SA, '--roles', 'compute:connect', '--token', SA_TOKEN]));
     expectSuccess(

@@ -8,7 +8,7 @@ import { loadTartAgentProtocol, type TartAgentClient, type TartExecResponse } fr
 import { freePort, waitFor, type RunningProcess } from '@grove/testing';
 import type { WebSocket } from 'ws';
 import { createContext } from './test-support/cli-process';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import { adminClient, type ControllerProcess, startController } from './test-support/controller-process';
 import { startGrove } from './test-support/grove-process';
 import { untilRunning } from './test-support/running-vm';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
@@ -85,11 +85,7 @@ describe('port-forward to the Tart guest agent through a synthetic worker', () =
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-agent-'));
     controller = await startController();
-    admin = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    admin = adminClient(controller);
     worker = await startSyntheticWorker({
       controllerUrl: controller.url,
       adminToken: controller.adminToken,

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroveClient } from '@grove/client';
+import { type GroveClient } from '@grove/client';
 import type { Vm } from '@grove/resources';
 import { waitFor, type RunningProcess } from '@grove/testing';
 import type { WebSocket } from 'ws';
-import { BOOTSTRAP_ADMIN } from './test-support/controller-process';
+import { adminClient } from './test-support/controller-process';
 import {
   residentBytes,
   startRestartableController,
@@ -51,11 +51,7 @@ describe('tunnel reliability', () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-tunnel-reliability-'));
     // No drain: these tests check what sessions see when their controller goes away at once.
     controller = await startRestartableController(['--shutdown-grace', '0s']);
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
   });
 
   afterAll(async () => {

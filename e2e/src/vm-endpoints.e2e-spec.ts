@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroveClient } from '@grove/client';
+import { type GroveClient } from '@grove/client';
 import type { Vm, VmEndpoint } from '@grove/resources';
 import { waitFor, type RunningProcess } from '@grove/testing';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import { adminClient, type ControllerProcess, startController } from './test-support/controller-process';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
 
 const WORKER = 'e2e-endpoints';
@@ -112,11 +112,7 @@ describe('VM endpoints on a synthetic worker', () => {
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-endpoints-'));
     controller = await startController();
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
     worker = await startSyntheticWorker({
       controllerUrl: controller.url,
       adminToken: controller.adminToken,

@@ -1,9 +1,9 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroveClient } from '@grove/client';
+import { type GroveClient } from '@grove/client';
 import { waitFor, type RunningProcess } from '@grove/testing';
-import { BOOTSTRAP_ADMIN, controllerAnswers } from './test-support/controller-process';
+import { adminClient, controllerAnswers } from './test-support/controller-process';
 import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
 import { untilRunning } from './test-support/running-vm';
 import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
@@ -74,11 +74,7 @@ describe('worker recovery', () => {
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-worker-recovery-'));
     controller = await startRestartableController();
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
   });
 
   afterAll(async () => {

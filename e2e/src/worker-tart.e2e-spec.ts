@@ -2,10 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { GroveClient } from '@grove/client';
+import { type GroveClient } from '@grove/client';
 import { encodeBootstrapToken, type Vm } from '@grove/resources';
 import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import {
+  adminClient,
+  BOOTSTRAP_ADMIN,
+  type ControllerProcess,
+  startController,
+} from './test-support/controller-process';
 import { REPO_ROOT } from './test-support/paths';
 
 const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
@@ -45,11 +50,7 @@ describe('worker process on the tart runtime (stand-in tart)', () => {
   beforeAll(async () => {
     tartHome = mkdtempSync(join(tmpdir(), 'grove-e2e-tart-'));
     controller = await startController();
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
     // A VM that is not Grove's: the worker must never touch it.
     expect(spawnSync('tart', ['clone', UBUNTU, 'my-own-vm'], { env: env() }).status).toBe(0);
     worker = startNodeProcess(

@@ -1,10 +1,15 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroveClient } from '@grove/client';
+import { type GroveClient } from '@grove/client';
 import { encodeBootstrapToken, type Vm } from '@grove/resources';
 import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
-import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
+import {
+  adminClient,
+  BOOTSTRAP_ADMIN,
+  type ControllerProcess,
+  startController,
+} from './test-support/controller-process';
 import { REPO_ROOT } from './test-support/paths';
 
 const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
@@ -76,11 +81,7 @@ describe('worker processes running VMs (synthetic runtime)', () => {
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'grove-e2e-workers-'));
     controller = await startController({ args: ['--worker-offline-timeout', '4s'] });
-    client = new GroveClient({
-      url: controller.url,
-      serviceAccountName: BOOTSTRAP_ADMIN,
-      serviceAccountToken: controller.adminToken,
-    });
+    client = adminClient(controller);
   });
 
   afterAll(async () => {

@@ -3,6 +3,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GroveClient } from '@grove/client';
 import { createTestDatabase, freePort, startNodeProcess, waitFor, type TestDatabase } from '@grove/testing';
 import { CLI_MAIN, CONTROLLER_MAIN } from './paths';
 
@@ -36,6 +37,15 @@ export interface StartControllerOptions {
    * not dropped on stop). Default: a fresh database of the test run's Postgres cluster.
    */
   databaseUrl?: string;
+}
+
+/** A client of the controller logged in as bootstrap-admin with the token the test gave it. */
+export function adminClient(controller: { url: string; adminToken: string }): GroveClient {
+  return new GroveClient({
+    url: controller.url,
+    serviceAccountName: BOOTSTRAP_ADMIN,
+    serviceAccountToken: controller.adminToken,
+  });
 }
 
 /** Whether `GET /v1/` gets any HTTP response. The certificate is not checked here: only readiness is. */
