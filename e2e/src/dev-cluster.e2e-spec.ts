@@ -1,16 +1,40 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { freePort, startNodeProcess, waitFor } from '@grove/testing';
 import { runGrove } from './test-support/cli-process';
 import { CLI_MAIN } from './test-support/paths';
+
+/** Whether a loopback TCP port can be bound now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port P whose next two are free too: `grove dev` puts worker sessions on P+1 and the SSH gateway on P+2, and a
+ * busy machine (other tests' controllers, HAProxy) may hold either.
+ */
+async function freeDevPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freePort();
+    if (port < 65534 && (await portFree(port + 1)) && (await portFree(port + 2))) {
+      return port;
+    }
+  }
+  throw new Error('no free run of three loopback ports');
+}
 
 /** The issue's "done when": `grove dev --workers 2`, then `grove create vm v1 --image any` runs, from the CLI alone. */
 describe('grove dev --workers 2', () => {
   it('starts a controller and two synthetic workers, runs a VM, and cleans up on Ctrl-C', async () => {
     const home = mkdtempSync(join(tmpdir(), 'grove-e2e-dev-'));
     const dataDir = join(home, 'dev');
-    const port = await freePort();
+    const port = await freeDevPort();
     const env: NodeJS.ProcessEnv = { ...process.env, GROVE_HOME: home };
     delete env['GROVE_DATABASE_URL'];
     const dev = startNodeProcess(
@@ -61,7 +85,7 @@ describe('grove dev --workers 2', () => {
 describe('grove dev --insecure-allow-host-dirs', () => {
   it('lets VMs share host directories without a cluster policy', async () => {
     const home = mkdtempSync(join(tmpdir(), 'grove-e2e-dev-dirs-'));
-    const port = await freePort();
+    const port = await freeDevPort();
     const env: NodeJS.ProcessEnv = { ...process.env, GROVE_HOME: home };
     delete env['GROVE_DATABASE_URL'];
     const dev = startNodeProcess(

@@ -151,6 +151,13 @@ describe('worker process on the tart runtime (stand-in tart)', () => {
     await until('running', 'tart-flags', (v) => v.status === 'running');
     await until('running', 'tart-plain', (v) => v.status === 'running');
     const optionsOf = (localName: string) => runs().find((r) => r.vm === localName)?.options;
+    // The stand-in appends its record as `tart run` starts; the worker may report the VM running a moment before.
+    await waitFor(
+      'both runs recorded',
+      () => optionsOf(flagged.localName) !== undefined && optionsOf(plain.localName) !== undefined,
+      10_000,
+      50,
+    );
 
     const options = optionsOf(flagged.localName);
     expect(options).toMatchObject({
