@@ -39,6 +39,21 @@ export function describeSshHostKey(privateKey: string, label: string, source: Ss
 }
 
 /**
+ * A new ed25519 key pair that ssh2 can read back. About 1 in 300 keys ssh2 1.17 generates is refused by its own
+ * parser ("Malformed OpenSSH private key", measured: 11 of 3,000); a controller that kept such a key could never start
+ * again, so a refused key is replaced by a new one.
+ */
+function generateParsableEd25519(): { private: string } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment: 'grove-controller' });
+    if (!(utils.parseKey(pair.private) instanceof Error)) {
+      return pair;
+    }
+  }
+  throw new Error('could not generate an ed25519 host key that ssh2 reads back');
+}
+
+/**
  * The host key: the file given with --ssh-host-key, else the one kept in the data dir, else a new ed25519 key saved
  * there (mode 0600, written through a rename so a crash never leaves half a key). Keeping it across restarts keeps
  * the entries in clients' known_hosts valid.
@@ -59,7 +74,7 @@ export function loadOrCreateSshHostKey(options: { dataDir: string; keyFile?: str
     return describeSshHostKey(readFileSync(path, 'utf8'), path, 'data-dir');
   }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'grove-controller' });
+  const pair = generateParsableEd25519();
   const temporary = `${path}.tmp`;
   writeFileSync(temporary, pair.private, { mode: 0o600 });
   chmodSync(temporary, 0o600);
