@@ -4,7 +4,7 @@ import { webSocketStream, type GroveClient } from '@grove/client';
 import { waitFor } from '@grove/testing';
 import { startBenchHaCluster, type BenchHaCluster, type BenchHaWorker, type BenchReplica } from './bench-ha-cluster';
 import { formatMs, summarise, type Summary } from './stats';
-import { concurrentEcho, pingPong, throughputDown, throughputUp, type Dial } from './support/measure';
+import { concurrentEcho, pingPong, throughputDown, throughputUp, type Dial, attemptMeasure } from './support/measure';
 import { processCpuSeconds } from './support/process-cpu';
 import { startTargets, type TargetPorts } from './support/targets';
 
@@ -112,23 +112,8 @@ function progress(line: string): void {
 const errors: string[] = [];
 
 /** Runs one measurement with a time limit; a failure is recorded for the report instead of ending the benchmark. */
-async function attempt<T>(what: string, timeoutMs: number, measure: () => Promise<T>): Promise<T | undefined> {
-  progress(`  ${what}...`);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([measure(), timeout]);
-  } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
-    const message = `${what}: ${err instanceof Error ? err.message : String(err)}${cause}`;
-    progress(`  FAILED ${message}`);
-    errors.push(message);
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+function attempt<T>(what: string, timeoutMs: number, measure: () => Promise<T>): Promise<T | undefined> {
+  return attemptMeasure('', what, timeoutMs, errors, measure);
 }
 
 function elapsedMs(since: number): number {

@@ -10,6 +10,7 @@ import {
   throughputUp,
   type ConcurrentEcho,
   type PingPongUnderBulk,
+  attemptMeasure,
 } from './support/measure';
 import { groveApiPath, groveCliPath } from './support/grove';
 import { openSshPath, rawTcpPath, rawTcpViaDelayProxyPath, type BenchPath, type StartedPath } from './support/paths';
@@ -59,28 +60,8 @@ function progress(line: string): void {
 }
 
 /** Runs one measurement; a failure or a timeout is reported in the row instead of ending the benchmark. */
-async function attempt<T>(
-  row: Row,
-  what: string,
-  timeoutMs: number,
-  measure: () => Promise<T>,
-): Promise<T | undefined> {
-  progress(`  ${row.name}: ${what}...`);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([measure(), timeout]);
-  } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
-    const message = `${what}: ${err instanceof Error ? err.message : String(err)}${cause}`;
-    progress(`  ${row.name}: FAILED ${message}`);
-    row.errors.push(message);
-    return undefined;
-  } finally {
-    clearTimeout(timer);
-  }
+function attempt<T>(row: Row, what: string, timeoutMs: number, measure: () => Promise<T>): Promise<T | undefined> {
+  return attemptMeasure(`${row.name}: `, what, timeoutMs, row.errors, measure);
 }
 
 async function repeat<T>(runs: number, measure: () => Promise<T>): Promise<T[]> {

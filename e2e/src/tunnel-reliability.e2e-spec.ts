@@ -12,7 +12,7 @@ import {
   startRestartableController,
   type RestartableController,
 } from './test-support/restartable-controller';
-import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
+import { sessionCount, SyntheticWorkers } from './test-support/synthetic-worker';
 import { closeAndWait, closeOf, echoThrough, within } from './test-support/websocket-session';
 import { EndlessSource } from './test-support/forwarded-download';
 import { untilRunning } from './test-support/running-vm';
@@ -27,19 +27,12 @@ describe('tunnel reliability', () => {
   let controller: RestartableController;
   let client: GroveClient;
   let home: string;
-  const workers: RunningProcess[] = [];
+  const workers = new SyntheticWorkers(
+    () => controller,
+    () => home,
+  );
 
-  async function worker(name: string, labels?: string): Promise<RunningProcess> {
-    const proc = await startSyntheticWorker({
-      controllerUrl: controller.url,
-      adminToken: controller.adminToken,
-      name,
-      dataDir: join(home, name),
-      labels,
-    });
-    workers.push(proc);
-    return proc;
-  }
+  const worker = (name: string, labels?: string): Promise<RunningProcess> => workers.start(name, labels);
 
   /** Creates a Linux VM that only the worker with label `tunnel-test=<label>` runs, and waits until it runs. */
   async function runningVm(name: string, label: string): Promise<Vm> {
@@ -56,7 +49,7 @@ describe('tunnel reliability', () => {
 
   afterAll(async () => {
     client?.close();
-    await Promise.all(workers.map((w) => w.stop()));
+    await workers.stopAll();
     await controller?.stop();
     rmSync(home, { recursive: true, force: true });
   });

@@ -6,7 +6,7 @@ import { waitFor, type RunningProcess } from '@grove/testing';
 import { adminClient, controllerAnswers } from './test-support/controller-process';
 import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
 import { untilRunning } from './test-support/running-vm';
-import { sessionCount, startSyntheticWorker } from './test-support/synthetic-worker';
+import { sessionCount, SyntheticWorkers } from './test-support/synthetic-worker';
 
 /** Issue 11's bar: every worker has a session again within 2 s of the controller answering. */
 const RECONNECT_BOUND_MS = 2_000;
@@ -30,19 +30,12 @@ describe('worker recovery', () => {
   let controller: RestartableController;
   let client: GroveClient;
   let home: string;
-  const workers: RunningProcess[] = [];
+  const workers = new SyntheticWorkers(
+    () => controller,
+    () => home,
+  );
 
-  async function worker(name: string, labels?: string): Promise<RunningProcess> {
-    const proc = await startSyntheticWorker({
-      controllerUrl: controller.url,
-      adminToken: controller.adminToken,
-      name,
-      dataDir: join(home, name),
-      labels,
-    });
-    workers.push(proc);
-    return proc;
-  }
+  const worker = (name: string, labels?: string): Promise<RunningProcess> => workers.start(name, labels);
 
   /**
    * Starts the controller again and measures, for every worker, the time from the controller's first answer to
@@ -79,7 +72,7 @@ describe('worker recovery', () => {
 
   afterAll(async () => {
     client?.close();
-    await Promise.all(workers.map((w) => w.stop()));
+    await workers.stopAll();
     await controller?.stop();
     rmSync(home, { recursive: true, force: true });
   });

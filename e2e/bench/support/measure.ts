@@ -272,3 +272,32 @@ export async function concurrentEcho(dialEcho: Dial, sessions: number, bytesEach
     ...(firstError ? { firstError } : {}),
   };
 }
+
+/**
+ * Runs one measurement with a time limit; a failure or a timeout is written to stderr (prefixed with `label`) and
+ * added to `errors` for the report instead of ending the benchmark.
+ */
+export async function attemptMeasure<T>(
+  label: string,
+  what: string,
+  timeoutMs: number,
+  errors: string[],
+  measure: () => Promise<T>,
+): Promise<T | undefined> {
+  process.stderr.write(`  ${label}${what}...\n`);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([measure(), timeout]);
+  } catch (err) {
+    const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
+    const message = `${what}: ${err instanceof Error ? err.message : String(err)}${cause}`;
+    process.stderr.write(`  ${label}FAILED ${message}\n`);
+    errors.push(message);
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -54,3 +54,33 @@ export async function startSyntheticWorker(options: SyntheticWorkerOptions): Pro
   }
   return worker;
 }
+
+/**
+ * The synthetic workers a spec starts against one controller, each in its own data dir under the spec's home, stopped
+ * together at the end. The controller and home are read when a worker starts (specs set them in `beforeAll`).
+ */
+export class SyntheticWorkers {
+  private readonly started: RunningProcess[] = [];
+
+  constructor(
+    private readonly controller: () => { url: string; adminToken: string },
+    private readonly home: () => string,
+  ) {}
+
+  async start(name: string, labels?: string): Promise<RunningProcess> {
+    const { url, adminToken } = this.controller();
+    const proc = await startSyntheticWorker({
+      controllerUrl: url,
+      adminToken,
+      name,
+      dataDir: join(this.home(), name),
+      labels,
+    });
+    this.started.push(proc);
+    return proc;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.started.map((w) => w.stop()));
+  }
+}
