@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { GroveClient } from '@grove/client';
 import type { Vm, WatchMessage } from '@grove/resources';
 import { waitFor, type RunningProcess } from '@grove/testing';
-import { haproxyAvailable } from '../bench/support/haproxy';
 import { startHaCluster, type HaCluster, type Replica } from './test-support/ha-cluster';
 import { ExecSocket } from './test-support/exec-socket';
 import { askpassEnv, runOpenSsh, writeAskpass } from './test-support/openssh-client';
@@ -16,11 +15,10 @@ import { closeAndWait, echoThrough, within } from './test-support/websocket-sess
 /**
  * Two controllers on one Postgres behind HAProxy (TCP mode, loopback), two synthetic workers connected through the
  * balancer: a session that reaches the replica without the worker's session is relayed to the one that has it;
- * watches see changes made through the other replica; killing a replica moves its workers to the other.
+ * watches see changes made through the other replica; killing a replica moves its workers to the other. HAProxy is
+ * installed by scripts/test.sh (scripts/ensure-haproxy.sh); without it the suite fails, never skips.
  */
-const describeWithHaproxy = haproxyAvailable() ? describe : describe.skip;
-
-describeWithHaproxy('several controllers on one Postgres', () => {
+describe('several controllers on one Postgres', () => {
   let cluster: HaCluster;
   let home: string;
   const workers: RunningProcess[] = [];

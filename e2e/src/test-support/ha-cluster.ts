@@ -12,7 +12,7 @@ import {
   type TestDatabase,
 } from '@grove/testing';
 import { BOOTSTRAP_ADMIN, controllerAnswers } from './controller-process';
-import { HAPROXY, haproxyConfig } from '../../bench/support/haproxy';
+import { HAPROXY, haproxyAvailable, haproxyConfig } from '../../bench/support/haproxy';
 import { CONTROLLER_MAIN } from './paths';
 
 /** One controller process of the cluster, restartable on the same ports and name. */
@@ -54,6 +54,9 @@ function clientOf(url: string, token: string): GroveClient {
  * (`--advertise-grpc-port`), so a worker whose replica dies reconnects to another through it.
  */
 export async function startHaCluster(count: number, extraArgs: string[] = []): Promise<HaCluster> {
+  if (!haproxyAvailable()) {
+    throw new Error(`${HAPROXY} is missing: install HAProxy (apt-get install -y haproxy; scripts/test.sh does)`);
+  }
   const database: TestDatabase = await createTestDatabase();
   const home = mkdtempSync(join(tmpdir(), 'grove-e2e-ha-'));
   const adminToken = `e2e-admin-${Math.random().toString(36).slice(2)}`;
