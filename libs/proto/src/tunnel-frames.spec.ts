@@ -29,6 +29,10 @@ const cases: [TunnelFrame, object][] = [
     { kind: 'open', session: 's-3', vmUid: 'uid-3', port: 0, target: 'tart-guest-agent' },
     { open: { session: 's-3', vm_uid: 'uid-3', target: { tart_guest_agent: {} } } },
   ],
+  [
+    { kind: 'open', session: 's-5', vmUid: 'uid-5', port: 0, target: 'host-process', hostProcess: 'echo' },
+    { open: { session: 's-5', vm_uid: 'uid-5', target: { host_process: { name: 'echo' } } } },
+  ],
   // A target whose oneof is unset (or set to a member this version does not know) is one the worker must refuse.
   [
     { kind: 'open', session: 's-4', vmUid: 'uid-4', port: 0, target: 'unknown' },
@@ -111,8 +115,8 @@ describe('tunnel frame codec', () => {
   });
 
   it('decodes a target member it does not know as unknown', () => {
-    // TunnelOpen{session "s", target: TunnelTarget{field 1 (a later member, e.g. a host process): {field 1: "x"}}}.
-    const open = Buffer.from([0x0a, 0x01, 0x73, 0x22, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0x78]);
+    // TunnelOpen{session "s", target: TunnelTarget{field 3 (a later member): {field 1: "x"}}}.
+    const open = Buffer.from([0x0a, 0x01, 0x73, 0x22, 0x05, 0x1a, 0x03, 0x0a, 0x01, 0x78]);
     expect(decodeTunnelFrame(Buffer.concat([Buffer.from([0x0a, open.length]), open]))).toEqual({
       kind: 'open',
       session: 's',

@@ -12,7 +12,15 @@ import { loadReplicaProtocol, loadWorkerProtocol } from './worker-protocol';
  * protobuf codec would copy every chunk once more and allocate an object graph per frame.
  */
 export type TunnelFrame =
-  | { kind: 'open'; session: string; vmUid: string; port: number; target?: TunnelTargetKind }
+  | {
+      kind: 'open';
+      session: string;
+      vmUid: string;
+      port: number;
+      target?: TunnelTargetKind;
+      /** The process's name in the VM's `hostProcesses` when `target` is `host-process`. */
+      hostProcess?: string;
+    }
   | { kind: 'data'; data: Buffer }
   | { kind: 'window'; bytes: number }
   | { kind: 'closeWrite' }
@@ -28,16 +36,19 @@ export type TunnelFrame =
 
 /**
  * What an `open` frame connects to instead of a TCP port (worker.proto `TunnelTarget`): `tart-guest-agent`, the VM's
- * Tart guest agent through its control socket. `unknown` is what a target of a newer controller, or an empty one,
- * decodes to; the worker refuses it. Absent: the TCP port `port`.
+ * Tart guest agent through its control socket; `host-process`, the socket of the host process the frame's
+ * `hostProcess` names. `unknown` is what a target of a newer controller, or an empty one, decodes to; the worker
+ * refuses it. Absent: the TCP port `port`.
  */
-export type TunnelTargetKind = 'tart-guest-agent' | 'unknown';
+export type TunnelTargetKind = 'tart-guest-agent' | 'host-process' | 'unknown';
 
 /**
  * The worker capability (`Worker.capabilities`) of a worker that serves `open` frames with the `tart-guest-agent`
  * target. Older workers ignore the target and would dial port 0, so the controller sends it only to workers with it.
  */
 export const WORKER_CAPABILITY_TUNNEL_GUEST_AGENT = 'tunnel-guest-agent';
+// (A worker that tunnels to host processes registers `host-processes`, WORKER_CAPABILITY_HOST_PROCESSES of
+// @grove/resources: the capability also tells the scheduler it runs them.)
 
 /**
  * What an exec session runs (worker.proto `ExecStart`): `argv` without a shell, through the VM's guest agent, else SSH
@@ -81,6 +92,7 @@ const OUTPUT_STDERR = 3;
 const OUTPUT_EXIT = 4;
 // Fields of TunnelOpen, and of TunnelTarget's oneof.
 const OPEN_TARGET = 4;
+const TARGET_HOST_PROCESS = 1;
 const TARGET_TART_GUEST_AGENT = 2;
 const VARINT = 0;
 const LEN = 2;
@@ -176,11 +188,15 @@ function encodeExecStart(frame: ExecStartFrame): Buffer {
 }
 
 /** `TunnelOpen.target`: `unknown` is written as a target whose oneof is unset. */
-function encodeTarget(target: TunnelTargetKind): Buffer {
-  return message(
-    OPEN_TARGET,
-    target === 'tart-guest-agent' ? message(TARGET_TART_GUEST_AGENT, Buffer.alloc(0)) : Buffer.alloc(0),
-  );
+function encodeTarget(target: TunnelTargetKind, hostProcess: string | undefined): Buffer {
+  switch (target) {
+    case 'tart-guest-agent':
+      return message(OPEN_TARGET, message(TARGET_TART_GUEST_AGENT, Buffer.alloc(0)));
+    case 'host-process':
+      return message(OPEN_TARGET, message(TARGET_HOST_PROCESS, stringField(1, hostProcess ?? '')));
+    case 'unknown':
+      return message(OPEN_TARGET, Buffer.alloc(0));
+  }
 }
 
 function message(field: number, body: Buffer): Buffer {
@@ -209,7 +225,7 @@ export function encodeTunnelFrame(frame: TunnelFrame): Buffer {
         stringField(1, frame.session),
         stringField(2, frame.vmUid),
         frame.port ? port : Buffer.alloc(0),
-        frame.target === undefined ? Buffer.alloc(0) : encodeTarget(frame.target),
+        frame.target === undefined ? Buffer.alloc(0) : encodeTarget(frame.target, frame.hostProcess),
       ]);
       return message(OPEN, body);
     }
@@ -323,18 +339,37 @@ class Reader {
 }
 
 /** `TunnelOpen.target`: a oneof value this version does not know (or none) is `unknown`. */
-function decodeTarget(buf: Buffer): TunnelTargetKind {
-  let target: TunnelTargetKind = 'unknown';
+function decodeTarget(buf: Buffer): { target: TunnelTargetKind; hostProcess?: string } {
+  let decoded: { target: TunnelTargetKind; hostProcess?: string } = { target: 'unknown' };
   eachField(buf, (reader, field, wireType) => {
     if (wireType !== LEN) {
       return false;
     }
     // The last oneof member on the wire wins, as in protobuf; one this version does not know makes the target unknown.
-    target = field === TARGET_TART_GUEST_AGENT ? 'tart-guest-agent' : 'unknown';
-    reader.bytes();
+    const body = reader.bytes();
+    if (field === TARGET_TART_GUEST_AGENT) {
+      decoded = { target: 'tart-guest-agent' };
+    } else if (field === TARGET_HOST_PROCESS) {
+      decoded = { target: 'host-process', hostProcess: decodeHostProcessName(body) };
+    } else {
+      decoded = { target: 'unknown' };
+    }
     return true;
   });
-  return target;
+  return decoded;
+}
+
+/** `TunnelHostProcess.name`. */
+function decodeHostProcessName(buf: Buffer): string {
+  let name = '';
+  eachField(buf, (reader, field, wireType) => {
+    if (field !== 1 || wireType !== LEN) {
+      return false;
+    }
+    name = reader.bytes().toString('utf8');
+    return true;
+  });
+  return name;
 }
 
 function decodeOpen(buf: Buffer): TunnelFrame {
@@ -350,7 +385,11 @@ function decodeOpen(buf: Buffer): TunnelFrame {
     } else if (field === 3 && (tag & 7) === VARINT) {
       frame.port = reader.varint();
     } else if (field === OPEN_TARGET && (tag & 7) === LEN) {
-      frame.target = decodeTarget(reader.bytes());
+      const { target, hostProcess } = decodeTarget(reader.bytes());
+      frame.target = target;
+      if (hostProcess !== undefined) {
+        frame.hostProcess = hostProcess;
+      }
     } else {
       reader.skip(tag & 7);
     }

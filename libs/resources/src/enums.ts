@@ -9,6 +9,10 @@ export const ROLES = [
   'compute:connect',
   // Only `GET /v1/vms/{name}/port-forward?target=tart-guest-agent` (orchard-2026.md §1.2.4).
   'compute:connect:tart-guest-agent',
+  // VM `hostProcesses` (orchard-2026.md §1.2.3): needed besides compute:write to set or change them, and besides
+  // compute:connect (or compute:write) to reach one through `?hostProcess=`.
+  'host-process:write',
+  'host-process:connect',
   'admin:read',
   'admin:write',
 ] as const;
@@ -54,7 +58,15 @@ export type EventKind = (typeof EVENT_KINDS)[number];
 /** Kinds clients may append with `POST /v1/vms/{name}/events`; audit events are written by the controller only. */
 export const WRITABLE_EVENT_KINDS = ['log_line'] as const;
 
-export const CONDITION_TYPES = ['scheduled', 'running', 'cloning', 'suspending', 'stopping'] as const;
+/** `host-processes-ready`: every host process of the VM is up and accepts connections (orchard-2026.md §1.2.3). */
+export const CONDITION_TYPES = [
+  'scheduled',
+  'running',
+  'cloning',
+  'suspending',
+  'stopping',
+  'host-processes-ready',
+] as const;
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export const CONDITION_STATES = ['true', 'false'] as const;

@@ -3,6 +3,8 @@ export * from './errors';
 export * from './names';
 export * from './vm';
 export * from './vm-rules';
+export * from './vm-host-processes';
+export * from './vm-ports';
 export * from './worker';
 export * from './service-account';
 export * from './cluster-settings';

@@ -112,8 +112,8 @@ describe('newVm defaults (orchard.md §1.3 steps 4–8)', () => {
   });
 
   it('writes exactly the API fields, nothing more', () => {
-    // startup_script, endpoints and observedEndpoints only when there are some: Orchard omits them (issue 12).
-    const omitted: readonly string[] = ['startup_script', 'endpoints', 'observedEndpoints'];
+    // startup_script, endpoints, hostProcesses and observedEndpoints only when there are some: Orchard omits them.
+    const omitted: readonly string[] = ['startup_script', 'endpoints', 'hostProcesses', 'observedEndpoints'];
     expect(Object.keys(vm()).sort()).toEqual(VM_FIELDS.filter((f) => !omitted.includes(f)).sort());
   });
 

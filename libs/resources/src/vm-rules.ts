@@ -2,16 +2,9 @@ import { hostDirAllowed, type ClusterSettings } from './cluster-settings';
 import { RESOURCE_TART_VMS, ZERO_TIME } from './enums';
 import { ResourceValidationError, type FieldError } from './errors';
 import { validateName } from './names';
-import {
-  ENDPOINT_PROTOCOLS,
-  formatHostDir,
-  isVmScheduled,
-  VM_SPEC_FIELDS,
-  vmLocalName,
-  type Vm,
-  type VmEndpoint,
-  type VmSpec,
-} from './vm';
+import { copyHostProcesses, sameHostProcesses, validateHostProcesses } from './vm-host-processes';
+import { copyEndpoints, endpointsField, sameEndpoints, validateEndpoints, validateSoftnetExpose } from './vm-ports';
+import { formatHostDir, isVmScheduled, VM_SPEC_FIELDS, vmLocalName, type Vm, type VmSpec } from './vm';
 
 /** What a client may send to create a VM: the user-settable fields. Everything else is set by Grove. */
 export type VmCreateInput = Partial<
@@ -38,6 +31,7 @@ export type VmCreateInput = Partial<
     | 'usbAccessories'
     | 'netSoftnetExpose'
     | 'endpoints'
+    | 'hostProcesses'
     | 'username'
     | 'password'
     | 'startup_script'
@@ -70,162 +64,6 @@ function isSpecField(field: string): field is keyof VmSpec {
   return (VM_SPEC_FIELDS as readonly string[]).includes(field);
 }
 
-/** A TCP/UDP port as Softnet takes it: decimal digits only (no sign), 1–65535. */
-function parsePort(text: string): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) {
-    return undefined;
-  }
-  const port = Number(text);
-  return port >= 1 && port <= 65535 ? port : undefined;
-}
-
-/** The worker ports a VM's `netSoftnetExpose` takes (the EXTERNAL parts), skipping entries that do not parse. */
-export function exposedWorkerPorts(vm: Pick<Vm, 'netSoftnetExpose'>): number[] {
-  // Stored VMs that predate the field have none.
-  return (vm.netSoftnetExpose ?? []).flatMap((entry) => {
-    const parts = entry.split(':');
-    const port = parts.length === 2 ? parsePort(parts[0]) : undefined;
-    return port === undefined ? [] : [port];
-  });
-}
-
-/**
- * Checks `netSoftnetExpose` (orchard-2026.md §1.2.9): each entry `EXTERNAL:INTERNAL` with ports 1–65535, and no
- * external port twice (two rules for one worker port cannot both hold).
- */
-export function validateSoftnetExpose(entries: readonly string[]): FieldError[] {
-  const errors: FieldError[] = [];
-  const external = new Set<number>();
-  entries.forEach((entry, i) => {
-    const parts = entry.split(':');
-    const ports = parts.length === 2 ? parts.map(parsePort) : [];
-    const [outer, inner] = ports;
-    if (outer === undefined || inner === undefined) {
-      errors.push({
-        field: `netSoftnetExpose[${i}]`,
-        message: `"${entry}" must be EXTERNAL:INTERNAL with both ports between 1 and 65535`,
-      });
-      return;
-    }
-    if (external.has(outer)) {
-      errors.push({ field: `netSoftnetExpose[${i}]`, message: `external port ${outer} is exposed more than once` });
-    }
-    external.add(outer);
-  });
-  return errors;
-}
-
-function isPort(value: unknown): boolean {
-  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
-}
-
-/**
- * Checks VM `endpoints` (orchard-2026.md §1.2.2): names non-empty and unique, protocol `tcp` or `udp`, ports
- * 1–65535, `workerPortRange.min ≤ max`; a pinned worker port (equal bounds) must not be one of the VM's
- * `netSoftnetExpose` external ports or another endpoint's pin. Each error names the item and field
- * (`endpoints[1].target.vm.port`).
- */
-export function validateEndpoints(
-  endpoints: readonly VmEndpoint[],
-  netSoftnetExpose: readonly string[] = [],
-): FieldError[] {
-  const errors: FieldError[] = [];
-  const names = new Set<string>();
-  const pinned = new Set(exposedWorkerPorts({ netSoftnetExpose: [...netSoftnetExpose] }));
-  endpoints.forEach((endpoint, i) => {
-    const at = `endpoints[${i}]`;
-    if (!endpoint.name) {
-      errors.push({ field: `${at}.name`, message: 'must not be empty' });
-    } else if (names.has(endpoint.name)) {
-      errors.push({ field: `${at}.name`, message: `endpoint "${endpoint.name}" is declared more than once` });
-    }
-    names.add(endpoint.name);
-    if (!(ENDPOINT_PROTOCOLS as readonly string[]).includes(endpoint.protocol)) {
-      errors.push({ field: `${at}.protocol`, message: `must be one of: ${ENDPOINT_PROTOCOLS.join(', ')}` });
-    }
-    if (!isPort(endpoint.target?.vm?.port)) {
-      errors.push({ field: `${at}.target.vm.port`, message: 'must be a port between 1 and 65535' });
-    }
-    const range = endpoint.workerPortRange;
-    if (range === undefined) {
-      return;
-    }
-    const before = errors.length;
-    for (const bound of ['min', 'max'] as const) {
-      if (!isPort(range[bound])) {
-        errors.push({ field: `${at}.workerPortRange.${bound}`, message: 'must be a port between 1 and 65535' });
-      }
-    }
-    if (errors.length > before) {
-      return;
-    }
-    if (range.min > range.max) {
-      errors.push({ field: `${at}.workerPortRange`, message: `min ${range.min} must not exceed max ${range.max}` });
-    } else if (range.min === range.max) {
-      if (pinned.has(range.min)) {
-        errors.push({
-          field: `${at}.workerPortRange`,
-          message: `worker port ${range.min} is taken by netSoftnetExpose or another endpoint`,
-        });
-      }
-      pinned.add(range.min);
-    }
-  });
-  return errors;
-}
-
-/** A worker port a VM needs: one of `min…max` (equal bounds for an exact port). */
-export interface WorkerPortClaim {
-  min: number;
-  max: number;
-}
-
-/**
- * The worker ports a VM claims (orchard-2026.md §1.2.2, §1.2.9): each `netSoftnetExpose` external port, and one port of
- * each endpoint's `workerPortRange`. Endpoints without a range take whatever the OS gives and claim nothing.
- */
-export function workerPortClaims(vm: Pick<Vm, 'netSoftnetExpose' | 'endpoints'>): WorkerPortClaim[] {
-  return [
-    ...exposedWorkerPorts(vm).map((port) => ({ min: port, max: port })),
-    ...(vm.endpoints ?? []).flatMap((e) =>
-      e.workerPortRange && e.workerPortRange.min <= e.workerPortRange.max ? [{ ...e.workerPortRange }] : [],
-    ),
-  ];
-}
-
-/**
- * Whether every claim can get a port of its own: claims sorted by their upper bound (earliest deadline first) each
- * take the lowest free port of their range, which finds an assignment whenever one exists.
- */
-export function workerPortClaimsFit(claims: readonly WorkerPortClaim[]): boolean {
-  const taken = new Set<number>();
-  for (const claim of [...claims].sort((a, b) => a.max - b.max || a.min - b.min)) {
-    let port = claim.min;
-    while (port <= claim.max && taken.has(port)) {
-      port++;
-    }
-    if (port > claim.max) {
-      return false;
-    }
-    taken.add(port);
-  }
-  return true;
-}
-
-function copyEndpoints(endpoints: readonly VmEndpoint[]): VmEndpoint[] {
-  return endpoints.map((e) => ({
-    name: e.name,
-    protocol: e.protocol,
-    target: { vm: { port: e.target.vm.port } },
-    ...(e.workerPortRange ? { workerPortRange: { min: e.workerPortRange.min, max: e.workerPortRange.max } } : {}),
-  }));
-}
-
-/** Two endpoint lists alike, field by field and in order (absent and empty are alike). */
-export function sameEndpoints(a: readonly VmEndpoint[] | undefined, b: readonly VmEndpoint[] | undefined): boolean {
-  return JSON.stringify(copyEndpoints(a ?? [])) === JSON.stringify(copyEndpoints(b ?? []));
-}
-
 function hasValue(value: unknown): boolean {
   if (Array.isArray(value)) {
     return value.length > 0;
@@ -252,6 +90,7 @@ export function validateVmCreate(input: VmCreateInput, settings: ClusterSettings
   }
   errors.push(...validateSoftnetExpose(input.netSoftnetExpose ?? []));
   errors.push(...validateEndpoints(input.endpoints ?? [], input.netSoftnetExpose ?? []));
+  errors.push(...validateHostProcesses(input.hostProcesses ?? []));
   (input.hostDirs ?? []).forEach((dir, i) => {
     const before = errors.length;
     if (!dir.name) {
@@ -323,6 +162,7 @@ export function newVm(input: VmCreateInput, settings: ClusterSettings, uid: stri
     netSoftnetExpose: [...(input.netSoftnetExpose ?? [])],
     // Omitted when empty, as Orchard does (orchard-2026.md §1.2.2).
     ...((input.endpoints ?? []).length > 0 ? { endpoints: copyEndpoints(input.endpoints ?? []) } : {}),
+    ...((input.hostProcesses ?? []).length > 0 ? { hostProcesses: copyHostProcesses(input.hostProcesses ?? []) } : {}),
     powerState: 'running' as const,
   });
   return {
@@ -382,12 +222,9 @@ export class VmSpecConflictError extends Error {
   }
 }
 
-/**
- * `endpoints` of an updated spec: undefined when there are none, so that spreading the spec over the VM drops the old
- * list and the stored document omits the field (as Orchard does).
- */
-function endpointsField(endpoints: readonly VmEndpoint[] | undefined): Pick<VmSpec, 'endpoints'> {
-  return { endpoints: endpoints && endpoints.length > 0 ? copyEndpoints(endpoints) : undefined };
+/** `hostProcesses` of an updated spec, undefined when there are none (see {@link endpointsField}). */
+function hostProcessesField(processes: VmSpec['hostProcesses']): Pick<VmSpec, 'hostProcesses'> {
+  return { hostProcesses: processes && processes.length > 0 ? copyHostProcesses(processes) : undefined };
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -407,7 +244,8 @@ function sameSpec(a: VmSpec, b: VmSpec): boolean {
     sameList(a.netSoftnetAllow, b.netSoftnetAllow) &&
     sameList(a.netSoftnetBlock, b.netSoftnetBlock) &&
     sameList(a.netSoftnetExpose, b.netSoftnetExpose) &&
-    sameEndpoints(a.endpoints, b.endpoints)
+    sameEndpoints(a.endpoints, b.endpoints) &&
+    sameHostProcesses(a.hostProcesses, b.hostProcesses)
   );
 }
 
@@ -441,6 +279,8 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
     netSoftnetExpose: requested.netSoftnetExpose ?? current.netSoftnetExpose,
     // Endpoints may change at any time (orchard-2026.md §1.2.2); a body without them keeps them, like the fields above.
     ...endpointsField(requested.endpoints ?? current.endpoints),
+    // Host processes too; changing them restarts only the processes, never the VM (orchard-2026.md §1.2.3).
+    ...hostProcessesField(requested.hostProcesses ?? current.hostProcesses),
     powerState: requested.powerState ?? current.powerState,
   });
   for (const field of ['os', 'arch', 'runtime'] as const) {
@@ -468,6 +308,7 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
   }
   errors.push(...validateSoftnetExpose(next.netSoftnetExpose));
   errors.push(...validateEndpoints(next.endpoints ?? [], next.netSoftnetExpose));
+  errors.push(...validateHostProcesses(next.hostProcesses ?? []));
   // The worker was chosen for these ports (orchard-2026.md §1.2.9).
   if (isVmScheduled(current) && !sameList(next.netSoftnetExpose, current.netSoftnetExpose)) {
     errors.push({ field: 'netSoftnetExpose', message: 'cannot be changed once the VM is scheduled' });
@@ -492,6 +333,7 @@ export function applyVmSpecUpdate(current: Vm, requested: Partial<VmSpec>): VmSp
     usbAccessories: current.usbAccessories,
     netSoftnetExpose: current.netSoftnetExpose,
     endpoints: current.endpoints,
+    hostProcesses: current.hostProcesses,
     powerState: current.powerState,
   };
   return sameSpec(currentSpec, next) ? undefined : next;

@@ -58,6 +58,18 @@ export interface VmObservedEndpoint {
   message?: string;
 }
 
+/**
+ * A process the worker runs beside the VM on its host (orchard-2026.md §1.2.3): `program` (a path, or a name looked up
+ * in the worker's `PATH`) with `args` and `env`, in a directory of its own. It must listen on the Unix socket named by
+ * `ORCHARD_PROCESS_SOCKET`; `GET /v1/vms/{name}/port-forward?hostProcess=NAME` connects there.
+ */
+export interface HostProcess {
+  name: string;
+  program: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
 /** Map of resource name to amount. */
 export type Resources = Record<string, number>;
 /** Map of label name to value. */
@@ -102,6 +114,8 @@ export interface Vm {
   netSoftnetExpose: string[];
   /** Services exposed on worker ports (orchard-2026.md §1.2.2); absent when there are none, as Orchard omits it. */
   endpoints?: VmEndpoint[];
+  /** Processes the worker runs beside the VM (orchard-2026.md §1.2.3); absent when there are none, as Orchard omits it. */
+  hostProcesses?: HostProcess[];
   powerState: PowerState;
 
   localName: string;
@@ -162,6 +176,7 @@ export const VM_FIELDS = [
   'usbAccessories',
   'netSoftnetExpose',
   'endpoints',
+  'hostProcesses',
   'powerState',
   'localName',
   'tartName',
@@ -202,6 +217,7 @@ export const VM_SPEC_FIELDS = [
   'usbAccessories',
   'netSoftnetExpose',
   'endpoints',
+  'hostProcesses',
   'powerState',
 ] as const satisfies readonly (keyof Vm)[];
 export type VmSpec = Pick<Vm, (typeof VM_SPEC_FIELDS)[number]>;

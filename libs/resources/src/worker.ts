@@ -64,5 +64,11 @@ export const WORKER_CAPABILITY_VM_EXPOSED_PORTS = 'vm-exposed-ports';
  */
 export const WORKER_CAPABILITY_VM_ENDPOINTS = 'vm-endpoints';
 
+/**
+ * Capability of a worker that runs VM `hostProcesses` (orchard-2026.md §1.2.3) and tunnels to them; the scheduler
+ * places VMs with host processes only there. A worker started with `--no-host-processes` leaves it out.
+ */
+export const WORKER_CAPABILITY_HOST_PROCESSES = 'host-processes';
+
 /** What the scheduler writes into `observedEndpoints` of a VM placed on a worker without `vm-endpoints` (Orchard's). */
 export const ENDPOINTS_UNSUPPORTED_MESSAGE = "worker doesn't support VM endpoints";

@@ -190,6 +190,7 @@ export class TunnelServer {
           throw new Error('the Tart guest agent target needs a VM');
         }
         return connectGuestAgent(this.options.guestAgent(open.vmUid), open.vmUid, signal);
+      case 'host-process':
       case 'unknown':
         throw new Error('this worker does not support the tunnel target the controller asked for (upgrade the worker)');
       case undefined:

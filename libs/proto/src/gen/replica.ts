@@ -21,6 +21,7 @@ import type { SyncVms as _grove_worker_v1_SyncVms, SyncVms__Output as _grove_wor
 import type { TunnelCloseWrite as _grove_worker_v1_TunnelCloseWrite, TunnelCloseWrite__Output as _grove_worker_v1_TunnelCloseWrite__Output } from './grove/worker/v1/TunnelCloseWrite';
 import type { TunnelError as _grove_worker_v1_TunnelError, TunnelError__Output as _grove_worker_v1_TunnelError__Output } from './grove/worker/v1/TunnelError';
 import type { TunnelFrame as _grove_worker_v1_TunnelFrame, TunnelFrame__Output as _grove_worker_v1_TunnelFrame__Output } from './grove/worker/v1/TunnelFrame';
+import type { TunnelHostProcess as _grove_worker_v1_TunnelHostProcess, TunnelHostProcess__Output as _grove_worker_v1_TunnelHostProcess__Output } from './grove/worker/v1/TunnelHostProcess';
 import type { TunnelOpen as _grove_worker_v1_TunnelOpen, TunnelOpen__Output as _grove_worker_v1_TunnelOpen__Output } from './grove/worker/v1/TunnelOpen';
 import type { TunnelOpened as _grove_worker_v1_TunnelOpened, TunnelOpened__Output as _grove_worker_v1_TunnelOpened__Output } from './grove/worker/v1/TunnelOpened';
 import type { TunnelTarget as _grove_worker_v1_TunnelTarget, TunnelTarget__Output as _grove_worker_v1_TunnelTarget__Output } from './grove/worker/v1/TunnelTarget';
@@ -66,6 +67,7 @@ export interface ProtoGrpcType {
         TunnelCloseWrite: MessageTypeDefinition<_grove_worker_v1_TunnelCloseWrite, _grove_worker_v1_TunnelCloseWrite__Output>
         TunnelError: MessageTypeDefinition<_grove_worker_v1_TunnelError, _grove_worker_v1_TunnelError__Output>
         TunnelFrame: MessageTypeDefinition<_grove_worker_v1_TunnelFrame, _grove_worker_v1_TunnelFrame__Output>
+        TunnelHostProcess: MessageTypeDefinition<_grove_worker_v1_TunnelHostProcess, _grove_worker_v1_TunnelHostProcess__Output>
         TunnelOpen: MessageTypeDefinition<_grove_worker_v1_TunnelOpen, _grove_worker_v1_TunnelOpen__Output>
         TunnelOpened: MessageTypeDefinition<_grove_worker_v1_TunnelOpened, _grove_worker_v1_TunnelOpened__Output>
         TunnelTarget: MessageTypeDefinition<_grove_worker_v1_TunnelTarget, _grove_worker_v1_TunnelTarget__Output>

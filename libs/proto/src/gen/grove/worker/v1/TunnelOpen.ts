@@ -21,7 +21,7 @@ export interface TunnelOpen {
   /**
    * What to connect to instead of a TCP port (Orchard's `PortForward.Target`, orchard-2026.md §1.2.4); unset: `port`.
    * A worker that does not know this field would dial port 0, so the controller sends it only to workers that
-   * registered the capability the target needs (`tunnel-guest-agent`); a worker answers a target it does not know,
+   * registered the capability the target needs (`tunnel-guest-agent`, `host-processes`); a worker answers a target it does not know,
    * or an empty one, with an error frame.
    */
   'target'?: (_grove_worker_v1_TunnelTarget | null);
@@ -46,7 +46,7 @@ export interface TunnelOpen__Output {
   /**
    * What to connect to instead of a TCP port (Orchard's `PortForward.Target`, orchard-2026.md §1.2.4); unset: `port`.
    * A worker that does not know this field would dial port 0, so the controller sends it only to workers that
-   * registered the capability the target needs (`tunnel-guest-agent`); a worker answers a target it does not know,
+   * registered the capability the target needs (`tunnel-guest-agent`, `host-processes`); a worker answers a target it does not know,
    * or an empty one, with an error frame.
    */
   'target': (_grove_worker_v1_TunnelTarget__Output | null);
