@@ -14,6 +14,7 @@ import {
   type SchedulerProfile,
   type Vm,
   type Worker,
+  WORKER_CAPABILITY_HOST_PROCESSES,
   WORKER_CAPABILITY_VM_ENDPOINTS,
   WORKER_CAPABILITY_VM_EXPOSED_PORTS,
 } from '@grove/resources';
@@ -83,6 +84,10 @@ export function unsuitability(
   // The worker listens for endpoints itself (orchard-2026.md §1.2.2).
   if ((vm.endpoints ?? []).length > 0 && !(worker.capabilities ?? []).includes(WORKER_CAPABILITY_VM_ENDPOINTS)) {
     return `lacks capability ${WORKER_CAPABILITY_VM_ENDPOINTS}`;
+  }
+  // Host processes run on the worker's host (orchard-2026.md §1.2.3); a worker may refuse them (--no-host-processes).
+  if ((vm.hostProcesses ?? []).length > 0 && !(worker.capabilities ?? []).includes(WORKER_CAPABILITY_HOST_PROCESSES)) {
+    return `lacks capability ${WORKER_CAPABILITY_HOST_PROCESSES}`;
   }
   const pinned = new Set(takenPorts.filter((c) => c.min === c.max).map((c) => c.min));
   const clash = ports.filter((port) => pinned.has(port));

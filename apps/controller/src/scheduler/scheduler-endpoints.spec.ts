@@ -66,6 +66,15 @@ describe('placement of VMs with endpoints', () => {
     ]);
   });
 
+  it('places VMs with host processes only on workers with capability host-processes', () => {
+    const hp = { hostProcesses: [{ name: 'echo', program: 'echo-server' }] };
+    const result = plan([vm('hp', hp), vm('plain')], [worker('a'), worker('b', ['host-processes'])]);
+    expect(placed(result)).toEqual(['hp@b', 'plain@b']);
+    expect(plan([vm('alone', hp)], [worker('a')]).unplaced).toEqual([
+      expect.objectContaining({ reason: 'waiting for a worker: a: lacks capability host-processes' }),
+    ]);
+  });
+
   it('keeps pinned endpoint ports and netSoftnetExpose ports of different VMs apart', () => {
     const held = scheduledOn(vm('held', { netSoftnetExpose: ['2222:22'] }), 'a');
     const result = plan(
