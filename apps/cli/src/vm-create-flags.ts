@@ -3,10 +3,12 @@ import {
   parseLabels,
   parseResources,
   validateEndpoints,
+  validateHostProcesses,
   validateSoftnetExpose,
   ENDPOINT_PROTOCOLS,
   type EndpointProtocol,
   type Architecture,
+  type HostProcess,
   type ImagePullPolicy,
   type Os,
   type RestartPolicy,
@@ -15,6 +17,7 @@ import {
   type VmEndpoint,
 } from '@grove/resources';
 import { CliError, UsageError } from './cli.errors';
+import { splitShellWords } from './shell-words';
 
 /** Orchard's default image for `create vm` (orchard.md §7). */
 export const DEFAULT_VM_IMAGE = 'ghcr.io/cirruslabs/macos-tahoe-base:latest';
@@ -40,6 +43,8 @@ export interface VmCreateFlags {
   usbAccessories?: boolean;
   netSoftnetExpose?: string[];
   endpoint?: string[];
+  hostProcess?: string[];
+  hostProcessEnv?: string[];
   username: string;
   password: string;
   resources?: string[];
@@ -82,6 +87,83 @@ export function parseEndpointFlag(text: string): VmEndpoint {
     target: { vm: { port: port(vmPort) } },
     ...(bounds ? { workerPortRange: { min: Number(bounds[1]), max: Number(bounds[2] ?? bounds[1]) } } : {}),
   };
+}
+
+/** The syntax of `--host-process` and `--host-process-env`, for messages and `--help`. */
+export const HOST_PROCESS_FLAG_SYNTAX = 'NAME=PROGRAM [ARG...]';
+export const HOST_PROCESS_ENV_FLAG_SYNTAX = 'NAME:KEY=VALUE';
+
+/**
+ * Parses one `--host-process` value, `proxy=/usr/bin/socat UNIX-LISTEN:${ORCHARD_PROCESS_SOCKET} TCP:127.0.0.1:80`:
+ * the name before the first `=`, then the command, split into program and arguments as a shell splits quoted words
+ * but without expanding anything ({@link splitShellWords}): the worker fills in the `${ORCHARD_…}` placeholders.
+ */
+export function parseHostProcessFlag(text: string): HostProcess {
+  const equals = text.indexOf('=');
+  const expected = `--host-process "${text}": expected ${HOST_PROCESS_FLAG_SYNTAX} (e.g. 'proxy=/usr/bin/socat ...')`;
+  if (equals < 0) {
+    throw new UsageError(expected);
+  }
+  const command = text.slice(equals + 1);
+  let words: string[];
+  try {
+    words = splitShellWords(command);
+  } catch (err) {
+    throw new UsageError(
+      `--host-process "${text}": cannot split ${JSON.stringify(command)} into words: ${(err as Error).message}`,
+    );
+  }
+  if (words.length === 0) {
+    throw new UsageError(`${expected}; PROGRAM is missing`);
+  }
+  const [program, ...args] = words;
+  return { name: text.slice(0, equals), program, ...(args.length > 0 ? { args } : {}) };
+}
+
+/**
+ * Adds one `--host-process-env NAME:KEY=VALUE` to the host process NAME of `processes`. NAME may hold `:` (simple
+ * names allow it) but KEY may not, so the last `:` before the first `=` ends the name. Keys are checked with the rest
+ * of the host process by {@link validateHostProcesses}.
+ */
+export function addHostProcessEnvFlag(processes: HostProcess[], text: string): void {
+  const equals = text.indexOf('=');
+  const colon = equals < 0 ? -1 : text.lastIndexOf(':', equals);
+  if (colon < 0) {
+    throw new UsageError(
+      `--host-process-env "${text}": expected ${HOST_PROCESS_ENV_FLAG_SYNTAX} (e.g. proxy:LOG_LEVEL=debug)`,
+    );
+  }
+  const name = text.slice(0, colon);
+  const key = text.slice(colon + 1, equals);
+  const process = processes.find((p) => p.name === name);
+  if (!process) {
+    const known = processes.length > 0 ? ` (there is ${processes.map((p) => `"${p.name}"`).join(', ')})` : '';
+    throw new UsageError(`--host-process-env "${text}": no --host-process is named "${name}"${known}`);
+  }
+  if (process.env && key in process.env) {
+    throw new UsageError(`--host-process-env "${text}": ${key} of host process "${name}" is given twice`);
+  }
+  process.env = { ...process.env, [key]: text.slice(equals + 1) };
+}
+
+/** `--host-process` and `--host-process-env` as the VM's `hostProcesses`, checked; empty when neither is given. */
+function hostProcessesFromFlags(flags: Pick<VmCreateFlags, 'hostProcess' | 'hostProcessEnv'>): HostProcess[] {
+  const processes = (flags.hostProcess ?? []).map(parseHostProcessFlag);
+  for (const text of flags.hostProcessEnv ?? []) {
+    addHostProcessEnvFlag(processes, text);
+  }
+  const problems = validateHostProcesses(processes);
+  if (problems.length > 0) {
+    // A problem with an env key comes from --host-process-env, the others from --host-process.
+    const groups = (['--host-process', '--host-process-env'] as const)
+      .map((flag) => {
+        const own = problems.filter((p) => p.field.includes('.env.') === (flag === '--host-process-env'));
+        return own.length > 0 ? `${flag}: ${own.map((p) => `${p.field} ${p.message}`).join('; ')}` : '';
+      })
+      .filter((group) => group !== '');
+    throw new UsageError(groups.join('; '));
+  }
+  return processes;
 }
 
 /** Splits repeatable, comma-separated flag values (`--x a,b --x c` → a, b, c), dropping empty items. */
@@ -159,6 +241,10 @@ export function buildVmCreateInput(
       throw new UsageError(`--endpoint: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`);
     }
     input.endpoints = endpoints;
+  }
+  const hostProcesses = hostProcessesFromFlags(flags);
+  if (hostProcesses.length > 0) {
+    input.hostProcesses = hostProcesses;
   }
   if (flags.netBridged !== undefined && flags.netBridged !== '') {
     input['net-bridged'] = flags.netBridged;

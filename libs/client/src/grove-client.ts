@@ -247,13 +247,19 @@ export class VmApi {
 
 /** Options of a port-forward WebSocket. */
 export interface PortForwardOptions {
-  /** TCP port to connect to; left out with `target`. */
+  /** TCP port to connect to; left out with `target` or `hostProcess`. */
   port?: number;
   /**
    * VMs only, instead of `port`: `tart-guest-agent`, the VM's Tart guest agent, whose gRPC `Agent` service the
    * WebSocket then carries (role `compute:write` or `compute:connect:tart-guest-agent`).
    */
   target?: 'tart-guest-agent';
+  /**
+   * VMs only, instead of `port` and `target`: the name of one of the VM's host processes (orchard-2026.md §1.2.3);
+   * the WebSocket then carries a connection to the Unix socket it listens on (`?hostProcess=NAME`, role
+   * `host-process:connect` besides `compute:write` or `compute:connect`).
+   */
+  hostProcess?: string;
   /** Seconds the controller may wait for the VM to run and its worker to answer (the API's default is 10). */
   waitSeconds?: number;
   signal?: AbortSignal;
@@ -264,11 +270,19 @@ export interface PortForwardOptions {
   halfClose?: boolean;
 }
 
+/** The one query parameter that says what a port-forward connects to: `hostProcess`, `target` or `port`. */
+function portForwardTarget(options: PortForwardOptions): Record<string, string | number | undefined> {
+  if (options.hostProcess !== undefined) {
+    return { hostProcess: options.hostProcess };
+  }
+  return options.target === undefined ? { port: options.port } : { target: options.target };
+}
+
 function openPortForward(http: HttpTransport, path: string, options: PortForwardOptions): Promise<WebSocket> {
   const wait = options.waitSeconds ?? 10;
   return http.webSocket({
     path,
-    query: options.target === undefined ? { port: options.port, wait } : { target: options.target, wait },
+    query: { ...portForwardTarget(options), wait },
     signal: options.signal,
     protocols: options.halfClose ? [HALF_CLOSE_PROTOCOL] : [],
     // The controller answers the handshake only once the tunnel is ready: allow the whole wait and then some.

@@ -208,7 +208,7 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       [['vm', 'a', '0'], 'REMOTE port "0" is not a number from 1 to 65535'],
       [['worker', 'w', 'x:22'], 'LOCAL port "x" is not a number from 0 to 65535'],
       [['vm', 'a', '22', '--wait', '-1'], "option '-w, --wait <seconds>' argument '-1' is invalid"],
-      [['vm', 'a'], "Error: missing required argument '[local:]remote' (or --target)"],
+      [['vm', 'a'], "Error: missing required argument '[local:]remote' (or --target, or --host-process)"],
       [
         ['vm', 'a', '0:22', '--target', 'tart-guest-agent'],
         "Error: command-argument value '0:22' is invalid for argument '[local:]remote'. With --target it is the LOCAL " +

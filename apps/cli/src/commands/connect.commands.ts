@@ -1,13 +1,22 @@
 import { type GroveClient, webSocketStream } from '@grove/client';
 import type { Client as SshClient } from 'ssh2';
 import type { WebSocket } from 'ws';
+import type { Vm } from '@grove/resources';
 import { CliError, describeError, EXIT_SSH_FAILURE } from '../cli.errors';
 import { hostForUrl, resolveCredentials, vncUrl, type Credentials } from '../connect/credentials';
 import { openUrl } from '../connect/open-url';
 import { PortForwarder } from '../connect/port-forwarder';
 import type { PortSpec } from '../connect/port-spec';
 import type * as SshSession from '../connect/ssh-session';
-import { checkTarget, describeTarget, openTunnel, type Target, type TargetKind } from '../connect/target';
+import {
+  checkTarget,
+  describeRemote,
+  describeTarget,
+  openTunnel,
+  type Target,
+  type TargetKind,
+  type TunnelRemote,
+} from '../connect/target';
 import { onInterrupt, streamsOf, type CommandIo, type GlobalOptions } from './io';
 import { withClient } from './session';
 
@@ -28,6 +37,8 @@ export interface PortForwardOptions extends GlobalOptions {
   address: string;
   /** VMs only: forward to this instead of `spec.remote` (orchard-2026.md §1.2.4). */
   target?: 'tart-guest-agent';
+  /** VMs only: forward to this host process instead of `spec.remote` (orchard-2026.md §1.2.3). */
+  hostProcess?: string;
 }
 
 /** `grove port-forward vm|worker NAME [LOCAL:]REMOTE`: forwards until Ctrl-C. */
@@ -39,20 +50,47 @@ export async function portForward(
   options: PortForwardOptions,
 ): Promise<void> {
   const target: Target = { kind, name };
+  const remote: TunnelRemote =
+    options.hostProcess !== undefined
+      ? { hostProcess: options.hostProcess }
+      : options.target !== undefined
+        ? { target: options.target }
+        : { port: spec.remote };
   await withClient(io, options, async (client) => {
-    await checkTarget(client, target);
+    const vm = await checkTarget(client, target);
+    if (vm && options.hostProcess !== undefined) {
+      checkHostProcess(vm, options.hostProcess);
+    }
     const forwarder = await startForwarder(io, client, target, {
       host: options.address,
       port: spec.local,
-      remote: options.target ?? spec.remote,
+      remote,
       wait: options.wait,
     });
     const { host, port } = forwarder.address;
-    const remote = options.target ?? spec.remote;
-    io.out(`Forwarding ${hostForUrl(host)}:${port} -> ${kind}/${name}:${remote}; press Ctrl-C to stop\n`);
+    const to =
+      'hostProcess' in remote
+        ? `, host process "${remote.hostProcess}"`
+        : `:${'port' in remote ? remote.port : remote.target}`;
+    io.out(`Forwarding ${hostForUrl(host)}:${port} -> ${kind}/${name}${to}; press Ctrl-C to stop\n`);
     await interrupted(io);
     await forwarder.close();
   });
+}
+
+/**
+ * A host process the VM does not declare fails at once, like a VM name with a typo, rather than on every connection
+ * (the controller would answer 404 each time).
+ */
+function checkHostProcess(vm: Vm, name: string): void {
+  const declared = (vm.hostProcesses ?? []).map((p) => `"${p.name}"`);
+  if (!declared.includes(`"${name}"`)) {
+    throw new CliError(
+      `host process "${name}" is not declared on VM "${vm.name}" (${
+        declared.length > 0 ? `it has ${declared.join(', ')}` : 'it has none'
+      })`,
+    );
+  }
 }
 
 export interface VncOptions extends GlobalOptions {
@@ -72,7 +110,7 @@ export async function vnc(io: CommandIo, kind: TargetKind, name: string, options
     const forwarder = await startForwarder(io, client, target, {
       host: '127.0.0.1',
       port: 0,
-      remote: VNC_PORT,
+      remote: { port: VNC_PORT },
       wait: options.wait,
     });
     const { host, port } = forwarder.address;
@@ -90,20 +128,14 @@ function startForwarder(
   io: CommandIo,
   client: GroveClient,
   target: Target,
-  options: { host: string; port: number; remote: number | 'tart-guest-agent'; wait: number },
+  options: { host: string; port: number; remote: TunnelRemote; wait: number },
 ): Promise<PortForwarder> {
-  const { remote } = options;
   return PortForwarder.listen({
     host: options.host,
     port: options.port,
-    label: `${describeTarget(target)} ${typeof remote === 'number' ? `port ${remote}` : 'Tart guest agent'}`,
+    label: `${describeTarget(target)} ${describeRemote(options.remote)}`,
     openTunnel: (signal) =>
-      openTunnel(client, target, {
-        ...(typeof remote === 'number' ? { port: remote } : { target: remote }),
-        waitSeconds: options.wait,
-        signal,
-        halfClose: true,
-      }),
+      openTunnel(client, target, { ...options.remote, waitSeconds: options.wait, signal, halfClose: true }),
     report: (line) => io.err(`${line}\n`),
   });
 }

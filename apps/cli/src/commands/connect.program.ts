@@ -24,19 +24,19 @@ function portSpecArgument(value: string): PortSpec {
 }
 
 /**
- * The port argument of `grove port-forward vm`: `[LOCAL:]REMOTE`, or with `--target` only the LOCAL port (optional,
- * a random free one when left out). Which one it is depends on an option, so it is parsed in the action, and a bad one
- * is reported as commander reports a bad argument (usage error, exit code 2).
+ * The port argument of `grove port-forward vm`: `[LOCAL:]REMOTE`, or with `--target` or `--host-process` (`instead`)
+ * only the LOCAL port (optional, a random free one when left out). Which one it is depends on an option, so it is
+ * parsed in the action, and a bad one is reported as commander reports a bad argument (usage error, exit code 2).
  */
-function vmPortSpec(command: Command, text: string | undefined, target: string | undefined): PortSpec {
+function vmPortSpec(command: Command, text: string | undefined, instead: string | undefined): PortSpec {
   const invalid = (message: string): never =>
     command.error(`error: command-argument value '${text}' is invalid for argument '[local:]remote'. ${message}.`, {
       exitCode: 2,
       code: 'commander.invalidArgument',
     });
-  if (target === undefined) {
+  if (instead === undefined) {
     if (text === undefined) {
-      return command.error("error: missing required argument '[local:]remote' (or --target)", {
+      return command.error("error: missing required argument '[local:]remote' (or --target, or --host-process)", {
         exitCode: 2,
         code: 'commander.missingArgument',
       });
@@ -51,7 +51,7 @@ function vmPortSpec(command: Command, text: string | undefined, target: string |
     return { local: 0, remote: 0 };
   }
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
-    return invalid('With --target it is the LOCAL port only, a number from 0 to 65535');
+    return invalid(`With ${instead} it is the LOCAL port only, a number from 0 to 65535`);
   }
   return { local: Number(text), remote: 0 };
 }
@@ -112,7 +112,10 @@ export function addPortForwardCommands(program: Command, io: CommandIo): void {
   }
 }
 
-/** `grove port-forward vm`: like the worker's, plus `--target tart-guest-agent` (orchard-2026.md §1.2.4). */
+/**
+ * `grove port-forward vm`: like the worker's, plus `--target tart-guest-agent` (orchard-2026.md §1.2.4) and
+ * `--host-process NAME` (§1.2.3).
+ */
 function addVmPortForwardCommand(
   portForward: Command,
   io: CommandIo,
@@ -124,8 +127,8 @@ function addVmPortForwardCommand(
     .argument('<name>', 'VM name')
     .argument(
       '[[local:]remote]',
-      'REMOTE port (1-65535), or LOCAL:REMOTE; LOCAL 0 or left out: a random free port. With --target: the LOCAL port ' +
-        'only, or nothing',
+      'REMOTE port (1-65535), or LOCAL:REMOTE; LOCAL 0 or left out: a random free port. With --target or ' +
+        '--host-process: the LOCAL port only, or nothing',
     )
     .addOption(
       new Option(
@@ -134,6 +137,14 @@ function addVmPortForwardCommand(
           'Exec, ResolveIP); needs the role compute:write or compute:connect:tart-guest-agent',
       ).choices(['tart-guest-agent']),
     )
+    .addOption(
+      new Option(
+        '--host-process <name>',
+        'forward to this host process of the VM (grove create vm --host-process) instead of a port: to the Unix ' +
+          'socket it listens on, on the worker; needs the role host-process:connect besides compute:write or ' +
+          'compute:connect',
+      ).conflicts('target'),
+    )
     .addOption(waitOption(k.wait, 60))
     .option('--address <address>', 'local address to listen on (0.0.0.0: every interface)', '127.0.0.1')
     .addHelpText(
@@ -141,16 +152,20 @@ function addVmPortForwardCommand(
       examples(
         ...k.examples,
         "grove port-forward vm ci-runner-1 50051 --target tart-guest-agent   # gRPC to the VM's agent on :50051",
+        'grove port-forward vm web-2 3128 --host-process proxy   # host process "proxy" of web-2 on :3128',
       ) +
         '\nPrints "Forwarding 127.0.0.1:<port> -> vm/<name>:<remote>" and forwards until Ctrl-C (exit code 0). A\n' +
         'connection that fails is reported on stderr ("connection 3: ...") and closed; the others and the listener\n' +
         "keep going. With --target tart-guest-agent the local port speaks the Tart guest agent's gRPC (plaintext\n" +
         'HTTP/2, the service of tart exec), e.g. grpcurl -plaintext -import-path DIR -proto agent.proto\n' +
-        '127.0.0.1:<port> Agent/ResolveIP.\n',
+        '127.0.0.1:<port> Agent/ResolveIP. With --host-process NAME it speaks whatever that process serves on its\n' +
+        'socket, and the first line reads "-> vm/<name>, host process "NAME"".\n',
     )
     .action(async (name: string, text: string | undefined, _options: unknown, command: Command) => {
-      const options = allOptions<{ target?: 'tart-guest-agent' }>(command);
-      const spec = vmPortSpec(command, text, options.target);
+      const options = allOptions<{ target?: 'tart-guest-agent'; hostProcess?: string }>(command);
+      const instead =
+        options.target !== undefined ? '--target' : options.hostProcess !== undefined ? '--host-process' : undefined;
+      const spec = vmPortSpec(command, text, instead);
       await commands.connect().portForward(io, 'vm', name, spec, allOptions(command));
     });
 }

@@ -76,6 +76,23 @@ export function addResourceCommands(program: Command, io: CommandIo): void {
         'capability; Grove workers listen on 127.0.0.1 unless run with --endpoint-address)',
       collect,
     )
+    .option(
+      '--host-process <name=command>',
+      'run COMMAND (a PROGRAM and its ARGs) on the worker beside the VM, in a directory of its own, as host process ' +
+        'NAME; it must listen on the Unix socket $ORCHARD_PROCESS_SOCKET, which "grove port-forward vm VM ' +
+        '--host-process NAME" reaches. The command is split into words like a shell does (quotes, backslashes) but nothing is expanded: ' +
+        'the worker fills in ${ORCHARD_PROCESS_SOCKET}, ${ORCHARD_WORKER_NAME}, ${ORCHARD_VM_NAME} and ' +
+        "${ORCHARD_VM_CONTROL_SOCKET} in ARGs, so single-quote the whole value to keep your shell's hands off them " +
+        '(repeatable, one process each; needs the role host-process:write and a worker with the host-processes ' +
+        'capability)',
+      collect,
+    )
+    .option(
+      '--host-process-env <name:key=value>',
+      'set environment variable KEY of host process NAME (repeatable; the worker also sets ORCHARD_PROCESS_SOCKET, ' +
+        'ORCHARD_WORKER_NAME, ORCHARD_VM_NAME, ORCHARD_VM_CONTROL_SOCKET and PATH)',
+      collect,
+    )
     .option('--net-bridged <interface>', 'bridge the VM to this host network interface')
     .option('--headless', 'run without a graphical window (default)')
     .option('--no-headless', 'show the VM window on the worker')
@@ -116,6 +133,8 @@ export function addResourceCommands(program: Command, io: CommandIo): void {
         'grove create vm job-7 --startup-script @./setup.sh --host-dirs src:/Users/ci/src:ro -o json',
         'grove create vm web-1 --net-softnet-expose 8080:80,2222:22 --labels org.cirruslabs.orchard.worker-name=mac-1',
         'grove create vm svc-1 --endpoint ssh:tcp:22:2222 --endpoint dns:udp:53:5300-5399 --endpoint web:tcp:80',
+        "grove create vm web-2 --host-process 'proxy=/usr/bin/socat UNIX-LISTEN:${ORCHARD_PROCESS_SOCKET},fork " +
+          "TCP:127.0.0.1:3128' --host-process-env proxy:LOG_LEVEL=debug",
       ),
     )
     .action(async (name: string, _options: unknown, command: Command) => {

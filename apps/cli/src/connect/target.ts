@@ -10,6 +10,20 @@ export interface Target {
   name: string;
 }
 
+/**
+ * What a tunnel connects to on its target: a TCP port, or (VMs only) the Tart guest agent (orchard-2026.md §1.2.4) or a
+ * host process's Unix socket (§1.2.3).
+ */
+export type TunnelRemote = { port: number } | { target: 'tart-guest-agent' } | { hostProcess: string };
+
+/** `port 80` / `Tart guest agent` / `host process "proxy"`, for messages. */
+export function describeRemote(remote: TunnelRemote): string {
+  if ('hostProcess' in remote) {
+    return `host process "${remote.hostProcess}"`;
+  }
+  return 'port' in remote ? `port ${remote.port}` : 'Tart guest agent';
+}
+
 /** `VM "ci-1"` / `worker "mac-1"`, for messages. */
 export function describeTarget(target: Target): string {
   return `${target.kind === 'vm' ? 'VM' : 'worker'} "${target.name}"`;
@@ -42,13 +56,7 @@ export async function checkTarget(client: GroveClient, target: Target): Promise<
 export function openTunnel(
   client: GroveClient,
   target: Target,
-  options: {
-    port?: number;
-    target?: 'tart-guest-agent';
-    waitSeconds: number;
-    signal?: AbortSignal;
-    halfClose?: boolean;
-  },
+  options: TunnelRemote & { waitSeconds: number; signal?: AbortSignal; halfClose?: boolean },
 ): Promise<WebSocket> {
   return target.kind === 'vm'
     ? client.vms.portForward(target.name, options)

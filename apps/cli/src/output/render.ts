@@ -1,6 +1,7 @@
 import type {
   ClusterSettings,
   HostDir,
+  HostProcess,
   ServiceAccount,
   Vm,
   VmEndpoint,
@@ -8,6 +9,7 @@ import type {
   Worker,
 } from '@grove/resources';
 import { formatHostDir } from '@grove/resources';
+import { quoteShellWord } from '../shell-words';
 import { stringifyYaml } from '../yaml';
 import { formatAge, formatKeyValues, formatTable } from './table';
 
@@ -45,6 +47,22 @@ function observedEndpointText(observed: VmObservedEndpoint): string {
   return observed.state === 'listening'
     ? `${observed.name} listening on worker port ${observed.workerPort ?? '?'}`
     : `${observed.name} ${observed.state}${observed.message ? `: ${observed.message}` : ''}`;
+}
+
+/**
+ * `proxy: /usr/bin/socat 'two words' (env LOG_LEVEL, TOKEN)`: the command as `--host-process` takes it, and only the
+ * names of the env variables, since their values may be secrets.
+ */
+function hostProcessText(process: HostProcess): string {
+  const command = [process.program, ...(process.args ?? [])].map(quoteShellWord).join(' ');
+  const env = Object.keys(process.env ?? {});
+  return `${process.name}: ${command}${env.length > 0 ? ` (env ${env.join(', ')})` : ''}`;
+}
+
+/** The state of the `host-processes-ready` condition, `-` when the VM has no host processes or no report yet. */
+function hostProcessesReady(vm: Vm): string {
+  const condition = (vm.conditions ?? []).find((c) => c.type === 'host-processes-ready');
+  return vm.hostProcesses?.length && condition ? condition.state : '-';
 }
 
 function orDash(text: string | undefined): string {
@@ -93,6 +111,9 @@ export function renderVm(vm: Vm, now: Date): string {
     ['Exposed ports', listText(vm.netSoftnetExpose)],
     ['Endpoints', listText((vm.endpoints ?? []).map(endpointText))],
     ['Observed endpoints', listText((vm.observedEndpoints ?? []).map(observedEndpointText))],
+    // Arguments may hold commas: one process per "; ".
+    ['Host processes', (vm.hostProcesses ?? []).map(hostProcessText).join('; ') || '-'],
+    ['Host processes ready', hostProcessesReady(vm)],
     ['Bridged interface', orDash(vm['net-bridged'])],
     ['Random serial', String(vm.randomSerial)],
     ['Restart policy', restartPolicy(vm)],
