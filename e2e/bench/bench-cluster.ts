@@ -39,6 +39,10 @@ export interface BenchCluster {
   workerNames: string[];
   /** The Postgres major version the controller runs on, for the report. */
   postgres: string;
+  /** The controller's database (a superuser connection), for benchmarks that observe or count what it writes. */
+  databaseUrl: string;
+  /** The controller process (its pid for CPU and memory figures, its log output). */
+  controller: RunningProcess;
   stop(): Promise<void>;
 }
 
@@ -90,26 +94,26 @@ export async function startBenchCluster(options: BenchClusterOptions = {}): Prom
       workerUrl = `http://${HOST}:${port}`;
     }
     const url = `http://${HOST}:${port}`;
-    processes.push(
-      startNodeProcess(
-        [
-          CONTROLLER_MAIN,
-          '--insecure-no-tls',
-          '--listen',
-          `${HOST}:${port}`,
-          '--listen-grpc',
-          `${HOST}:${grpcPort}`,
-          '--data-dir',
-          join(dataDir, 'controller'),
-          ...(options.controllerArgs ?? []),
-        ],
-        {
-          ...process.env,
-          GROVE_DATABASE_URL: cluster.url.replace(/\/postgres$/, '/bench'),
-          GROVE_BOOTSTRAP_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
-        },
-      ),
+    const databaseUrl = cluster.url.replace(/\/postgres$/, '/bench');
+    const controller = startNodeProcess(
+      [
+        CONTROLLER_MAIN,
+        '--insecure-no-tls',
+        '--listen',
+        `${HOST}:${port}`,
+        '--listen-grpc',
+        `${HOST}:${grpcPort}`,
+        '--data-dir',
+        join(dataDir, 'controller'),
+        ...(options.controllerArgs ?? []),
+      ],
+      {
+        ...process.env,
+        GROVE_DATABASE_URL: databaseUrl,
+        GROVE_BOOTSTRAP_ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+      },
     );
+    processes.push(controller);
     const client = new GroveClient({ url, serviceAccountName: BENCH_ADMIN, serviceAccountToken: BENCH_ADMIN_TOKEN });
     await waitFor('controller', () => client.controllerInfo().then(() => true), 60_000, 100);
     const info = await client.controllerInfo();
@@ -138,7 +142,8 @@ export async function startBenchCluster(options: BenchClusterOptions = {}): Prom
       await waitFor(`worker ${name}`, () => worker.output().includes(`connected to ${workerUrl}`), 30_000, 50);
       workerNames.push(name);
     }
-    return { url, client, workerNames, postgres: cluster.binDir.split('/').at(-2) ?? '?', stop };
+    const postgres = cluster.binDir.split('/').at(-2) ?? '?';
+    return { url, client, workerNames, postgres, databaseUrl, controller, stop };
   } catch (err) {
     await stop();
     throw err;
