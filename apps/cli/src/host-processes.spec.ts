@@ -67,6 +67,9 @@ describe('host processes in the CLI (in-process, against a fake controller)', ()
         'agent:1:TOKEN=a=b:c',
         '--host-process-env',
         'agent:1:EMPTY=',
+        // A key that is also a property of every object is just a key.
+        '--host-process-env',
+        'bare:constructor=ok',
       );
       expect(result).toMatchObject({ code: 0, stderr: '' });
       expect((t.fake.requests[0].body as Record<string, unknown>).hostProcesses).toEqual([
@@ -77,7 +80,7 @@ describe('host processes in the CLI (in-process, against a fake controller)', ()
           args: ['--greeting', 'hello, world', "it's", '$HOME', ''],
           env: { TOKEN: 'a=b:c', EMPTY: '' },
         },
-        { name: 'bare', program: 'true' },
+        { name: 'bare', program: 'true', env: { constructor: 'ok' } },
       ]);
     });
 

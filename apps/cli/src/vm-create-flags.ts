@@ -135,15 +135,15 @@ export function addHostProcessEnvFlag(processes: HostProcess[], text: string): v
   }
   const name = text.slice(0, colon);
   const key = text.slice(colon + 1, equals);
-  const process = processes.find((p) => p.name === name);
-  if (!process) {
+  const hostProcess = processes.find((p) => p.name === name);
+  if (!hostProcess) {
     const known = processes.length > 0 ? ` (there is ${processes.map((p) => `"${p.name}"`).join(', ')})` : '';
     throw new UsageError(`--host-process-env "${text}": no --host-process is named "${name}"${known}`);
   }
-  if (process.env && key in process.env) {
+  if (hostProcess.env && Object.hasOwn(hostProcess.env, key)) {
     throw new UsageError(`--host-process-env "${text}": ${key} of host process "${name}" is given twice`);
   }
-  process.env = { ...process.env, [key]: text.slice(equals + 1) };
+  hostProcess.env = { ...hostProcess.env, [key]: text.slice(equals + 1) };
 }
 
 /** `--host-process` and `--host-process-env` as the VM's `hostProcesses`, checked; empty when neither is given. */
