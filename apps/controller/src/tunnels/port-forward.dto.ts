@@ -1,5 +1,14 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, Matches, registerDecorator, ValidateIf, type ValidationArguments } from 'class-validator';
+import {
+  IsIn,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  registerDecorator,
+  ValidateIf,
+  type ValidationArguments,
+} from 'class-validator';
 
 const PORT = /^([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
 const SECONDS = /^([0-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
@@ -8,18 +17,17 @@ const SECONDS = /^([0-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6
 export const PORT_FORWARD_TARGETS = ['tart-guest-agent'] as const;
 export type PortForwardTargetName = (typeof PORT_FORWARD_TARGETS)[number];
 
-/** The field may not be given together with any of `others` (which each name what they reach). */
+/** The field may not be given together with any of `others`; the message names those present. */
 function NotCombinedWith(...others: string[]): PropertyDecorator {
+  const present = (args: ValidationArguments) =>
+    others.filter((other) => (args.object as Record<string, unknown>)[other] !== undefined);
   return (target, propertyName) =>
     registerDecorator({
       name: 'notCombinedWith',
       target: target.constructor,
       propertyName: propertyName as string,
-      options: { message: `${String(propertyName)} cannot be combined with ${others.join(' or ')}` },
-      validator: {
-        validate: (_value: unknown, args?: ValidationArguments) =>
-          others.every((other) => (args?.object as Record<string, unknown>)[other] === undefined),
-      },
+      options: { message: (args) => `${String(propertyName)} cannot be combined with ${present(args).join(' or ')}` },
+      validator: { validate: (_value: unknown, args?: ValidationArguments) => !args || present(args).length === 0 },
     });
 }
 
@@ -40,25 +48,44 @@ export class PortForwardQueryDto extends PortForwardWaitQuery {
   port!: string;
 }
 
-/** Query of `GET /v1/vms/{name}/port-forward`: a TCP port of the VM, or its Tart guest agent. */
+/** Query of `GET /v1/vms/{name}/port-forward`: a TCP port of the VM, its Tart guest agent, or one of its host processes. */
 export class VmPortForwardQueryDto extends PortForwardWaitQuery {
-  @ApiPropertyOptional({ description: 'TCP port to connect to (1–65535); required unless `target` is given.' })
-  @ValidateIf((query: VmPortForwardQueryDto) => query.target === undefined || query.port !== undefined)
+  @ApiPropertyOptional({
+    description: 'TCP port to connect to (1–65535); required unless `target` or `hostProcess` is given.',
+  })
+  @ValidateIf(
+    (query: VmPortForwardQueryDto) =>
+      (query.target === undefined && query.hostProcess === undefined) || query.port !== undefined,
+  )
   @Matches(PORT, { message: 'port must be an integer from 1 to 65535' })
   port?: string;
 
   @ApiPropertyOptional({
     description:
       "Instead of a port: `tart-guest-agent`, the VM's Tart guest agent (its gRPC `Agent` service, reached through " +
-      "the VM's control socket), the only target. Cannot be combined with `port`. Needs the role `compute:write` or " +
-      '`compute:connect:tart-guest-agent` (`compute:connect` is not enough), and a worker with the capability ' +
-      '`tunnel-guest-agent` (503 otherwise).',
+      "the VM's control socket), the only target. Cannot be combined with `port` or `hostProcess`. Needs the role " +
+      '`compute:write` or `compute:connect:tart-guest-agent` (`compute:connect` is not enough), and a worker with the ' +
+      'capability `tunnel-guest-agent` (503 otherwise).',
     enum: PORT_FORWARD_TARGETS,
   })
   @IsOptional()
   @IsIn(PORT_FORWARD_TARGETS, { message: `target must be ${PORT_FORWARD_TARGETS.join(' or ')}` })
-  @NotCombinedWith('port')
+  @NotCombinedWith('port', 'hostProcess')
   target?: PortForwardTargetName;
+
+  @ApiPropertyOptional({
+    description:
+      "Instead of a port: the name of one of the VM's `hostProcesses`; the worker connects to the Unix socket the " +
+      'process listens on (`ORCHARD_PROCESS_SOCKET`). Cannot be combined with `port` or `target`. Needs the role ' +
+      '`host-process:connect` and one of `compute:write`, `compute:connect`, and a worker with the capability ' +
+      '`host-processes` (503 otherwise); 404 when the VM declares no host process of that name.',
+    example: 'echo',
+  })
+  @IsOptional()
+  @IsString({ message: 'hostProcess must be a string' })
+  @IsNotEmpty({ message: 'hostProcess must not be empty' })
+  @NotCombinedWith('port', 'target')
+  hostProcess?: string;
 }
 
 export class IpQueryDto {

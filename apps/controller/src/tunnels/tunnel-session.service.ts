@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { ServiceAccount, Vm } from '@grove/resources';
-import { WORKER_CAPABILITY_TUNNEL_GUEST_AGENT, type TunnelFrame } from '@grove/proto';
+import type { TunnelFrame } from '@grove/proto';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -16,6 +16,14 @@ import { WorkerService } from '../workers/worker.service';
 import { IpResolutionError, IpResolver } from '../worker-sessions/ip-resolver';
 import { TunnelBroker, TunnelUnavailableError, type TunnelLink } from '../worker-sessions/tunnel-broker';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
+import {
+  auditFields,
+  checkDestinationDeclared,
+  checkWorkerCapability,
+  openFrame,
+  type PortForwardDestination,
+} from './port-forward-destination';
+import { tunnelAuditRecord, type TunnelAuditInfo, type TunnelAuditSubject } from './tunnel-audit';
 import {
   clipCloseReason,
   isWebSocketHandshake,
@@ -34,9 +42,6 @@ const MIN_WORKER_WAIT_MS = 5_000;
 /** What a port-forward session reaches: a VM, or the worker host itself. */
 export type PortForwardTarget = { kind: 'vm'; name: string } | { kind: 'worker'; name: string };
 
-/** What a port-forward session connects to there: a TCP port, or a VM's Tart guest agent (orchard-2026.md §1.2.4). */
-export type PortForwardDestination = { kind: 'port'; port: number } | { kind: 'tart-guest-agent' };
-
 /** What a port-forward request asks for. */
 export interface PortForwardRequest {
   target: PortForwardTarget;
@@ -46,16 +51,6 @@ export interface PortForwardRequest {
   request: IncomingMessage;
   /** The client's address, for the audit record. */
   remoteAddress: string;
-}
-
-/** Who uses a tunnel session and through what, for its audit record. */
-export interface TunnelAuditSubject {
-  /** `port-forward`: the WebSocket API; `ssh-forward`: a `direct-tcpip` channel of the SSH gateway (`ssh -J`). */
-  type: 'port-forward' | 'ssh-forward';
-  account: string;
-  remoteAddress: string;
-  /** How the account logged in (SSH gateway: `password` or `publickey`). */
-  authMethod?: string;
 }
 
 /** A tunnel of a VM's worker that reached the VM's port: the worker answered `opened`. */
@@ -69,29 +64,6 @@ export interface OpenedVmTunnel {
 
 /** How long a worker may take to answer `opened` or `error` after a tunnel was opened to a VM port. */
 const OPEN_ANSWER_TIMEOUT_MS = 30_000;
-
-/** The audit record of one tunnel session (logged as JSON, and stored as an `audit` event of the VM). */
-export interface TunnelAuditRecord {
-  type: TunnelAuditSubject['type'];
-  session: string;
-  account: string;
-  authMethod?: string;
-  remoteAddress: string;
-  vm?: string;
-  vmUid?: string;
-  worker: string;
-  /** The TCP port; 0 when the session reached `target`. */
-  port: number;
-  /** What the session reached instead of a port. */
-  target?: 'tart-guest-agent';
-  startedAt: string;
-  endedAt: string;
-  durationMs: number;
-  bytesToTarget: number;
-  bytesFromTarget: number;
-  result: TunnelOutcome['result'];
-  error?: string;
-}
 
 /**
  * User sessions through worker tunnels: waits until the VM runs, takes one of its worker's idle tunnels, accepts
@@ -135,12 +107,13 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
 
   /**
    * The VM once it is running, waiting up to `waitSeconds` for it: 404 when it does not exist, 417 when it failed,
-   * 408 when it is not running in time.
+   * 408 when it is not running in time. `check` sees the VM each time it is read and may refuse it by throwing.
    */
-  async waitForRunningVm(name: string, waitSeconds: number): Promise<Vm> {
+  async waitForRunningVm(name: string, waitSeconds: number, check?: (vm: Vm) => void): Promise<Vm> {
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       const vm = await this.vms.get(name);
+      check?.(vm);
       if (vm.status === 'failed') {
         throw new DomainError(DomainErrorCode.ExpectationFailed, `VM is in a terminal state 'failed'`);
       }
@@ -210,13 +183,15 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     let workerName: string;
     let vm: Vm | undefined;
     if (req.target.kind === 'vm') {
-      vm = await this.waitForRunningVm(req.target.name, req.waitSeconds);
+      vm = await this.waitForRunningVm(req.target.name, req.waitSeconds, (found) =>
+        checkDestinationDeclared(found, req.to),
+      );
       workerName = vm.worker;
     } else {
       workerName = (await this.workers.get(req.target.name)).name;
     }
-    if (req.to.kind === 'tart-guest-agent') {
-      await this.checkGuestAgentCapability(workerName, vm?.name ?? '');
+    if (req.to.kind !== 'port') {
+      checkWorkerCapability(await this.workers.get(workerName), vm?.name ?? '', req.to);
     }
     const gone = new AbortController();
     const onGone = () => gone.abort();
@@ -233,11 +208,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       upgrade.socket.off('close', onGone);
     }
     const session = randomUUID();
-    call.write(
-      req.to.kind === 'port'
-        ? { kind: 'open', session, vmUid: vm?.uid ?? '', port: req.to.port }
-        : { kind: 'open', session, vmUid: vm?.uid ?? '', port: 0, target: req.to.kind },
-    );
+    call.write(openFrame(session, vm?.uid ?? '', req.to));
     const info = { session, workerName, vm };
     // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
     // turn later lets the worker start connecting to the target while this side completes the handshake.
@@ -283,27 +254,12 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         this.active.delete(endpoint);
         this.record(
           { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
-          req.to.kind === 'port' ? { ...info, port: req.to.port } : { ...info, port: 0, target: req.to.kind },
+          { ...info, ...auditFields(req.to) },
           startedAt,
           outcome,
         );
       });
     });
-  }
-
-  /**
-   * A worker that does not register `tunnel-guest-agent` predates the tunnel target and would read the open frame as
-   * one for port 0: such a session is refused here, with the reason, instead of failing there.
-   */
-  private async checkGuestAgentCapability(workerName: string, vmName: string): Promise<void> {
-    const worker = await this.workers.get(workerName);
-    if (!worker.capabilities.includes(WORKER_CAPABILITY_TUNNEL_GUEST_AGENT)) {
-      throw new DomainError(
-        DomainErrorCode.Unavailable,
-        `worker "${workerName}" of VM "${vmName}" cannot forward to the Tart guest agent: it lacks the capability ` +
-          `${WORKER_CAPABILITY_TUNNEL_GUEST_AGENT} (upgrade the worker)`,
-      );
-    }
   }
 
   /**
@@ -413,31 +369,8 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     });
   }
 
-  private record(
-    subject: TunnelAuditSubject,
-    info: { session: string; workerName: string; vm: Vm | undefined; port: number; target?: 'tart-guest-agent' },
-    startedAt: Date,
-    outcome: TunnelOutcome,
-  ): void {
+  private record(subject: TunnelAuditSubject, info: TunnelAuditInfo, startedAt: Date, outcome: TunnelOutcome): void {
     const endedAt = new Date();
-    const record: TunnelAuditRecord = {
-      type: subject.type,
-      session: info.session,
-      account: subject.account,
-      ...(subject.authMethod ? { authMethod: subject.authMethod } : {}),
-      remoteAddress: subject.remoteAddress,
-      ...(info.vm ? { vm: info.vm.name, vmUid: info.vm.uid } : {}),
-      worker: info.workerName,
-      port: info.port,
-      ...(info.target ? { target: info.target } : {}),
-      startedAt: startedAt.toISOString(),
-      endedAt: endedAt.toISOString(),
-      durationMs: endedAt.getTime() - startedAt.getTime(),
-      bytesToTarget: outcome.bytesSent,
-      bytesFromTarget: outcome.bytesReceived,
-      result: outcome.result,
-      ...(outcome.error ? { error: outcome.error } : {}),
-    };
-    this.auditRecorder.record(record, info.vm, endedAt);
+    this.auditRecorder.record(tunnelAuditRecord(subject, info, startedAt, endedAt, outcome), info.vm, endedAt);
   }
 }

@@ -1,11 +1,10 @@
 import { BadRequestException } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
-import type { Role, ServiceAccount } from '@grove/resources';
-import type { AuthenticatedRequest } from '../common/auth/auth.guard';
-import { DomainError, DomainErrorCode } from '../common/domain-error';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Role } from '@grove/resources';
+import { hasRoles, missingRolesMessage, type AuthenticatedRequest } from '../common/auth/auth.guard';
 import { createValidationPipe } from '../common/validation';
 import { PortForwardQueryDto, VmPortForwardQueryDto } from './port-forward.dto';
-import { TunnelController } from './tunnel.controller';
+import { TunnelController, vmPortForwardRule } from './tunnel.controller';
 import type { PortForwardRequest, TunnelSessionService } from './tunnel-session.service';
 
 /** The global pipe applied to a query as Nest does it; resolves with the DTO or rejects with the 400's body. */
@@ -31,28 +30,47 @@ describe('VM port-forward query', () => {
     });
   });
 
-  it('refuses target together with port, naming both', async () => {
-    expect(await rejection(VmPortForwardQueryDto, { port: '22', target: 'tart-guest-agent' })).toEqual({
-      message: 'invalid input: target cannot be combined with port',
-      errors: [{ field: 'target', message: 'target cannot be combined with port' }],
+  it('takes hostProcess=NAME without a port', async () => {
+    await expect(query(VmPortForwardQueryDto, { hostProcess: 'echo', wait: '0' })).resolves.toMatchObject({
+      hostProcess: 'echo',
     });
   });
 
-  it('refuses any other target, and neither port nor target', async () => {
+  it.each<[Record<string, unknown>, { field: string; message: string }[]]>([
+    [{ port: '22', target: 'tart-guest-agent' }, [{ field: 'target', message: 'target cannot be combined with port' }]],
+    [
+      { port: '22', hostProcess: 'echo' },
+      [{ field: 'hostProcess', message: 'hostProcess cannot be combined with port' }],
+    ],
+    [
+      { target: 'tart-guest-agent', hostProcess: 'echo' },
+      [
+        { field: 'target', message: 'target cannot be combined with hostProcess' },
+        { field: 'hostProcess', message: 'hostProcess cannot be combined with target' },
+      ],
+    ],
+  ])('refuses %p, naming what cannot be combined', async (value, errors) => {
+    expect(await rejection(VmPortForwardQueryDto, value)).toEqual({
+      message: `invalid input: ${errors.map((e) => e.message).join('; ')}`,
+      errors,
+    });
+  });
+
+  it('refuses any other target, an empty hostProcess, and none of port, target, hostProcess', async () => {
     expect(await rejection(VmPortForwardQueryDto, { target: 'ssh' })).toMatchObject({
       errors: [{ field: 'target', message: 'target must be tart-guest-agent' }],
     });
     expect(await rejection(VmPortForwardQueryDto, { target: '' })).toMatchObject({
       errors: [{ field: 'target', message: 'target must be tart-guest-agent' }],
     });
+    expect(await rejection(VmPortForwardQueryDto, { hostProcess: '' })).toMatchObject({
+      errors: [{ field: 'hostProcess', message: 'hostProcess must not be empty' }],
+    });
+    expect(await rejection(VmPortForwardQueryDto, { hostProcess: ['a', 'b'] })).toMatchObject({
+      errors: [{ field: 'hostProcess', message: 'hostProcess must be a string' }],
+    });
     expect(await rejection(VmPortForwardQueryDto, {})).toMatchObject({
       errors: [{ field: 'port', message: 'port must be an integer from 1 to 65535' }],
-    });
-  });
-
-  it('refuses host processes, which Grove does not serve, by name', async () => {
-    expect(await rejection(VmPortForwardQueryDto, { target: 'tart-guest-agent', hostProcess: 'x' })).toMatchObject({
-      errors: [{ field: 'hostProcess', message: 'property hostProcess should not exist' }],
     });
   });
 
@@ -73,48 +91,67 @@ describe('VM port-forward roles', () => {
   } as unknown as TunnelSessionService;
   const controller = new TunnelController(sessions);
   const reply = { hijack: () => undefined } as unknown as FastifyReply;
+  const account = (roles: Role[]) => ({ roles });
 
-  function request(roles: Role[]): AuthenticatedRequest {
-    const serviceAccount: ServiceAccount = { name: 'sa', roles, createdAt: '2026-01-01T00:00:00Z' };
-    return { serviceAccount, raw: {}, ip: '127.0.0.1' } as unknown as AuthenticatedRequest;
+  function rule(q: Record<string, unknown>) {
+    return vmPortForwardRule({ query: q } as FastifyRequest);
   }
 
-  async function forward(roles: Role[], dto: Partial<VmPortForwardQueryDto>): Promise<PortForwardRequest> {
-    calls.length = 0;
-    await controller.vmPortForward('vm-1', dto, request(roles), reply);
-    expect(calls).toHaveLength(1);
-    return calls[0];
+  /** Whether an account with `roles` gets through, and the refusal's message when not. */
+  function check(roles: Role[], q: Record<string, unknown>): string | true {
+    const r = rule(q);
+    return hasRoles(account(roles), r) || missingRolesMessage(r);
   }
 
-  async function refusal(roles: Role[], dto: Partial<VmPortForwardQueryDto>): Promise<DomainError> {
-    const err = await controller.vmPortForward('vm-1', dto as VmPortForwardQueryDto, request(roles), reply).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(DomainError);
-    return err as DomainError;
-  }
-
-  it('lets compute:write or compute:connect:tart-guest-agent reach the guest agent', async () => {
-    for (const role of ['compute:write', 'compute:connect:tart-guest-agent'] as const) {
-      expect((await forward([role], { target: 'tart-guest-agent' })).to).toEqual({ kind: 'tart-guest-agent' });
-    }
+  it('lets compute:write or compute:connect:tart-guest-agent reach the guest agent', () => {
+    expect(check(['compute:write'], { target: 'tart-guest-agent' })).toBe(true);
+    expect(check(['compute:connect:tart-guest-agent'], { target: 'tart-guest-agent' })).toBe(true);
   });
 
-  it('refuses the guest agent to compute:connect and compute:read, naming the roles', async () => {
+  it('refuses the guest agent to compute:connect and compute:read, listing only roles that would do', () => {
     for (const role of ['compute:connect', 'compute:read'] as const) {
-      const err = await refusal([role], { target: 'tart-guest-agent' });
-      expect(err.code).toBe(DomainErrorCode.Forbidden);
-      expect(err.message).toBe(
+      expect(check([role], { target: 'tart-guest-agent' })).toBe(
         'any of the following roles must be present: compute:write, compute:connect:tart-guest-agent',
       );
     }
   });
 
-  it('keeps ports for compute:write and compute:connect only', async () => {
-    expect((await forward(['compute:connect'], { port: '22' })).to).toEqual({ kind: 'port', port: 22 });
-    const err = await refusal(['compute:connect:tart-guest-agent'], { port: '22' });
-    expect(err.code).toBe(DomainErrorCode.Forbidden);
-    expect(err.message).toBe('any of the following roles must be present: compute:write, compute:connect');
+  it('keeps ports for compute:write and compute:connect only', () => {
+    expect(check(['compute:connect'], { port: '22' })).toBe(true);
+    expect(check(['compute:connect:tart-guest-agent'], { port: '22' })).toBe(
+      'any of the following roles must be present: compute:write, compute:connect',
+    );
+  });
+
+  it('needs host-process:connect besides compute:write or compute:connect for a host process, and says both', () => {
+    expect(check(['host-process:connect', 'compute:connect'], { hostProcess: 'echo' })).toBe(true);
+    expect(check(['host-process:connect', 'compute:write'], { hostProcess: 'echo' })).toBe(true);
+    const both =
+      'all of the following roles must be present: host-process:connect, and any of the following: compute:write, ' +
+      'compute:connect';
+    for (const roles of [
+      ['compute:write'],
+      ['compute:connect'],
+      ['host-process:connect'],
+      ['compute:read'],
+    ] as Role[][]) {
+      expect(check(roles, { hostProcess: 'echo' })).toBe(both);
+    }
+  });
+
+  it('hands the destination the query names to the session', async () => {
+    const forward = async (dto: Partial<VmPortForwardQueryDto>) => {
+      calls.length = 0;
+      const req = {
+        serviceAccount: { name: 'sa', roles: [] },
+        raw: {},
+        ip: '127.0.0.1',
+      } as unknown as AuthenticatedRequest;
+      await controller.vmPortForward('vm-1', dto, req, reply);
+      return calls[0].to;
+    };
+    expect(await forward({ port: '22' })).toEqual({ kind: 'port', port: 22 });
+    expect(await forward({ target: 'tart-guest-agent' })).toEqual({ kind: 'tart-guest-agent' });
+    expect(await forward({ hostProcess: 'echo' })).toEqual({ kind: 'host-process', name: 'echo' });
   });
 });

@@ -1,24 +1,46 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { hasRoles, missingRolesMessage, type AuthenticatedRequest } from '../common/auth/auth.guard';
-import { RequireAnyRole, RequireRoles, type AuthRule } from '../common/auth/roles.decorator';
-import { DomainError, DomainErrorCode } from '../common/domain-error';
+import type { AuthenticatedRequest } from '../common/auth/auth.guard';
+import {
+  RequireAnyRole,
+  RequireRoles,
+  RequireRolesPerRequest,
+  type AuthRuleResolver,
+} from '../common/auth/roles.decorator';
+import type { PortForwardDestination } from './port-forward-destination';
 import { IpQueryDto, PortForwardQueryDto, VmPortForwardQueryDto } from './port-forward.dto';
 import { TunnelSessionService, type PortForwardRequest } from './tunnel-session.service';
 
 const DEFAULT_PORT_FORWARD_WAIT_SECONDS = 10;
 
-/** Who may open a tunnel to a port of a VM. */
-const VM_PORT_RULE: AuthRule & { kind: 'any' } = { kind: 'any', roles: ['compute:write', 'compute:connect'] };
 /**
- * Who may open a tunnel to a VM's Tart guest agent (orchard-2026.md §1.2.4): `compute:connect` is not enough, since the
- * agent runs commands in the VM without its credentials.
+ * Who may open a VM port-forward, by what it reaches (the query as received; a query that names more than one is 400
+ * later): a port needs `compute:write` or `compute:connect`; the Tart guest agent `compute:write` or
+ * `compute:connect:tart-guest-agent`, since the agent runs commands in the VM without its credentials
+ * (orchard-2026.md §1.2.4); a host process `host-process:connect` besides `compute:write` or `compute:connect` (§1.2.3).
  */
-const GUEST_AGENT_RULE: AuthRule & { kind: 'any' } = {
-  kind: 'any',
-  roles: ['compute:write', 'compute:connect:tart-guest-agent'],
+export const vmPortForwardRule: AuthRuleResolver = (request) => {
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  if (query['hostProcess'] !== undefined) {
+    return { kind: 'all-and-any', all: ['host-process:connect'], any: ['compute:write', 'compute:connect'] };
+  }
+  if (query['target'] !== undefined) {
+    return { kind: 'any', roles: ['compute:write', 'compute:connect:tart-guest-agent'] };
+  }
+  return { kind: 'any', roles: ['compute:write', 'compute:connect'] };
 };
+
+/** Where a VM port-forward query leads (once validated: at most one of them is given). */
+function destination(query: VmPortForwardQueryDto | PortForwardQueryDto): PortForwardDestination {
+  if ('hostProcess' in query && query.hostProcess !== undefined) {
+    return { kind: 'host-process', name: query.hostProcess };
+  }
+  if ('target' in query && query.target === 'tart-guest-agent') {
+    return { kind: 'tart-guest-agent' };
+  }
+  return { kind: 'port', port: Number(query.port) };
+}
 
 class IpResponseDto {
   ip!: string;
@@ -32,14 +54,15 @@ export class TunnelController {
   constructor(private readonly sessions: TunnelSessionService) {}
 
   @Get('vms/:name/port-forward')
-  // Narrowed per request below: which of them suffices depends on `target`.
-  @RequireAnyRole('compute:write', 'compute:connect', 'compute:connect:tart-guest-agent')
+  @RequireRolesPerRequest(vmPortForwardRule)
   @ApiOperation({
     summary:
-      'WebSocket: a TCP connection to a port of the VM, or with `target=tart-guest-agent` to its Tart guest agent ' +
-      '(gRPC), as binary messages. Needs `compute:write` or `compute:connect` for a port, `compute:write` or ' +
-      '`compute:connect:tart-guest-agent` for the agent. Waits up to `wait` seconds for the VM to run; 408 if it ' +
-      'does not, 417 if it failed, 503 if its worker cannot be reached or cannot reach the agent.',
+      'WebSocket: a TCP connection to a port of the VM, with `target=tart-guest-agent` to its Tart guest agent ' +
+      '(gRPC), or with `hostProcess=NAME` to the Unix socket of one of its host processes, as binary messages. ' +
+      'Needs `compute:write` or `compute:connect` for a port, `compute:write` or `compute:connect:tart-guest-agent` ' +
+      'for the agent, `host-process:connect` and one of `compute:write`, `compute:connect` for a host process. ' +
+      'Waits up to `wait` seconds for the VM to run; 404 if it does not declare the host process, 408 if it does ' +
+      'not run in time, 417 if it failed, 503 if its worker cannot be reached or lacks the capability needed.',
   })
   @ApiResponse({ status: 101, description: 'Switching to the WebSocket protocol.' })
   async vmPortForward(
@@ -48,10 +71,6 @@ export class TunnelController {
     @Req() req: AuthenticatedRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const rule = query.target === undefined ? VM_PORT_RULE : GUEST_AGENT_RULE;
-    if (!hasRoles(req.serviceAccount!, rule)) {
-      throw new DomainError(DomainErrorCode.Forbidden, missingRolesMessage(rule));
-    }
     await this.forward({ kind: 'vm', name }, query, req, reply);
   }
 
@@ -92,10 +111,7 @@ export class TunnelController {
   ): Promise<void> {
     await this.sessions.portForward({
       target,
-      to:
-        'target' in query && query.target === 'tart-guest-agent'
-          ? { kind: 'tart-guest-agent' }
-          : { kind: 'port', port: Number(query.port) },
+      to: destination(query),
       waitSeconds: query.wait === undefined ? DEFAULT_PORT_FORWARD_WAIT_SECONDS : Number(query.wait),
       account: req.serviceAccount!,
       request: req.raw,

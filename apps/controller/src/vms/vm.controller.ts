@@ -5,23 +5,39 @@ import {
   HttpCode,
   Delete,
   Get,
+  Headers,
   Param,
   ParseArrayPipe,
   Post,
   Put,
   Query,
+  Req,
   Res,
+  StreamableFile,
 } from '@nestjs/common';
 import { ApiBasicAuth, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Vm, VmEvent } from '@grove/resources';
 import type { FastifyReply } from 'fastify';
-import { RequireRoles } from '../common/auth/roles.decorator';
+import type { AuthenticatedRequest } from '../common/auth/auth.guard';
+import { RequireRoles, RequireRolesPerRequest, type AuthRuleResolver } from '../common/auth/roles.decorator';
 import { flattenValidationErrors } from '../common/validation';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { VmChangeBus } from './vm-change-bus';
 import { VmCreateDto, VmDto, VmEventDto, VmEventListQueryDto, VmGetQueryDto, VmListQueryDto } from './vm.dto';
-import { VmService } from './vm.service';
+import { HOST_PROCESS_WRITE_ROLES, VmService } from './vm.service';
 import { streamVmWatch, VmWatchStreams } from './vm-watch';
+import { acceptsGzip, gzipJsonArrayStream, jsonArrayStream } from './vm-list';
+
+/**
+ * Creating a VM needs `compute:write`, and `host-process:write` too when it declares host processes
+ * (orchard-2026.md §1.2.3); the body as received decides, before validation.
+ */
+export const vmCreateRule: AuthRuleResolver = (request) => {
+  const processes = (request.body as { hostProcesses?: unknown } | undefined)?.hostProcesses;
+  return Array.isArray(processes) && processes.length > 0
+    ? { kind: 'all', roles: HOST_PROCESS_WRITE_ROLES }
+    : { kind: 'all', roles: ['compute:write'] };
+};
 
 @ApiTags('vms')
 @ApiBasicAuth()
@@ -41,8 +57,12 @@ export class VmController implements BeforeApplicationShutdown {
 
   @Post()
   @HttpCode(200)
-  @RequireRoles('compute:write')
-  @ApiOperation({ summary: 'Create a VM; it starts pending and the scheduler assigns it to a worker.' })
+  @RequireRolesPerRequest(vmCreateRule)
+  @ApiOperation({
+    summary:
+      'Create a VM; it starts pending and the scheduler assigns it to a worker. Needs `compute:write`, and ' +
+      '`host-process:write` too for a VM with `hostProcesses`.',
+  })
   @ApiOkResponse({ type: VmDto })
   create(@Body() body: VmCreateDto): Promise<Vm> {
     return this.service.create(body);
@@ -50,12 +70,29 @@ export class VmController implements BeforeApplicationShutdown {
 
   @Get()
   @RequireRoles('compute:read')
-  @ApiOperation({ summary: 'List VMs, optionally only those of one worker (`?filter=worker=NAME`).' })
+  @ApiOperation({
+    summary:
+      'List VMs, optionally only those of one worker (`?filter=worker=NAME`). The body is streamed as it is read, ' +
+      'gzip-compressed when the request accepts it; with `limit`, pages continue from the cursor in `X-Next-Cursor`.',
+  })
   @ApiOkResponse({ type: VmDto, isArray: true })
-  async list(@Query() query: VmListQueryDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
-    const body = await this.service.listJson(query.filter);
-    void reply.header('content-type', 'application/json; charset=utf-8');
-    return body;
+  @ApiHeader({ name: 'X-Next-Cursor', description: 'Response header: cursor of the next page, when there is one.' })
+  async list(
+    @Query() query: VmListQueryDto,
+    @Headers('accept-encoding') acceptEncoding: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<StreamableFile> {
+    const page = await this.service.list(query);
+    if (page.nextCursor) {
+      void reply.header('X-Next-Cursor', page.nextCursor);
+    }
+    void reply.header('vary', 'accept-encoding');
+    const type = { type: 'application/json; charset=utf-8' };
+    if (acceptsGzip(acceptEncoding)) {
+      void reply.header('content-encoding', 'gzip');
+      return new StreamableFile(gzipJsonArrayStream(page.chunks), type);
+    }
+    return new StreamableFile(jsonArrayStream(page.chunks), type);
   }
 
   @Get(':name')
@@ -97,18 +134,23 @@ export class VmController implements BeforeApplicationShutdown {
   @Put(':name')
   @RequireRoles('compute:write')
   @ApiOperation({
-    summary: 'Update the VM spec (os, arch, runtime, softnet, suspendable, powerState); other fields are ignored.',
+    summary:
+      'Update the VM spec (softnet, suspendable, usbAccessories, netSoftnetExpose, endpoints, hostProcesses, ' +
+      'powerState; os, arch and runtime only to their current values); other fields are ignored. Changing ' +
+      '`hostProcesses` needs `host-process:write` besides `compute:write`.',
   })
   @ApiOkResponse({ type: VmDto })
-  updateSpec(@Param('name') name: string, @Body() body: VmDto): Promise<Vm> {
-    return this.service.updateSpec(name, body);
+  updateSpec(@Param('name') name: string, @Body() body: VmDto, @Req() req: AuthenticatedRequest): Promise<Vm> {
+    return this.service.updateSpec(name, body, req.serviceAccount!);
   }
 
   @Put(':name/state')
   @RequireRoles('compute:write')
   @ApiOperation({
     summary:
-      'Report VM state (workers): status, status_message, image_fqn, observedGeneration, running. A report carrying `uid` or `restart_count` of another incarnation gets 409.',
+      'Report VM state (workers): status, status_message, image_fqn, observedGeneration, observedEndpoints, and the ' +
+      'conditions `running` and `host-processes-ready`. A report carrying `uid` or `restart_count` of another ' +
+      'incarnation gets 409.',
   })
   @ApiOkResponse({ type: VmDto })
   updateState(@Param('name') name: string, @Body() body: VmDto): Promise<Vm> {

@@ -35,6 +35,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsLabelMap, IsResourceMap } from '../common/map-validators';
+import { HOST_PROCESSES_DESCRIPTION, HostProcessDto } from './vm-host-process.dto';
 
 /** Enum fields accept "" as "not set", because Go clients serialise unset strings that way. */
 function oneOf(values: readonly string[], field: string) {
@@ -345,6 +346,17 @@ export class VmDto {
   @Type(() => VmEndpointDto)
   endpoints?: VmEndpointDto[] | null;
 
+  @ApiPropertyOptional({
+    description: HOST_PROCESSES_DESCRIPTION,
+    type: [HostProcessDto],
+    example: [{ name: 'echo', program: '/usr/local/bin/echo-server', args: ['--listen', '${ORCHARD_PROCESS_SOCKET}'] }],
+  })
+  @IsOptional()
+  @IsArray({ message: 'hostProcesses must be an array' })
+  @ValidateNested({ each: true, message: 'each host process must be an object {name, program, args, env}' })
+  @Type(() => HostProcessDto)
+  hostProcesses?: HostProcessDto[] | null;
+
   @ApiPropertyOptional({ description: 'Desired power state; `stopped` and `suspended` are final.', enum: POWER_STATES })
   @IsOptional()
   @oneOf(POWER_STATES, 'powerState')
@@ -513,6 +525,18 @@ export class VmListQueryDto {
   @IsOptional()
   @IsString()
   filter?: string;
+
+  @ApiPropertyOptional({
+    description: 'Page size (positive integer), a Grove extension; without it every VM is returned, as by Orchard.',
+  })
+  @IsOptional()
+  @Matches(/^[1-9]\d{0,5}$/, { message: 'limit must be a positive integer' })
+  limit?: string;
+
+  @ApiPropertyOptional({ description: 'Opaque cursor from the `X-Next-Cursor` header of the previous page.' })
+  @IsOptional()
+  @IsString()
+  cursor?: string;
 }
 
 export class VmGetQueryDto {

@@ -6,24 +6,38 @@ import {
   newVm,
   parseFilters,
   sameEndpoints,
+  sameHostProcesses,
   setCondition,
   workerPortClaims,
   workerPortClaimsFit,
   ZERO_TIME,
+  type ConditionType,
   type Filter,
+  type HostProcess,
+  type Role,
+  type ServiceAccount,
   type Vm,
   type VmCreateInput,
   type VmEvent,
   type VmObservedEndpoint,
   type VmSpec,
 } from '@grove/resources';
-import { DomainError } from '../common/domain-error';
+import { missingRolesMessage } from '../common/auth/auth.guard';
+import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { VmChangeBus } from './vm-change-bus';
+import type { HostProcessDto } from './vm-host-process.dto';
 import type { VmCreateDto, VmDto } from './vm.dto';
-import { VmRepository } from './vm.repository';
+import { VmRepository, type VmListRange } from './vm.repository';
+import {
+  chunksAfter,
+  decodeVmListCursor,
+  encodeVmListCursor,
+  FIRST_CHUNK_ROWS,
+  type VmListPage,
+} from './vm-list';
 
 /** Drops "" from enum fields (Go's unset value) so that defaults apply. */
 function blankToUndefined<T extends string>(value: string | undefined): T | undefined {
@@ -47,9 +61,22 @@ function toSpecInput(dto: VmDto): Partial<VmSpec> {
     usbAccessories: dto.usbAccessories,
     netSoftnetExpose: dto.netSoftnetExpose,
     endpoints: dto.endpoints ?? undefined,
+    hostProcesses: dto.hostProcesses ? dto.hostProcesses.map(toHostProcess) : undefined,
     powerState: blankToUndefined(dto.powerState),
   };
 }
+
+function toHostProcess(dto: HostProcessDto): HostProcess {
+  return {
+    name: dto.name,
+    program: dto.program,
+    ...(dto.args ? { args: dto.args } : {}),
+    ...(dto.env ? { env: dto.env } : {}),
+  };
+}
+
+/** The roles that set or change a VM's `hostProcesses` (orchard-2026.md §1.2.3). */
+export const HOST_PROCESS_WRITE_ROLES: Role[] = ['compute:write', 'host-process:write'];
 
 export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
   // A new VM always starts running; powerState is only changed by spec updates.
@@ -130,19 +157,40 @@ export class VmService {
     return stored;
   }
 
-  /** `GET /v1/vms`, as a JSON array text. Only `worker=` filters match anything (Orchard's rule). */
-  async listJson(filter: string | undefined): Promise<string> {
+  /**
+   * `GET /v1/vms`: the stored documents in name order, read chunk by chunk as they are sent (vm-list.ts); the first
+   * chunk is read here, so that a database failure is still answered with an error status. Only `worker=` filters
+   * match anything (Orchard's rule). With `limit`, one page and the cursor of the next (Grove's extension, as for
+   * events); without it, the whole list.
+   */
+  async list(query: { filter?: string; limit?: string; cursor?: string }): Promise<VmListPage> {
     let filters: Filter[];
     try {
-      filters = parseFilters(filter ?? '');
+      filters = parseFilters(query.filter ?? '');
     } catch (err) {
       throw DomainError.invalid([{ field: 'filter', message: (err as Error).message }]);
     }
+    const range: VmListRange = {};
+    if (query.cursor !== undefined && query.cursor !== '') {
+      range.after = decodeVmListCursor(query.cursor);
+      if (range.after === undefined) {
+        throw DomainError.invalid([{ field: 'cursor', message: `invalid cursor "${query.cursor}"` }]);
+      }
+    }
     const workers = new Set(filters.map((f) => (f.path === 'worker' ? f.value : undefined)));
     if (workers.has(undefined) || workers.size > 1) {
-      return '[]';
+      return { chunks: chunksAfter(() => Promise.resolve(undefined), range, undefined, FIRST_CHUNK_ROWS) };
     }
-    return this.repository.listJson(filters[0]?.value);
+    range.worker = filters[0]?.value;
+    let nextCursor: string | undefined;
+    if (query.limit !== undefined) {
+      const end = await this.repository.pageEnd(range, Number(query.limit));
+      range.through = end?.last;
+      nextCursor = end?.more ? encodeVmListCursor(end.last) : undefined;
+    }
+    const first = await this.repository.listChunk(range, FIRST_CHUNK_ROWS);
+    const read = (r: VmListRange, rows: number) => this.repository.listChunk(r, rows);
+    return { chunks: chunksAfter(read, range, first, FIRST_CHUNK_ROWS), nextCursor };
   }
 
   async get(name: string): Promise<Vm> {
@@ -153,8 +201,12 @@ export class VmService {
     return vm;
   }
 
-  /** Spec update (PUT /v1/vms/{name}): only the VMSpec fields count; a change bumps `generation`. */
-  async updateSpec(name: string, dto: VmDto): Promise<Vm> {
+  /**
+   * Spec update (PUT /v1/vms/{name}): only the VMSpec fields count; a change bumps `generation`. An update that changes
+   * `hostProcesses` needs `host-process:write` of `account` too (Orchard's client sends them unchanged with every
+   * update, which needs nothing more).
+   */
+  async updateSpec(name: string, dto: VmDto, account: Pick<ServiceAccount, 'roles'>): Promise<Vm> {
     const requested = toSpecInput(dto);
     // The worker ports the other VMs on its worker claim, read only when the update changes the endpoints of a placed
     // VM (Orchard's client sends them with every update). A VM placed between this read and the update goes unchecked:
@@ -170,6 +222,15 @@ export class VmService {
         return undefined;
       }
       const next: Vm = { ...vm, ...spec, generation: vm.generation + 1 };
+      if (
+        !sameHostProcesses(vm.hostProcesses, next.hostProcesses) &&
+        !HOST_PROCESS_WRITE_ROLES.every((role) => account.roles.includes(role))
+      ) {
+        throw new DomainError(
+          DomainErrorCode.Forbidden,
+          missingRolesMessage({ kind: 'all', roles: HOST_PROCESS_WRITE_ROLES }),
+        );
+      }
       if (!sameEndpoints(vm.endpoints, next.endpoints)) {
         assertWorkerPortsFree(next, others);
       }
@@ -311,8 +372,15 @@ function reportedEndpoints(vm: Vm, reported: VmObservedEndpoint[] | undefined): 
       }));
 }
 
-/** Workers own only the `running` condition; `scheduled` stays the controller's (orchard.md §2.3). */
+/**
+ * The conditions a worker owns: `running`, and `host-processes-ready` (orchard-2026.md §1.2.3); `scheduled` and the
+ * others stay the controller's (orchard.md §2.3). A report that leaves one out keeps it as it was.
+ */
+const WORKER_CONDITIONS: readonly ConditionType[] = ['running', 'host-processes-ready'];
+
 function mergeReportedConditions(vm: Vm, reported: { type: string; state: string }[] | undefined): Vm['conditions'] {
-  const running = reported?.find((c) => c.type === 'running');
-  return running ? setCondition(vm.conditions, 'running', running.state === 'true') : vm.conditions;
+  return WORKER_CONDITIONS.reduce((conditions, type) => {
+    const condition = reported?.find((c) => c.type === type);
+    return condition ? setCondition(conditions, type, condition.state === 'true') : conditions;
+  }, vm.conditions);
 }

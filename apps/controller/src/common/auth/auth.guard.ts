@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { ServiceAccountService } from '../../service-accounts/service-account.service';
 import { DomainError, DomainErrorCode } from '../domain-error';
 import { LoginThrottle } from './login-throttle';
-import { AUTH_RULE, type AuthRule } from './roles.decorator';
+import { AUTH_RULE, AUTH_RULE_PER_REQUEST, type AuthRule, type AuthRuleResolver } from './roles.decorator';
 
 /** The authenticated service account, attached to the request by the guard. */
 export interface AuthenticatedRequest extends FastifyRequest {
@@ -29,20 +29,34 @@ export function parseBasicAuth(header: string | undefined): { name: string; toke
   return { name: decoded.slice(0, idx), token: decoded.slice(idx + 1) };
 }
 
-/** Missing roles get Orchard's message text, but with 403 instead of Orchard's 401 (docs/api-compatibility.md). */
-export function missingRolesMessage(rule: AuthRule & { kind: 'all' | 'any' }): string {
-  const qualifier = rule.kind === 'all' ? 'all' : 'any';
-  return `${qualifier} of the following roles must be present: ${rule.roles.join(', ')}`;
+/**
+ * Missing roles get Orchard's message text, but with 403 instead of Orchard's 401 (docs/api-compatibility.md); a rule
+ * needing one role besides one of several names both.
+ */
+export function missingRolesMessage(rule: Exclude<AuthRule, { kind: 'public' }>): string {
+  switch (rule.kind) {
+    case 'all':
+    case 'any':
+      return `${rule.kind} of the following roles must be present: ${rule.roles.join(', ')}`;
+    case 'all-and-any':
+      return (
+        `all of the following roles must be present: ${rule.all.join(', ')}, ` +
+        `and any of the following: ${rule.any.join(', ')}`
+      );
+  }
 }
 
 export function hasRoles(account: Pick<ServiceAccount, 'roles'>, rule: AuthRule): boolean {
+  const has = (r: Role) => account.roles.includes(r);
   switch (rule.kind) {
     case 'public':
       return true;
     case 'all':
-      return rule.roles.every((r: Role) => account.roles.includes(r));
+      return rule.roles.every(has);
     case 'any':
-      return rule.roles.some((r: Role) => account.roles.includes(r));
+      return rule.roles.some(has);
+    case 'all-and-any':
+      return rule.all.every(has) && rule.any.some(has);
   }
 }
 
@@ -60,11 +74,10 @@ export class AuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const rule = this.reflector.getAllAndOverride<AuthRule | undefined>(AUTH_RULE, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (rule?.kind === 'public') {
+    const targets = [context.getHandler(), context.getClass()];
+    const staticRule = this.reflector.getAllAndOverride<AuthRule | undefined>(AUTH_RULE, targets);
+    const resolve = this.reflector.getAllAndOverride<AuthRuleResolver | undefined>(AUTH_RULE_PER_REQUEST, targets);
+    if (staticRule?.kind === 'public' && !resolve) {
       return true;
     }
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
@@ -89,7 +102,8 @@ export class AuthGuard implements CanActivate {
       throw new DomainError(DomainErrorCode.Unauthenticated, 'invalid service account name or token');
     }
     request.serviceAccount = account;
-    if (rule && !hasRoles(account, rule)) {
+    const rule = resolve ? resolve(request) : staticRule;
+    if (rule && rule.kind !== 'public' && !hasRoles(account, rule)) {
       throw new DomainError(DomainErrorCode.Forbidden, missingRolesMessage(rule));
     }
     return true;
