@@ -16,7 +16,7 @@ const LATER_FIELD_DEFAULTS: Pick<Vm, 'audio' | 'clipboard' | 'netSoftnetExpose'>
  * same document. A later field a document lacks (one written by a replica not yet upgraded; the migration
  * FillNewerVmFields filled the older ones) is added at the end.
  */
-function toVm(entity: VmEntity): Vm {
+export function toVm(entity: VmEntity): Vm {
   const vm: Vm = { ...entity.document, version: entity.version };
   for (const [key, value] of Object.entries(LATER_FIELD_DEFAULTS)) {
     if (!(key in vm)) {
@@ -31,7 +31,7 @@ function toVm(entity: VmEntity): Vm {
  * or null from a document stored before issue 12) is left out, as Orchard omits it; `GET /v1/vms` serves the stored
  * documents as they are.
  */
-function toEntity(vm: Vm, version: number): VmEntity {
+export function toEntity(vm: Vm, version: number): VmEntity {
   const source: Record<string, unknown> = { ...vm, version };
   const document: Record<string, unknown> = {};
   for (const key of VM_FIELDS) {
@@ -53,6 +53,47 @@ function toEntity(vm: Vm, version: number): VmEntity {
 async function nextVersion(em: EntityManager): Promise<number> {
   const rows: { v: string }[] = await em.query(`SELECT nextval('vm_version_seq') AS v`);
   return Number(rows[0].v);
+}
+
+/** A stretch of `GET /v1/vms`, by VM name. */
+export interface VmListRange {
+  /** Only the VMs of this worker. */
+  worker?: string;
+  /** Only VMs named after this one (exclusive). */
+  after?: string;
+  /** Only VMs named up to this one (inclusive). */
+  through?: string;
+}
+
+export interface VmListChunk {
+  /** The documents, joined with commas. */
+  json: string;
+  /** Name of the last VM of the chunk. */
+  last: string;
+  count: number;
+}
+
+/**
+ * The WHERE clause of a range and its parameters. Built per shape rather than with `$n IS NULL OR …`, which would keep
+ * Postgres from using the index for a cached generic plan.
+ */
+function listRangeWhere(range: VmListRange): [string, unknown[]] {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  const add = (condition: string, value: unknown) => {
+    params.push(value);
+    conditions.push(condition.replace('?', `$${params.length}`));
+  };
+  if (range.worker !== undefined) {
+    add('worker = ?', range.worker);
+  }
+  if (range.after !== undefined) {
+    add('name > ?', range.after);
+  }
+  if (range.through !== undefined) {
+    add('name <= ?', range.through);
+  }
+  return [conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params];
 }
 
 export interface EventPage {
@@ -77,16 +118,34 @@ export class VmRepository {
   }
 
   /**
-   * The JSON array of VMs (ordered by name), built by Postgres from the stored documents: with thousands of VMs,
-   * parsing and re-serialising every document in the controller would dominate the response time.
+   * Up to `rows` VMs of `range` in name order, as their stored documents joined with commas, with the name of the last
+   * one and how many there are; undefined when the range holds none. Postgres joins the documents' text (the column is
+   * `json`, kept as written): with thousands of VMs, parsing and re-serialising every document in the controller would
+   * dominate the response time. Keyset reads by name use the primary key (and `vms_worker_idx` with a worker), so each
+   * chunk costs the same however far into the list it is.
    */
-  async listJson(worker?: string): Promise<string> {
-    const where = worker === undefined ? '' : 'WHERE worker = $1';
-    const rows: { body: string }[] = await this.dataSource.query(
-      `SELECT coalesce('[' || string_agg(document::text, ',' ORDER BY name) || ']', '[]') AS body FROM vms ${where}`,
-      worker === undefined ? [] : [worker],
+  async listChunk(range: VmListRange, rows: number): Promise<VmListChunk | undefined> {
+    const [where, params] = listRangeWhere(range);
+    const result: { json: string | null; last: string | null; count: string }[] = await this.dataSource.query(
+      `SELECT string_agg(document::text, ',' ORDER BY name) AS json, max(name) AS last, count(*) AS count
+       FROM (SELECT name, document FROM vms ${where} ORDER BY name LIMIT $${params.length + 1}) chunk`,
+      [...params, rows],
     );
-    return rows[0].body;
+    const { json, last, count } = result[0];
+    return json === null || last === null ? undefined : { json, last, count: Number(count) };
+  }
+
+  /**
+   * The end of a page of `limit` VMs of `range`: the name of its last VM and whether more follow; undefined when the
+   * range holds no more than `limit` VMs (the page is the rest of the list).
+   */
+  async pageEnd(range: VmListRange, limit: number): Promise<{ last: string; more: boolean } | undefined> {
+    const [where, params] = listRangeWhere(range);
+    const rows: { name: string }[] = await this.dataSource.query(
+      `SELECT name FROM vms ${where} ORDER BY name OFFSET $${params.length + 1} LIMIT 2`,
+      [...params, limit - 1],
+    );
+    return rows.length === 0 ? undefined : { last: rows[0].name, more: rows.length > 1 };
   }
 
   /** The VMs assigned to one worker. */

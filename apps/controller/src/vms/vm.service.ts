@@ -31,13 +31,7 @@ import { VmChangeBus } from './vm-change-bus';
 import type { HostProcessDto } from './vm-host-process.dto';
 import type { VmCreateDto, VmDto } from './vm.dto';
 import { VmRepository, type VmListRange } from './vm.repository';
-import {
-  chunksAfter,
-  decodeVmListCursor,
-  encodeVmListCursor,
-  FIRST_CHUNK_ROWS,
-  type VmListPage,
-} from './vm-list';
+import { chunksAfter, decodeVmListCursor, encodeVmListCursor, FIRST_CHUNK_ROWS, type VmListPage } from './vm-list';
 
 /** Drops "" from enum fields (Go's unset value) so that defaults apply. */
 function blankToUndefined<T extends string>(value: string | undefined): T | undefined {

@@ -1,0 +1,130 @@
+import { PassThrough, Readable, type Writable } from 'node:stream';
+import { constants as zlibConstants, createGzip } from 'node:zlib';
+import { isStorableText } from '../common/storable-text';
+import type { VmListChunk, VmListRange } from './vm.repository';
+
+/**
+ * `GET /v1/vms` as it is sent (issue 13): the stored documents in name order, read from Postgres in chunks and written
+ * as they come, so that the first byte leaves after one small read instead of after the whole fleet, and the controller
+ * never holds the whole list (11 MB for 10,000 VMs) at once. Each chunk is one keyset read by name, so a list runs no
+ * transaction and holds no pooled connection between chunks; a VM written while its list is being sent appears once,
+ * as its chunk found it.
+ */
+export const FIRST_CHUNK_ROWS = 100;
+export const CHUNK_ROWS = 1000;
+
+export interface VmListPage {
+  /** Comma-joined documents, chunk by chunk; the first is read before the answer starts. */
+  chunks: AsyncIterable<string>;
+  /** Cursor of the next page (`X-Next-Cursor`) when a `limit` left VMs out. */
+  nextCursor?: string;
+}
+
+/** Cursor of the VM list: base64url of `n:` and the name of the page's last VM (opaque to clients). */
+export function encodeVmListCursor(lastName: string): string {
+  return Buffer.from(`n:${lastName}`, 'utf8').toString('base64url');
+}
+
+/** The name a cursor continues after; undefined when the text is no cursor this controller wrote. */
+export function decodeVmListCursor(cursor: string): string | undefined {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith('n:') || text.length === 2 || encodeVmListCursor(text.slice(2)) !== cursor.replace(/=+$/, '')) {
+    return undefined;
+  }
+  const name = text.slice(2);
+  return isStorableText(name) ? name : undefined;
+}
+
+/** The chunks of `range` after `first` (read with `firstRows`), read one by one as the consumer asks for them. */
+export async function* chunksAfter(
+  read: (range: VmListRange, rows: number) => Promise<VmListChunk | undefined>,
+  range: VmListRange,
+  first: VmListChunk | undefined,
+  firstRows: number,
+): AsyncGenerator<string> {
+  let chunk = first;
+  let asked = firstRows;
+  while (chunk) {
+    yield chunk.json;
+    if (chunk.count < asked) {
+      return;
+    }
+    asked = CHUNK_ROWS;
+    chunk = await read({ ...range, after: chunk.last }, asked);
+  }
+}
+
+async function* jsonArray(chunks: AsyncIterable<string>): AsyncGenerator<Buffer> {
+  let first = true;
+  for await (const json of chunks) {
+    yield Buffer.from(first ? `[${json}` : `,${json}`, 'utf8');
+    first = false;
+  }
+  yield Buffer.from(first ? '[]' : ']', 'utf8');
+}
+
+/** The JSON array of the chunks, as a byte stream. */
+export function jsonArrayStream(chunks: AsyncIterable<string>): Readable {
+  return Readable.from(jsonArray(chunks), { objectMode: false });
+}
+
+/**
+ * The same, gzip-compressed. zlib on this one route rather than a compression plugin for the whole API: the list is
+ * the only large answer, and the watch streams (NDJSON) must not wait in a compressor's buffer. Level 1: on JSON of
+ * repetitive documents it compresses nearly as well as the default level (about 27 times against 29 for 10,000 VMs)
+ * for half the CPU. The compressor is flushed after the first chunk so that the first bytes leave at once too.
+ */
+export function gzipJsonArrayStream(chunks: AsyncIterable<string>): Readable {
+  const gzip = createGzip({ level: zlibConstants.Z_BEST_SPEED });
+  const out = new PassThrough();
+  gzip.pipe(out);
+  // A consumer that goes away (the client disconnected) destroys `out`: stop reading the database then.
+  out.once('close', () => gzip.destroy());
+  void (async () => {
+    let flushed = false;
+    for await (const piece of jsonArray(chunks)) {
+      if (gzip.destroyed) {
+        return;
+      }
+      if (!gzip.write(piece)) {
+        await drainedOrClosed(gzip);
+      }
+      if (!flushed) {
+        gzip.flush(zlibConstants.Z_SYNC_FLUSH);
+        flushed = true;
+      }
+    }
+    gzip.end();
+  })().catch((err: unknown) => out.destroy(err instanceof Error ? err : new Error(String(err))));
+  return out;
+}
+
+function drainedOrClosed(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done).off('close', done);
+      resolve();
+    };
+    stream.once('drain', done).once('close', done);
+  });
+}
+
+/** Whether an `Accept-Encoding` header accepts gzip (`gzip` or `*` without `q=0`). */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (!header) {
+    return false;
+  }
+  let gzip: boolean | undefined;
+  let any = false;
+  for (const part of header.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q=([0-9.]+)\s*$/.exec(p)).find((m) => m !== null);
+    const accepted = q ? Number(q[1]) > 0 : true;
+    if (coding.trim() === 'gzip' || coding.trim() === 'x-gzip') {
+      gzip = accepted;
+    } else if (coding.trim() === '*') {
+      any = accepted;
+    }
+  }
+  return gzip ?? any;
+}
