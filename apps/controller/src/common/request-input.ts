@@ -34,6 +34,16 @@ export function installJsonBodyParsing(fastify: FastifyInstance): void {
     // Fastify's parser takes the buffer too (it decodes it itself); its type only names strings.
     void json(request, body as unknown as string, done);
   };
+  // A body nothing read to its end (a method without routes, such as QUERY without Content-Type, answered from its head;
+  // a body still arriving after the answer) is drained once the answer is out: left on a keep-alive connection, its
+  // bytes would be parsed as the next request (issue 12). Node's server drains bodies nobody touched by itself; this
+  // also covers one a reader paused or gave up on midway.
+  fastify.addHook('onResponse', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+    if (!request.raw.complete && !request.raw.destroyed) {
+      request.raw.resume();
+    }
+    done();
+  });
   const options = { parseAs: 'buffer' as const, bodyLimit: fastify.initialConfig.bodyLimit };
   fastify.removeContentTypeParser(['application/json', 'text/plain']);
   fastify.addContentTypeParser('application/json', options, parseJson);
