@@ -24,6 +24,21 @@ describe('roles', () => {
       'any of the following roles must be present: compute:write, compute:connect',
     );
   });
+
+  it('checks one role besides one of several, and names both in the refusal', () => {
+    const rule = {
+      kind: 'all-and-any' as const,
+      all: ['host-process:connect' as const],
+      any: ['compute:write' as const, 'compute:connect' as const],
+    };
+    expect(hasRoles({ roles: ['host-process:connect', 'compute:connect'] }, rule)).toBe(true);
+    expect(hasRoles({ roles: ['host-process:connect'] }, rule)).toBe(false);
+    expect(hasRoles({ roles: ['compute:write', 'compute:connect'] }, rule)).toBe(false);
+    expect(missingRolesMessage(rule)).toBe(
+      'all of the following roles must be present: host-process:connect, and any of the following: compute:write, ' +
+        'compute:connect',
+    );
+  });
 });
 
 describe('token hashing', () => {
