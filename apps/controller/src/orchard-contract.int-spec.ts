@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { type JsonSchema, validateJson } from './test-support/json-schema';
 import {
   CLUSTER_SETTINGS_PROPERTIES,
@@ -129,7 +130,9 @@ describe("Orchard's API contract (requests shaped as Orchard's Go client sends t
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const text = res.body.toString('utf8');
+    // Go's transport asked for gzip by itself, so it also decompresses by itself.
+    const bytes = res.headers['content-encoding'] === 'gzip' ? gunzipSync(res.body) : res.body;
+    const text = bytes.toString('utf8');
     return { status: res.status, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) };
   }
 
@@ -276,6 +279,36 @@ describe("Orchard's API contract (requests shaped as Orchard's Go client sends t
     conforms(VM, listening.body);
     expect(listening.body.observedEndpoints).toEqual(observed);
 
+    // Host processes (orchard-2026.md §1.2.3): created and changed with the whole VM, as the client sends them; the
+    // worker reports them ready with the whole VM too.
+    const sidecar = {
+      name: 'echo',
+      program: '/usr/local/bin/echo-server',
+      args: ['--listen', '${ORCHARD_PROCESS_SOCKET}'],
+      env: { LOG_LEVEL: 'debug' },
+    };
+    const withProcesses = await orchard('POST', '/v1/vms', { ...vmBody, name: 'build-3', hostProcesses: [sidecar] });
+    expect(withProcesses.status).toBe(200);
+    conforms(VM, withProcesses.body);
+    expect(withProcesses.body.hostProcesses).toEqual([sidecar]);
+    const moreProcesses = await orchard('PUT', '/v1/vms/build-3', {
+      ...withProcesses.body,
+      hostProcesses: [sidecar, { name: 'proxy', program: 'socat' }],
+    });
+    expect(moreProcesses.status).toBe(200);
+    conforms(VM, moreProcesses.body);
+    expect(moreProcesses.body).toMatchObject({
+      generation: 1,
+      hostProcesses: [sidecar, { name: 'proxy', program: 'socat' }],
+    });
+    const processesReady = await orchard('PUT', '/v1/vms/build-3/state', {
+      ...moreProcesses.body,
+      conditions: [...moreProcesses.body.conditions, { type: 'host-processes-ready', state: 'true' }],
+    });
+    expect(processesReady.status).toBe(200);
+    conforms(VM, processesReady.body);
+    expect(processesReady.body.conditions).toContainEqual({ type: 'host-processes-ready', state: 'true' });
+
     // Events: upload, then pages.
     const events = await orchard('POST', '/v1/vms/build-1/events', [
       { kind: 'log_line', timestamp: 1_700_000_000, payload: 'one' },
@@ -336,6 +369,16 @@ describe("Orchard's API contract (requests shaped as Orchard's Go client sends t
     const denied = await orchard('POST', '/v1/vms', { name: 'x', image: 'i' }, reader);
     expect(denied.status).toBe(groveRoles);
     expect(denied.body).toEqual({ message: 'all of the following roles must be present: compute:write' });
+    const noProcessRole = await orchard(
+      'POST',
+      '/v1/vms',
+      { name: 'x', image: 'i', hostProcesses: [{ name: 'echo', program: 'echo-server' }] },
+      await ctl.createAccount('compute-writer', ['compute:write']),
+    );
+    expect(noProcessRole.status).toBe(groveRoles);
+    expect(noProcessRole.body).toEqual({
+      message: 'all of the following roles must be present: compute:write, host-process:write',
+    });
   });
 });
 
