@@ -6,6 +6,43 @@ export type WorkerRegistration = Omit<WorkerEntity, 'createdAt' | 'schedulingPau
 
 export type RegisterResult = { kind: 'registered'; worker: WorkerEntity } | { kind: 'machine-conflict' };
 
+/** A `workers` row as pg returns it (timestamps as Date, jsonb parsed, bigint as text). */
+interface WorkerRow {
+  name: string;
+  machine_id: string;
+  last_seen: Date;
+  scheduling_paused: boolean;
+  resources: Record<string, number>;
+  labels: Record<string, string>;
+  default_cpu: string;
+  default_memory: string;
+  arch: string;
+  runtime: string;
+  capabilities: string[];
+  created_at: Date;
+}
+
+const WORKER_COLUMNS =
+  'name, machine_id, last_seen, scheduling_paused, resources, labels, default_cpu, default_memory, arch, runtime, ' +
+  'capabilities, created_at';
+
+function fromRow(row: WorkerRow): WorkerEntity {
+  return {
+    name: row.name,
+    machineId: row.machine_id,
+    lastSeen: row.last_seen,
+    schedulingPaused: row.scheduling_paused,
+    resources: row.resources,
+    labels: row.labels,
+    defaultCpu: Number(row.default_cpu),
+    defaultMemory: Number(row.default_memory),
+    arch: row.arch,
+    runtime: row.runtime,
+    capabilities: row.capabilities,
+    createdAt: row.created_at,
+  };
+}
+
 @Injectable()
 export class WorkerRepository {
   private readonly repo: Repository<WorkerEntity>;
@@ -52,17 +89,24 @@ export class WorkerRepository {
     });
   }
 
-  /** Sparse update under a row lock; returns null when the worker does not exist. */
-  update(name: string, apply: (worker: WorkerEntity) => void): Promise<WorkerEntity | null> {
-    return this.dataSource.transaction(async (em: EntityManager) => {
-      const worker = await em.findOne(WorkerEntity, { where: { name }, lock: { mode: 'pessimistic_write' } });
-      if (!worker) {
-        return null;
-      }
-      apply(worker);
-      await em.save(worker);
-      return worker;
-    });
+  /**
+   * Sparse update (heartbeat, pause, resume) in one statement, the returned row mapped without TypeORM (issue 13):
+   * 500 workers heartbeat every 15 s, and a transaction with a locking read, TypeORM's reload before save and the
+   * update cost five round trips and a hydrated entity each. The UPDATE locks the row by itself, so a concurrent
+   * registration or pause is never overwritten with stale fields. A field left undefined keeps its value; returns
+   * null when the worker does not exist.
+   */
+  async updateFields(
+    name: string,
+    fields: { lastSeen?: Date; schedulingPaused?: boolean },
+  ): Promise<WorkerEntity | null> {
+    const [rows]: [WorkerRow[], number] = await this.dataSource.query(
+      `UPDATE workers SET last_seen = coalesce($2, last_seen), scheduling_paused = coalesce($3, scheduling_paused)
+       WHERE name = $1
+       RETURNING ${WORKER_COLUMNS}`,
+      [name, fields.lastSeen ?? null, fields.schedulingPaused ?? null],
+    );
+    return rows.length === 0 ? null : fromRow(rows[0]);
   }
 
   async delete(name: string): Promise<boolean> {

@@ -80,15 +80,10 @@ export class WorkerService {
    * `scheduling_paused` only when given.
    */
   async update(name: string, input: WorkerDto): Promise<Worker> {
-    const lastSeen = parseOptionalTime(input.last_seen);
-    const updated = await this.repository.update(name, (worker) => {
-      if (lastSeen) {
-        worker.lastSeen = lastSeen;
-      }
+    const updated = await this.repository.updateFields(name, {
+      lastSeen: parseOptionalTime(input.last_seen),
       // null (a JSON client's "unset") is absent too: the column cannot hold it (issue 12, found by the fuzz test).
-      if (typeof input.scheduling_paused === 'boolean') {
-        worker.schedulingPaused = input.scheduling_paused;
-      }
+      schedulingPaused: typeof input.scheduling_paused === 'boolean' ? input.scheduling_paused : undefined,
     });
     if (!updated) {
       throw DomainError.notFound(`worker "${name}"`);

@@ -71,6 +71,27 @@ describe('workers and cluster settings', () => {
     expect(beat.body.last_seen).toBe('2026-02-01T00:00:00.000Z');
   });
 
+  it('answers a heartbeat with the whole worker, and loses no pause to heartbeats running at the same time', async () => {
+    await register({ name: 'mac-5', machine_id: 'm', labels: { a: '1' }, resources: { 'org.cirruslabs.tart-vms': 2 } });
+    const beat = await ctl.request('PUT', '/v1/workers/mac-5', {
+      body: { name: 'mac-5', last_seen: '2026-03-01T00:00:00.000Z' },
+    });
+    expect(beat.status).toBe(200);
+    expect(beat.body).toEqual((await ctl.request('GET', '/v1/workers/mac-5')).body);
+    expect(beat.body).toMatchObject({ machine_id: 'm', defaultCPU: 0, resources: { 'org.cirruslabs.tart-vms': 2 } });
+
+    const beats = Array.from({ length: 20 }, (_, i) =>
+      ctl.request('PUT', '/v1/workers/mac-5', {
+        body: { name: 'mac-5', last_seen: `2026-03-01T00:00:${String(i + 10)}.000Z` },
+      }),
+    );
+    const pause = ctl.request('PUT', '/v1/workers/mac-5', { body: { name: 'mac-5', scheduling_paused: true } });
+    await Promise.all([...beats, pause]);
+    const after = (await ctl.request('GET', '/v1/workers/mac-5')).body;
+    expect(after.scheduling_paused).toBe(true);
+    expect(after.last_seen).toMatch(/^2026-03-01T00:00:[12]\d\.000Z$/);
+  });
+
   it('validates names, enums and resources', async () => {
     const res = await register({ name: 'bad name', arch: 'sparc', resources: { cpu: -1 } });
     expect(res.status).toBe(400);
