@@ -76,7 +76,7 @@ const TEMPLATES = [
 
 const queryValue = fc.oneof(
   fc.constantFrom('', '0', '1', '-1', '22', '65536', 'true', 'false', 'asc', 'DESC', 'worker=fuzz-worker', 'a=b,c'),
-  fc.constantFrom('%00', 'x%00', '%FF', 'abc', 'MQ', 'worker=%00', 'env', '[]'),
+  fc.constantFrom('%00', 'x%00', '%FF', 'abc', 'MQ', 'worker=%00', 'env', '[]', 'tart-guest-agent', 'echo'),
   fc.string({ maxLength: 10 }).map(encodeURIComponent),
 );
 const query = fc
@@ -89,6 +89,8 @@ const query = fc
         'cursor',
         'wait',
         'port',
+        'target',
+        'hostProcess',
         'command',
         'session',
         'tty',
