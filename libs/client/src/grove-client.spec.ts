@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { ApiError, ControllerConnectionError } from './client.errors';
 import { GroveClient } from './grove-client';
 import { parseNdjson } from './ndjson';
@@ -61,6 +62,52 @@ describe('GroveClient over HTTP', () => {
       'GET /prefix/v1/vms?filter=worker%3Dmac-1',
     ]);
     expect(JSON.parse(s.requests[1].body)).toEqual({ name: 'w 1', scheduling_paused: true });
+    client.close();
+  });
+
+  it('asks for gzip and reads a compressed answer as well as a plain one', async () => {
+    const vms = [{ name: 'a' }, { name: 'b' }];
+    const s = await serve((req, res) => {
+      if (req.url?.includes('plain')) {
+        sendJson(res, 200, vms);
+        return;
+      }
+      const body = gzipSync(JSON.stringify(vms));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(body);
+    });
+    const client = new GroveClient({ url: s.url });
+    expect(await client.vms.list()).toEqual(vms);
+    expect(s.requests[0].headers['accept-encoding']).toBe('gzip');
+    expect(await client.vms.list({ worker: 'plain' })).toEqual(vms);
+    client.close();
+  });
+
+  it('reports a corrupt compressed answer as an error, not as data', async () => {
+    const s = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(gzipSync('[{"name":"a"}]').subarray(0, 12));
+    });
+    const client = new GroveClient({ url: s.url });
+    await expect(client.vms.list()).rejects.toThrow(/the compressed answer is corrupt/);
+    client.close();
+  });
+
+  it('pages VMs with limit and cursor and hands back X-Next-Cursor', async () => {
+    const s = await serve((req, res) =>
+      req.url?.includes('cursor=')
+        ? sendJson(res, 200, [{ name: 'c' }])
+        : sendJson(res, 200, [{ name: 'a' }, { name: 'b' }], { 'x-next-cursor': 'bjpi' }),
+    );
+    const client = new GroveClient({ url: s.url });
+    const first = await client.vms.listPage({ limit: 2, worker: 'w' });
+    expect(first).toEqual({ items: [{ name: 'a' }, { name: 'b' }], nextCursor: 'bjpi' });
+    const second = await client.vms.listPage({ limit: 2, worker: 'w', cursor: first.nextCursor });
+    expect(second).toEqual({ items: [{ name: 'c' }] });
+    expect(s.requests.map((r) => r.url)).toEqual([
+      '/v1/vms?filter=worker%3Dw&limit=2',
+      '/v1/vms?filter=worker%3Dw&limit=2&cursor=bjpi',
+    ]);
     client.close();
   });
 

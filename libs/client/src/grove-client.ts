@@ -52,6 +52,20 @@ export interface VmListOptions {
   worker?: string;
 }
 
+export interface VmListPageOptions extends VmListOptions {
+  /** Page size. */
+  limit: number;
+  /** Opaque cursor from a previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface VmListPage {
+  /** VMs in name order. */
+  items: Vm[];
+  /** Present when more VMs follow this page (header `X-Next-Cursor`). */
+  nextCursor?: string;
+}
+
 export interface VmWatchOptions {
   /** Aborting it ends the stream (the iteration then finishes normally). */
   signal?: AbortSignal;
@@ -103,9 +117,29 @@ export class VmApi {
     return (await this.http.json<Vm>({ method: 'POST', path: 'vms', body: input })).body;
   }
 
+  /**
+   * Every VM in one answer, which the controller streams and compresses (gzip): for a whole fleet this is faster than
+   * pages, which each cost a round trip and a read of their own (docs/benchmarks.md, "Fleet scale").
+   */
   async list(options: VmListOptions = {}): Promise<Vm[]> {
     const query = options.worker !== undefined ? { filter: `worker=${options.worker}` } : undefined;
     return (await this.http.json<Vm[]>({ method: 'GET', path: 'vms', query })).body ?? [];
+  }
+
+  /** One page of VMs in name order (`?limit=&cursor=`, Grove's extension; Orchard controllers answer 400). */
+  async listPage(options: VmListPageOptions): Promise<VmListPage> {
+    const res = await this.http.json<Vm[]>({
+      method: 'GET',
+      path: 'vms',
+      query: {
+        filter: options.worker !== undefined ? `worker=${options.worker}` : undefined,
+        limit: options.limit,
+        cursor: options.cursor,
+      },
+    });
+    const header = res.headers['x-next-cursor'];
+    const nextCursor = Array.isArray(header) ? header[0] : header;
+    return { items: res.body ?? [], ...(nextCursor ? { nextCursor } : {}) };
   }
 
   async get(name: string): Promise<Vm> {
