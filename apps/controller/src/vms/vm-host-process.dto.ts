@@ -4,8 +4,13 @@ import { IsLabelMap } from '../common/map-validators';
 
 /** The variables the worker sets for a host process, and expands as `${NAME}` in its args (orchard-2026.md §1.2.3). */
 const WORKER_VARIABLES =
-  '`ORCHARD_WORKER_NAME` (the worker’s name), `ORCHARD_VM_NAME` (the VM’s name), `ORCHARD_VM_CONTROL_SOCKET` (a path ' +
-  'to the Tart control socket of the VM) and `ORCHARD_PROCESS_SOCKET` (the Unix socket the process must listen on)';
+  '`ORCHARD_WORKER_NAME` (the worker’s name), `ORCHARD_VM_NAME` (the VM’s name), `ORCHARD_VM_CONTROL_SOCKET` (an ' +
+  'alias of the VM’s Tart control socket in the process’s directory) and `ORCHARD_PROCESS_SOCKET` (the Unix socket ' +
+  'the process must listen on)';
+/** Grove's extension (docs/api-compatibility.md): the same four under Grove's name. */
+const GROVE_TWINS =
+  'Grove workers also set `GROVE_WORKER_NAME`, `GROVE_VM_NAME`, `GROVE_VM_CONTROL_SOCKET` and `GROVE_PROCESS_SOCKET` ' +
+  'to the same values';
 
 /**
  * A process the worker runs on its host beside the VM (orchard-2026.md §1.2.3). Names, emptiness and environment
@@ -31,7 +36,8 @@ export class HostProcessDto {
   @ApiPropertyOptional({
     description:
       `Arguments, passed without a shell. The placeholders \`\${ORCHARD_WORKER_NAME}\`, \`\${ORCHARD_VM_NAME}\`, ` +
-      `\`\${ORCHARD_VM_CONTROL_SOCKET}\` and \`\${ORCHARD_PROCESS_SOCKET}\` are replaced by their values.`,
+      `\`\${ORCHARD_VM_CONTROL_SOCKET}\` and \`\${ORCHARD_PROCESS_SOCKET}\` are replaced by their values (on Grove ` +
+      'workers also their `${GROVE_…}` twins); nothing else is expanded.',
     type: [String],
     example: ['--listen', '${ORCHARD_PROCESS_SOCKET}'],
   })
@@ -43,8 +49,8 @@ export class HostProcessDto {
   @ApiPropertyOptional({
     description:
       `Environment variables of the process (names \`[A-Za-z_][A-Za-z0-9_]*\`). The worker adds its own \`PATH\` and ` +
-      `${WORKER_VARIABLES}, which win over variables of the same name here; Grove workers also set \`GROVE_WORKER_NAME\`, ` +
-      '`GROVE_VM_NAME`, `GROVE_VM_CONTROL_SOCKET` and `GROVE_PROCESS_SOCKET` to the same values.',
+      `${WORKER_VARIABLES}, which win over variables of the same name here. ${GROVE_TWINS}, and pass nothing else of ` +
+      'their own environment.',
     type: 'object',
     additionalProperties: { type: 'string' },
     example: { LOG_LEVEL: 'debug' },
@@ -59,7 +65,7 @@ export const HOST_PROCESSES_DESCRIPTION =
   'Processes the worker runs on its host beside the VM ("sidecars"), e.g. a proxy to a service of the VM. The worker ' +
   'starts each one before the VM, in a fresh directory of its own (its working directory) and in its own process ' +
   'group, which it kills as a whole when the process is no longer wanted. Each process gets the environment ' +
-  `variables ${WORKER_VARIABLES}; it must listen on that socket, where ` +
+  `variables ${WORKER_VARIABLES} (${GROVE_TWINS}); it must listen on that socket, where ` +
   '`GET /v1/vms/{name}/port-forward?hostProcess=NAME` connects. The VM gets the condition `host-processes-ready` ' +
   'once every process accepts connections. Setting or changing them needs the role `host-process:write` besides ' +
   '`compute:write`, and a worker with the capability `host-processes`. May be updated at any time (an update that ' +
