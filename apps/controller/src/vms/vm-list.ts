@@ -18,6 +18,12 @@ export interface VmListPage {
   chunks: AsyncIterable<string>;
   /** Cursor of the next page (`X-Next-Cursor`) when a `limit` left VMs out. */
   nextCursor?: string;
+  /**
+   * The whole answer came with the first read (fewer than FIRST_CHUNK_ROWS VMs). Such answers go uncompressed: a
+   * worker's sync read (a few dozen VMs, 100 a second from 500 workers) would cost the controller a compressor each
+   * for little saved.
+   */
+  fitsOneRead: boolean;
 }
 
 /** Cursor of the VM list: base64url of `n:` and the name of the page's last VM (opaque to clients). */

@@ -73,7 +73,8 @@ export class VmController implements BeforeApplicationShutdown {
   @ApiOperation({
     summary:
       'List VMs, optionally only those of one worker (`?filter=worker=NAME`). The body is streamed as it is read, ' +
-      'gzip-compressed when the request accepts it; with `limit`, pages continue from the cursor in `X-Next-Cursor`.',
+      'gzip-compressed when the request accepts it (lists of 100 VMs or more); with `limit`, pages continue from the ' +
+      'cursor in `X-Next-Cursor`.',
   })
   @ApiOkResponse({ type: VmDto, isArray: true })
   @ApiHeader({ name: 'X-Next-Cursor', description: 'Response header: cursor of the next page, when there is one.' })
@@ -88,7 +89,7 @@ export class VmController implements BeforeApplicationShutdown {
     }
     void reply.header('vary', 'accept-encoding');
     const type = { type: 'application/json; charset=utf-8' };
-    if (acceptsGzip(acceptEncoding)) {
+    if (!page.fitsOneRead && acceptsGzip(acceptEncoding)) {
       void reply.header('content-encoding', 'gzip');
       return new StreamableFile(gzipJsonArrayStream(page.chunks), type);
     }

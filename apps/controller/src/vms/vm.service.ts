@@ -173,7 +173,10 @@ export class VmService {
     }
     const workers = new Set(filters.map((f) => (f.path === 'worker' ? f.value : undefined)));
     if (workers.has(undefined) || workers.size > 1) {
-      return { chunks: chunksAfter(() => Promise.resolve(undefined), range, undefined, FIRST_CHUNK_ROWS) };
+      return {
+        chunks: chunksAfter(() => Promise.resolve(undefined), range, undefined, FIRST_CHUNK_ROWS),
+        fitsOneRead: true,
+      };
     }
     range.worker = filters[0]?.value;
     let nextCursor: string | undefined;
@@ -184,7 +187,11 @@ export class VmService {
     }
     const first = await this.repository.listChunk(range, FIRST_CHUNK_ROWS);
     const read = (r: VmListRange, rows: number) => this.repository.listChunk(r, rows);
-    return { chunks: chunksAfter(read, range, first, FIRST_CHUNK_ROWS), nextCursor };
+    return {
+      chunks: chunksAfter(read, range, first, FIRST_CHUNK_ROWS),
+      fitsOneRead: (first?.count ?? 0) < FIRST_CHUNK_ROWS,
+      nextCursor,
+    };
   }
 
   async get(name: string): Promise<Vm> {
