@@ -1,23 +1,23 @@
 import {
-  exposedWorkerPorts,
-  workerPortClaims,
-  workerPortClaimsFit,
-  type WorkerPortClaim,
   DEFAULT_CPU,
   DEFAULT_MEMORY_MIB,
   isVmScheduled,
-  isWorkerOffline,
-  labelsMatch,
-  missingResources,
-  sumResources,
-  type Resources,
+  workerPortClaims,
   type SchedulerProfile,
   type Vm,
   type Worker,
-  WORKER_CAPABILITY_HOST_PROCESSES,
-  WORKER_CAPABILITY_VM_ENDPOINTS,
-  WORKER_CAPABILITY_VM_EXPOSED_PORTS,
 } from '@grove/resources';
+import { pendingReason } from './pending-reason';
+import {
+  addResources,
+  NO_USAGE,
+  placementShape,
+  shapeKey,
+  type PlacementShape,
+  type WorkerUsage,
+} from './placement-shape';
+import { runSliced } from './slices';
+import { refusal, viewShape, viewWorkers, type ShapeView, type WorkerView } from './worker-fit';
 
 /** A decision of one scheduling pass: put `vm` on `worker` with these CPU and memory figures. */
 export interface Assignment {
@@ -36,11 +36,21 @@ export interface Unplaced {
 }
 
 export interface PlacementInput {
+  /** The pending VMs to place. Scheduled VMs among them count towards their worker's usage. */
   vms: readonly Vm[];
   workers: readonly Worker[];
   profile: SchedulerProfile;
   now: Date;
   offlineTimeoutMs: number;
+  /** What the VMs not in `vms` take of each worker (the database sums it; issue 13). */
+  usage?: ReadonlyMap<string, WorkerUsage>;
+}
+
+export interface PlacementPlan {
+  assignments: Assignment[];
+  unplaced: Unplaced[];
+  /** Each worker's usage once the assignments are made. */
+  usage: Map<string, WorkerUsage>;
 }
 
 /** A VM waits for placement when it is pending, wants to run and holds no worker yet. */
@@ -48,128 +58,258 @@ export function awaitsPlacement(vm: Vm): boolean {
   return vm.status === 'pending' && vm.powerState === 'running' && !isVmScheduled(vm);
 }
 
-/** Why `worker` cannot take `vm` right now, or undefined when it can. */
-export function unsuitability(
-  vm: Vm,
-  worker: Worker,
-  used: Resources,
-  now: Date,
-  offlineTimeoutMs: number,
-  takenPorts: readonly WorkerPortClaim[] = [],
-): string | undefined {
-  if (isWorkerOffline(worker, now, offlineTimeoutMs)) {
-    return 'offline';
-  }
-  if (worker.scheduling_paused) {
-    return 'scheduling paused';
-  }
-  if (worker.arch !== vm.arch) {
-    return `architecture ${worker.arch}`;
-  }
-  if (worker.runtime !== vm.runtime) {
-    return `runtime ${worker.runtime}`;
-  }
-  if (!labelsMatch(vm.labels, worker.labels)) {
-    const missing = Object.entries(vm.labels)
-      .filter(([k, v]) => worker.labels[k] !== v)
-      .map(([k, v]) => `${k}=${v}`);
-    return `lacks label${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
-  }
-  // Only a worker that knows `netSoftnetExpose` passes it on to Tart, and two VMs cannot both have one of its ports
-  // (orchard-2026.md §1.2.9).
-  const ports = exposedWorkerPorts(vm);
-  if (ports.length > 0 && !worker.capabilities.includes(WORKER_CAPABILITY_VM_EXPOSED_PORTS)) {
-    return `lacks capability ${WORKER_CAPABILITY_VM_EXPOSED_PORTS}`;
-  }
-  // The worker listens for endpoints itself (orchard-2026.md §1.2.2).
-  if ((vm.endpoints ?? []).length > 0 && !(worker.capabilities ?? []).includes(WORKER_CAPABILITY_VM_ENDPOINTS)) {
-    return `lacks capability ${WORKER_CAPABILITY_VM_ENDPOINTS}`;
-  }
-  // Host processes run on the worker's host (orchard-2026.md §1.2.3); a worker may refuse them (--no-host-processes).
-  if ((vm.hostProcesses ?? []).length > 0 && !(worker.capabilities ?? []).includes(WORKER_CAPABILITY_HOST_PROCESSES)) {
-    return `lacks capability ${WORKER_CAPABILITY_HOST_PROCESSES}`;
-  }
-  const pinned = new Set(takenPorts.filter((c) => c.min === c.max).map((c) => c.min));
-  const clash = ports.filter((port) => pinned.has(port));
-  if (clash.length > 0) {
-    return `port${clash.length > 1 ? 's' : ''} ${clash.join(', ')} exposed by another VM`;
-  }
-  // Endpoint ranges and pins, with the exposed ports, must each get a worker port of their own beside the other VMs'.
-  if (!workerPortClaimsFit([...takenPorts, ...workerPortClaims(vm)])) {
-    return 'worker ports of its endpoints taken by other VMs';
-  }
-  const short = missingResources(vm.resources, worker.resources, used);
-  if (short.length > 0) {
-    return `not enough ${short.join(', ')}`;
-  }
-  return undefined;
-}
-
 /**
  * One scheduling pass over a consistent snapshot (orchard.md §4): pending VMs in FIFO order (creation time, then
  * name); for each, the workers ordered by how many VMs they hold — most first to pack (`optimize-utilization`),
  * fewest first to spread (`distribute-load`) — with ties broken by worker name, so the result is deterministic; the
- * first suitable worker wins. Resource use counts every scheduled VM, and grows as the pass assigns.
+ * first suitable worker wins. Usage grows as the pass assigns.
  */
-export function planPlacement(input: PlacementInput): { assignments: Assignment[]; unplaced: Unplaced[] } {
-  const used = new Map<string, Resources>();
-  const count = new Map<string, number>();
-  const ports = new Map<string, WorkerPortClaim[]>();
-  for (const worker of input.workers) {
-    const held = input.vms.filter((vm) => isVmScheduled(vm) && vm.worker === worker.name);
-    used.set(worker.name, sumResources(held.map((vm) => vm.resources)));
-    count.set(worker.name, held.length);
-    ports.set(worker.name, held.flatMap(workerPortClaims));
-  }
-  const pending = input.vms
-    .filter(awaitsPlacement)
-    .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || a.name.localeCompare(b.name));
-  const direction = input.profile === 'distribute-load' ? 1 : -1;
-
-  const assignments: Assignment[] = [];
-  const unplaced: Unplaced[] = [];
-  for (const vm of pending) {
-    const candidates = [...input.workers].sort(
-      (a, b) => direction * ((count.get(a.name) ?? 0) - (count.get(b.name) ?? 0)) || a.name.localeCompare(b.name),
-    );
-    const refusals: string[] = [];
-    let chosen: Worker | undefined;
-    for (const worker of candidates) {
-      const why = unsuitability(
-        vm,
-        worker,
-        used.get(worker.name) ?? {},
-        input.now,
-        input.offlineTimeoutMs,
-        ports.get(worker.name),
-      );
-      if (why === undefined) {
-        chosen = worker;
-        break;
-      }
-      refusals.push(`${worker.name}: ${why}`);
+export function planPlacement(input: PlacementInput): PlacementPlan {
+  const steps = placementSteps(input);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) {
+      return step.value;
     }
-    if (!chosen) {
-      unplaced.push({
-        vm: vm.name,
-        uid: vm.uid,
-        reason:
-          input.workers.length === 0
-            ? 'waiting for a worker: none is registered'
-            : `waiting for a worker: ${refusals.sort().join('; ')}`,
-      });
+  }
+}
+
+/** `planPlacement` that lets the event loop run every `sliceMs` (the controller serves requests meanwhile). */
+export function planPlacementSliced(input: PlacementInput, sliceMs?: number): Promise<PlacementPlan> {
+  return runSliced(placementSteps(input), sliceMs);
+}
+
+/** A worker during a pass, with its usage as the pass goes (the pass's own copy). */
+interface Slot {
+  view: WorkerView;
+  /** Position in `input.workers`. */
+  index: number;
+  /** Position by name (`localeCompare`), the tie-break of both profiles. */
+  nameRank: number;
+  usage: WorkerUsage;
+}
+
+/** Pending VMs of one shape during a pass. */
+interface ShapeState {
+  view: ShapeView;
+  /** Workers (by index) that refused this shape: they refuse it for the rest of the pass, usage only grows. */
+  refused: Uint8Array;
+  /** Every worker at a position before this one in the order refused the shape. */
+  start: number;
+  /** How many moves of the order `start` accounts for. */
+  seen: number;
+  /** Every worker refused it: the shape's remaining VMs wait. */
+  stuck: boolean;
+  waiting: Vm[];
+}
+
+/** Moves of the order a shape catches up with one by one; after more, it looks from the start again. */
+const MAX_CATCH_UP = 32;
+
+/**
+ * The pass as steps (a yield every few VMs). It costs O(pending VMs + shapes × workers) checks, not O(VMs × workers):
+ * a worker that refuses a shape is not asked again for it (nor walked past again when the workers before it all
+ * refused), and once none is left the shape's other VMs wait at once. Workers stay sorted by the profile's order, each
+ * moved to its new place when it gets a VM.
+ */
+function* placementSteps(input: PlacementInput): Generator<void, PlacementPlan, void> {
+  const views = viewWorkers(input.workers, input.now, input.offlineTimeoutMs);
+  const usage = yield* startingUsage(input);
+  const slots: Slot[] = views.map((view, index) => ({
+    view,
+    index,
+    nameRank: 0,
+    usage: usage.get(view.worker.name) ?? { vms: 0, resources: {}, ports: [] },
+  }));
+  [...slots]
+    .sort((a, b) => a.view.worker.name.localeCompare(b.view.worker.name))
+    .forEach((slot, rank) => (slot.nameRank = rank));
+  const direction = input.profile === 'distribute-load' ? 1 : -1;
+  const before = (a: Slot, b: Slot) => direction * (a.usage.vms - b.usage.vms) || a.nameRank - b.nameRank;
+  const order = [...slots].sort(before);
+  /** Each placement as [the position it left, the position it took]: how `ShapeState.start` follows the order. */
+  const moves: Array<[number, number]> = [];
+
+  const pending = yield* fifo(input.vms);
+  const shapes = new Map<string, ShapeState>();
+  const assignments: Assignment[] = [];
+  for (let n = 0; n < pending.length; n++) {
+    if (n % 64 === 63) {
+      yield;
+    }
+    const vm = pending[n];
+    const shape = placementShape(vm);
+    const key = shapeKey(shape);
+    let state = shapes.get(key);
+    if (!state) {
+      const view = viewShape(shape);
+      state = { view, refused: new Uint8Array(slots.length), start: 0, seen: moves.length, stuck: false, waiting: [] };
+      shapes.set(key, state);
+    }
+    if (state.stuck) {
+      state.waiting.push(vm);
       continue;
     }
-    used.set(chosen.name, sumResources([used.get(chosen.name) ?? {}, vm.resources]));
-    count.set(chosen.name, (count.get(chosen.name) ?? 0) + 1);
-    ports.get(chosen.name)?.push(...workerPortClaims(vm));
+    catchUp(state, moves);
+    let at = -1;
+    for (let p = state.start; p < order.length; p++) {
+      const slot = order[p];
+      if (!state.refused[slot.index]) {
+        if (refusal(state.view, slot.view, slot.usage) === undefined) {
+          at = p;
+          break;
+        }
+        state.refused[slot.index] = 1;
+      }
+      if (p === state.start) {
+        state.start++;
+      }
+    }
+    if (at < 0) {
+      state.stuck = true;
+      state.waiting.push(vm);
+      continue;
+    }
+    const [chosen] = order.splice(at, 1);
+    chosen.usage.vms++;
+    addResources(chosen.usage.resources, shape.resources);
+    chosen.usage.ports.push(...state.view.claims);
+    const to = insertionPoint(order, chosen, before);
+    order.splice(to, 0, chosen);
+    moves.push([at, to]);
+    const worker = chosen.view.worker;
     assignments.push({
       vm: vm.name,
       uid: vm.uid,
-      worker: chosen.name,
-      assignedCPU: vm.cpu || chosen.defaultCPU || DEFAULT_CPU,
-      assignedMemory: vm.memory || chosen.defaultMemory || DEFAULT_MEMORY_MIB,
+      worker: worker.name,
+      assignedCPU: vm.cpu || worker.defaultCPU || DEFAULT_CPU,
+      assignedMemory: vm.memory || worker.defaultMemory || DEFAULT_MEMORY_MIB,
     });
   }
-  return { assignments, unplaced };
+
+  const final = new Map(usage);
+  for (const slot of slots) {
+    final.set(slot.view.worker.name, slot.usage);
+  }
+  // The reason of a waiting VM is that of its shape against the workers as the pass leaves them.
+  const unplaced: Unplaced[] = [];
+  for (const state of shapes.values()) {
+    if (state.waiting.length > 0) {
+      yield;
+      const reason = reasonAgainst(state.view, views, final);
+      unplaced.push(...state.waiting.map((vm) => ({ vm: vm.name, uid: vm.uid, reason })));
+    }
+  }
+  const rank = new Map(pending.map((vm, i) => [vm.uid, i]));
+  unplaced.sort((a, b) => rank.get(a.uid)! - rank.get(b.uid)!);
+  return { assignments, unplaced, usage: final };
+}
+
+/**
+ * Moves `state.start` along with the placements made since the shape last looked: a worker leaving a position before it
+ * shortens the refused stretch by one, a worker arriving before its end ends it there.
+ */
+function catchUp(state: ShapeState, moves: ReadonlyArray<[number, number]>): void {
+  if (moves.length - state.seen > MAX_CATCH_UP) {
+    state.start = 0;
+  } else {
+    for (let k = state.seen; k < moves.length; k++) {
+      const [from, to] = moves[k];
+      if (from < state.start) {
+        state.start--;
+      }
+      state.start = Math.min(state.start, to);
+    }
+  }
+  state.seen = moves.length;
+}
+
+/** The pass's own copy of the usage given, plus the scheduled VMs among `input.vms`. */
+function* startingUsage(input: PlacementInput): Generator<void, Map<string, WorkerUsage>, void> {
+  const usage = new Map<string, WorkerUsage>();
+  const own = (name: string) => {
+    let held = usage.get(name);
+    if (!held) {
+      held = { vms: 0, resources: {}, ports: [] };
+      usage.set(name, held);
+    }
+    return held;
+  };
+  for (const [name, given] of input.usage ?? []) {
+    const held = own(name);
+    held.vms += given.vms;
+    addResources(held.resources, given.resources);
+    held.ports.push(...given.ports);
+  }
+  for (let n = 0; n < input.vms.length; n++) {
+    if (n % 256 === 255) {
+      yield;
+    }
+    const vm = input.vms[n];
+    if (isVmScheduled(vm)) {
+      const held = own(vm.worker);
+      held.vms++;
+      addResources(held.resources, vm.resources ?? {});
+      held.ports.push(...workerPortClaims(vm));
+    }
+  }
+  return usage;
+}
+
+/** The VMs awaiting placement, first come first served: by creation time, then name. */
+function* fifo(vms: readonly Vm[]): Generator<void, Vm[], void> {
+  const pending: Array<{ vm: Vm; created: number }> = [];
+  for (let n = 0; n < vms.length; n++) {
+    if (n % 256 === 255) {
+      yield;
+    }
+    if (awaitsPlacement(vms[n])) {
+      pending.push({ vm: vms[n], created: Date.parse(vms[n].createdAt) });
+    }
+  }
+  yield;
+  pending.sort((a, b) => a.created - b.created || a.vm.name.localeCompare(b.vm.name));
+  return pending.map((p) => p.vm);
+}
+
+/** Where `item` goes in the sorted `list` (after its equals). */
+function insertionPoint<T>(list: readonly T[], item: T, before: (a: T, b: T) => number): number {
+  let low = 0;
+  let high = list.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (before(list[mid], item) <= 0) {
+      low = mid + 1;
+    } else {
+      high = mid;
+    }
+  }
+  return low;
+}
+
+function reasonAgainst(
+  shape: ShapeView,
+  views: readonly WorkerView[],
+  usage: ReadonlyMap<string, WorkerUsage>,
+): string {
+  return pendingReason(
+    views.map((view) => ({
+      worker: view.worker.name,
+      cause: refusal(shape, view, usage.get(view.worker.name) ?? NO_USAGE) ?? 'can take it at the next pass',
+    })),
+  );
+}
+
+/**
+ * The `status_message` of the pending VMs of `shape` that a pass left waiting, against the workers and their usage as
+ * the pass left them (`PlacementPlan.usage`).
+ */
+export function pendingReasonFor(
+  shape: PlacementShape,
+  workers: readonly Worker[],
+  usage: ReadonlyMap<string, WorkerUsage>,
+  now: Date,
+  offlineTimeoutMs: number,
+): string {
+  return reasonAgainst(viewShape(shape), viewWorkers(workers, now, offlineTimeoutMs), usage);
 }

@@ -1,16 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { setCondition } from '@grove/resources';
 import { DataSource } from 'typeorm';
-import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { DatabaseAvailability } from '../infra/database/database-availability.service';
 import { SessionAdvisoryLock } from '../infra/database/session-advisory-lock';
-import { VmService } from '../vms/vm.service';
-import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
-import { WorkerService } from '../workers/worker.service';
-import { checkVmHealth, withAbsenceGrace } from './health';
-import { awaitsPlacement, planPlacement } from './placement';
+import { SchedulingPass } from './scheduling-pass';
 
 /** Advisory-lock key of the scheduler leader: with several controllers on one database, only its holder schedules. */
 const LEADER_LOCK_KEY = 0x67726f76; // "grov"
@@ -24,8 +18,8 @@ export interface PassResult {
 /**
  * Runs scheduling passes: at once when asked (VM created, worker registered, paused or deleted) and every
  * `schedulerIntervalMs`. Passes never overlap; requests during a pass are coalesced into one more pass. Every
- * change re-reads the VM under a row lock and re-checks the decision, so heartbeats and API writes that land in
- * between are never overwritten with stale data.
+ * change is written only if its VM is still at the version the decision was made on, so heartbeats and API writes
+ * that land in between are never overwritten with stale data (such a VM is looked at again in one more pass).
  */
 @Injectable()
 export class SchedulerService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -43,10 +37,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   constructor(
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
     private readonly dataSource: DataSource,
-    private readonly vms: VmService,
-    private readonly workers: WorkerService,
-    private readonly clusterSettings: ClusterSettingsService,
-    private readonly sessions: WorkerSessionRegistry,
+    private readonly pass: SchedulingPass,
     private readonly database: DatabaseAvailability,
     trigger: SchedulingTrigger,
   ) {
@@ -104,78 +95,21 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  /** One pass: health checks, then placement of pending VMs. */
+  /** One pass: health checks, then placement of pending VMs (`SchedulingPass`). */
   async runPass(now = new Date()): Promise<PassResult> {
     if (!(await this.isLeader())) {
       this.leadingSince = undefined;
       return { leader: false, assigned: 0, healthChanges: 0 };
     }
     this.leadingSince ??= now;
-    // VMs before workers: every VM of the snapshot then existed before the workers were read, so a worker paused (or
-    // deleted) before a VM was created is seen as such when that VM is placed.
-    const snapshot = await this.vms.all();
-    const workerList = await this.workers.list();
-    const workers = withAbsenceGrace(workerList, this.leadingSince, await this.workers.connectedNames(), now);
-    const timeout = this.config.workerOfflineTimeoutMs;
-
-    let healthChanges = 0;
-    for (const vm of snapshot) {
-      if (checkVmHealth(vm, workers, now, timeout) === undefined) {
-        continue;
-      }
-      const changed = await this.vms.mutate(vm.name, (current) =>
-        current.uid === vm.uid ? checkVmHealth(current, workers, now, timeout) : undefined,
-      );
-      if (changed) {
-        healthChanges++;
-      }
-    }
-
-    const { schedulerProfile } = await this.clusterSettings.get();
-    const known = new Set(snapshot.map((vm) => vm.uid));
-    const plan = planPlacement({
-      // Re-read only when the health checks changed something: the snapshot is still current otherwise. VMs created
-      // since the snapshot wait for the next pass (their creation asked for one): the workers were read before them.
-      vms: healthChanges > 0 ? (await this.vms.all()).filter((vm) => known.has(vm.uid)) : snapshot,
-      workers: workerList,
-      profile: schedulerProfile,
+    const { assigned, healthChanges, conflicts } = await this.pass.run(
       now,
-      offlineTimeoutMs: timeout,
-    });
-    let assigned = 0;
-    const notify = new Set<string>();
-    for (const a of plan.assignments) {
-      const done = await this.vms.mutate(a.vm, (current) =>
-        current.uid === a.uid && awaitsPlacement(current)
-          ? {
-              ...current,
-              worker: a.worker,
-              assignedCPU: a.assignedCPU,
-              assignedMemory: a.assignedMemory,
-              scheduled_at: now.toISOString(),
-              status_message: '',
-              conditions: setCondition(current.conditions, 'scheduled', true),
-              // Cleared with every transition the scheduler writes (orchard-2026.md §1.2.2).
-              observedEndpoints: undefined,
-            }
-          : undefined,
-      );
-      if (done) {
-        assigned++;
-        notify.add(a.worker);
-      }
-    }
-    // Workers also sync periodically; the nudge only makes new VMs start sooner.
-    for (const worker of notify) {
-      // The worker may hold its session with another replica: the message reaches it there.
-      this.sessions.notifyAnywhere(worker, { sync_vms: {} });
-    }
-    for (const u of plan.unplaced) {
-      await this.vms.mutate(u.vm, (current) =>
-        current.uid === u.uid && awaitsPlacement(current) && current.status_message !== u.reason
-          ? { ...current, status_message: u.reason }
-          : undefined,
-      );
+      this.leadingSince,
+      this.config.workerOfflineTimeoutMs,
+    );
+    if (conflicts > 0) {
+      // Some VMs changed between their read and the write of a decision: look at them again at once.
+      this.again = true;
     }
     if (assigned > 0 || healthChanges > 0) {
       this.logger.log(`scheduling pass: ${assigned} VM(s) placed, ${healthChanges} health change(s)`);

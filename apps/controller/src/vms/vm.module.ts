@@ -3,6 +3,8 @@ import { ClusterSettingsModule } from '../cluster-settings/cluster-settings.modu
 import { WorkerSessionModule } from '../worker-sessions/worker-session.module';
 import { AuditRecorder } from './audit-recorder';
 import { VmChangeBus } from './vm-change-bus';
+import { VmSchedulingRepository } from './vm-scheduling.repository';
+import { VmSchedulingService } from './vm-scheduling.service';
 import { VmController } from './vm.controller';
 import { VmRepository } from './vm.repository';
 import { VmService } from './vm.service';
@@ -10,7 +12,7 @@ import { VmService } from './vm.service';
 @Module({
   imports: [ClusterSettingsModule, WorkerSessionModule],
   controllers: [VmController],
-  providers: [VmRepository, VmService, VmChangeBus, AuditRecorder],
-  exports: [VmService, VmChangeBus, AuditRecorder],
+  providers: [VmRepository, VmService, VmChangeBus, AuditRecorder, VmSchedulingRepository, VmSchedulingService],
+  exports: [VmService, VmChangeBus, AuditRecorder, VmSchedulingService],
 })
 export class VmModule {}

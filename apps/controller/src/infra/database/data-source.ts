@@ -11,6 +11,7 @@ import { CreateReplicaRegistry1764950400000 } from './migrations/1764950400000-C
 import { AddWorkerCapabilities1796428800000 } from './migrations/1796428800000-AddWorkerCapabilities';
 import { OmitNullStartupScript1796515200000 } from './migrations/1796515200000-OmitNullStartupScript';
 import { FillNewerVmFields1796601600000 } from './migrations/1796601600000-FillNewerVmFields';
+import { AddSchedulingColumns1796700000000 } from './migrations/1796700000000-AddSchedulingColumns';
 
 export const ENTITIES = [
   ServiceAccountEntity,
@@ -27,6 +28,7 @@ export const MIGRATIONS = [
   AddWorkerCapabilities1796428800000,
   OmitNullStartupScript1796515200000,
   FillNewerVmFields1796601600000,
+  AddSchedulingColumns1796700000000,
 ];
 
 /** Advisory-lock key held while migrating ("grom"). */

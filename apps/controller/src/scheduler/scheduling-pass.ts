@@ -1,0 +1,61 @@
+import { Injectable } from '@nestjs/common';
+import { VmSchedulingService } from '../vms/vm-scheduling.service';
+import { WorkerService } from '../workers/worker.service';
+import { HealthPass } from './health-pass';
+import { withAbsenceGrace } from './health';
+import { PlacementPass } from './placement-pass';
+import { usageFromLoads } from './placement-shape';
+
+export interface PassCounts {
+  assigned: number;
+  healthChanges: number;
+  /** Decisions not written because their VM changed meanwhile. */
+  conflicts: number;
+}
+
+/**
+ * One scheduling pass of the leader: health checks, then placement of pending VMs (orchard.md §4). What it reads
+ * follows what there is to do, not the size of the fleet (issue 13): the workers, the usage of each worker summed by the
+ * database, the VMs the health checks are about, and the pending VMs by placement shape.
+ */
+@Injectable()
+export class SchedulingPass {
+  constructor(
+    private readonly vms: VmSchedulingService,
+    private readonly workers: WorkerService,
+    private readonly health: HealthPass,
+    private readonly placement: PlacementPass,
+  ) {}
+
+  /** `graceStart`: since when this controller schedules (`withAbsenceGrace`). */
+  async run(now: Date, graceStart: Date, offlineTimeoutMs: number): Promise<PassCounts> {
+    // The version first, the workers after: the pass places only VMs up to that version, so a worker paused (or deleted)
+    // before a VM was created is seen as such when that VM is placed. VMs created since wait for the next pass (their
+    // creation asked for one).
+    let lastVersion = await this.vms.lastVersion();
+    let workerList = await this.workers.list();
+    const judged = withAbsenceGrace(workerList, graceStart, await this.workers.connectedNames(), now);
+    let loads = await this.vms.loadByWorker();
+    const healthChanges = await this.health.run(
+      judged,
+      loads.map((l) => l.worker),
+      now,
+      offlineTimeoutMs,
+    );
+    if (healthChanges > 0) {
+      // Failed and stopped VMs no longer count against their workers, and VMs the health checks restarted are placed in
+      // this pass: a new version, then the workers again, as above.
+      lastVersion = await this.vms.lastVersion();
+      workerList = await this.workers.list();
+      loads = await this.vms.loadByWorker();
+    }
+    const { assigned, conflicts } = await this.placement.run({
+      lastVersion,
+      workers: workerList,
+      usage: usageFromLoads(loads),
+      now,
+      offlineTimeoutMs,
+    });
+    return { assigned, healthChanges, conflicts };
+  }
+}

@@ -1,0 +1,198 @@
+import { Injectable } from '@nestjs/common';
+import type { Resources, Vm } from '@grove/resources';
+import { DataSource } from 'typeorm';
+import type { VmEntity } from './vm.entity';
+import { toEntity, toVm } from './vm.repository';
+
+/*
+ * The scheduler's reads and writes of VMs (issue 13). They use the columns that Postgres generates from each document
+ * (migration AddSchedulingColumns): a pass reads the pending VMs counted by placement shape, each worker's usage
+ * summed, and the few VMs whose state calls for a change — never every document of the fleet — and writes its
+ * decisions in batches, each VM guarded by the version it was decided on.
+ */
+
+/** What the VMs scheduled on one worker take of it. */
+export interface WorkerLoad {
+  worker: string;
+  vms: number;
+  resources: Resources;
+  /** The `placement` of each of its VMs that claims worker ports (few: most VMs claim none). */
+  portHolders: unknown[];
+}
+
+/** Pending VMs of one placement shape. */
+export interface PendingShape {
+  /** The shape as text, to ask for its VMs again. */
+  key: string;
+  /** The generated column `placement`. */
+  placement: unknown;
+  count: number;
+}
+
+export interface VmChange {
+  /** The VM as read: the write happens only if the VM is still at this version. */
+  before: Vm;
+  after: Vm;
+}
+
+interface VmRow {
+  document: Vm;
+  version: string;
+}
+
+const VM_COLUMNS = 'v.document, v.version';
+
+function fromRow(row: VmRow): Vm {
+  return toVm({ document: row.document, version: Number(row.version) } as VmEntity);
+}
+
+/** The largest limit a pending read can take (Postgres int). */
+const NO_LIMIT = 2 ** 31 - 1;
+
+@Injectable()
+export class VmSchedulingRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * The last version handed out. A VM at or below it was created (or last written) before this call: a pass places only
+   * such VMs, so that every worker it reads afterwards is as new as the VMs (a worker paused before a VM was created is
+   * seen paused).
+   */
+  async lastVersion(): Promise<number> {
+    const rows: { v: string }[] = await this.dataSource.query(`SELECT last_value AS v FROM vm_version_seq`);
+    return Number(rows[0].v);
+  }
+
+  /** Each worker that holds scheduled VMs, with their count and summed resources. */
+  async loadByWorker(): Promise<WorkerLoad[]> {
+    const rows: { worker: string; vms: number; resources: Resources; port_holders: unknown[] }[] = await this.dataSource
+      .query(`
+        WITH s AS MATERIALIZED (SELECT worker, placement FROM vms WHERE scheduled)
+        SELECT c.worker, c.vms, coalesce(r.resources, '{}'::jsonb) AS resources,
+               coalesce(p.holders, '[]'::jsonb) AS port_holders
+        FROM (SELECT worker, count(*)::int AS vms FROM s GROUP BY worker) c
+        LEFT JOIN (
+          SELECT worker, jsonb_object_agg(key, total) AS resources
+          FROM (
+            SELECT s.worker, e.key, sum(e.value::numeric) AS total
+            FROM s CROSS JOIN LATERAL jsonb_each(s.placement->'resources') AS e
+            WHERE jsonb_typeof(e.value) = 'number'
+            GROUP BY s.worker, e.key
+          ) t
+          GROUP BY worker
+        ) r USING (worker)
+        LEFT JOIN (
+          SELECT worker, jsonb_agg(placement) AS holders
+          FROM s
+          WHERE placement->'netSoftnetExpose' <> '[]'::jsonb OR placement->'endpointRanges' <> '[]'::jsonb
+          GROUP BY worker
+        ) p USING (worker)`);
+    return rows.map((r) => ({ worker: r.worker, vms: r.vms, resources: r.resources, portHolders: r.port_holders }));
+  }
+
+  /** The pending VMs up to `lastVersion`, counted by placement shape, oldest shape first. */
+  pendingShapes(lastVersion: number): Promise<PendingShape[]> {
+    return this.dataSource.query(
+      `SELECT placement::text AS key, placement, count(*)::int AS count
+       FROM vms WHERE awaiting_placement AND version <= $1
+       GROUP BY placement ORDER BY min(created_at)`,
+      [lastVersion],
+    );
+  }
+
+  /** The first `limit` pending VMs (by creation, then name) of each shape, up to `lastVersion`, with their shape. */
+  async pendingOfShapes(
+    lastVersion: number,
+    shapes: readonly { key: string; limit: number }[],
+  ): Promise<Array<{ vm: Vm; key: string }>> {
+    if (shapes.length === 0) {
+      return [];
+    }
+    const rows: (VmRow & { key: string })[] = await this.dataSource.query(
+      `WITH wanted AS (SELECT key::jsonb AS placement, lim FROM unnest($2::text[], $3::int[]) AS w(key, lim)),
+       ranked AS (
+         SELECT v.uid, w.lim,
+                row_number() OVER (PARTITION BY v.placement ORDER BY v.created_at, v.name) AS rank
+         FROM vms v JOIN wanted w ON v.placement = w.placement
+         WHERE v.awaiting_placement AND v.version <= $1
+       )
+       SELECT ${VM_COLUMNS}, v.placement::text AS key
+       FROM ranked r JOIN vms v ON v.uid = r.uid
+       WHERE r.rank <= r.lim`,
+      [lastVersion, shapes.map((s) => s.key), shapes.map((s) => Math.min(s.limit, NO_LIMIT))],
+    );
+    return rows.map((row) => ({ vm: fromRow(row), key: row.key }));
+  }
+
+  /** Up to `limit` pending VMs of a shape, up to `lastVersion`, whose status message is not `message`. */
+  async pendingWithOtherMessage(lastVersion: number, key: string, message: string, limit: number): Promise<Vm[]> {
+    const rows: VmRow[] = await this.dataSource.query(
+      `SELECT ${VM_COLUMNS} FROM vms v
+       WHERE v.awaiting_placement AND v.version <= $1 AND v.placement = $2::jsonb AND v.status_message <> $3
+       ORDER BY v.created_at, v.name LIMIT $4`,
+      [lastVersion, key, message, limit],
+    );
+    return rows.map(fromRow);
+  }
+
+  /** The VMs scheduled on one worker. */
+  async scheduledOn(worker: string): Promise<Vm[]> {
+    const rows: VmRow[] = await this.dataSource.query(
+      `SELECT ${VM_COLUMNS} FROM vms v WHERE v.scheduled AND v.worker = $1`,
+      [worker],
+    );
+    return rows.map(fromRow);
+  }
+
+  /** The VMs with endpoints scheduled on these workers. */
+  async scheduledWithEndpointsOn(workers: readonly string[]): Promise<Vm[]> {
+    const rows: VmRow[] = await this.dataSource.query(
+      `SELECT ${VM_COLUMNS} FROM vms v
+       WHERE v.scheduled AND v.worker = ANY($1::text[]) AND v.placement->'endpointRanges' <> '[]'::jsonb`,
+      [workers],
+    );
+    return rows.map(fromRow);
+  }
+
+  /** The VMs whose own state may call for a health transition (the generated column `health_check`). */
+  async healthCandidates(): Promise<Vm[]> {
+    const rows: VmRow[] = await this.dataSource.query(`SELECT ${VM_COLUMNS} FROM vms v WHERE v.health_check`);
+    return rows.map(fromRow);
+  }
+
+  /**
+   * Writes each change unless its VM changed since it was read (another version, or deleted): one statement for the
+   * batch, each row guarded by its version as `update`'s row lock guards one VM. Resolves to the written VMs.
+   */
+  async writeIfUnchanged(changes: readonly VmChange[]): Promise<Vm[]> {
+    if (changes.length === 0) {
+      return [];
+    }
+    const versions: { v: string }[] = await this.dataSource.query(
+      `SELECT nextval('vm_version_seq') AS v FROM generate_series(1, $1)`,
+      [changes.length],
+    );
+    const entities = changes.map((c, i) => toEntity(c.after, Number(versions[i].v)));
+    const written: { uid: string }[] = await this.dataSource.query(
+      `WITH written AS (
+         UPDATE vms AS v
+         SET version = b.version, worker = b.worker, status = b.status, document = b.document::json
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+           AS b(uid, expected, version, worker, status, document)
+         WHERE v.uid = b.uid AND v.version = b.expected
+         RETURNING v.uid
+       )
+       SELECT uid FROM written`,
+      [
+        changes.map((c) => c.before.uid),
+        changes.map((c) => c.before.version),
+        entities.map((e) => e.version),
+        entities.map((e) => e.worker),
+        entities.map((e) => e.status),
+        entities.map((e) => JSON.stringify(e.document)),
+      ],
+    );
+    const done = new Set(written.map((w) => w.uid));
+    return entities.filter((e) => done.has(e.uid)).map((e) => toVm(e));
+  }
+}
