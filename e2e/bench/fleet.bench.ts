@@ -210,6 +210,7 @@ function reportAllFit(report: Report, r: AllFitResult, c: FleetConfig): void {
   report.list(phase, `GET /v1/vms, ${c.vms}+ VMs`, r.list);
   report.list(phase, `GET /v1/vms with gzip`, r.listGzip);
   report.row(phase, 'GET /v1/vms in pages of 1,000 (gzip), whole walk', r.listPaged ? p50p99(r.listPaged) : NA);
+  report.row(phase, 'grove list vms, process start to exit (gzip, whole list)', p50p99(r.cliList));
   report.load(phase, 'the lists', r.listLoad);
   report.row(phase, 'controller RSS at the end', memory(r.memory));
 }

@@ -1,5 +1,6 @@
 import { BENCH_ADMIN, BENCH_ADMIN_TOKEN, startBenchCluster, type BenchCluster } from '../bench-cluster';
 import { summarise, type Summary } from '../stats';
+import { timeCliList } from './fleet-cli';
 import { attemptMeasure } from './measure';
 import { startProbe, wallNow, WorkerFleet, type LatencyLog } from './fleet-load';
 import { CpuWindow, FleetDatabase, processMemoryMiB, timeList, type ListTiming } from './fleet-observe';
@@ -268,6 +269,8 @@ export interface AllFitResult {
   listGzip?: ListFigures;
   /** Walks of the whole list in pages of 1,000 (gzip); undefined when the controller does not page. */
   listPaged?: Summary;
+  /** `grove list vms`, process start to exit. */
+  cliList?: Summary;
   listLoad?: StepLoad;
   memory: Memory;
   errors: string[];
@@ -308,8 +311,13 @@ export async function allFit(config: FleetConfig): Promise<AllFitResult> {
     const listPaged = await pagedLists(run.cluster.url, 1000, Math.max(1, Math.floor(config.lists / 4))).catch(
       () => undefined,
     );
+    const cliRuns = Math.max(1, Math.floor(config.lists / 4));
+    const cliList = await step(`${cliRuns} × grove list vms`, listLimit, () =>
+      timeCliList(run.cluster.url, cliRuns, config.vms),
+    );
     const listLoad = endLists();
-    return { quiet, burst, trickle, list, listGzip, listPaged, listLoad, memory: memoryOf(run.cluster), errors };
+    const memory = memoryOf(run.cluster);
+    return { quiet, burst, trickle, list, listGzip, listPaged, cliList, listLoad, memory, errors };
   } finally {
     await run.close();
   }
