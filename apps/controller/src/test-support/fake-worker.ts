@@ -60,7 +60,7 @@ export class FakeWorker {
     session.write({ hello: { worker_name: name, protocol_version: 1, capabilities, worker_version: 'fake' } });
     const welcome = await waitFor('welcome', () => received.find((m) => m.kind === 'welcome')?.welcome ?? undefined);
     const Tunnel = workerServiceClient();
-    const tunnelClient = new Tunnel(target, grpcCredentials.createInsecure()) as TunnelClient;
+    const tunnelClient = new Tunnel(target, grpcCredentials.createInsecure()) as unknown as TunnelClient;
     const worker = new FakeWorker(name, session, sessionClient, tunnelClient, welcome.session_key, authorization);
     // More tunnels when the controller asks for them (it does when a session finds none idle).
     session.on('data', (m: ControllerMessage__Output) => {

@@ -190,7 +190,7 @@ describe('port-forward to a host process', () => {
 
   it('passes the host process through a relay between replicas unchanged', async () => {
     const Replica = replicaServiceClient();
-    const client = new Replica(grpcTarget, grpcCredentials.createInsecure()) as Client & {
+    const client = new Replica(grpcTarget, grpcCredentials.createInsecure()) as unknown as Client & {
       Relay(metadata: Metadata): RelayCall;
     };
     const metadata = new Metadata();
