@@ -1,5 +1,5 @@
 import { ApiError, type GroveClient } from '@grove/client';
-import type { Vm, VmEvent } from '@grove/resources';
+import { WORKER_CAPABILITY_HOST_PROCESSES, type Vm, type VmEvent } from '@grove/resources';
 import { ExecServer } from './exec/exec-server';
 import { Reconciler, type ControllerPort, type VmStateReport } from './reconcile/reconciler';
 import type { VmRuntime } from './runtime/vm-runtime';
@@ -18,6 +18,11 @@ export interface GroveWorkerOptions {
   syncIntervalMs?: number;
   /** Where VM endpoints listen (`--endpoint-address`); default loopback. */
   endpointAddress?: string;
+  /**
+   * Whether VMs' host processes run here (orchard-2026.md §1.2.3); default true. Off (`--no-host-processes`), the
+   * worker leaves capability `host-processes` out, and a VM that declares them anyway fails.
+   */
+  hostProcesses?: boolean;
 }
 
 /** The controller side of the reconciler over REST; reports about VMs deleted or replaced meanwhile are dropped. */
@@ -52,7 +57,18 @@ export class GroveWorker {
 
   constructor(private readonly options: GroveWorkerOptions) {
     const { log, runtime } = options;
-    this.session = new WorkerSession({ ...options.session, log });
+    const hostProcesses = options.hostProcesses !== false;
+    this.session = new WorkerSession({
+      ...options.session,
+      identity: {
+        ...options.session.identity,
+        capabilities: [
+          ...(options.session.identity.capabilities ?? []),
+          ...(hostProcesses ? [WORKER_CAPABILITY_HOST_PROCESSES] : []),
+        ],
+      },
+      log,
+    });
     const controller = restControllerPort(this.session.api);
     this.reconciler = new Reconciler({
       workerName: options.session.identity.name,
@@ -65,10 +81,14 @@ export class GroveWorker {
       }),
       log,
       endpointAddress: options.endpointAddress,
+      hostProcesses,
     });
     this.tunnels = new TunnelServer({
       connectVm: (vmUid, port, signal) => this.reconciler.connect(vmUid, port, signal),
       guestAgent: (vmUid) => this.reconciler.guestAgent(vmUid),
+      ...(hostProcesses
+        ? { connectHostProcess: (vmUid, name, signal) => this.reconciler.connectHostProcess(vmUid, name, signal) }
+        : {}),
       minRttMs: () => this.session.minRttMs,
       log,
     });

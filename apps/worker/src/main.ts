@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     runtime,
     log,
     endpointAddress: config.endpointAddress,
+    hostProcesses: config.hostProcesses,
   });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

@@ -128,6 +128,12 @@ describe('worker configuration', () => {
     );
   });
 
+  it('runs VM host processes unless started with --no-host-processes', () => {
+    const args = ['ctrl', '--bootstrap-token', token];
+    expect(loadWorkerConfig(args).hostProcesses).toBe(true);
+    expect(loadWorkerConfig([...args, '--no-host-processes']).hostProcesses).toBe(false);
+  });
+
   it('rejects unknown delay steps and malformed delays', () => {
     expect(() => parseSyntheticDelays(['reboot=5'])).toThrow(/STEP one of pull, clone, configure, boot, delete/);
     expect(() => parseSyntheticDelays(['clone=5=6'])).toThrow(/clone=5=6/);

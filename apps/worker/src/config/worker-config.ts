@@ -37,6 +37,11 @@ export interface WorkerConfig {
    * another, where Orchard listens on every interface (orchard-2026.md §1.2.2; docs/api-compatibility.md).
    */
   endpointAddress: string;
+  /**
+   * Whether the worker runs VMs' `hostProcesses` (orchard-2026.md §1.2.3) and registers capability `host-processes`;
+   * `--no-host-processes` turns it off for hosts where nobody with `host-process:write` should run programs.
+   */
+  hostProcesses: boolean;
 }
 
 export const WORKER_RUNTIME_KINDS = ['tart', 'synthetic'] as const;
@@ -124,6 +129,7 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
         'synthetic-delays': { type: 'string', multiple: true },
         'heartbeat-interval': { type: 'string' },
         'endpoint-address': { type: 'string' },
+        'no-host-processes': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -205,6 +211,7 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
   }
   const config = {
     endpointAddress,
+    hostProcesses: values['no-host-processes'] !== true,
     heartbeatIntervalMs: heartbeatSeconds * 1000,
     runtime,
     syntheticDelays,

@@ -1,24 +1,14 @@
-import type { Vm, VmCondition, VmEvent, VmObservedEndpoint } from '@grove/resources';
+import type { Vm, VmEvent } from '@grove/resources';
 import type { Socket } from 'node:net';
-import { DEFAULT_ENDPOINT_ADDRESS, VmEndpointSet } from '../endpoints/vm-endpoint-set';
 import type { GuestAgentAddress, OnDiskVm, VmRuntime } from '../runtime/vm-runtime';
 import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
-import { onlyEndpointsChanged } from './endpoint-change';
 import { planOnDiskGc } from './on-disk-name';
+import { describeSidecarChange, onlySidecarsChanged } from './sidecar-change';
+import { ownedConditions, reportChanges, type ObservedState, type VmStateReport } from './state-report';
 import { pairByOnDiskName, planSync, type PlannedSyncAction } from './transition-table';
+import { VmSidecars, type VmSidecarsOptions } from './vm-sidecars';
 
-/** The fields of `PUT /v1/vms/{name}/state` a worker sends; `uid` and `restart_count` name the incarnation. */
-export interface VmStateReport {
-  uid: string;
-  restart_count: number;
-  status?: Vm['status'];
-  status_message?: string;
-  image_fqn?: string;
-  observedGeneration?: number;
-  conditions?: VmCondition[];
-  /** The worker's listeners for the VM's endpoints; `[]` when it has none (any more). */
-  observedEndpoints?: VmObservedEndpoint[];
-}
+export type { VmStateReport } from './state-report';
 
 /** What the reconciler needs from the controller; the worker process backs it with the REST client. */
 export interface ControllerPort {
@@ -36,7 +26,11 @@ export interface ReconcilerOptions {
   runStartupScript?: StartupScriptRunner;
   log: (line: string) => void;
   /** Where the listeners of VM endpoints bind (`grove worker run --endpoint-address`); default 127.0.0.1. */
-  endpointAddress?: string;
+  endpointAddress?: VmSidecarsOptions['endpointAddress'];
+  /** Whether VMs' `hostProcesses` run here (`grove worker run --no-host-processes` turns it off); default true. */
+  hostProcesses?: VmSidecarsOptions['hostProcesses'];
+  /** How long a host process has to listen on its socket; default 10 s. */
+  hostProcessReadyTimeoutMs?: VmSidecarsOptions['hostProcessReadyTimeoutMs'];
 }
 
 /**
@@ -48,8 +42,8 @@ export interface ReconcilerOptions {
  */
 export class Reconciler {
   private readonly vms = new Map<string, ManagedVm>();
-  /** The endpoint listeners of running VMs, by on-disk name (orchard-2026.md §1.2.2). */
-  private readonly endpointSets = new Map<string, VmEndpointSet>();
+  /** The endpoint listeners and host processes of VMs (orchard-2026.md §1.2.2, §1.2.3). */
+  private readonly sidecars: VmSidecars;
   /**
    * On-disk clones that garbage collection is stopping or deleting in the background, with whether that worked. No
    * pass plans them again meanwhile, and `create` of the same name waits for them: `tart clone` refuses a name that
@@ -62,7 +56,17 @@ export class Reconciler {
   private again = false;
   private closed = false;
 
-  constructor(private readonly options: ReconcilerOptions) {}
+  constructor(private readonly options: ReconcilerOptions) {
+    this.sidecars = new VmSidecars({
+      workerName: options.workerName,
+      runtime: options.runtime,
+      log: options.log,
+      endpointAddress: options.endpointAddress,
+      hostProcesses: options.hostProcesses,
+      hostProcessReadyTimeoutMs: options.hostProcessReadyTimeoutMs,
+      onChange: () => void this.requestSync(),
+    });
+  }
 
   /** The VMs this worker manages now, by on-disk name. */
   get managed(): ReadonlyMap<string, ManagedVm> {
@@ -106,7 +110,7 @@ export class Reconciler {
       return;
     }
     await this.collectGarbage(remote);
-    this.adoptEndpointOnlyChanges(remote);
+    this.adoptSidecarOnlyChanges(remote);
     const pairs = pairByOnDiskName(
       remote.map((vm) => [vm.localName, vm] as const),
       [...this.vms].map(([name, vm]) => [name, vm.view()] as const),
@@ -129,7 +133,7 @@ export class Reconciler {
         this.create(remote!);
         return;
       case 'delete':
-        await this.closeEndpoints(onDiskName);
+        await this.sidecars.closeEndpoints(onDiskName);
         this.background(local, 'delete', async (vm) => {
           await vm.delete();
           this.vms.delete(onDiskName);
@@ -141,35 +145,31 @@ export class Reconciler {
       case 'reportRunning':
         await this.report(remote!, {
           status: 'running',
-          status_message: local!.statusMessage,
           image_fqn: local!.imageFqn,
-          observedGeneration: local!.vm.generation,
-          conditions: runningCondition(local!.isUp),
-          observedEndpoints: await this.syncEndpoints(remote!, local!),
+          ...this.observed(remote!, local!),
+          observedEndpoints: await this.sidecars.syncEndpoints(remote!, local!),
         });
         return;
       case 'monitorRunning':
         this.applySpecChange(action.specChange, remote!, local!);
         await this.report(remote!, {
-          status_message: local!.statusMessage,
-          observedGeneration: local!.vm.generation,
-          conditions: runningCondition(local!.isUp),
-          observedEndpoints: await this.syncEndpoints(remote!, local!),
+          ...this.observed(remote!, local!),
+          observedEndpoints: await this.sidecars.syncEndpoints(remote!, local!),
         });
         return;
       case 'stop':
-        await this.closeEndpoints(onDiskName);
+        await this.sidecars.closeEndpoints(onDiskName);
         this.background(local, 'stop', (vm) => vm.stop());
         return;
       case 'fail':
       case 'lostTrack':
       case 'impossible':
-        await this.closeEndpoints(onDiskName);
+        await this.sidecars.closeEndpoints(onDiskName);
         this.background(local, 'stop', (vm) => vm.stop());
         await this.report(remote!, {
           status: 'failed',
           status_message: action.message,
-          conditions: runningCondition(false),
+          conditions: ownedConditions(remote!, false, local?.vm ?? remote!, false),
           observedEndpoints: [],
         });
         return;
@@ -177,50 +177,36 @@ export class Reconciler {
   }
 
   /**
-   * Opens, replaces or closes the endpoint listeners of a VM (orchard-2026.md §1.2.2): they exist while its process is
-   * up and it is to keep running; returns what to report as its `observedEndpoints`.
+   * The status message, applied generation and conditions of a VM that was launched: a host process that ended or
+   * could not restart says so in the status message while the VM keeps running (orchard-2026.md §1.2.3).
    */
-  private async syncEndpoints(remote: Vm, local: ManagedVm): Promise<VmObservedEndpoint[]> {
-    const wanted = local.isUp && remote.powerState === 'running' ? (remote.endpoints ?? []) : [];
-    if (wanted.length === 0) {
-      await this.closeEndpoints(local.onDiskName);
-      return [];
-    }
-    let set = this.endpointSets.get(local.onDiskName);
-    if (!set) {
-      const { runtime, log } = this.options;
-      const onDiskName = local.onDiskName;
-      set = new VmEndpointSet({
-        address: this.options.endpointAddress ?? DEFAULT_ENDPOINT_ADDRESS,
-        target: {
-          connectTcp: (port, signal) => runtime.connect(onDiskName, port, signal),
-          udpTarget: (port, signal) => runtime.udpTarget(onDiskName, port, signal),
-        },
-        log: (line) => log(`${remote.name}: ${line}`),
-      });
-      this.endpointSets.set(onDiskName, set);
-    }
-    await set.reconcile(wanted);
-    return set.observed();
-  }
-
-  private async closeEndpoints(onDiskName: string): Promise<void> {
-    const set = this.endpointSets.get(onDiskName);
-    this.endpointSets.delete(onDiskName);
-    await set?.close();
+  private observed(remote: Vm, local: ManagedVm): ObservedState {
+    const processes = this.sidecars.hostProcessesState(local);
+    return {
+      status_message: (local.isUp ? processes.problem : undefined) ?? local.statusMessage,
+      observedGeneration: local.vm.generation,
+      conditions: ownedConditions(remote, local.isUp, local.vm, processes.ready),
+    };
   }
 
   /**
-   * A spec change of only `endpoints` replaces the VM's listeners without restarting the VM (orchard-2026.md §1.2.2:
-   * the worker's endpoint set reconciles on its own): the VM takes the new spec as applied, and the transition table
-   * then sees nothing to do.
+   * A spec change of only `endpoints` and/or `hostProcesses` of a running VM is applied beside it, without restarting
+   * it (orchard-2026.md §1.2.2, §1.2.3): the VM takes the new spec as applied, its host processes restart (all of
+   * them, as in Orchard), and the pass's endpoint sync replaces its listeners; the transition table then sees nothing
+   * to do.
    */
-  private adoptEndpointOnlyChanges(remote: readonly Vm[]): void {
+  private adoptSidecarOnlyChanges(remote: readonly Vm[]): void {
     for (const vm of remote) {
       const local = this.vms.get(vm.localName);
-      if (local?.isUp && vm.generation !== local.vm.generation && onlyEndpointsChanged(local.vm, vm)) {
-        this.options.log(`${vm.name}: only its endpoints changed; replacing their listeners, the VM keeps running`);
-        local.adoptSpec(vm);
+      const change =
+        local?.isUp && vm.generation !== local.vm.generation ? onlySidecarsChanged(local.vm, vm) : undefined;
+      if (!local || !change) {
+        continue;
+      }
+      this.options.log(`${vm.name}: only its ${describeSidecarChange(change)} changed; the VM keeps running`);
+      local.adoptSpec(vm);
+      if (change.hostProcesses) {
+        this.sidecars.replaceHostProcesses(local);
       }
     }
   }
@@ -265,6 +251,9 @@ export class Reconciler {
       runtime: this.options.runtime,
       runStartupScript: this.options.runStartupScript,
       log: this.options.log,
+      // Host processes start before each run and stop when it ends (orchard-2026.md §1.2.3).
+      beforeRun: (managed, signal) => this.sidecars.startHostProcesses(managed, signal),
+      afterRun: (managed) => this.sidecars.stopHostProcesses(managed.onDiskName),
     });
     vm.on('change', () => void this.requestSync());
     this.vms.set(remote.localName, vm);
@@ -291,39 +280,15 @@ export class Reconciler {
   }
 
   /** Sends only what differs from the controller's copy, so a steady VM costs no writes. */
-  private async report(remote: Vm, wanted: Omit<VmStateReport, 'uid' | 'restart_count'>): Promise<void> {
-    const changed: Omit<VmStateReport, 'uid' | 'restart_count'> = {};
-    if (wanted.status !== undefined && wanted.status !== remote.status) {
-      changed.status = wanted.status;
+  private async report(remote: Vm, wanted: ObservedState): Promise<void> {
+    const changed = reportChanges(remote, wanted);
+    if (changed) {
+      await this.options.controller.reportState(remote.name, {
+        uid: remote.uid,
+        restart_count: remote.restart_count,
+        ...changed,
+      });
     }
-    if (wanted.status_message !== undefined && wanted.status_message !== remote.status_message) {
-      changed.status_message = wanted.status_message;
-    }
-    if (wanted.image_fqn && wanted.image_fqn !== remote.image_fqn) {
-      changed.image_fqn = wanted.image_fqn;
-    }
-    if (wanted.observedGeneration !== undefined && wanted.observedGeneration !== remote.observedGeneration) {
-      changed.observedGeneration = wanted.observedGeneration;
-    }
-    if (
-      wanted.observedEndpoints !== undefined &&
-      JSON.stringify(wanted.observedEndpoints) !== JSON.stringify(remote.observedEndpoints ?? [])
-    ) {
-      changed.observedEndpoints = wanted.observedEndpoints;
-    }
-    const running = wanted.conditions?.[0];
-    const remoteRunning = remote.conditions.find((c) => c.type === 'running')?.state ?? 'false';
-    if (running && running.state !== remoteRunning) {
-      changed.conditions = wanted.conditions;
-    }
-    if (Object.keys(changed).length === 0) {
-      return;
-    }
-    await this.options.controller.reportState(remote.name, {
-      uid: remote.uid,
-      restart_count: remote.restart_count,
-      ...changed,
-    });
   }
 
   /**
@@ -393,6 +358,18 @@ export class Reconciler {
     return this.options.runtime.connect(vm.onDiskName, port, signal);
   }
 
+  /**
+   * A connection to a host process of a VM of this worker, for a tunnel session (also while the VM boots: the processes
+   * run first); waits while the process starts, throws `host process "x" is not running` when it does not run.
+   */
+  connectHostProcess(vmUid: string, name: string, signal: AbortSignal): Promise<Socket> {
+    const vm = [...this.vms.values()].find((candidate) => candidate.vm.uid === vmUid);
+    if (!vm) {
+      return Promise.reject(new Error(`VM with uid ${vmUid} is not running on this worker`));
+    }
+    return this.sidecars.connectHostProcess(vm.onDiskName, name, signal);
+  }
+
   /** Where the guest agent of a running VM answers, for an exec session; throws when the VM does not run here. */
   guestAgent(vmUid: string): GuestAgentAddress {
     return this.options.runtime.guestAgent(this.runningVm(vmUid).onDiskName);
@@ -417,16 +394,13 @@ export class Reconciler {
     this.closed = true;
     await this.running;
     await Promise.all(this.collecting.values());
-    await Promise.all([...this.endpointSets.keys()].map((name) => this.closeEndpoints(name)));
     await Promise.allSettled(
       [...this.vms.values()].map((vm) =>
         vm.delete().catch((err: Error) => this.options.log(`deleting ${vm.onDiskName} failed: ${err.message}`)),
       ),
     );
+    // Whatever a failed deletion left running beside its VM.
+    await this.sidecars.close();
     this.vms.clear();
   }
-}
-
-function runningCondition(up: boolean): VmCondition[] {
-  return [{ type: 'running', state: up ? 'true' : 'false' }];
 }

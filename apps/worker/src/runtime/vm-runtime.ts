@@ -80,6 +80,17 @@ export interface GuestAgentAddress {
 }
 
 /**
+ * The path of a grpc-js `unix:` target (`unix:///abs/path` or `unix:path`), the only kind runtimes give for their
+ * guest agents; undefined for anything else.
+ */
+export function unixSocketPath(target: string): string | undefined {
+  if (target.startsWith('unix://')) {
+    return target.slice('unix://'.length);
+  }
+  return target.startsWith('unix:') ? target.slice('unix:'.length) : undefined;
+}
+
+/**
  * One VM runtime on a worker host: Tart (the `tart` CLI) or the in-process synthetic runtime. The worker's VM
  * lifecycle (`ManagedVm`) drives every runtime through this interface in the order of tart.md §3.3, so a runtime
  * implements steps, not policy: no status messages, no retries, no reporting. VMs are named by their on-disk name

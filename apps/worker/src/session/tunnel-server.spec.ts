@@ -6,8 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import type { TunnelFrame } from '@grove/proto';
+import { waitFor } from '@grove/testing';
+import { HostProcessSet } from '../host-processes/host-process-set';
+import { echoProcess } from '../test-support/host-process-helpers';
 import type { TunnelClientCall } from './tunnel-pool';
-import { createLocalhostLookup, TunnelServer } from './tunnel-server';
+import { createLocalhostLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 
 type Answer = [NodeJS.ErrnoException | null, string | LookupAddress[], number?];
 
@@ -166,5 +169,91 @@ describe('TunnelServer targets', () => {
         message: expect.stringMatching(/^cannot connect to the Tart guest agent of VM uid-1: .*ENOENT/),
       },
     ]);
+  });
+});
+
+describe('TunnelServer and host processes', () => {
+  function fakeCall(): { call: TunnelClientCall; sent: TunnelFrame[]; duplex: Duplex } {
+    const sent: TunnelFrame[] = [];
+    const duplex = new Duplex({
+      objectMode: true,
+      read: () => undefined,
+      write: (frame: TunnelFrame, _encoding, done) => {
+        sent.push(frame);
+        done();
+      },
+    });
+    return { call: duplex as unknown as TunnelClientCall, sent, duplex };
+  }
+
+  let dir: string;
+  let set: HostProcessSet;
+  const tunnels = (connectHostProcess?: TunnelServerOptions['connectHostProcess']) =>
+    new TunnelServer({
+      connectVm: () => Promise.reject(new Error('no VM ports here')),
+      guestAgent: () => ({ target: 'unix:///nowhere.sock' }),
+      ...(connectHostProcess ? { connectHostProcess } : {}),
+      minRttMs: () => 1,
+      log: () => undefined,
+    });
+  const served = () =>
+    tunnels((uid, name, signal) =>
+      uid === 'uid-1' ? set.connect(name, signal) : Promise.reject(new Error(`host process "${name}" is not running`)),
+    );
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'grove-tunnel-hp-'));
+    set = new HostProcessSet({
+      workerName: 'mac-1',
+      vmName: 'web',
+      controlSocket: join(dir, 'control.sock'),
+      path: '/usr/bin:/bin',
+      log: () => undefined,
+      stopGraceMs: 200,
+      onChange: () => undefined,
+    });
+  });
+  afterEach(async () => {
+    await set.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects the host-process target to the process socket, also while the process starts', async () => {
+    const starting = set.start([echoProcess('proxy', '--listen-after', '200')]);
+    const server = served();
+    const { call, sent, duplex } = fakeCall();
+    const serving = server.serve(
+      { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'host-process', hostProcess: 'proxy' },
+      call,
+    );
+    await waitFor('opened', () => sent.some((frame) => frame.kind === 'opened'));
+    await starting;
+    duplex.push({ kind: 'data', data: Buffer.from('ping\n') } satisfies TunnelFrame);
+    const bytes = () =>
+      Buffer.concat(sent.flatMap((frame) => (frame.kind === 'data' ? [frame.data] : []))).toString('utf8');
+    await waitFor('the echo', () => bytes().endsWith('ping\n'));
+    expect(JSON.parse(bytes().split('\n')[0])).toMatchObject({ argv: ['--listen-after', '200'] });
+    server.closeAll('test over');
+    await serving;
+  });
+
+  it.each([
+    ['a process that does not run', { vmUid: 'uid-1', hostProcess: 'other' }, 'host process "other" is not running'],
+    ['a VM without it', { vmUid: 'uid-2', hostProcess: 'proxy' }, 'host process "proxy" is not running'],
+    ['no process name', { vmUid: 'uid-1' }, 'the host process target needs a VM and a process name'],
+  ])('answers %s with an error frame', async (_what, open, message) => {
+    await set.start([echoProcess('proxy')]);
+    const { call, sent } = fakeCall();
+    await served().serve({ kind: 'open', session: 's', port: 0, target: 'host-process', ...open }, call);
+    expect(sent).toEqual([{ kind: 'error', message }]);
+  });
+
+  it('refuses the target on a worker that runs no host processes', async () => {
+    const { call, sent } = fakeCall();
+    await tunnels().serve(
+      { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'host-process', hostProcess: 'proxy' },
+      call,
+    );
+    expect(sent).toEqual([{ kind: 'error', message: 'this worker does not run host processes' }]);
   });
 });

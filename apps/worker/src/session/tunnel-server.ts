@@ -1,7 +1,7 @@
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, type Socket } from 'node:net';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
-import type { GuestAgentAddress } from '../runtime/vm-runtime';
+import { unixSocketPath, type GuestAgentAddress } from '../runtime/vm-runtime';
 import type { PortForwardOpenFrame, TunnelClientCall } from './tunnel-pool';
 
 /** Give up connecting to a target after this long (a VM that is still booting, a filtered port). */
@@ -12,6 +12,11 @@ export interface TunnelServerOptions {
   connectVm: (vmUid: string, port: number, signal: AbortSignal) => Promise<Socket>;
   /** Where a running VM's Tart guest agent answers (Reconciler.guestAgent); throws when the VM does not run here. */
   guestAgent: (vmUid: string) => GuestAgentAddress;
+  /**
+   * Connects to the socket of a host process of a VM of this worker (Reconciler.connectHostProcess), waiting while it
+   * starts; throws `host process "x" is not running` when it does not run. Absent: this worker runs none.
+   */
+  connectHostProcess?: (vmUid: string, name: string, signal: AbortSignal) => Promise<Socket>;
   /** Smallest round trip to the controller, for flow-control auto-tuning. */
   minRttMs: () => number | undefined;
   log: (line: string) => void;
@@ -67,17 +72,6 @@ function connectHost(port: number, signal: AbortSignal): Promise<Socket> {
       resolve(socket);
     });
   });
-}
-
-/**
- * The path of a grpc-js `unix:` target (`unix:///abs/path` or `unix:path`), the only kind runtimes give for their
- * guest agents; undefined for anything else.
- */
-export function unixSocketPath(target: string): string | undefined {
-  if (target.startsWith('unix://')) {
-    return target.slice('unix://'.length);
-  }
-  return target.startsWith('unix:') ? target.slice('unix:'.length) : undefined;
 }
 
 /**
@@ -138,9 +132,11 @@ export class TunnelServer {
     const target =
       open.target === 'tart-guest-agent'
         ? `the Tart guest agent of VM ${open.vmUid}`
-        : open.vmUid
-          ? `VM ${open.vmUid} port ${open.port}`
-          : `worker host port ${open.port}`;
+        : open.target === 'host-process'
+          ? `host process ${open.hostProcess} of VM ${open.vmUid}`
+          : open.vmUid
+            ? `VM ${open.vmUid} port ${open.port}`
+            : `worker host port ${open.port}`;
     let socket: Socket;
     try {
       socket = await this.connect(open, signal);
@@ -170,8 +166,11 @@ export class TunnelServer {
       halfClose: true,
       minRttMs: this.options.minRttMs,
       linkLostMessage: 'the connection to the controller was lost',
-      // A unix socket (the guest agent's) has no TCP reset, and Node throws when asked for one: it is closed instead.
-      ...(open.target === 'tart-guest-agent' ? { abortLocal: () => socket.destroy() } : {}),
+      // A unix socket (the guest agent's, a host process's) has no TCP reset, and Node throws when asked for one: it is
+      // closed instead.
+      ...(open.target === 'tart-guest-agent' || open.target === 'host-process'
+        ? { abortLocal: () => socket.destroy() }
+        : {}),
     });
     this.active.add(endpoint);
     const outcome: TunnelOutcome = await endpoint.done;
@@ -191,6 +190,13 @@ export class TunnelServer {
         }
         return connectGuestAgent(this.options.guestAgent(open.vmUid), open.vmUid, signal);
       case 'host-process':
+        if (!this.options.connectHostProcess) {
+          throw new Error('this worker does not run host processes');
+        }
+        if (!open.vmUid || !open.hostProcess) {
+          throw new Error('the host process target needs a VM and a process name');
+        }
+        return this.options.connectHostProcess(open.vmUid, open.hostProcess, signal);
       case 'unknown':
         throw new Error('this worker does not support the tunnel target the controller asked for (upgrade the worker)');
       case undefined:

@@ -35,6 +35,8 @@ export interface WorkerIdentity {
   defaultMemory: number;
   runtime: Worker['runtime'];
   arch: Worker['arch'];
+  /** Capabilities this worker has besides those of every worker of this version (`host-processes` unless turned off). */
+  capabilities?: readonly string[];
 }
 
 export interface SessionOptions {
@@ -201,6 +203,7 @@ export class WorkerSession extends EventEmitter {
         WORKER_CAPABILITY_VM_EXPOSED_PORTS,
         WORKER_CAPABILITY_VM_ENDPOINTS,
         WORKER_CAPABILITY_TUNNEL_GUEST_AGENT,
+        ...(identity.capabilities ?? []),
       ],
       last_seen: new Date().toISOString(),
     });
@@ -211,6 +214,10 @@ export class WorkerSession extends EventEmitter {
     const client = this.connectGrpc(info.grpcPort);
     const stream = client.Session(this.credentialsMetadata());
     this.stream = stream;
+    if (this.stopped) {
+      // Stopped while registering: `stop` found no stream to cancel.
+      stream.cancel();
+    }
     let pool: TunnelPool | undefined;
     let pinger: NodeJS.Timeout | undefined;
     let lastHeard = Date.now();

@@ -31,14 +31,18 @@ export class FakeController implements ControllerPort {
     this.reports.push({ name, report });
     const vm = this.vms.get(name);
     if (vm && vm.uid === report.uid) {
-      const running = report.conditions?.find((c) => c.type === 'running');
+      // The worker's own conditions replace the controller's copies of them; `scheduled` stays.
+      let conditions = vm.conditions;
+      for (const reported of report.conditions ?? []) {
+        conditions = setCondition(conditions, reported.type, reported.state === 'true');
+      }
       this.vms.set(name, {
         ...vm,
         status: report.status ?? vm.status,
         status_message: report.status_message ?? vm.status_message,
         image_fqn: report.image_fqn ?? vm.image_fqn,
         observedGeneration: report.observedGeneration ?? vm.observedGeneration,
-        conditions: running ? setCondition(vm.conditions, 'running', running.state === 'true') : vm.conditions,
+        conditions,
         observedEndpoints:
           report.observedEndpoints === undefined
             ? vm.observedEndpoints
@@ -77,7 +81,13 @@ export class FakeController implements ControllerPort {
 }
 
 /** A reconciler for worker WORKER over a fake runtime and a fake controller. */
-export function setupReconciler(options: { startupScript?: (signal: AbortSignal) => Promise<void> } = {}) {
+export function setupReconciler(
+  options: {
+    startupScript?: (signal: AbortSignal) => Promise<void>;
+    hostProcesses?: boolean;
+    hostProcessReadyTimeoutMs?: number;
+  } = {},
+) {
   const runtime = new FakeRuntime();
   const controller = new FakeController();
   const logs: string[] = [];
@@ -87,6 +97,8 @@ export function setupReconciler(options: { startupScript?: (signal: AbortSignal)
     controller,
     runStartupScript: options.startupScript ? (_vm, signal) => options.startupScript!(signal) : undefined,
     log: (line) => logs.push(line),
+    hostProcesses: options.hostProcesses,
+    hostProcessReadyTimeoutMs: options.hostProcessReadyTimeoutMs,
   });
   /** Syncs until the controller's copy of the VM satisfies the probe (VM changes also trigger passes). */
   const until = (what: string, probe: () => boolean) =>

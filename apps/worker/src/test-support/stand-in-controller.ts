@@ -23,8 +23,8 @@ export type RestOverride = (
  * restarted controller does.
  */
 export class StandInController {
-  /** Every REST request, with when it arrived (ms since the epoch). */
-  readonly requests: { method: string; url: string; at: number }[] = [];
+  /** Every REST request, with when it arrived (ms since the epoch) and its body. */
+  readonly requests: { method: string; url: string; at: number; body: string }[] = [];
   /** Every Session call, in order; the last one is current. */
   readonly sessions: StandInSessionCall[] = [];
   /** Tunnel calls the worker opened and the test has not taken yet. */
@@ -92,9 +92,11 @@ export class StandInController {
   }
 
   private answer(req: IncomingMessage, res: ServerResponse, grpcPort: number): void {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      this.requests.push({ method: req.method ?? '', url: req.url ?? '', at: Date.now() });
+      const body = Buffer.concat(chunks).toString('utf8');
+      this.requests.push({ method: req.method ?? '', url: req.url ?? '', at: Date.now(), body });
       const chosen = this.override?.(req) ?? {
         status: 200,
         body: req.url === '/v1/controller/info' ? { grpcPort } : {},

@@ -29,6 +29,13 @@ export interface ManagedVmOptions {
   /** Runs `startup_script`; absent in tests that have none. */
   runStartupScript?: StartupScriptRunner;
   log: (line: string) => void;
+  /**
+   * Runs before each `run` (the VM's host processes, orchard-2026.md §1.2.3, start before `tart run`); a rejection
+   * fails the VM with its message. The signal fires when the VM is stopped or deleted meanwhile.
+   */
+  beforeRun?: (vm: ManagedVm, signal: AbortSignal) => Promise<void>;
+  /** Runs after each `run` that `beforeRun` let start has ended, and after a `beforeRun` that was cancelled. */
+  afterRun?: (vm: ManagedVm) => Promise<void>;
 }
 
 /** Whether a stop or a suspend is under way; both end `tart run`, which must not then count as a crash. */
@@ -52,6 +59,8 @@ export class ManagedVm extends EventEmitter {
   /** `run` is up right now (Orchard's `running` condition). */
   private up = false;
   private powerChange: PowerChange;
+  /** `beforeRun` is under way: `run` is about to be launched, so a spec change must wait as for a power change. */
+  private launching = false;
   /** The clone exists on disk (so deleting must remove it). */
   private cloned = false;
   private abort = new AbortController();
@@ -96,7 +105,7 @@ export class ManagedVm extends EventEmitter {
       appliedGeneration: this.spec.generation,
       suspendable: this.spec.suspendable,
       running: this.up,
-      powerChangeInProgress: this.powerChange !== undefined,
+      powerChangeInProgress: this.powerChange !== undefined || this.launching,
     };
     if (this.error !== undefined) {
       return { status: 'failed', error: this.error, ...common };
@@ -210,8 +219,28 @@ export class ManagedVm extends EventEmitter {
     }
   }
 
-  /** Step 10: marks the VM started, runs the startup script alongside, and waits for `run` to end. */
+  /**
+   * Step 10: runs `beforeRun`, marks the VM started, runs the startup script alongside, waits for `run` to end, then
+   * runs `afterRun`.
+   */
   private async launch(signal: AbortSignal): Promise<void> {
+    if (this.options.beforeRun) {
+      this.launching = true;
+      try {
+        await this.options.beforeRun(this, signal);
+      } catch (err) {
+        if (!signal.aborted) {
+          this.fail((err as Error).message);
+        }
+      } finally {
+        this.launching = false;
+      }
+      if (signal.aborted || this.error !== undefined) {
+        await this.runAfterRun();
+        this.emitChange();
+        return;
+      }
+    }
     const script = this.spec.startup_script?.script_content ? this.options.runStartupScript : undefined;
     this.started = true;
     this.up = true;
@@ -244,6 +273,8 @@ export class ManagedVm extends EventEmitter {
       signal.removeEventListener('abort', onAbort);
       scriptAbort.abort();
     }
+    // Before the VM counts as down, so that no new run (with its own host processes) starts while these still stop.
+    await this.runAfterRun();
     this.up = false;
     const change = this.powerChange;
     this.powerChange = undefined;
@@ -257,6 +288,14 @@ export class ManagedVm extends EventEmitter {
       this.setMessage(change === 'stopping' ? STATUS.stopped : STATUS.suspended);
     }
     this.emitChange();
+  }
+
+  private async runAfterRun(): Promise<void> {
+    try {
+      await this.options.afterRun?.(this);
+    } catch (err) {
+      this.options.log(`${this.onDiskName}: ${(err as Error).message}`);
+    }
   }
 
   private fail(message: string): void {
