@@ -339,6 +339,16 @@ describe('grove worker install / uninstall', () => {
       expect(result.stdout).toContain('--bootstrap-token-file');
       expect(result.stdout).not.toContain(TOKEN_SECRET);
     });
+
+    it('passes --no-host-processes on to the service, and only when given', async () => {
+      const args = ['worker', 'install', 'ctl.example', '--bootstrap-token', TOKEN, '--dry-run'];
+      const runs = await cli({}, ...args);
+      expect(runs.code).toBe(0);
+      expect(runs.stdout).not.toContain('--no-host-processes');
+      const none = await cli({}, ...args, '--no-host-processes');
+      expect(none.code).toBe(0);
+      expect(none.stdout).toContain('--no-host-processes');
+    });
   });
 
   describe('refusals', () => {
@@ -424,8 +434,22 @@ describe('grove worker run', () => {
     ]);
   });
 
+  it('passes --no-host-processes on to the worker only when given', () => {
+    expect(workerArgs('/w/main.js', 'ctl', { bootstrapTokenFile: '/t', hostProcesses: false })).toEqual([
+      '/w/main.js',
+      'ctl',
+      '--bootstrap-token-file',
+      '/t',
+      '--no-host-processes',
+    ]);
+    expect(workerArgs('/w/main.js', 'ctl', { bootstrapTokenFile: '/t', hostProcesses: true })).not.toContain(
+      '--no-host-processes',
+    );
+  });
+
   it('documents the new flags and rejects an unknown runtime', async () => {
     const help = await cli({}, 'worker', 'run', '--help');
+    expect(help.stdout).toContain('--no-host-processes');
     expect(help.stdout).toContain('--runtime <runtime>');
     expect(help.stdout).toContain('--data-dir <dir>');
     expect(help.stdout).toContain('--log-file <file>');

@@ -120,6 +120,8 @@ export interface WorkerRunOptions {
   heartbeatInterval?: string;
   syntheticDelays?: string[];
   endpointAddress?: string;
+  /** False with `--no-host-processes` (commander's negatable option; true otherwise). */
+  hostProcesses?: boolean;
 }
 
 /** The worker's argv: exactly what `grove worker run` was given; the worker validates it. */
@@ -144,6 +146,9 @@ export function workerArgs(main: string, url: string, options: WorkerRunOptions)
   }
   if (options.bootstrapTokenStdin) {
     args.push('--bootstrap-token-stdin');
+  }
+  if (options.hostProcesses === false) {
+    args.push('--no-host-processes');
   }
   for (const label of options.labels ?? []) {
     args.push('--labels', label);

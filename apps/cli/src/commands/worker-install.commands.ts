@@ -34,6 +34,8 @@ export interface WorkerInstallOptions {
   dataDir?: string;
   logFile?: string;
   endpointAddress?: string;
+  /** False with `--no-host-processes`. */
+  hostProcesses?: boolean;
   user?: string;
   dryRun?: boolean;
 }
@@ -155,6 +157,7 @@ async function planInstall(
     ...(options.defaultMemory !== undefined ? { defaultMemory: options.defaultMemory } : {}),
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.endpointAddress !== undefined ? { endpointAddress: options.endpointAddress } : {}),
+    ...(options.hostProcesses === false ? { noHostProcesses: true } : {}),
     // launchd has no journal: stdout and stderr go to the log file. systemd's journal keeps them, so there the file
     // is the worker's own --log-file.
     ...(logFile !== undefined ? (platform === 'darwin' ? { logFile } : { jsonLogFile: logFile }) : {}),

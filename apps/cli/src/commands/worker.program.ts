@@ -57,6 +57,11 @@ export function addWorkerCommands(program: Command, io: CommandIo, state: Progra
         'interface, Grove on loopback unless told, e.g. 0.0.0.0 or a LAN address',
       '127.0.0.1',
     )
+    .option(
+      '--no-host-processes',
+      'do not run VM host processes (programs a VM spec names, run on this host as this user); VMs that declare ' +
+        'them are not placed here',
+    )
     .addHelpText(
       'after',
       examples(
@@ -106,6 +111,7 @@ function addWorkerServiceCommands(worker: Command, io: CommandIo): void {
       '--endpoint-address <addr>',
       'IP address the worker listens on for VM endpoints (default: 127.0.0.1, loopback only)',
     )
+    .option('--no-host-processes', 'do not run VM host processes (programs a VM spec names) on this host')
     .option('--user <user>', 'run the worker as this user instead of root (its Tart VMs live in its home)')
     .option('--dry-run', 'print the files and commands instead of installing (no root needed)')
     .addHelpText(

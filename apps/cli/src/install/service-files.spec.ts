@@ -277,6 +277,11 @@ describe('the worker command line', () => {
     ]);
   });
 
+  it('adds --no-host-processes when asked', () => {
+    expect(workerProgramArguments({ ...BASE, noHostProcesses: true }).slice(-1)).toEqual(['--no-host-processes']);
+    expect(workerProgramArguments({ ...BASE, noHostProcesses: false })).not.toContain('--no-host-processes');
+  });
+
   it('leaves out empty label and resource maps', () => {
     expect(workerProgramArguments({ ...BASE, labels: {}, resources: {} })).toHaveLength(7);
   });

@@ -68,6 +68,8 @@ export interface WorkerServiceOptions {
   dataDir?: string;
   /** `--endpoint-address`: where VM endpoints listen; the worker defaults to 127.0.0.1. */
   endpointAddress?: string;
+  /** `--no-host-processes`: the worker runs no VM host processes; it runs them unless told. */
+  noHostProcesses?: boolean;
   /** `--default-cpu`: CPUs for VMs that do not ask for a number. */
   defaultCpu?: number;
   /** `--default-memory`: MiB for VMs that do not ask for an amount. */
@@ -148,6 +150,9 @@ export function workerProgramArguments(options: WorkerServiceOptions): string[] 
   }
   if (options.endpointAddress !== undefined) {
     args.push('--endpoint-address', options.endpointAddress);
+  }
+  if (options.noHostProcesses === true) {
+    args.push('--no-host-processes');
   }
   return args;
 }
