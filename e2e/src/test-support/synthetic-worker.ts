@@ -16,6 +16,8 @@ export interface SyntheticWorkerOptions {
   labels?: string;
   /** More `grove worker run` flags. */
   extraArgs?: string[];
+  /** Its environment (default: the test runner's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** How many sessions the worker has opened so far ("connected to http…" lines of its output). */
@@ -32,20 +34,23 @@ export async function startSyntheticWorker(options: SyntheticWorkerOptions): Pro
     serviceAccountName: BOOTSTRAP_ADMIN,
     serviceAccountToken: options.adminToken,
   });
-  const worker = startNodeProcess([
-    WORKER_MAIN,
-    options.controllerUrl,
-    '--bootstrap-token',
-    token,
-    '--name',
-    options.name,
-    '--runtime',
-    'synthetic',
-    '--data-dir',
-    options.dataDir,
-    ...(options.labels ? ['--labels', options.labels] : []),
-    ...(options.extraArgs ?? []),
-  ]);
+  const worker = startNodeProcess(
+    [
+      WORKER_MAIN,
+      options.controllerUrl,
+      '--bootstrap-token',
+      token,
+      '--name',
+      options.name,
+      '--runtime',
+      'synthetic',
+      '--data-dir',
+      options.dataDir,
+      ...(options.labels ? ['--labels', options.labels] : []),
+      ...(options.extraArgs ?? []),
+    ],
+    options.env,
+  );
   try {
     await waitFor(`worker ${options.name}'s session`, () => sessionCount(worker) > 0, 20_000);
   } catch (err) {
