@@ -57,7 +57,12 @@ describe('worker process: registration and session', () => {
       }).workers.get('e2e-worker');
       // The worker's own labels, and the one every worker carries (orchard-2026.md §1.2.10).
       expect(registered.labels).toEqual({ pool: 'e2e', 'org.cirruslabs.orchard.worker-name': 'e2e-worker' });
-      expect(registered.capabilities).toEqual(['vm-exposed-ports', 'vm-endpoints', 'tunnel-guest-agent']);
+      expect(registered.capabilities).toEqual([
+        'vm-exposed-ports',
+        'vm-endpoints',
+        'tunnel-guest-agent',
+        'host-processes',
+      ]);
       expect(registered.resources['org.cirruslabs.logical-cores']).toBeGreaterThan(0);
       expect(controller.output()).toMatch(/worker "e2e-worker" connected/);
     } finally {
