@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { setCondition, type Vm, type Worker } from '@grove/resources';
-import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
+import { setCondition, type SchedulerProfile, type Vm, type Worker } from '@grove/resources';
 import { VmSchedulingService, type VmChange } from '../vms/vm-scheduling.service';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { planPlacementSliced, pendingReasonFor, type Assignment } from './placement';
@@ -17,6 +16,7 @@ export interface PlacementRound {
   /** Read after `lastVersion`: every VM of the round is older than what they say. */
   workers: readonly Worker[];
   usage: ReadonlyMap<string, WorkerUsage>;
+  profile: SchedulerProfile;
   now: Date;
   offlineTimeoutMs: number;
 }
@@ -37,7 +37,6 @@ export interface PlacementOutcome {
 export class PlacementPass {
   constructor(
     private readonly vms: VmSchedulingService,
-    private readonly clusterSettings: ClusterSettingsService,
     private readonly sessions: WorkerSessionRegistry,
   ) {}
 
@@ -49,7 +48,6 @@ export class PlacementPass {
     if (shapes.length === 0) {
       return { assigned: 0, conflicts: 0 };
     }
-    const { schedulerProfile } = await this.clusterSettings.get();
     const views = viewWorkers(round.workers, round.now, round.offlineTimeoutMs);
     const wanted = shapes
       .map((s) => ({ key: s.key, limit: Math.min(s.count, placeableBound(viewShape(s.shape), views, round.usage)) }))
@@ -58,7 +56,7 @@ export class PlacementPass {
     const plan = await planPlacementSliced({
       vms: candidates.map((c) => c.vm),
       workers: round.workers,
-      profile: schedulerProfile,
+      profile: round.profile,
       now: round.now,
       offlineTimeoutMs: round.offlineTimeoutMs,
       usage: round.usage,

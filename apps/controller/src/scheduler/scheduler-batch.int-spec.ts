@@ -1,4 +1,5 @@
 import { isVmScheduled, type Vm } from '@grove/resources';
+import { waitFor } from '@grove/testing';
 import { TestController } from '../test-support/test-controller';
 import { VmSchedulingService } from '../vms/vm-scheduling.service';
 import { VmService } from '../vms/vm.service';
@@ -165,5 +166,26 @@ describe('scheduler passes by shape and batch (issue 13)', () => {
       ...Array<string>(100).fill("VM is assigned to a worker that doesn't exist anymore"),
       ...Array<string>(30).fill(''),
     ]);
+  });
+
+  it('schedules again after the database cut its connections, its own included', async () => {
+    const pin = fresh('cut');
+    await register(pin, { labels: { pin }, resources: { 'org.cirruslabs.tart-vms': 2 } });
+    await create(fresh('before-cut'), { labels: { pin } });
+    await pass();
+    await ctl.dataSource.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+    );
+    const name = fresh('after-cut');
+    await waitFor('a VM created after the cut', async () => {
+      const res = await ctl.request('POST', '/v1/vms', { body: { name, image: 'i', labels: { pin } } });
+      return res.status === 200 || res.status === 409;
+    });
+    await waitFor('its placement', async () => {
+      scheduler.request();
+      await scheduler.idle();
+      return (await getVm(name)).worker === pin;
+    });
   });
 });

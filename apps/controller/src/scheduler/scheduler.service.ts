@@ -102,6 +102,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       return { leader: false, assigned: 0, healthChanges: 0 };
     }
     this.leadingSince ??= now;
+    const started = performance.now();
     const { assigned, healthChanges, conflicts } = await this.pass.run(
       now,
       this.leadingSince,
@@ -112,7 +113,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       this.again = true;
     }
     if (assigned > 0 || healthChanges > 0) {
-      this.logger.log(`scheduling pass: ${assigned} VM(s) placed, ${healthChanges} health change(s)`);
+      const ms = Math.round(performance.now() - started);
+      this.logger.log(`scheduling pass: ${assigned} VM(s) placed, ${healthChanges} health change(s) in ${ms} ms`);
     }
     return { leader: true, assigned, healthChanges };
   }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { VmSchedulingService } from '../vms/vm-scheduling.service';
 import { WorkerService } from '../workers/worker.service';
 import { HealthPass } from './health-pass';
@@ -23,6 +24,7 @@ export class SchedulingPass {
   constructor(
     private readonly vms: VmSchedulingService,
     private readonly workers: WorkerService,
+    private readonly clusterSettings: ClusterSettingsService,
     private readonly health: HealthPass,
     private readonly placement: PlacementPass,
   ) {}
@@ -31,13 +33,17 @@ export class SchedulingPass {
   async run(now: Date, graceStart: Date, offlineTimeoutMs: number): Promise<PassCounts> {
     // The version first, the workers after: the pass places only VMs up to that version, so a worker paused (or deleted)
     // before a VM was created is seen as such when that VM is placed. VMs created since wait for the next pass (their
-    // creation asked for one).
+    // creation asked for one). The reads through the pool go together: a pass waits behind API requests once.
     let lastVersion = await this.vms.lastVersion();
-    let workerList = await this.workers.list();
-    const judged = withAbsenceGrace(workerList, graceStart, await this.workers.connectedNames(), now);
-    let loads = await this.vms.loadByWorker();
+    const [firstWorkers, connected, settings, firstLoads] = await Promise.all([
+      this.workers.list(),
+      this.workers.connectedNames(),
+      this.clusterSettings.get(),
+      this.vms.loadByWorker(),
+    ]);
+    let [workerList, loads] = [firstWorkers, firstLoads];
     const healthChanges = await this.health.run(
-      judged,
+      withAbsenceGrace(workerList, graceStart, connected, now),
       loads.map((l) => l.worker),
       now,
       offlineTimeoutMs,
@@ -46,13 +52,13 @@ export class SchedulingPass {
       // Failed and stopped VMs no longer count against their workers, and VMs the health checks restarted are placed in
       // this pass: a new version, then the workers again, as above.
       lastVersion = await this.vms.lastVersion();
-      workerList = await this.workers.list();
-      loads = await this.vms.loadByWorker();
+      [workerList, loads] = await Promise.all([this.workers.list(), this.vms.loadByWorker()]);
     }
     const { assigned, conflicts } = await this.placement.run({
       lastVersion,
       workers: workerList,
       usage: usageFromLoads(loads),
+      profile: settings.schedulerProfile,
       now,
       offlineTimeoutMs,
     });

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Resources, Vm } from '@grove/resources';
 import { DataSource } from 'typeorm';
+import { DedicatedConnection } from '../infra/database/dedicated-connection';
 import type { VmEntity } from './vm.entity';
 import { toEntity, toVm } from './vm.repository';
 
@@ -8,7 +9,8 @@ import { toEntity, toVm } from './vm.repository';
  * The scheduler's reads and writes of VMs (issue 13). They use the columns that Postgres generates from each document
  * (migration AddSchedulingColumns): a pass reads the pending VMs counted by placement shape, each worker's usage
  * summed, and the few VMs whose state calls for a change — never every document of the fleet — and writes its
- * decisions in batches, each VM guarded by the version it was decided on.
+ * decisions in batches, each VM guarded by the version it was decided on. They run on a connection of their own, so
+ * that a pass never queues behind API requests for the pool.
  */
 
 /** What the VMs scheduled on one worker take of it. */
@@ -50,8 +52,16 @@ function fromRow(row: VmRow): Vm {
 const NO_LIMIT = 2 ** 31 - 1;
 
 @Injectable()
-export class VmSchedulingRepository {
-  constructor(private readonly dataSource: DataSource) {}
+export class VmSchedulingRepository implements OnApplicationShutdown {
+  private readonly connection: DedicatedConnection;
+
+  constructor(dataSource: DataSource) {
+    this.connection = DedicatedConnection.forDataSource(dataSource);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.connection.close();
+  }
 
   /**
    * The last version handed out. A VM at or below it was created (or last written) before this call: a pass places only
@@ -59,13 +69,13 @@ export class VmSchedulingRepository {
    * seen paused).
    */
   async lastVersion(): Promise<number> {
-    const rows: { v: string }[] = await this.dataSource.query(`SELECT last_value AS v FROM vm_version_seq`);
+    const rows: { v: string }[] = await this.connection.query(`SELECT last_value AS v FROM vm_version_seq`);
     return Number(rows[0].v);
   }
 
   /** Each worker that holds scheduled VMs, with their count and summed resources. */
   async loadByWorker(): Promise<WorkerLoad[]> {
-    const rows: { worker: string; vms: number; resources: Resources; port_holders: unknown[] }[] = await this.dataSource
+    const rows: { worker: string; vms: number; resources: Resources; port_holders: unknown[] }[] = await this.connection
       .query(`
         WITH s AS MATERIALIZED (SELECT worker, placement FROM vms WHERE scheduled)
         SELECT c.worker, c.vms, coalesce(r.resources, '{}'::jsonb) AS resources,
@@ -92,7 +102,7 @@ export class VmSchedulingRepository {
 
   /** The pending VMs up to `lastVersion`, counted by placement shape, oldest shape first. */
   pendingShapes(lastVersion: number): Promise<PendingShape[]> {
-    return this.dataSource.query(
+    return this.connection.query(
       `SELECT placement::text AS key, placement, count(*)::int AS count
        FROM vms WHERE awaiting_placement AND version <= $1
        GROUP BY placement ORDER BY min(created_at)`,
@@ -108,7 +118,7 @@ export class VmSchedulingRepository {
     if (shapes.length === 0) {
       return [];
     }
-    const rows: (VmRow & { key: string })[] = await this.dataSource.query(
+    const rows: (VmRow & { key: string })[] = await this.connection.query(
       `WITH wanted AS (SELECT key::jsonb AS placement, lim FROM unnest($2::text[], $3::int[]) AS w(key, lim)),
        ranked AS (
          SELECT v.uid, w.lim,
@@ -126,7 +136,7 @@ export class VmSchedulingRepository {
 
   /** Up to `limit` pending VMs of a shape, up to `lastVersion`, whose status message is not `message`. */
   async pendingWithOtherMessage(lastVersion: number, key: string, message: string, limit: number): Promise<Vm[]> {
-    const rows: VmRow[] = await this.dataSource.query(
+    const rows: VmRow[] = await this.connection.query(
       `SELECT ${VM_COLUMNS} FROM vms v
        WHERE v.awaiting_placement AND v.version <= $1 AND v.placement = $2::jsonb AND v.status_message <> $3
        ORDER BY v.created_at, v.name LIMIT $4`,
@@ -137,7 +147,7 @@ export class VmSchedulingRepository {
 
   /** The VMs scheduled on one worker. */
   async scheduledOn(worker: string): Promise<Vm[]> {
-    const rows: VmRow[] = await this.dataSource.query(
+    const rows: VmRow[] = await this.connection.query(
       `SELECT ${VM_COLUMNS} FROM vms v WHERE v.scheduled AND v.worker = $1`,
       [worker],
     );
@@ -146,7 +156,7 @@ export class VmSchedulingRepository {
 
   /** The VMs with endpoints scheduled on these workers. */
   async scheduledWithEndpointsOn(workers: readonly string[]): Promise<Vm[]> {
-    const rows: VmRow[] = await this.dataSource.query(
+    const rows: VmRow[] = await this.connection.query(
       `SELECT ${VM_COLUMNS} FROM vms v
        WHERE v.scheduled AND v.worker = ANY($1::text[]) AND v.placement->'endpointRanges' <> '[]'::jsonb`,
       [workers],
@@ -156,7 +166,7 @@ export class VmSchedulingRepository {
 
   /** The VMs whose own state may call for a health transition (the generated column `health_check`). */
   async healthCandidates(): Promise<Vm[]> {
-    const rows: VmRow[] = await this.dataSource.query(`SELECT ${VM_COLUMNS} FROM vms v WHERE v.health_check`);
+    const rows: VmRow[] = await this.connection.query(`SELECT ${VM_COLUMNS} FROM vms v WHERE v.health_check`);
     return rows.map(fromRow);
   }
 
@@ -168,12 +178,12 @@ export class VmSchedulingRepository {
     if (changes.length === 0) {
       return [];
     }
-    const versions: { v: string }[] = await this.dataSource.query(
+    const versions: { v: string }[] = await this.connection.query(
       `SELECT nextval('vm_version_seq') AS v FROM generate_series(1, $1)`,
       [changes.length],
     );
     const entities = changes.map((c, i) => toEntity(c.after, Number(versions[i].v)));
-    const written: { uid: string }[] = await this.dataSource.query(
+    const written: { uid: string }[] = await this.connection.query(
       `WITH written AS (
          UPDATE vms AS v
          SET version = b.version, worker = b.worker, status = b.status, document = b.document::json
