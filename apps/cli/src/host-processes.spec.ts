@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import type { HostProcess } from '@grove/resources';
 import { cli, echo, json, startCli, useFakeController, type RunningCli } from './test-support/fake-controller';
 
 // VM host processes in the CLI (issue 12, orchard-2026.md §1.2.3): grove create vm --host-process and
@@ -72,7 +73,7 @@ describe('host processes in the CLI (in-process, against a fake controller)', ()
         'bare:constructor=ok',
       );
       expect(result).toMatchObject({ code: 0, stderr: '' });
-      expect((t.fake.requests[0].body as Record<string, unknown>).hostProcesses).toEqual([
+      expect((t.fake.requests[0].body as Record<string, unknown>).hostProcesses).toEqual<HostProcess[]>([
         { ...PROXY, env: { LOG_LEVEL: 'debug' } },
         {
           name: 'agent:1',
