@@ -41,7 +41,10 @@ export function decodeVmListCursor(cursor: string): string | undefined {
   return isStorableText(name) ? name : undefined;
 }
 
-/** The chunks of `range` after `first` (read with `firstRows`), read one by one as the consumer asks for them. */
+/**
+ * The chunks of `range` from `first` (read with `firstRows`) on. The next chunk is read while the current one is being
+ * sent, so that the database and the connection work at the same time; a chunk shorter than asked is the last.
+ */
 export async function* chunksAfter(
   read: (range: VmListRange, rows: number) => Promise<VmListChunk | undefined>,
   range: VmListRange,
@@ -51,12 +54,12 @@ export async function* chunksAfter(
   let chunk = first;
   let asked = firstRows;
   while (chunk) {
+    const next = chunk.count < asked ? undefined : read({ ...range, after: chunk.last }, CHUNK_ROWS);
+    // Awaited below; a client gone meanwhile leaves it unawaited, and its failure then concerns nobody.
+    next?.catch(() => undefined);
     yield chunk.json;
-    if (chunk.count < asked) {
-      return;
-    }
     asked = CHUNK_ROWS;
-    chunk = await read({ ...range, after: chunk.last }, asked);
+    chunk = await next;
   }
 }
 
