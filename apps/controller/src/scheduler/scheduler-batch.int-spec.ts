@@ -168,6 +168,34 @@ describe('scheduler passes by shape and batch (issue 13)', () => {
     ]);
   });
 
+  it('keeps the worker ports of placed VMs apart, as summed by the database', async () => {
+    const w = fresh('ports');
+    await register(w, {
+      labels: { pin: w },
+      resources: { 'org.cirruslabs.tart-vms': 4 },
+      capabilities: ['vm-exposed-ports', 'vm-endpoints'],
+    });
+    const range = { min: 9000, max: 9000 };
+    const endpoint = { name: 'ssh', protocol: 'tcp', target: { vm: { port: 22 } }, workerPortRange: range };
+    const [exposed, pinned] = [fresh('exposed'), fresh('pinned')];
+    await create(exposed, { labels: { pin: w }, netSoftnetExpose: ['2222:22'] });
+    await create(pinned, { labels: { pin: w }, endpoints: [endpoint] });
+    await pass();
+    expect((await getVm(exposed)).worker).toBe(w);
+    expect((await getVm(pinned)).worker).toBe(w);
+
+    const [clash, rangeClash, free] = [fresh('clash'), fresh('range-clash'), fresh('free')];
+    await create(clash, { labels: { pin: w }, netSoftnetExpose: ['2222:2222'] });
+    await create(rangeClash, { labels: { pin: w }, endpoints: [endpoint] });
+    await create(free, { labels: { pin: w }, netSoftnetExpose: ['2223:22'] });
+    await pass();
+    expect((await getVm(clash)).status_message).toContain(`${w}: port 2222 exposed by another VM`);
+    expect((await getVm(rangeClash)).status_message).toContain(
+      `${w}: worker ports of its endpoints taken by other VMs`,
+    );
+    expect((await getVm(free)).worker).toBe(w);
+  });
+
   it('schedules again after the database cut its connections, its own included', async () => {
     const pin = fresh('cut');
     await register(pin, { labels: { pin }, resources: { 'org.cirruslabs.tart-vms': 2 } });

@@ -9,6 +9,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - `scheduled`: `isVmScheduled` — the `scheduled` condition, or for legacy documents without one, a worker.
  * - `awaiting_placement`: `awaitsPlacement` — pending, power state running, not scheduled.
  * - `placement`: the VM's placement shape (scheduler/placement-shape.ts): what decides which workers can take it.
+ * - `resources`, `claims_ports`: what a scheduled VM takes of its worker. With the index on (worker, resources) of the
+ *   scheduled VMs, Postgres sums the usage of every worker from the index alone; the few VMs that claim worker ports
+ *   have an index of their own.
  * - `status_message`: so that a pass rewrites only the pending VMs whose reason changed.
  * - `health_check`: the VM's own state may call for a health transition (scheduler/health.ts): failed and still
  *   scheduled or due for a restart, or scheduled with a power state other than running. Transitions that come from the
@@ -73,23 +76,34 @@ export class AddSchedulingColumns1796700000000 implements MigrationInterface {
             AND NOT grove_vm_scheduled(document::jsonb, worker)
           ) STORED,
         ADD COLUMN placement jsonb NOT NULL GENERATED ALWAYS AS (grove_vm_placement(document::jsonb)) STORED,
+        ADD COLUMN resources jsonb NOT NULL
+          GENERATED ALWAYS AS (grove_vm_placement(document::jsonb)->'resources') STORED,
+        ADD COLUMN claims_ports boolean NOT NULL
+          GENERATED ALWAYS AS (
+            grove_vm_placement(document::jsonb)->'netSoftnetExpose' <> '[]'::jsonb
+            OR grove_vm_placement(document::jsonb)->'endpointRanges' <> '[]'::jsonb
+          ) STORED,
         ADD COLUMN status_message text NOT NULL
           GENERATED ALWAYS AS (coalesce(document->>'status_message', '')) STORED,
         ADD COLUMN health_check boolean NOT NULL
           GENERATED ALWAYS AS (grove_vm_health_check(document::jsonb, status, worker)) STORED`);
-    await q.query(`CREATE INDEX vms_scheduled_worker_idx ON vms (worker) WHERE scheduled`);
+    await q.query(`CREATE INDEX vms_scheduled_usage_idx ON vms (worker, resources) WHERE scheduled`);
     await q.query(`CREATE INDEX vms_awaiting_placement_idx ON vms (created_at, name) WHERE awaiting_placement`);
     await q.query(`CREATE INDEX vms_health_check_idx ON vms (name) WHERE health_check`);
+    await q.query(`CREATE INDEX vms_port_claims_idx ON vms (worker) WHERE scheduled AND claims_ports`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP INDEX vms_port_claims_idx`);
     await q.query(`DROP INDEX vms_health_check_idx`);
     await q.query(`DROP INDEX vms_awaiting_placement_idx`);
-    await q.query(`DROP INDEX vms_scheduled_worker_idx`);
+    await q.query(`DROP INDEX vms_scheduled_usage_idx`);
     await q.query(`
       ALTER TABLE vms
         DROP COLUMN health_check,
         DROP COLUMN status_message,
+        DROP COLUMN claims_ports,
+        DROP COLUMN resources,
         DROP COLUMN placement,
         DROP COLUMN awaiting_placement,
         DROP COLUMN scheduled`);
