@@ -7,8 +7,15 @@ import { shapeFromColumn, type WorkerUsage } from './placement-shape';
 import { pauseIfDue } from './slices';
 import { placeableBound, viewShape, viewWorkers } from './worker-fit';
 
-/** VMs written per statement. */
-const BATCH = 500;
+/** VMs written per statement: building and sending their documents stays a few milliseconds of the event loop. */
+const WRITE_BATCH = 100;
+/** Pending VMs read per statement when their reason is rewritten. */
+const READ_BATCH = 500;
+/**
+ * Pending VMs a pass places at most; a pass that could place more asks for the next one at once. Reading and planning
+ * the whole of a burst of 10,000 in one pass would hold the event loop and memory for no gain.
+ */
+const MAX_CANDIDATES = 1_000;
 
 export interface PlacementRound {
   /** VMs created (or last written) up to this version take part (`VmSchedulingService.lastVersion`). */
@@ -25,6 +32,8 @@ export interface PlacementOutcome {
   assigned: number;
   /** Decisions not written because their VM changed meanwhile: another pass should look at those VMs again. */
   conflicts: number;
+  /** Pending VMs that might fit were left for the next pass (`MAX_CANDIDATES`). */
+  more: boolean;
 }
 
 /**
@@ -40,19 +49,23 @@ export class PlacementPass {
     private readonly sessions: WorkerSessionRegistry,
   ) {}
 
+  /** `MAX_CANDIDATES`; tests lower it. */
+  maxCandidates = MAX_CANDIDATES;
+
   async run(round: PlacementRound): Promise<PlacementOutcome> {
     const shapes = (await this.vms.pendingShapes(round.lastVersion)).map((s) => ({
       ...s,
       shape: shapeFromColumn(s.placement),
     }));
     if (shapes.length === 0) {
-      return { assigned: 0, conflicts: 0 };
+      return { assigned: 0, conflicts: 0, more: false };
     }
     const views = viewWorkers(round.workers, round.now, round.offlineTimeoutMs);
     const wanted = shapes
       .map((s) => ({ key: s.key, limit: Math.min(s.count, placeableBound(viewShape(s.shape), views, round.usage)) }))
       .filter((w) => w.limit > 0);
-    const candidates = await this.vms.pendingOfShapes(round.lastVersion, wanted);
+    const candidates = await this.vms.pendingOfShapes(round.lastVersion, wanted, this.maxCandidates);
+    const more = candidates.length >= this.maxCandidates;
     const plan = await planPlacementSliced({
       vms: candidates.map((c) => c.vm),
       workers: round.workers,
@@ -68,8 +81,8 @@ export class PlacementPass {
     let assigned = 0;
     let conflicts = 0;
     let slice = performance.now();
-    for (let i = 0; i < plan.assignments.length; i += BATCH) {
-      const changes = plan.assignments.slice(i, i + BATCH).map((a): VmChange => {
+    for (let i = 0; i < plan.assignments.length; i += WRITE_BATCH) {
+      const changes = plan.assignments.slice(i, i + WRITE_BATCH).map((a): VmChange => {
         const before = shapeOf.get(a.uid)!.vm;
         return { before, after: placedVm(before, a, round.now) };
       });
@@ -89,27 +102,33 @@ export class PlacementPass {
       this.sessions.notifyAnywhere(worker, { sync_vms: {} });
     }
 
-    for (const s of shapes) {
+    // A shape whose VMs were not all read may fit after all: its reason waits for the pass that reads them.
+    for (const s of more ? [] : shapes) {
       if ((placed.get(s.key) ?? 0) < s.count) {
         const reason = pendingReasonFor(s.shape, round.workers, plan.usage, round.now, round.offlineTimeoutMs);
         await this.explain(round.lastVersion, s.key, reason);
       }
     }
-    return { assigned, conflicts };
+    return { assigned, conflicts, more };
   }
 
   /** Gives the waiting VMs of a shape `reason`, batch by batch, skipping those that have it already. */
   private async explain(lastVersion: number, key: string, reason: string): Promise<void> {
     let slice = performance.now();
     for (;;) {
-      const vms = await this.vms.pendingWithOtherMessage(lastVersion, key, reason, BATCH);
+      const vms = await this.vms.pendingWithOtherMessage(lastVersion, key, reason, READ_BATCH);
       // A written VM gets a version past `lastVersion`, and so does one that someone else changed meanwhile: neither
       // comes back in the next batch.
-      await this.vms.writeIfUnchanged(vms.map((before) => ({ before, after: { ...before, status_message: reason } })));
-      if (vms.length < BATCH) {
+      for (let i = 0; i < vms.length; i += WRITE_BATCH) {
+        const batch = vms.slice(i, i + WRITE_BATCH);
+        await this.vms.writeIfUnchanged(
+          batch.map((before) => ({ before, after: { ...before, status_message: reason } })),
+        );
+        slice = await pauseIfDue(slice);
+      }
+      if (vms.length < READ_BATCH) {
         return;
       }
-      slice = await pauseIfDue(slice);
     }
   }
 }

@@ -4,6 +4,7 @@ import { TestController } from '../test-support/test-controller';
 import { VmSchedulingService } from '../vms/vm-scheduling.service';
 import { VmService } from '../vms/vm.service';
 import { awaitsPlacement } from './placement';
+import { PlacementPass } from './placement-pass';
 import { placementShape, shapeFromColumn } from './placement-shape';
 import { SchedulerService } from './scheduler.service';
 
@@ -215,5 +216,36 @@ describe('scheduler passes by shape and batch (issue 13)', () => {
       await scheduler.idle();
       return (await getVm(name)).worker === pin;
     });
+  });
+});
+
+describe('scheduler passes that leave VMs for the next one (issue 13)', () => {
+  let ctl: TestController;
+
+  beforeAll(async () => {
+    // No interval: only the passes the test runs.
+    ctl = await TestController.start({ schedulerIntervalMs: 0 });
+  });
+  afterAll(async () => {
+    await ctl.close();
+  });
+
+  it('places at most so many VMs per pass and explains the others only once all were looked at', async () => {
+    ctl.app.get(PlacementPass).maxCandidates = 3;
+    await ctl.request('POST', '/v1/workers', {
+      body: { name: 'w', machine_id: 'w', resources: { 'org.cirruslabs.tart-vms': 10 } },
+    });
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    for (const name of names) {
+      await ctl.request('POST', '/v1/vms', { body: { name, image: 'i' } });
+    }
+    await ctl.request('POST', '/v1/vms', { body: { name: 'gpu', image: 'i', labels: { gpu: 'yes' } } });
+    const scheduler = ctl.app.get(SchedulerService);
+    expect(await scheduler.runPass()).toMatchObject({ assigned: 3 });
+    const get = async (name: string): Promise<Vm> => (await ctl.request('GET', `/v1/vms/${name}`)).body;
+    expect((await get('gpu')).status_message).toBe('');
+    expect(await scheduler.runPass()).toMatchObject({ assigned: 2 });
+    expect((await Promise.all(names.map(get))).map((vm) => vm.worker)).toEqual(names.map(() => 'w'));
+    expect((await get('gpu')).status_message).toBe('waiting for a worker: w: lacks label gpu=yes');
   });
 });

@@ -103,13 +103,14 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
     this.leadingSince ??= now;
     const started = performance.now();
-    const { assigned, healthChanges, conflicts } = await this.pass.run(
+    const { assigned, healthChanges, conflicts, more } = await this.pass.run(
       now,
       this.leadingSince,
       this.config.workerOfflineTimeoutMs,
     );
-    if (conflicts > 0) {
-      // Some VMs changed between their read and the write of a decision: look at them again at once.
+    if (conflicts > 0 || more) {
+      // Some VMs changed between their read and the write of a decision, or more wait than one pass takes: look at
+      // them again at once.
       this.again = true;
     }
     if (assigned > 0 || healthChanges > 0) {

@@ -12,6 +12,8 @@ export interface PassCounts {
   healthChanges: number;
   /** Decisions not written because their VM changed meanwhile. */
   conflicts: number;
+  /** Pending VMs were left for the next pass. */
+  more: boolean;
 }
 
 /**
@@ -54,7 +56,7 @@ export class SchedulingPass {
       lastVersion = await this.vms.lastVersion();
       [workerList, loads] = await Promise.all([this.workers.list(), this.vms.loadByWorker()]);
     }
-    const { assigned, conflicts } = await this.placement.run({
+    const { assigned, conflicts, more } = await this.placement.run({
       lastVersion,
       workers: workerList,
       usage: usageFromLoads(loads),
@@ -62,6 +64,6 @@ export class SchedulingPass {
       now,
       offlineTimeoutMs,
     });
-    return { assigned, healthChanges, conflicts };
+    return { assigned, healthChanges, conflicts, more };
   }
 }

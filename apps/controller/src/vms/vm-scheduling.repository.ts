@@ -130,10 +130,14 @@ export class VmSchedulingRepository implements OnApplicationShutdown {
     );
   }
 
-  /** The first `limit` pending VMs (by creation, then name) of each shape, up to `lastVersion`, with their shape. */
+  /**
+   * The first `limit` pending VMs (by creation, then name) of each shape, up to `lastVersion`, with their shape; of
+   * these, the `max` oldest.
+   */
   async pendingOfShapes(
     lastVersion: number,
     shapes: readonly { key: string; limit: number }[],
+    max: number,
   ): Promise<Array<{ vm: Vm; key: string }>> {
     if (shapes.length === 0) {
       return [];
@@ -141,15 +145,15 @@ export class VmSchedulingRepository implements OnApplicationShutdown {
     const rows: (VmRow & { key: string })[] = await this.connection.query(
       `WITH wanted AS (SELECT key::jsonb AS placement, lim FROM unnest($2::text[], $3::int[]) AS w(key, lim)),
        ranked AS (
-         SELECT v.uid, w.lim,
+         SELECT v.uid, v.created_at, v.name, w.lim,
                 row_number() OVER (PARTITION BY v.placement ORDER BY v.created_at, v.name) AS rank
          FROM vms v JOIN wanted w ON v.placement = w.placement
          WHERE v.awaiting_placement AND v.version <= $1
-       )
+       ),
+       chosen AS (SELECT uid FROM ranked WHERE rank <= lim ORDER BY created_at, name LIMIT $4)
        SELECT ${VM_COLUMNS}, v.placement::text AS key
-       FROM ranked r JOIN vms v ON v.uid = r.uid
-       WHERE r.rank <= r.lim`,
-      [lastVersion, shapes.map((s) => s.key), shapes.map((s) => Math.min(s.limit, NO_LIMIT))],
+       FROM chosen c JOIN vms v ON v.uid = c.uid`,
+      [lastVersion, shapes.map((s) => s.key), shapes.map((s) => Math.min(s.limit, NO_LIMIT)), max],
     );
     return rows.map((row) => ({ vm: fromRow(row), key: row.key }));
   }

@@ -32,8 +32,9 @@ export class VmSchedulingService {
   pendingOfShapes(
     lastVersion: number,
     shapes: readonly { key: string; limit: number }[],
+    max: number,
   ): Promise<Array<{ vm: Vm; key: string }>> {
-    return this.repository.pendingOfShapes(lastVersion, shapes);
+    return this.repository.pendingOfShapes(lastVersion, shapes, max);
   }
 
   pendingWithOtherMessage(lastVersion: number, key: string, message: string, limit: number): Promise<Vm[]> {
