@@ -19,6 +19,9 @@ import {
 import { runSliced } from './slices';
 import { refusal, viewShape, viewWorkers, type ShapeView, type WorkerView } from './worker-fit';
 
+/** `a.localeCompare(b)`, the order of names, with one collator for all comparisons (much cheaper than a call each). */
+const byName = new Intl.Collator().compare;
+
 /** A decision of one scheduling pass: put `vm` on `worker` with these CPU and memory figures. */
 export interface Assignment {
   vm: string;
@@ -122,7 +125,7 @@ function* placementSteps(input: PlacementInput): Generator<void, PlacementPlan, 
     usage: usage.get(view.worker.name) ?? { vms: 0, resources: {}, ports: [] },
   }));
   [...slots]
-    .sort((a, b) => a.view.worker.name.localeCompare(b.view.worker.name))
+    .sort((a, b) => byName(a.view.worker.name, b.view.worker.name))
     .forEach((slot, rank) => (slot.nameRank = rank));
   const direction = input.profile === 'distribute-load' ? 1 : -1;
   const before = (a: Slot, b: Slot) => direction * (a.usage.vms - b.usage.vms) || a.nameRank - b.nameRank;
@@ -268,7 +271,7 @@ function* fifo(vms: readonly Vm[]): Generator<void, Vm[], void> {
     }
   }
   yield;
-  pending.sort((a, b) => a.created - b.created || a.vm.name.localeCompare(b.vm.name));
+  pending.sort((a, b) => a.created - b.created || byName(a.vm.name, b.vm.name));
   return pending.map((p) => p.vm);
 }
 
