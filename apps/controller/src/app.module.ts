@@ -9,6 +9,7 @@ import { RequestInputModule } from './common/request-input.module';
 import { SchedulingTrigger } from './common/scheduling-trigger';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
 import { ExecModule } from './exec/exec.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './infra/config/controller-config';
 import { DatabaseAvailability } from './infra/database/database-availability.service';
 import { ServiceAccountModule } from './service-accounts/service-account.module';
@@ -48,6 +49,7 @@ export class AppModule {
       imports: [
         InfraModule.forRoot(config, dataSource, tls),
         RequestInputModule,
+        MetricsModule,
         ClusterModule,
         ServiceAccountModule,
         ClusterSettingsModule,

@@ -12,6 +12,7 @@ import { answerFrameworkError, MAX_PATH_PARAM_LENGTH } from './common/request-in
 import { createValidationPipe } from './common/validation';
 import type { ControllerConfig } from './infra/config/controller-config';
 import { DatabaseAvailability } from './infra/database/database-availability.service';
+import { HttpMetrics } from './metrics/http-metrics';
 import { buildOpenApiDocument, serveOpenApi } from './openapi';
 import { routeWebSocketUpgrades } from './tunnels/websocket-upgrade';
 
@@ -126,6 +127,7 @@ export async function createControllerApp(
   const fastify = app.getHttpAdapter().getInstance();
   const server = app.getHttpServer();
   boundServerClose(fastify, server, SHUTDOWN_GRACE_MS);
+  app.get(HttpMetrics).install(fastify);
   await app.init();
   routeWebSocketUpgrades(server, (req, res) => fastify.routing(req, res));
   return app;

@@ -16,3 +16,4 @@ export * from './version';
 export * from './bootstrap-token';
 export * from './exec';
 export * from './ssh-key';
+export * from './status';

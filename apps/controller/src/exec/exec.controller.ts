@@ -13,6 +13,7 @@ import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest } from '../common/auth/auth.guard';
 import { RequireAnyRole } from '../common/auth/roles.decorator';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
+import { SessionMetrics } from '../metrics/session-metrics';
 import type { RemoteExec } from '../worker-sessions/remote-exec';
 import { ExecEventDto, ExecRequestDto } from './exec.dto';
 import { ExecService } from './exec.service';
@@ -44,7 +45,10 @@ export class ExecController implements BeforeApplicationShutdown {
   /** POST requests whose command is still starting: shutdown cancels what can be cancelled of their start. */
   private readonly starting = new Set<AbortController>();
 
-  constructor(private readonly exec: ExecService) {}
+  constructor(
+    private readonly exec: ExecService,
+    private readonly metrics: SessionMetrics,
+  ) {}
 
   /**
    * Before the HTTP server closes. ExecService ends the NDJSON streams of running commands (an `error` event, then the
@@ -120,7 +124,12 @@ export class ExecController implements BeforeApplicationShutdown {
     @Req() req: AuthenticatedRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<void> {
-    await this.exec.openWebSocket(name, req.raw, { account: req.serviceAccount!, remoteAddress: req.ip });
+    try {
+      await this.exec.openWebSocket(name, req.raw, { account: req.serviceAccount!, remoteAddress: req.ip });
+    } catch (err) {
+      this.metrics.refused('exec');
+      throw err;
+    }
     // The WebSocket took the connection: Fastify must not answer.
     reply.hijack();
   }
@@ -166,6 +175,7 @@ export class ExecController implements BeforeApplicationShutdown {
     try {
       exec = await Promise.race([started, stop.promise]);
     } catch (err) {
+      this.metrics.refused('exec');
       throw this.shutdown.signal.aborted ? shuttingDown() : err;
     } finally {
       stop.dispose();
@@ -173,6 +183,7 @@ export class ExecController implements BeforeApplicationShutdown {
       reply.raw.off('close', onClose);
     }
     if (exec === undefined || this.shutdown.signal.aborted) {
+      this.metrics.refused('exec');
       void started.then(
         (late) => late.kill(SHUTTING_DOWN),
         () => undefined,

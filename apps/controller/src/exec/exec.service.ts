@@ -7,6 +7,7 @@ import { ReplicaRegistry } from '../cluster/replica-registry';
 import { FORWARDED_BY_HEADER, UpgradeForwarder } from '../cluster/upgrade-forwarder';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
+import { SessionMetrics } from '../metrics/session-metrics';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
 import {
   clipCloseReason,
@@ -122,6 +123,7 @@ export class ExecService implements BeforeApplicationShutdown {
     private readonly auditRecorder: AuditRecorder,
     private readonly replicas: ReplicaRegistry,
     private readonly forwarder: UpgradeForwarder,
+    private readonly metrics: SessionMetrics,
   ) {}
 
   /** WebSocket sessions alive and POST commands running (for tests and diagnostics). */
@@ -379,6 +381,7 @@ export class ExecService implements BeforeApplicationShutdown {
     what: { command?: string; argv?: string[]; execSession?: string },
     signal?: AbortSignal,
   ): Promise<RemoteExec> {
+    const setupStartedAt = performance.now();
     let exec: RemoteExec;
     try {
       exec = await this.launcher.start(vm, spec, {
@@ -398,7 +401,11 @@ export class ExecService implements BeforeApplicationShutdown {
       throw err;
     }
     const startedAt = new Date();
-    void exec.done.then((end) => this.record(exec, end, vm, spec, caller, what, startedAt));
+    const ended = this.metrics.started('exec', setupStartedAt);
+    void exec.done.then((end) => {
+      ended('exitCode' in end ? 'ok' : 'error', { toTarget: exec.bytesIn, fromTarget: exec.bytesOut });
+      this.record(exec, end, vm, spec, caller, what, startedAt);
+    });
     return exec;
   }
 

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { setCondition, type SchedulerProfile, type Vm, type Worker } from '@grove/resources';
+import { SchedulingMetrics } from '../metrics/scheduling-metrics';
 import { VmSchedulingService, type VmChange } from '../vms/vm-scheduling.service';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { planPlacementSliced, pendingReasonFor, type Assignment } from './placement';
@@ -47,6 +48,7 @@ export class PlacementPass {
   constructor(
     private readonly vms: VmSchedulingService,
     private readonly sessions: WorkerSessionRegistry,
+    private readonly metrics: SchedulingMetrics,
   ) {}
 
   /** `MAX_CANDIDATES`; tests lower it. */
@@ -87,6 +89,7 @@ export class PlacementPass {
         return { before, after: placedVm(before, a, round.now) };
       });
       const written = await this.vms.writeIfUnchanged(changes);
+      this.metrics.placed(written, round.now);
       for (const vm of written) {
         const key = shapeOf.get(vm.uid)!.key;
         placed.set(key, (placed.get(key) ?? 0) + 1);

@@ -4,6 +4,7 @@ import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { DatabaseAvailability } from '../infra/database/database-availability.service';
 import { SessionAdvisoryLock } from '../infra/database/session-advisory-lock';
+import { SchedulingMetrics } from '../metrics/scheduling-metrics';
 import { SchedulingPass } from './scheduling-pass';
 
 /** Advisory-lock key of the scheduler leader: with several controllers on one database, only its holder schedules. */
@@ -39,6 +40,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     private readonly dataSource: DataSource,
     private readonly pass: SchedulingPass,
     private readonly database: DatabaseAvailability,
+    private readonly metrics: SchedulingMetrics,
     trigger: SchedulingTrigger,
   ) {
     this.leaderLock = SessionAdvisoryLock.forDataSource(this.dataSource, LEADER_LOCK_KEY);
@@ -108,6 +110,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       this.leadingSince,
       this.config.workerOfflineTimeoutMs,
     );
+    this.metrics.passFinished((performance.now() - started) / 1000);
     if (conflicts > 0 || more) {
       // Some VMs changed between their read and the write of a decision, or more wait than one pass takes: look at
       // them again at once.

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { AcceptConnection, Connection, RejectConnection, ServerChannel, TcpipRequestInfo } from 'ssh2';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
+import { SessionMetrics, tunnelSessionKind } from '../metrics/session-metrics';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
 import type { SshPrincipal } from './ssh-gateway-auth';
 import { ChannelByteStream, rejectChannel } from './ssh-channel';
@@ -18,7 +19,10 @@ export const FORWARD_WAIT_SECONDS = 10;
 export class SshForwardService {
   private readonly logger = new Logger('SshGateway');
 
-  constructor(private readonly tunnels: TunnelSessionService) {}
+  constructor(
+    private readonly tunnels: TunnelSessionService,
+    private readonly metrics: SessionMetrics,
+  ) {}
 
   async forward(
     connection: Connection,
@@ -43,6 +47,7 @@ export class SshForwardService {
           failure.message,
       );
       if (!gone.aborted) {
+        this.metrics.refused(tunnelSessionKind(port));
         rejectChannel(connection, reject, failure);
       }
       return;

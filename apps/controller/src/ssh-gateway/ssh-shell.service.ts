@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { Vm } from '@grove/resources';
 import type { PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import { SessionMetrics } from '../metrics/session-metrics';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
 import { AuditRecorder } from '../vms/audit-recorder';
 import { ExecLauncher, type ExecEnd, type ExecSpec, type RemoteExec } from '../worker-sessions/remote-exec';
@@ -68,6 +69,7 @@ export class SshShellService implements BeforeApplicationShutdown {
     private readonly tunnels: TunnelSessionService,
     private readonly launcher: ExecLauncher,
     private readonly auditRecorder: AuditRecorder,
+    private readonly metrics: SessionMetrics,
   ) {}
 
   beforeApplicationShutdown(): void {
@@ -131,13 +133,16 @@ export class SshShellService implements BeforeApplicationShutdown {
     };
     let vm: Vm;
     let exec: RemoteExec;
+    let setupStartedAt = 0;
     try {
       vm = await this.tunnels.waitForRunningVm(vmName, SESSION_WAIT_SECONDS);
+      setupStartedAt = performance.now();
       exec = await this.launcher.start(vm, spec, { timeoutMs: SESSION_WAIT_SECONDS * 1000, signal: gone.signal });
     } catch (err) {
       if (gone.signal.aborted) {
         return;
       }
+      this.metrics.refused('ssh');
       const failure = sshFailure(err, this.logger);
       this.logger.log(
         `session of "${principal.account.name}" from ${principal.remoteAddress} in VM "${vmName}" failed: ` +
@@ -148,6 +153,7 @@ export class SshShellService implements BeforeApplicationShutdown {
     }
     setup.running = exec;
     this.running.add(exec);
+    const ended = this.metrics.started('ssh', setupStartedAt);
     if (setup.pendingSize) {
       exec.resize(setup.pendingSize.rows, setup.pendingSize.cols);
     }
@@ -158,6 +164,7 @@ export class SshShellService implements BeforeApplicationShutdown {
     channel.once('close', () => exec.kill('the SSH client closed the session'));
     const end = await exec.done;
     this.running.delete(exec);
+    ended('exitCode' in end ? 'ok' : 'error', { toTarget: exec.bytesIn, fromTarget: exec.bytesOut });
     await this.finish(channel, tty, end);
     this.record(principal, vm, exec, { command, tty, startedAt }, end);
   }

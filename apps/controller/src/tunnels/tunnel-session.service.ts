@@ -9,6 +9,7 @@ import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grov
 import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
+import { SessionMetrics, tunnelSessionKind, type SessionEnd } from '../metrics/session-metrics';
 import { VmChangeBus } from '../vms/vm-change-bus';
 import { AuditRecorder } from '../vms/audit-recorder';
 import { VmService } from '../vms/vm.service';
@@ -60,6 +61,8 @@ export interface OpenedVmTunnel {
   session: string;
   port: number;
   call: TunnelLink;
+  /** When its setup began (`performance.now()`), for the session metrics. */
+  setupStartedAt: number;
 }
 
 /** How long a worker may take to answer `opened` or `error` after a tunnel was opened to a VM port. */
@@ -90,6 +93,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     private readonly registry: WorkerSessionRegistry,
     private readonly ips: IpResolver,
     private readonly auditRecorder: AuditRecorder,
+    private readonly metrics: SessionMetrics,
   ) {}
 
   /** Sessions in progress (for tests and diagnostics). */
@@ -193,6 +197,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     if (req.to.kind !== 'port') {
       checkWorkerCapability(await this.workers.get(workerName), vm?.name ?? '', req.to);
     }
+    const setupStartedAt = performance.now();
     const gone = new AbortController();
     const onGone = () => gone.abort();
     upgrade.socket.once('close', onGone);
@@ -209,7 +214,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     }
     const session = randomUUID();
     call.write(openFrame(session, vm?.uid ?? '', req.to));
-    const info = { session, workerName, vm };
+    const info = { session, workerName, vm, setupStartedAt };
     // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
     // turn later lets the worker start connecting to the target while this side completes the handshake.
     setImmediate(() => this.accept(req, upgrade, call, info));
@@ -219,7 +224,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     req: PortForwardRequest,
     upgrade: PendingUpgrade,
     call: TunnelLink,
-    info: { session: string; workerName: string; vm: Vm | undefined },
+    info: { session: string; workerName: string; vm: Vm | undefined; setupStartedAt: number },
   ): void {
     const startedAt = new Date();
     let upgraded = false;
@@ -248,10 +253,12 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         abortLocal: (message) => closeWebSocket(ws, 1011, clipCloseReason(message)),
       });
       this.active.add(endpoint);
+      const ended = this.metrics.started(tunnelSessionKind(auditFields(req.to).port), info.setupStartedAt);
       const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
       void endpoint.done.then((outcome) => {
         stopPinging();
         this.active.delete(endpoint);
+        countEnd(ended, outcome);
         this.record(
           { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
           { ...info, ...auditFields(req.to) },
@@ -276,6 +283,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
   ): Promise<OpenedVmTunnel> {
     const deadline = Date.now() + options.waitSeconds * 1000;
     const vm = await this.waitForRunningVm(name, options.waitSeconds);
+    const setupStartedAt = performance.now();
     let call: TunnelLink;
     try {
       call = await this.broker.take(vm.worker, Math.max(deadline - Date.now(), MIN_WORKER_WAIT_MS), options.signal);
@@ -288,7 +296,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     const session = randomUUID();
     call.write({ kind: 'open', session, vmUid: vm.uid, port });
     await this.openAnswer(call, `VM "${vm.name}" port ${port}`, options.signal);
-    return { vm, workerName: vm.worker, session, port, call };
+    return { vm, workerName: vm.worker, session, port, call, setupStartedAt };
   }
 
   /** Resolves at the worker's `opened` (leaving the call paused for the stream attached next), rejects otherwise. */
@@ -362,8 +370,10 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       ...(options.abortLocal ? { abortLocal: options.abortLocal } : {}),
     });
     this.active.add(endpoint);
+    const ended = this.metrics.started(tunnelSessionKind(opened.port), opened.setupStartedAt);
     return endpoint.done.then((outcome) => {
       this.active.delete(endpoint);
+      countEnd(ended, outcome);
       this.record(options.subject, opened, startedAt, outcome);
       return outcome;
     });
@@ -373,4 +383,12 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     const endedAt = new Date();
     this.auditRecorder.record(tunnelAuditRecord(subject, info, startedAt, endedAt, outcome), info.vm, endedAt);
   }
+}
+
+/** Counts the end of a tunnel session with the bytes of its audit record. */
+function countEnd(ended: SessionEnd, outcome: TunnelOutcome): void {
+  ended(outcome.result === 'closed' ? 'ok' : 'error', {
+    toTarget: outcome.bytesSent,
+    fromTarget: outcome.bytesReceived,
+  });
 }

@@ -4,6 +4,8 @@ import type { Role } from '@grove/resources';
 import { hasRoles, missingRolesMessage, type AuthenticatedRequest } from '../common/auth/auth.guard';
 import { createValidationPipe } from '../common/validation';
 import { PortForwardQueryDto, VmPortForwardQueryDto } from './port-forward.dto';
+import { MetricsRegistry } from '../metrics/metrics-registry';
+import { SessionMetrics } from '../metrics/session-metrics';
 import { TunnelController, vmPortForwardRule } from './tunnel.controller';
 import type { PortForwardRequest, TunnelSessionService } from './tunnel-session.service';
 
@@ -89,7 +91,7 @@ describe('VM port-forward roles', () => {
       return Promise.resolve();
     },
   } as unknown as TunnelSessionService;
-  const controller = new TunnelController(sessions);
+  const controller = new TunnelController(sessions, new SessionMetrics(new MetricsRegistry()));
   const reply = { hijack: () => undefined } as unknown as FastifyReply;
   const account = (roles: Role[]) => ({ roles });
 

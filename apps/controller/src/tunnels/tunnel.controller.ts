@@ -8,6 +8,7 @@ import {
   RequireRolesPerRequest,
   type AuthRuleResolver,
 } from '../common/auth/roles.decorator';
+import { SessionMetrics, tunnelSessionKind } from '../metrics/session-metrics';
 import type { PortForwardDestination } from './port-forward-destination';
 import { IpQueryDto, PortForwardQueryDto, VmPortForwardQueryDto } from './port-forward.dto';
 import { TunnelSessionService, type PortForwardRequest } from './tunnel-session.service';
@@ -51,7 +52,10 @@ class IpResponseDto {
 @ApiBasicAuth()
 @Controller('v1')
 export class TunnelController {
-  constructor(private readonly sessions: TunnelSessionService) {}
+  constructor(
+    private readonly sessions: TunnelSessionService,
+    private readonly metrics: SessionMetrics,
+  ) {}
 
   @Get('vms/:name/port-forward')
   @RequireRolesPerRequest(vmPortForwardRule)
@@ -109,14 +113,20 @@ export class TunnelController {
     req: AuthenticatedRequest,
     reply: FastifyReply,
   ): Promise<void> {
-    await this.sessions.portForward({
-      target,
-      to: destination(query),
-      waitSeconds: query.wait === undefined ? DEFAULT_PORT_FORWARD_WAIT_SECONDS : Number(query.wait),
-      account: req.serviceAccount!,
-      request: req.raw,
-      remoteAddress: req.ip,
-    });
+    const to = destination(query);
+    try {
+      await this.sessions.portForward({
+        target,
+        to,
+        waitSeconds: query.wait === undefined ? DEFAULT_PORT_FORWARD_WAIT_SECONDS : Number(query.wait),
+        account: req.serviceAccount!,
+        request: req.raw,
+        remoteAddress: req.ip,
+      });
+    } catch (err) {
+      this.metrics.refused(tunnelSessionKind(to.kind === 'port' ? to.port : undefined));
+      throw err;
+    }
     // The WebSocket took the connection: Fastify must not answer. (`@Res()` without passthrough also keeps Nest from
     // sending the handler's result on the hijacked reply, which Fastify refuses with an error object per handshake.)
     reply.hijack();

@@ -26,6 +26,7 @@ import { missingRolesMessage } from '../common/auth/auth.guard';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
+import { SchedulingMetrics } from '../metrics/scheduling-metrics';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { VmChangeBus } from './vm-change-bus';
 import type { HostProcessDto } from './vm-host-process.dto';
@@ -120,6 +121,7 @@ export class VmService {
     private readonly changes: VmChangeBus,
     private readonly scheduling: SchedulingTrigger,
     private readonly sessions: WorkerSessionRegistry,
+    private readonly metrics: SchedulingMetrics,
   ) {}
 
   /** Every VM, for the scheduler's snapshot. */
@@ -272,6 +274,9 @@ export class VmService {
       }
       return next;
     });
+    if (result?.after) {
+      this.metrics.stateReported(result.before, result.after);
+    }
     return this.published(name, result);
   }
 

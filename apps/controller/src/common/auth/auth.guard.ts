@@ -1,11 +1,18 @@
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Role, ServiceAccount } from '@grove/resources';
 import type { FastifyRequest } from 'fastify';
+import { CONTROLLER_CONFIG, type ControllerConfig } from '../../infra/config/controller-config';
 import { ServiceAccountService } from '../../service-accounts/service-account.service';
 import { DomainError, DomainErrorCode } from '../domain-error';
 import { LoginThrottle } from './login-throttle';
-import { AUTH_RULE, AUTH_RULE_PER_REQUEST, type AuthRule, type AuthRuleResolver } from './roles.decorator';
+import {
+  AUTH_PUBLIC_WHEN,
+  AUTH_RULE,
+  AUTH_RULE_PER_REQUEST,
+  type AuthRule,
+  type AuthRuleResolver,
+} from './roles.decorator';
 
 /** The authenticated service account, attached to the request by the guard. */
 export interface AuthenticatedRequest extends FastifyRequest {
@@ -71,13 +78,18 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly serviceAccounts: ServiceAccountService,
+    @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     const staticRule = this.reflector.getAllAndOverride<AuthRule | undefined>(AUTH_RULE, targets);
     const resolve = this.reflector.getAllAndOverride<AuthRuleResolver | undefined>(AUTH_RULE_PER_REQUEST, targets);
-    if (staticRule?.kind === 'public' && !resolve) {
+    const publicWhen = this.reflector.getAllAndOverride<((config: ControllerConfig) => boolean) | undefined>(
+      AUTH_PUBLIC_WHEN,
+      targets,
+    );
+    if ((staticRule?.kind === 'public' && !resolve) || publicWhen?.(this.config)) {
       return true;
     }
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();

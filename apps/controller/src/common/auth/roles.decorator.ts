@@ -1,9 +1,11 @@
 import { SetMetadata } from '@nestjs/common';
 import type { Role } from '@grove/resources';
 import type { FastifyRequest } from 'fastify';
+import type { ControllerConfig } from '../../infra/config/controller-config';
 
 export const AUTH_RULE = 'grove:auth-rule';
 export const AUTH_RULE_PER_REQUEST = 'grove:auth-rule-per-request';
+export const AUTH_PUBLIC_WHEN = 'grove:auth-public-when';
 
 /** How an endpoint is protected. Endpoints without a rule require an authenticated service account. */
 export type AuthRule =
@@ -18,6 +20,12 @@ export type AuthRuleResolver = (request: FastifyRequest) => Exclude<AuthRule, { 
 
 /** Reachable without credentials. */
 export const Public = () => SetMetadata(AUTH_RULE, { kind: 'public' } satisfies AuthRule);
+
+/**
+ * Reachable without credentials when the controller's configuration says so (`GET /metrics` with `--metrics-public`);
+ * otherwise the endpoint's other rule applies. Read per app, since one process may run controllers configured apart.
+ */
+export const PublicWhen = (when: (config: ControllerConfig) => boolean) => SetMetadata(AUTH_PUBLIC_WHEN, when);
 
 /** Every listed role is required. */
 export const RequireRoles = (...roles: Role[]) => SetMetadata(AUTH_RULE, { kind: 'all', roles } satisfies AuthRule);

@@ -42,6 +42,12 @@ describe('controller configuration', () => {
     });
   });
 
+  it('serves /metrics without credentials only with --metrics-public', () => {
+    expect(loadControllerConfig([], env).metricsPublic).toBe(false);
+    expect(loadControllerConfig(['--metrics-public'], env).metricsPublic).toBe(true);
+    expect(() => loadControllerConfig(['--metrics-public=yes'], env)).toThrow(ConfigError);
+  });
+
   it('moves or turns off the worker gRPC listener', () => {
     expect(loadControllerConfig(['--listen-grpc', '127.0.0.1:7001'], env).grpcListen).toEqual({
       host: '127.0.0.1',

@@ -27,6 +27,11 @@ export interface ControllerConfig {
   /** Serve Swagger UI at /v1/docs. */
   swaggerUi: boolean;
   /**
+   * Serve `GET /metrics` without credentials (`--metrics-public`), for a Prometheus that cannot send HTTP Basic; without
+   * it the endpoint needs a service account with `admin:read`, as every other endpoint needs its role.
+   */
+  metricsPublic: boolean;
+  /**
    * Accept every host directory a VM asks for, whatever the cluster's host-dir policies say (`grove dev
    * --insecure-allow-host-dirs`, as Orchard's `orchard dev` flag, orchard-2026.md §1.2.12). For one-machine
    * development clusters only: any VM creator can then mount any path of the worker hosts.
@@ -118,6 +123,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'swagger-ui': { type: 'boolean' },
+        'metrics-public': { type: 'boolean' },
         'insecure-allow-host-dirs': { type: 'boolean' },
         'log-format': { type: 'string' },
         'worker-offline-timeout': { type: 'string' },
@@ -260,6 +266,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     bootstrapAdminToken,
     commit: env['GROVE_COMMIT'] ?? '',
     swaggerUi: values['swagger-ui'] === true,
+    metricsPublic: values['metrics-public'] === true,
     ...(values['insecure-allow-host-dirs'] === true ? { insecureAllowHostDirs: true } : {}),
     jsonLogs: logFormat === 'json',
     workerOfflineTimeoutMs: offline,
@@ -282,6 +289,7 @@ export function defaultControllerConfig(overrides: Partial<ControllerConfig> = {
     insecureNoTls: true,
     commit: '',
     swaggerUi: false,
+    metricsPublic: false,
     jsonLogs: false,
     workerOfflineTimeoutMs: 180_000,
     workerPingIntervalMs: 10_000,
