@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { GroveWorker } from './grove-worker';
-import { readMachineId } from './machine-id';
 import { loadWorkerConfig, WorkerConfigError } from './config/worker-config';
-import { createRuntime } from './runtime/create-runtime';
+import { createWorkerApplication } from './worker.module';
 import { createWorkerLog } from './worker-log';
 
 /**
  * Entry point of the worker process; `grove worker run` spawns it with the same arguments. It registers, keeps its
  * session with the controller, reconnects on its own and runs the VMs placed on it; SIGINT/SIGTERM stop and delete
- * those VMs and end it.
+ * those VMs and end it (a second signal ends it at once, with exit code 1). The worker is a Nest application
+ * (worker.module.ts); closing it runs the stop.
  */
 async function main(): Promise<void> {
   let config;
@@ -22,31 +22,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createWorkerLog(config.name, config.logFile);
-  const runtime = createRuntime(config, log);
-  const worker = new GroveWorker({
-    session: {
-      controllerUrl: config.controllerUrl,
-      serviceAccountName: config.credentials.serviceAccountName,
-      serviceAccountToken: config.credentials.serviceAccountToken,
-      certificatePem: config.credentials.certificatePem,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      identity: {
-        name: config.name,
-        machineId: await readMachineId(),
-        labels: config.labels,
-        resources: config.resources,
-        defaultCpu: config.defaultCpu,
-        defaultMemory: config.defaultMemory,
-        runtime: runtime.reportedRuntime,
-        // The synthetic runtime stands in for Apple Silicon, so that VMs created with the defaults land on it.
-        arch: config.runtime === 'synthetic' || process.arch === 'arm64' ? 'arm64' : 'amd64',
-      },
-    },
-    runtime,
-    log,
-    endpointAddress: config.endpointAddress,
-    hostProcesses: config.hostProcesses,
-  });
+  const app = await createWorkerApplication({ config, log });
+  const worker = app.get(GroveWorker);
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     if (stopping) {
@@ -54,11 +31,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     log(`received ${signal}, stopping and deleting this worker's VMs`);
-    stopping = worker.stop();
+    stopping = app.close();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  await worker.run();
+  await worker.finished;
   await stopping;
   log('stopped');
   await log.close();

@@ -134,6 +134,29 @@ describe('worker configuration', () => {
     expect(loadWorkerConfig([...args, '--no-host-processes']).hostProcesses).toBe(false);
   });
 
+  it('serves /healthz and /metrics on 127.0.0.1:6130 unless --listen-metrics names another address or off', () => {
+    const args = ['ctrl', '--bootstrap-token', token];
+    expect(loadWorkerConfig(args).metricsListen).toEqual({ host: '127.0.0.1', port: 6130, given: false });
+    expect(loadWorkerConfig([...args, '--listen-metrics', '0.0.0.0:9100']).metricsListen).toEqual({
+      host: '0.0.0.0',
+      port: 9100,
+      given: true,
+    });
+    expect(loadWorkerConfig([...args, '--listen-metrics', '[::1]:0']).metricsListen).toEqual({
+      host: '::1',
+      port: 0,
+      given: true,
+    });
+    expect(loadWorkerConfig([...args, '--listen-metrics', 'off']).metricsListen).toBeUndefined();
+    expect(loadWorkerConfig([...args, '--listen-metrics', '']).metricsListen).toBeUndefined();
+    for (const bad of ['localhost:6130', '127.0.0.1', '127.0.0.1:70000', '::1:6130', ':6130']) {
+      expect(() => loadWorkerConfig([...args, '--listen-metrics', bad])).toThrow(
+        `--listen-metrics "${bad}" must be IP:PORT (e.g. 127.0.0.1:6130, 0.0.0.0:6130 or [::1]:6130; port 0 for any ` +
+          'free port), or off',
+      );
+    }
+  });
+
   it('rejects unknown delay steps and malformed delays', () => {
     expect(() => parseSyntheticDelays(['reboot=5'])).toThrow(/STEP one of pull, clone, configure, boot, delete/);
     expect(() => parseSyntheticDelays(['clone=5=6'])).toThrow(/clone=5=6/);

@@ -42,6 +42,39 @@ export interface WorkerConfig {
    * `--no-host-processes` turns it off for hosts where nobody with `host-process:write` should run programs.
    */
   hostProcesses: boolean;
+  /**
+   * Where `/healthz` and `/metrics` are served (`--listen-metrics`, issue 14); undefined when turned off. `given`: the
+   * address was given, so that a port in use fails the start; the default only warns then (another worker on this
+   * host holds it).
+   */
+  metricsListen?: MetricsListen;
+}
+
+/** The address of the worker's health and metrics listener. */
+export interface MetricsListen {
+  host: string;
+  port: number;
+  given: boolean;
+}
+
+/** `--listen-metrics`'s default: loopback, the port after the controller's 6120–6122. */
+export const DEFAULT_LISTEN_METRICS = '127.0.0.1:6130';
+
+/**
+ * Reads `--listen-metrics`: `HOST:PORT` with an IP address (`[v6]:PORT` for IPv6; port 0 takes any free port), or
+ * `off` or an empty value for no listener. Returns the address, undefined for off, or what is wrong.
+ */
+export function parseMetricsListen(text: string, given: boolean): MetricsListen | undefined | string {
+  if (text === '' || text === 'off') {
+    return undefined;
+  }
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (!match || host === undefined || isIP(host) === 0 || port > 65535) {
+    return `--listen-metrics "${text}" must be IP:PORT (e.g. 127.0.0.1:6130, 0.0.0.0:6130 or [::1]:6130; port 0 for any free port), or off`;
+  }
+  return { host, port, given };
 }
 
 export const WORKER_RUNTIME_KINDS = ['tart', 'synthetic'] as const;
@@ -130,6 +163,7 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
         'heartbeat-interval': { type: 'string' },
         'endpoint-address': { type: 'string' },
         'no-host-processes': { type: 'boolean' },
+        'listen-metrics': { type: 'string' },
       },
     });
   } catch (err) {
@@ -209,8 +243,16 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
       `--endpoint-address "${endpointAddress}" must be an IP address of this host (e.g. 127.0.0.1, 0.0.0.0 or ::)`,
     );
   }
+  const metricsListen = parseMetricsListen(
+    values['listen-metrics'] ?? DEFAULT_LISTEN_METRICS,
+    values['listen-metrics'] !== undefined,
+  );
+  if (typeof metricsListen === 'string') {
+    problems.push(metricsListen);
+  }
   const config = {
     endpointAddress,
+    metricsListen: typeof metricsListen === 'string' ? undefined : metricsListen,
     hostProcesses: values['no-host-processes'] !== true,
     heartbeatIntervalMs: heartbeatSeconds * 1000,
     runtime,

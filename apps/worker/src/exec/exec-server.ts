@@ -14,6 +14,11 @@ import {
 import { SshConnections } from './ssh-connections';
 import { SshExecutor } from './ssh-exec';
 
+/** How an exec session's command ran. */
+export type ExecVia = 'agent' | 'ssh';
+/** How an exec session ended: the command exited (whatever its status), it failed or could not start, or it was cancelled. */
+export type ExecResult = 'exited' | 'failed' | 'cancelled';
+
 export interface ExecServerOptions {
   /** Where the guest agent of a running VM of this worker answers; throws when the VM does not run here. */
   guestAgent: (vmUid: string) => GuestAgentAddress;
@@ -28,6 +33,8 @@ export interface ExecServerOptions {
   sshSetupTimeoutMs?: number;
   /** SSH keepalive interval; default 30 s. */
   sshKeepaliveMs?: number;
+  /** Told how each session ran (undefined: it never started) and ended: the worker's metrics. */
+  onSessionEnd?: (via: ExecVia | undefined, result: ExecResult) => void;
 }
 
 /** After the agent of a VM did not answer and SSH did, its execs use SSH for this long before the agent is asked again. */
@@ -82,7 +89,7 @@ export class ExecServer {
     const log = (line: string) => this.options.log(`exec session ${session} in VM ${vmUid}: ${line}`);
     const cancel = new AbortController();
     let handle: ExecHandle | undefined;
-    let via = '';
+    let via: ExecVia | undefined;
     let finished = false;
     let bytesIn = 0;
     let bytesOut = 0;
@@ -113,6 +120,7 @@ export class ExecServer {
             ? `exited with status ${outcome.code}`
             : `failed: ${outcome.error}`;
       log(`${via ? `ran via ${via}, ` : ''}${what} (${bytesIn} bytes in, ${bytesOut} bytes out)`);
+      this.options.onSessionEnd?.(via, 'cancelled' in outcome ? 'cancelled' : 'code' in outcome ? 'exited' : 'failed');
       resolveDone();
     };
     const active: ActiveExec = {

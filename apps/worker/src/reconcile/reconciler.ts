@@ -1,7 +1,7 @@
 import type { Vm, VmEvent } from '@grove/resources';
 import type { Socket } from 'node:net';
 import type { GuestAgentAddress, OnDiskVm, VmRuntime } from '../runtime/vm-runtime';
-import { ManagedVm, type StartupScriptRunner } from '../vms/managed-vm';
+import { ManagedVm, type ManagedVmOptions, type StartupScriptRunner } from '../vms/managed-vm';
 import { planOnDiskGc } from './on-disk-name';
 import { describeSidecarChange, onlySidecarsChanged } from './sidecar-change';
 import { ownedConditions, reportChanges, type ObservedState, type VmStateReport } from './state-report';
@@ -31,6 +31,8 @@ export interface ReconcilerOptions {
   hostProcesses?: VmSidecarsOptions['hostProcesses'];
   /** How long a host process has to listen on its socket; default 10 s. */
   hostProcessReadyTimeoutMs?: VmSidecarsOptions['hostProcessReadyTimeoutMs'];
+  /** Told how long each completed step of a VM took (the worker's metrics). */
+  onVmStep?: ManagedVmOptions['onStep'];
 }
 
 /**
@@ -254,6 +256,7 @@ export class Reconciler {
       // Host processes start before each run and stop when it ends (orchard-2026.md §1.2.3).
       beforeRun: (managed, signal) => this.sidecars.startHostProcesses(managed, signal),
       afterRun: (managed) => this.sidecars.stopHostProcesses(managed.onDiskName),
+      onStep: this.options.onVmStep,
     });
     vm.on('change', () => void this.requestSync());
     this.vms.set(remote.localName, vm);

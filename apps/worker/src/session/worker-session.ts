@@ -83,6 +83,8 @@ export class WorkerSession extends EventEmitter {
   private stream: Stream | undefined;
   private wake: (() => void) | undefined;
   private rtt: number | undefined;
+  /** The idle tunnels of the session that is up, if one is. */
+  private pool: TunnelPool | undefined;
   /** The last failure logged, to keep a controller that is down for an hour from filling the log every second. */
   private lastFailure: { line: string; loggedAt: number; repeats: number } | undefined;
 
@@ -168,6 +170,16 @@ export class WorkerSession extends EventEmitter {
   /** Smallest ping round trip to the controller seen so far, in ms (tunnel flow control starts from it). */
   get minRttMs(): number | undefined {
     return this.rtt;
+  }
+
+  /** Idle tunnels the current session keeps open now (the worker's metrics). */
+  get idleTunnels(): number {
+    return this.pool?.idleCount ?? 0;
+  }
+
+  /** Whether `stop()` was called: the worker is shutting down. */
+  get isStopped(): boolean {
+    return this.stopped;
   }
 
   /** The REST client of this session's credentials, for the rest of the worker to share. */
@@ -259,6 +271,7 @@ export class WorkerSession extends EventEmitter {
                 onOpen: (open: TunnelOpenFrame, call: TunnelClientCall) => this.emit('tunnel', open, call),
                 log: this.options.log,
               });
+              this.pool = pool;
               const interval = welcome.ping_interval_ms || 10_000;
               ping();
               pinger = setInterval(() => {
@@ -325,6 +338,7 @@ export class WorkerSession extends EventEmitter {
       clearInterval(heartbeat);
       clearInterval(pinger);
       pool?.stop();
+      this.pool = undefined;
       this.stream = undefined;
       // Tunnels in use ride this connection too; closing the client lets them finish while no new call starts.
       client.close();

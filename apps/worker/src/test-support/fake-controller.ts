@@ -8,7 +8,7 @@ import {
   type VmEvent,
 } from '@grove/resources';
 import { waitFor } from '@grove/testing';
-import { Reconciler, type ControllerPort, type VmStateReport } from '../reconcile/reconciler';
+import { Reconciler, type ControllerPort, type ReconcilerOptions, type VmStateReport } from '../reconcile/reconciler';
 import { FakeRuntime } from './fake-runtime';
 
 export const WORKER = 'mac-1';
@@ -86,6 +86,7 @@ export function setupReconciler(
     startupScript?: (signal: AbortSignal) => Promise<void>;
     hostProcesses?: boolean;
     hostProcessReadyTimeoutMs?: number;
+    onVmStep?: ReconcilerOptions['onVmStep'];
   } = {},
 ) {
   const runtime = new FakeRuntime();
@@ -99,6 +100,7 @@ export function setupReconciler(
     log: (line) => logs.push(line),
     hostProcesses: options.hostProcesses,
     hostProcessReadyTimeoutMs: options.hostProcessReadyTimeoutMs,
+    onVmStep: options.onVmStep,
   });
   /** Syncs until the controller's copy of the VM satisfies the probe (VM changes also trigger passes). */
   const until = (what: string, probe: () => boolean) =>

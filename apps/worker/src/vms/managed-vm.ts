@@ -21,6 +21,17 @@ export const STATUS = {
 /** Seconds `tart stop` gives the guest to shut down before it is forced (Orchard's `--timeout 5`). */
 export const STOP_TIMEOUT_SECONDS = 5;
 
+/**
+ * The steps of a VM's life whose durations the worker measures (`grove_worker_vm_step_seconds`, issue 14): `boot` is
+ * from `run` to the first SSH login of the startup script and `startup-script` the script itself, so both exist only
+ * for VMs that have one (the worker does not probe VMs for anything else).
+ */
+export type VmStep = 'pull' | 'clone' | 'configure' | 'boot' | 'startup-script' | 'stop' | 'delete';
+
+/** What a VM on this worker is doing, for `grove_worker_vms{state}`. */
+export const MANAGED_VM_STATES = ['starting', 'running', 'stopping', 'stopped', 'suspended', 'failed'] as const;
+export type ManagedVmState = (typeof MANAGED_VM_STATES)[number];
+
 /** Runs a VM's startup script once its run has begun; resolves when the script ended well, rejects otherwise. */
 export type StartupScriptRunner = (vm: ManagedVm, signal: AbortSignal) => Promise<void>;
 
@@ -36,6 +47,8 @@ export interface ManagedVmOptions {
   beforeRun?: (vm: ManagedVm, signal: AbortSignal) => Promise<void>;
   /** Runs after each `run` that `beforeRun` let start has ended, and after a `beforeRun` that was cancelled. */
   afterRun?: (vm: ManagedVm) => Promise<void>;
+  /** Told how long each step took that completed (pull, clone, configure, stop, delete): the worker's metrics. */
+  onStep?: (step: VmStep, seconds: number) => void;
 }
 
 /** Whether a stop or a suspend is under way; both end `tart run`, which must not then count as a crash. */
@@ -99,6 +112,23 @@ export class ManagedVm extends EventEmitter {
     return this.up;
   }
 
+  /** What the VM is doing now, for the worker's metrics. */
+  get state(): ManagedVmState {
+    if (this.error !== undefined) {
+      return 'failed';
+    }
+    if (this.deleting !== undefined || this.powerChange !== undefined) {
+      return 'stopping';
+    }
+    if (this.up) {
+      return 'running';
+    }
+    if (!this.started || this.launching) {
+      return 'starting';
+    }
+    return this.message === STATUS.suspended ? 'suspended' : 'stopped';
+  }
+
   /** What the transition table needs (orchard.md §5.2). */
   view(): LocalVmView {
     const common = {
@@ -139,7 +169,9 @@ export class ManagedVm extends EventEmitter {
   async stop(): Promise<void> {
     // Captured first: once this run ends the reconciler may start a new one, which this stop must leave alone.
     const { abort, task } = this;
+    let stopping: number | undefined;
     if (this.up && this.powerChange === undefined) {
+      stopping = performance.now();
       this.powerChange = 'stopping';
       this.setMessage(STATUS.stopping);
       try {
@@ -150,6 +182,9 @@ export class ManagedVm extends EventEmitter {
     }
     abort.abort();
     await task;
+    if (stopping !== undefined) {
+      this.observe('stop', stopping);
+    }
   }
 
   /** Saves the VM's memory and ends its run (`tart suspend`); a failure fails the VM. */
@@ -174,7 +209,7 @@ export class ManagedVm extends EventEmitter {
     this.deleting ??= (async () => {
       await this.stop();
       if (this.cloned) {
-        await this.options.runtime.delete(this.onDiskName);
+        await this.timed('delete', () => this.options.runtime.delete(this.onDiskName));
       }
     })();
     return this.deleting;
@@ -186,25 +221,29 @@ export class ManagedVm extends EventEmitter {
     try {
       if (this.spec.imagePullPolicy === 'Always') {
         this.setMessage(STATUS.pulling);
-        await step('failed to pull the VM', () => runtime.pull(image, signal));
+        await step('failed to pull the VM', () => this.timed('pull', () => runtime.pull(image, signal)));
       }
       this.setMessage(STATUS.cloning);
-      await step('failed to clone the VM', () => runtime.clone(image, this.onDiskName, signal));
+      await step('failed to clone the VM', () =>
+        this.timed('clone', () => runtime.clone(image, this.onDiskName, signal)),
+      );
       this.cloned = true;
       this.fqn = (await runtime.fqn(image, signal)) ?? '';
       // A suspended VM resumes with the configuration it was saved with (tart.md §3.3 step 4).
       if (!(await runtime.isSuspended(this.onDiskName, signal))) {
         this.setMessage(STATUS.configuring);
         await step('failed to configure the VM', () =>
-          runtime.configure(
-            this.onDiskName,
-            {
-              cpu: this.spec.assignedCPU || this.spec.cpu,
-              memory: this.spec.assignedMemory || this.spec.memory,
-              diskSize: this.spec.diskSize,
-              randomSerial: this.spec.randomSerial,
-            },
-            signal,
+          this.timed('configure', () =>
+            runtime.configure(
+              this.onDiskName,
+              {
+                cpu: this.spec.assignedCPU || this.spec.cpu,
+                memory: this.spec.assignedMemory || this.spec.memory,
+                diskSize: this.spec.diskSize,
+                randomSerial: this.spec.randomSerial,
+              },
+              signal,
+            ),
           ),
         );
       }
@@ -296,6 +335,17 @@ export class ManagedVm extends EventEmitter {
     } catch (err) {
       this.options.log(`${this.onDiskName}: ${(err as Error).message}`);
     }
+  }
+
+  /** Runs a runtime step and, when it completed, reports how long it took. */
+  private async timed(what: VmStep, run: () => Promise<void>): Promise<void> {
+    const started = performance.now();
+    await run();
+    this.observe(what, started);
+  }
+
+  private observe(what: VmStep, started: number): void {
+    this.options.onStep?.(what, (performance.now() - started) / 1000);
   }
 
   private fail(message: string): void {

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Client, type ClientChannel } from 'ssh2';
 import type { VmEvent } from '@grove/resources';
 import type { VmRuntime } from '../runtime/vm-runtime';
-import { vmCredentials, type ManagedVm, type StartupScriptRunner } from './managed-vm';
+import { vmCredentials, type ManagedVm, type StartupScriptRunner, type VmStep } from './managed-vm';
 
 /** How long failed SSH attempts right after `run` began go unreported. */
 const QUIET_BOOT_MS = 2_000;
@@ -18,6 +18,11 @@ export interface StartupScriptOptions {
   connectDeadlineMs?: number;
   /** Pause between connection attempts. */
   retryDelayMs?: number;
+  /**
+   * Told how long the VM took from `run` to the script's SSH login (`boot`) and the script to succeed
+   * (`startup-script`): the worker's metrics.
+   */
+  onStep?: (step: Extract<VmStep, 'boot' | 'startup-script'>, seconds: number) => void;
 }
 
 /**
@@ -106,13 +111,19 @@ export function startupScriptRunner(options: StartupScriptOptions): StartupScrip
       return;
     }
     const events = new EventStreamer(vm.name, options.events, options.log);
+    // The runner is called as `run` begins, so this is when the boot began.
+    const began = performance.now();
+    const seconds = (since: number) => (performance.now() - since) / 1000;
     try {
       const client = await connectWithRetry(vm, options, events, signal);
+      const loggedIn = performance.now();
+      options.onStep?.('boot', seconds(began));
       try {
         const code = await runInShell(client, startupShellInput(script.script_content, script.env), events, signal);
         if (code !== 0) {
           throw new Error(`Process exited with status ${code}`);
         }
+        options.onStep?.('startup-script', seconds(loggedIn));
       } finally {
         client.end();
       }

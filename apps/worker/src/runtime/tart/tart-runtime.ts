@@ -16,6 +16,7 @@ import { ensureSymlink, socketLinkPath } from './agent-socket';
 import { READ_BOOTPD_ARGS, dhcpLeaseTimeWarning } from './dhcp-lease-time';
 import { parseTartGetState, parseTartList } from './tart-json';
 import { type TartIpResolver, tartIpArgs, tartRunArgs, tartSetArgs, tartStopArgs } from './tart-args';
+import { tartDownload } from './tart-pull-output';
 import {
   type ProcessResult,
   TART_NOT_FOUND,
@@ -26,6 +27,14 @@ import {
   spawnFailure,
   tartFailureMessage,
 } from './tart-process';
+
+/** What the runtime tells the worker's metrics (issue 14). */
+export interface TartObserver {
+  /** A tart command failed: its subcommand (`clone`, `run`, `version` for `--version`). Cancellations do not count. */
+  commandFailed(command: string): void;
+  /** `tart pull`, or `tart clone` pulling implicitly, downloaded an image: how big (when Tart said) and how long. */
+  imageDownloaded(download: { command: 'pull' | 'clone'; bytes?: number; seconds: number }): void;
+}
 
 export interface TartRuntimeOptions {
   /** The `tart` executable: a path, or a name looked up on the PATH of `env` (default `tart`). */
@@ -40,6 +49,8 @@ export interface TartRuntimeOptions {
    * 30 s; `pull`, `clone` (tens of minutes for real images) and `run` are bounded only by their AbortSignal.
    */
   commandTimeoutMs?: number;
+  /** Told about failed commands and image downloads (the worker's metrics). */
+  observer?: TartObserver;
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 120_000;
@@ -68,6 +79,7 @@ export class TartRuntime implements VmRuntime {
   private readonly env: NodeJS.ProcessEnv;
   private readonly log: (line: string) => void;
   private readonly commandTimeoutMs: number;
+  private readonly observer: TartObserver | undefined;
   /** VMs last run with `--net-bridged`, whose IP needs the agent/ARP resolvers; `connect` has no spec to look at. */
   private readonly bridged = new Set<string>();
   /** Short symlinks made for agent sockets whose paths are too long to dial (see {@link socketLinkPath}). */
@@ -78,6 +90,7 @@ export class TartRuntime implements VmRuntime {
     this.env = options.env ?? process.env;
     this.log = options.log ?? (() => undefined);
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.observer = options.observer;
   }
 
   async start(): Promise<void> {
@@ -103,11 +116,21 @@ export class TartRuntime implements VmRuntime {
   }
 
   async pull(image: string, signal: AbortSignal): Promise<void> {
-    await this.tart(['pull', image], { signal });
+    await this.downloading('pull', () => this.tart(['pull', image], { signal }));
   }
 
   async clone(image: string, onDiskName: string, signal: AbortSignal): Promise<void> {
-    await this.tart(['clone', image, onDiskName], { signal });
+    await this.downloading('clone', () => this.tart(['clone', image, onDiskName], { signal }));
+  }
+
+  /** Runs a pull or clone and tells the observer about the download its output shows, if any. */
+  private async downloading(command: 'pull' | 'clone', run: () => Promise<ProcessResult>): Promise<void> {
+    const started = performance.now();
+    const { stdout } = await run();
+    const download = tartDownload(stdout);
+    if (download && this.observer) {
+      this.observer.imageDownloaded({ command, ...download, seconds: (performance.now() - started) / 1000 });
+    }
   }
 
   async fqn(image: string, signal: AbortSignal): Promise<string | undefined> {
@@ -149,6 +172,7 @@ export class TartRuntime implements VmRuntime {
     try {
       result = await runProcess(this.binary, tartRunArgs(options, onDiskName), { env: this.env, signal });
     } catch (err) {
+      this.observer?.commandFailed('run');
       throw spawnFailure(err);
     }
     if (result.aborted || result.code === 0) {
@@ -156,6 +180,7 @@ export class TartRuntime implements VmRuntime {
       return { code: result.aborted ? null : 0 };
     }
     const error = tartFailureMessage(result);
+    this.observer?.commandFailed('run');
     this.log(`tart run ${onDiskName} ended with ${result.code ?? result.signal}: ${error}`);
     return { code: result.code, error };
   }
@@ -285,6 +310,7 @@ export class TartRuntime implements VmRuntime {
     } catch (err) {
       if (!options.signal?.aborted) {
         this.log(`tart ${args.join(' ')}: ${(err as Error).message}`);
+        this.observer?.commandFailed(args[0].replace(/^-+/, ''));
       }
       throw err;
     }
