@@ -138,7 +138,11 @@ class Report {
     );
     this.row(phase, `heartbeat PUT /v1/workers/{name} during ${what}`, p50p99(load.heartbeat), 'p99 ≲ 20 ms');
     this.row(phase, `worker sync GET /v1/vms?filter=worker= during ${what}`, p50p99(load.sync));
-    this.row(phase, `\`scheduling pass\` log lines during ${what}`, String(load.passesLogged));
+    this.row(
+      phase,
+      `\`scheduling pass\` log lines during ${what}, and the pass times they give`,
+      `${load.passesLogged}; ${p50p99(load.passMs)}`,
+    );
   }
 
   creates(
@@ -176,6 +180,8 @@ class Report {
       list.encoding === 'gzip' ? `${mib(list.wireBytes)} gzip of ${mib(list.bodyBytes)}` : mib(list.bodyBytes);
     this.row(phase, `${what} (${size}): whole body`, p50p99(list.total), 'p99 ≤ 200 ms');
     this.row(phase, `${what}: first byte`, p50p99(list.firstByte), '≤ 50 ms');
+    const cpu = list.cpuMsEach === undefined ? NA : `${list.cpuMsEach.toFixed(0)} ms`;
+    this.row(phase, `${what}: controller CPU per list (background load included)`, cpu);
   }
 }
 

@@ -36,10 +36,14 @@ export interface StepLoad {
   sync: Summary;
   /** `scheduling pass:` lines the controller logged meanwhile. */
   passesLogged: number;
+  /** The durations those lines give (`… in N ms`, logged by passes that changed something). */
+  passMs: Summary;
 }
 
 export interface ListFigures {
   total: Summary;
+  /** Controller CPU per list, background load (heartbeats, sync reads, passes) included. */
+  cpuMsEach?: number;
   firstByte: Summary;
   wireBytes: number;
   bodyBytes: number;
@@ -117,6 +121,9 @@ async function startFleetRun(config: FleetConfig, slots: number, label: string):
           heartbeat: workers.heartbeats.between(cpu.start, end),
           sync: workers.syncs.between(cpu.start, end),
           passesLogged: (log.match(/scheduling pass/g) ?? []).length,
+          passMs: summarise(
+            [...log.matchAll(/scheduling pass:[^\n]* in (\d+(?:\.\d+)?) ?ms/g)].map((m) => Number(m[1])),
+          ),
         };
       };
     };
@@ -194,14 +201,17 @@ async function createAndPlace(
 }
 
 /** `n` lists of `path`, one after another, each on a new connection. */
-async function lists(url: string, path: string, n: number, gzip: boolean): Promise<ListFigures> {
+async function lists(run: FleetRun, path: string, n: number, gzip: boolean): Promise<ListFigures> {
   const timings: ListTiming[] = [];
+  const cpu = new CpuWindow(run.cluster.controller.child.pid ?? -1);
   for (let i = 0; i < n; i++) {
-    timings.push(await timeList(url, path, CREDENTIALS, { gzip }));
+    timings.push(await timeList(run.cluster.url, path, CREDENTIALS, { gzip }));
   }
+  const { cpuSeconds } = cpu.end();
   const last = timings[timings.length - 1];
   return {
     total: summarise(timings.map((t) => t.totalMs)),
+    cpuMsEach: cpuSeconds === undefined ? undefined : (cpuSeconds * 1000) / n,
     firstByte: summarise(timings.map((t) => t.firstByteMs)),
     wireBytes: last.wireBytes,
     bodyBytes: last.bodyBytes,
@@ -301,11 +311,9 @@ export async function allFit(config: FleetConfig): Promise<AllFitResult> {
     );
     const endLists = run.window();
     const listLimit = 120_000 + config.lists * 10_000;
-    const list = await step(`${config.lists} lists`, listLimit, () =>
-      lists(run.cluster.url, '/v1/vms', config.lists, false),
-    );
+    const list = await step(`${config.lists} lists`, listLimit, () => lists(run, '/v1/vms', config.lists, false));
     const listGzip = await step(`${config.lists} lists with gzip`, listLimit, () =>
-      lists(run.cluster.url, '/v1/vms', config.lists, true),
+      lists(run, '/v1/vms', config.lists, true),
     );
     // A controller without pagination answers 400 to ?limit=: that row then stays empty, without an error.
     const listPaged = await pagedLists(run.cluster.url, 1000, Math.max(1, Math.floor(config.lists / 4))).catch(
@@ -367,10 +375,10 @@ export async function allFull(config: FleetConfig): Promise<AllFullResult> {
     const messages = await step('pending reasons', 120_000, () => run.db.pendingMessages());
     const listLimit = 120_000 + config.fullLists * 60_000;
     const list = await step(`${config.fullLists} lists`, listLimit, () =>
-      lists(run.cluster.url, '/v1/vms', config.fullLists, false),
+      lists(run, '/v1/vms', config.fullLists, false),
     );
     const listGzip = await step(`${config.fullLists} lists with gzip`, listLimit, () =>
-      lists(run.cluster.url, '/v1/vms', config.fullLists, true),
+      lists(run, '/v1/vms', config.fullLists, true),
     );
     return { create, settled, steady, messages, list, listGzip, memory: memoryOf(run.cluster), errors };
   } finally {
