@@ -103,7 +103,8 @@ interface ShapeState {
   seen: number;
   /** Every worker refused it: the shape's remaining VMs wait. */
   stuck: boolean;
-  waiting: Vm[];
+  /** Why they wait, once the pass is done. */
+  reason: string;
 }
 
 /** Moves of the order a shape catches up with one by one; after more, it looks from the start again. */
@@ -135,6 +136,8 @@ function* placementSteps(input: PlacementInput): Generator<void, PlacementPlan, 
 
   const pending = yield* fifo(input.vms);
   const shapes = new Map<string, ShapeState>();
+  /** The shape of each pending VM left waiting, by its place in `pending`. */
+  const waitingAs: Array<ShapeState | undefined> = [];
   const assignments: Assignment[] = [];
   for (let n = 0; n < pending.length; n++) {
     if (n % 64 === 63) {
@@ -146,11 +149,11 @@ function* placementSteps(input: PlacementInput): Generator<void, PlacementPlan, 
     let state = shapes.get(key);
     if (!state) {
       const view = viewShape(shape);
-      state = { view, refused: new Uint8Array(slots.length), start: 0, seen: moves.length, stuck: false, waiting: [] };
+      state = { view, refused: new Uint8Array(slots.length), start: 0, seen: moves.length, stuck: false, reason: '' };
       shapes.set(key, state);
     }
     if (state.stuck) {
-      state.waiting.push(vm);
+      waitingAs[n] = state;
       continue;
     }
     catchUp(state, moves);
@@ -170,7 +173,7 @@ function* placementSteps(input: PlacementInput): Generator<void, PlacementPlan, 
     }
     if (at < 0) {
       state.stuck = true;
-      state.waiting.push(vm);
+      waitingAs[n] = state;
       continue;
     }
     const [chosen] = order.splice(at, 1);
@@ -195,16 +198,22 @@ function* placementSteps(input: PlacementInput): Generator<void, PlacementPlan, 
     final.set(slot.view.worker.name, slot.usage);
   }
   // The reason of a waiting VM is that of its shape against the workers as the pass leaves them.
-  const unplaced: Unplaced[] = [];
   for (const state of shapes.values()) {
-    if (state.waiting.length > 0) {
+    if (state.stuck) {
       yield;
-      const reason = reasonAgainst(state.view, views, final);
-      unplaced.push(...state.waiting.map((vm) => ({ vm: vm.name, uid: vm.uid, reason })));
+      state.reason = reasonAgainst(state.view, views, final);
     }
   }
-  const rank = new Map(pending.map((vm, i) => [vm.uid, i]));
-  unplaced.sort((a, b) => rank.get(a.uid)! - rank.get(b.uid)!);
+  const unplaced: Unplaced[] = [];
+  for (let n = 0; n < pending.length; n++) {
+    if (n % 256 === 255) {
+      yield;
+    }
+    const state = waitingAs[n];
+    if (state) {
+      unplaced.push({ vm: pending[n].name, uid: pending[n].uid, reason: state.reason });
+    }
+  }
   return { assignments, unplaced, usage: final };
 }
 
