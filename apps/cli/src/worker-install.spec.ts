@@ -349,6 +349,23 @@ describe('grove worker install / uninstall', () => {
       expect(none.code).toBe(0);
       expect(none.stdout).toContain('--no-host-processes');
     });
+
+    it('passes --listen-metrics on to the service, and refuses an address the worker would refuse', async () => {
+      const args = ['worker', 'install', 'ctl.example', '--bootstrap-token', TOKEN, '--dry-run'];
+      expect((await cli({}, ...args)).stdout).not.toContain('--listen-metrics');
+      const lan = await cli({}, ...args, '--listen-metrics', '0.0.0.0:9100');
+      expect(lan.code).toBe(0);
+      expect(lan.stdout).toContain('--listen-metrics');
+      expect(lan.stdout).toContain('0.0.0.0:9100');
+      const off = await cli({}, ...args, '--listen-metrics', '');
+      expect(off.code).toBe(0);
+      expect(off.stdout).toMatch(/--listen-metrics\W+off/);
+      expect(await cli({}, ...args, '--listen-metrics', 'metrics.lan:9100')).toMatchObject({
+        code: 2,
+        stderr:
+          'Error: --listen-metrics "metrics.lan:9100" must be IP:PORT (e.g. 127.0.0.1:6130 or 0.0.0.0:6130) or off\n',
+      });
+    });
   });
 
   describe('refusals', () => {
@@ -447,8 +464,19 @@ describe('grove worker run', () => {
     );
   });
 
+  it('passes --listen-metrics on to the worker only when given (an empty value too: it turns the listener off)', () => {
+    const base = { bootstrapTokenFile: '/t' };
+    expect(workerArgs('/w/main.js', 'ctl', { ...base, listenMetrics: '127.0.0.1:0' }).slice(-2)).toEqual([
+      '--listen-metrics',
+      '127.0.0.1:0',
+    ]);
+    expect(workerArgs('/w/main.js', 'ctl', { ...base, listenMetrics: '' }).slice(-2)).toEqual(['--listen-metrics', '']);
+    expect(workerArgs('/w/main.js', 'ctl', base)).not.toContain('--listen-metrics');
+  });
+
   it('documents the new flags and rejects an unknown runtime', async () => {
     const help = await cli({}, 'worker', 'run', '--help');
+    expect(help.stdout).toContain('--listen-metrics <address>');
     expect(help.stdout).toContain('--no-host-processes');
     expect(help.stdout).toContain('--runtime <runtime>');
     expect(help.stdout).toContain('--data-dir <dir>');

@@ -122,6 +122,8 @@ export interface WorkerRunOptions {
   endpointAddress?: string;
   /** False with `--no-host-processes` (commander's negatable option; true otherwise). */
   hostProcesses?: boolean;
+  /** `--listen-metrics HOST:PORT|off`; absent: the worker's default (127.0.0.1:6130, a warning when taken). */
+  listenMetrics?: string;
 }
 
 /** The worker's argv: exactly what `grove worker run` was given; the worker validates it. */
@@ -138,6 +140,7 @@ export function workerArgs(main: string, url: string, options: WorkerRunOptions)
     ['--log-file', options.logFile],
     ['--heartbeat-interval', options.heartbeatInterval],
     ['--endpoint-address', options.endpointAddress],
+    ['--listen-metrics', options.listenMetrics],
   ];
   for (const [flag, value] of single) {
     if (value !== undefined) {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
+import { createServer, isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encodeBootstrapToken } from '@grove/resources';
@@ -68,12 +69,37 @@ export function devWorkerNames(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `dev-worker-${i + 1}`);
 }
 
+/**
+ * Where dev worker N (from 0) serves /healthz and /metrics: the API's host (loopback unless it is an IP address) with
+ * port + 10 + N (6130, 6131, … for 6120), or any free port when the API's is chosen freely or that one is taken.
+ */
+export async function devMetricsListen(
+  host: string,
+  port: number,
+  index: number,
+  isFree: (host: string, port: number) => Promise<boolean> = portFree,
+): Promise<string> {
+  const address = isIP(host) === 0 ? '127.0.0.1' : host;
+  const wanted = port === 0 || port + 10 + index > 65535 ? 0 : port + 10 + index;
+  const chosen = wanted !== 0 && (await isFree(address, wanted)) ? wanted : 0;
+  return `${address.includes(':') ? `[${address}]` : address}:${chosen}`;
+}
+
+/** Whether `host:port` can be listened on now. */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
 /** The argv of one dev worker; the token travels in a 0600 file, never on a command line. */
 export function devWorkerArgs(
   main: string,
   url: string,
   name: string,
-  options: { tokenFile: string; dataDir: string; runtime: string },
+  options: { tokenFile: string; dataDir: string; runtime: string; listenMetrics?: string },
 ): string[] {
   return [
     main,
@@ -86,6 +112,7 @@ export function devWorkerArgs(
     options.runtime,
     '--data-dir',
     join(options.dataDir, 'workers', name),
+    ...(options.listenMetrics !== undefined ? ['--listen-metrics', options.listenMetrics] : []),
   ];
 }
 
@@ -160,7 +187,11 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
   saveConfig(path, config);
 
   const names = devWorkerNames(workers);
-  const children = startWorkers(io, { url, token, dataDir, runtime, names, main: workerMain });
+  const metricsListen: string[] = [];
+  for (const index of names.keys()) {
+    metricsListen.push(await devMetricsListen(host, port, index));
+  }
+  const children = startWorkers(io, { url, token, dataDir, runtime, names, metricsListen, main: workerMain });
   const stopWorkers = (signal: NodeJS.Signals) => children.forEach((worker) => worker.kill(signal));
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
   signals.forEach((signal) => process.on(signal, stopWorkers));
@@ -179,6 +210,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
               : ''
           }).`
         : 'No workers (--workers 0): start one with `grove worker run`.',
+      ...workerMetricsHelp(names, metricsListen),
       `API explorer: ${url}/v1/docs`,
       ...(options.insecureAllowHostDirs
         ? [
@@ -199,6 +231,23 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
   return code;
 }
 
+/** Where each dev worker serves /healthz and /metrics, for the start-up message. */
+function workerMetricsHelp(names: string[], listen: string[]): string[] {
+  if (names.length === 0) {
+    return [];
+  }
+  return [
+    'Worker health and metrics:',
+    ...names.map((name, i) => {
+      const { host, port } = parseListen(listen[i]);
+      const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      return port === 0
+        ? `  ${name}: the address in its "serving /healthz and /metrics" log line`
+        : `  ${name}: http://${reach}:${port}/healthz, http://${reach}:${port}/metrics`;
+    }),
+  ];
+}
+
 /** How to use the dev SSH gateway, for the start-up message. */
 function sshGatewayHelp(listenSsh: string | undefined): string[] {
   if (listenSsh === undefined) {
@@ -217,7 +266,16 @@ function sshGatewayHelp(listenSsh: string | undefined): string[] {
 
 function startWorkers(
   io: CommandIo,
-  options: { url: string; token: string; dataDir: string; runtime: string; names: string[]; main: string },
+  options: {
+    url: string;
+    token: string;
+    dataDir: string;
+    runtime: string;
+    names: string[];
+    /** Each worker's `--listen-metrics`, in the order of `names`. */
+    metricsListen: string[];
+    main: string;
+  },
 ): ChildProcess[] {
   if (options.names.length === 0) {
     return [];
@@ -228,9 +286,14 @@ function startWorkers(
     `${encodeBootstrapToken({ serviceAccountName: 'bootstrap-admin', serviceAccountToken: options.token })}\n`,
     { mode: 0o600 },
   );
-  return options.names.map((name) => {
+  return options.names.map((name, index) => {
     const worker = spawnWorker(
-      devWorkerArgs(options.main, options.url, name, { tokenFile, dataDir: options.dataDir, runtime: options.runtime }),
+      devWorkerArgs(options.main, options.url, name, {
+        tokenFile,
+        dataDir: options.dataDir,
+        runtime: options.runtime,
+        listenMetrics: options.metricsListen[index],
+      }),
       name,
       io,
     );

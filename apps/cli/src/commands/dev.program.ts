@@ -36,7 +36,8 @@ export function addDevCommand(program: Command, io: CommandIo, state: ProgramSta
       'after',
       examples('grove dev', 'grove dev --workers 2', 'grove dev --listen 127.0.0.1:7000 --data-dir /tmp/grove-dev') +
         '\nThe controller serves plain HTTP on the listen address with authentication on; its bootstrap-admin\n' +
-        'token is kept in the data dir and written into the "dev" context. Workers are named dev-worker-1..N.\n' +
+        'token is kept in the data dir and written into the "dev" context. Workers are named dev-worker-1..N;\n' +
+        'worker N serves /healthz and /metrics on the listen port + 9 + N (6130, 6131, ... for 6120).\n' +
         'Synthetic VMs run in the worker process: VM port 22 is a real SSH server (admin/admin) whose commands\n' +
         'run with /bin/sh in a scratch directory on this host, port 7 echoes. Stop everything with Ctrl-C.\n',
     )

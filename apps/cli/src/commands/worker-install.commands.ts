@@ -36,12 +36,24 @@ export interface WorkerInstallOptions {
   endpointAddress?: string;
   /** False with `--no-host-processes`. */
   hostProcesses?: boolean;
+  /** `HOST:PORT` of `/healthz` and `/metrics`, or `off`. */
+  listenMetrics?: string;
   user?: string;
   dryRun?: boolean;
 }
 
 export interface WorkerUninstallOptions {
   dryRun?: boolean;
+}
+
+/** What the worker accepts as `--listen-metrics` (apps/worker's parseMetricsListen): `off`, or an IP address and port. */
+function validListenMetrics(text: string): boolean {
+  if (text === 'off') {
+    return true;
+  }
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  return host !== undefined && isIP(host) !== 0 && Number(match![3]) <= 65535;
 }
 
 function servicePlatform(system: InstallSystem): ServicePlatform {
@@ -138,6 +150,12 @@ async function planInstall(
   if (options.endpointAddress !== undefined && isIP(options.endpointAddress) === 0) {
     throw new UsageError(`--endpoint-address "${options.endpointAddress}" must be an IP address of this host`);
   }
+  const listenMetrics = options.listenMetrics === '' ? 'off' : options.listenMetrics;
+  if (listenMetrics !== undefined && !validListenMetrics(listenMetrics)) {
+    throw new UsageError(
+      `--listen-metrics "${listenMetrics}" must be IP:PORT (e.g. 127.0.0.1:6130 or 0.0.0.0:6130) or off`,
+    );
+  }
   const groveHome = serviceGroveHome(platform);
   // The service runs with `/` as its working directory: relative paths are taken from here, now.
   const dataDir = options.dataDir !== undefined ? resolve(options.dataDir) : undefined;
@@ -158,6 +176,7 @@ async function planInstall(
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.endpointAddress !== undefined ? { endpointAddress: options.endpointAddress } : {}),
     ...(options.hostProcesses === false ? { noHostProcesses: true } : {}),
+    ...(listenMetrics !== undefined ? { listenMetrics } : {}),
     // launchd has no journal: stdout and stderr go to the log file. systemd's journal keeps them, so there the file
     // is the worker's own --log-file.
     ...(logFile !== undefined ? (platform === 'darwin' ? { logFile } : { jsonLogFile: logFile }) : {}),

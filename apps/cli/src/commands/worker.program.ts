@@ -62,6 +62,11 @@ export function addWorkerCommands(program: Command, io: CommandIo, state: Progra
       'do not run VM host processes (programs a VM spec names, run on this host as this user); VMs that declare ' +
         'them are not placed here',
     )
+    .option(
+      '--listen-metrics <address>',
+      'IP:PORT where the worker serves /healthz and /metrics (Prometheus), port 0 for any free port, or "off" ' +
+        '(default: 127.0.0.1:6130; when that is taken, e.g. by another worker, it runs on without)',
+    )
     .addHelpText(
       'after',
       examples(
@@ -112,6 +117,10 @@ function addWorkerServiceCommands(worker: Command, io: CommandIo): void {
       'IP address the worker listens on for VM endpoints (default: 127.0.0.1, loopback only)',
     )
     .option('--no-host-processes', 'do not run VM host processes (programs a VM spec names) on this host')
+    .option(
+      '--listen-metrics <address>',
+      'IP:PORT where the worker serves /healthz and /metrics, or "off" (default: 127.0.0.1:6130)',
+    )
     .option('--user <user>', 'run the worker as this user instead of root (its Tart VMs live in its home)')
     .option('--dry-run', 'print the files and commands instead of installing (no root needed)')
     .addHelpText(

@@ -282,6 +282,14 @@ describe('the worker command line', () => {
     expect(workerProgramArguments({ ...BASE, noHostProcesses: false })).not.toContain('--no-host-processes');
   });
 
+  it('adds --listen-metrics when given', () => {
+    expect(workerProgramArguments({ ...BASE, listenMetrics: '0.0.0.0:6130' }).slice(-2)).toEqual([
+      '--listen-metrics',
+      '0.0.0.0:6130',
+    ]);
+    expect(workerProgramArguments(BASE)).not.toContain('--listen-metrics');
+  });
+
   it('leaves out empty label and resource maps', () => {
     expect(workerProgramArguments({ ...BASE, labels: {}, resources: {} })).toHaveLength(7);
   });

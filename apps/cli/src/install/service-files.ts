@@ -70,6 +70,8 @@ export interface WorkerServiceOptions {
   endpointAddress?: string;
   /** `--no-host-processes`: the worker runs no VM host processes; it runs them unless told. */
   noHostProcesses?: boolean;
+  /** `--listen-metrics`: where `/healthz` and `/metrics` are served, or `off`; the worker defaults to 127.0.0.1:6130. */
+  listenMetrics?: string;
   /** `--default-cpu`: CPUs for VMs that do not ask for a number. */
   defaultCpu?: number;
   /** `--default-memory`: MiB for VMs that do not ask for an amount. */
@@ -153,6 +155,9 @@ export function workerProgramArguments(options: WorkerServiceOptions): string[] 
   }
   if (options.noHostProcesses === true) {
     args.push('--no-host-processes');
+  }
+  if (options.listenMetrics !== undefined) {
+    args.push('--listen-metrics', options.listenMetrics);
   }
   return args;
 }
