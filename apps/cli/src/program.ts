@@ -8,6 +8,7 @@ import { addExecCommand } from './commands/exec.program';
 import { processIo, type CommandIo } from './commands/io';
 import { examples, type ProgramState } from './commands/program-helpers';
 import { addLogsCommand, addResourceCommands, addSetCommand } from './commands/resource.program';
+import { addStatusCommand } from './commands/status.program';
 import { addPauseResumeCommands, addWorkerCommands } from './commands/worker.program';
 import { cliVersion } from './version';
 
@@ -64,6 +65,7 @@ export function buildProgram(io: CommandIo, state: ProgramState = { exitCode: 0 
     );
   // The order of these calls is the order of the commands in help.
   addResourceCommands(program, io);
+  addStatusCommand(program, io);
   addLogsCommand(program, io);
   addPauseResumeCommands(program, io);
   addSetCommand(program, io);

@@ -1,6 +1,7 @@
 import { GROVE_VERSION } from '@grove/resources';
 import type {
   ClusterSettings,
+  ClusterStatus,
   ExecEvent,
   ExecRequest,
   ExecSessionParams,
@@ -446,6 +447,11 @@ export class GroveClient {
   /** `GET /v1/controller/info`: needs valid credentials (any roles). */
   async controllerInfo(): Promise<ControllerInfo> {
     return (await this.http.json<ControllerInfo>({ method: 'GET', path: 'controller/info' })).body;
+  }
+
+  /** `GET /v1/status` (Grove extension, needs `compute:read`): workers, VMs by status, pending VMs, sessions now. */
+  async status(): Promise<ClusterStatus> {
+    return (await this.http.json<ClusterStatus>({ method: 'GET', path: 'status' })).body;
   }
 
   /** Closes idle keep-alive connections. */

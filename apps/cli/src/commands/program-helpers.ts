@@ -8,6 +8,7 @@ import type * as DevCommands from './dev.commands';
 import type * as ExecCommands from './exec.commands';
 import type * as ResourceCommands from './resource.commands';
 import type * as SshKeyCommands from './ssh-key.commands';
+import type * as StatusCommands from './status.commands';
 import type * as WorkerInstallCommands from './worker-install.commands';
 import type * as WorkerCommands from './worker.commands';
 
@@ -30,6 +31,7 @@ export const commands = {
   exec: () => require('./exec.commands') as typeof ExecCommands,
   resource: () => require('./resource.commands') as typeof ResourceCommands,
   sshKey: () => require('./ssh-key.commands') as typeof SshKeyCommands,
+  status: () => require('./status.commands') as typeof StatusCommands,
   worker: () => require('./worker.commands') as typeof WorkerCommands,
   workerInstall: () => require('./worker-install.commands') as typeof WorkerInstallCommands,
 };
