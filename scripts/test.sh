@@ -19,3 +19,4 @@ echo "==> format"
 npx prettier --check . --log-level warn
 echo "==> tests"
 npx jest --ci --maxWorkers=2 "$@"
+bash scripts/test-compose.sh # the docker compose deployment, built and run for real (its own stage, named in its output)

@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetchPeerCertificate, GroveClient } from '@grove/client';
+import { waitFor, type RunningProcess } from '@grove/testing';
+import { BOOTSTRAP_ADMIN } from '../test-support/controller-process';
+import { askpassEnv, makeKeyPair, runOpenSsh, writeAskpass } from '../test-support/openssh-client';
+import { sessionCount } from '../test-support/synthetic-worker';
+import { ComposeProject, docker, freePorts, report } from './compose-project';
+import { loggedFingerprints, Operator, printedAdminToken, servedFingerprint } from './operator';
+
+/**
+ * docker/compose.yml as an operator runs it (issue 15): the controller image built from docker/Dockerfile, Postgres,
+ * the ports published on this host, and everything else from this host through those ports only: the CLI, a
+ * synthetic worker and the stock OpenSSH client. scripts/test-compose.sh starts the Docker daemon and builds the
+ * image; this spec owns its compose project from `up` to `down -v`.
+ */
+describe('docker/compose.yml: one controller on Postgres', () => {
+  const project = `grove-deploy-${randomBytes(3).toString('hex')}`;
+  const SSH_ACCOUNT = 'deploy-ssh';
+  let compose: ComposeProject;
+  let operator: Operator;
+  let home: string;
+  let worker: RunningProcess;
+  let adminToken: string;
+  let fingerprint: string;
+  let sshConfig: string;
+  let askpass: string;
+  let vmUid: string;
+
+  /** `ssh -F <config> -J deploy-ssh@127.0.0.1:PORT admin@VM …` with the account's key; the VM's password by askpass. */
+  const sshThroughGateway = (command: string) =>
+    runOpenSsh('ssh', ['-F', sshConfig, '-J', `${SSH_ACCOUNT}@127.0.0.1:${compose.ports.ssh}`, 'admin@v1', command], {
+      env: askpassEnv(askpass),
+    });
+
+  /** Admin requests pinned to the certificate the context pinned, as the CLI makes them. */
+  const adminClient = async (token = adminToken) =>
+    new GroveClient({
+      url: compose.url,
+      serviceAccountName: BOOTSTRAP_ADMIN,
+      serviceAccountToken: token,
+      certificatePem: (await fetchPeerCertificate(compose.url)).pem,
+    });
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'grove-deploy-'));
+    operator = new Operator(join(home, 'operator'));
+    // Without GROVE_BOOTSTRAP_ADMIN_TOKEN, as in the quick start: the token is the one the first start prints.
+    compose = new ComposeProject('compose.yml', project, await freePorts());
+    const start = Date.now();
+    await compose.compose(['up', '-d']);
+    await compose.untilHealthy('controller');
+    report(`compose.yml: up -d to controller healthy in ${((Date.now() - start) / 1000).toFixed(1)} s`);
+  });
+
+  afterAll(async () => {
+    await operator?.stopWorkers();
+    await compose?.compose(['down', '-v', '--timeout', '5']).catch((err: Error) => console.error(err.message));
+    if (home) {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('serves /v1/ over TLS with the certificate whose fingerprint its log printed', async () => {
+    const log = await compose.logs('controller');
+    const logged = loggedFingerprints(log);
+    expect(logged).toHaveLength(1);
+    fingerprint = logged[0];
+    expect(await servedFingerprint(compose.url)).toBe(fingerprint);
+    const client = await adminClient('not-the-token');
+    try {
+      // Public, and the certificate pinned from the served one verifies (name grove-controller).
+      await expect(client.info()).resolves.toBeDefined();
+    } finally {
+      client.close();
+    }
+  });
+
+  it('the bootstrap-admin token printed at the first start works, and another token does not', async () => {
+    adminToken = printedAdminToken(await compose.logs('controller'));
+    const good = await adminClient();
+    const bad = await adminClient(`${adminToken}x`);
+    try {
+      await expect(good.vms.list()).resolves.toEqual([]);
+      await expect(bad.vms.list()).rejects.toMatchObject({ status: 401 });
+    } finally {
+      good.close();
+      bad.close();
+    }
+    // A user's first command: the context pins the certificate after showing the fingerprint the log printed.
+    expect(await operator.login(compose.url, adminToken)).toContain(`fingerprint is: ${fingerprint}`);
+  });
+
+  it('a synthetic worker on this host joins with a bootstrap token and runs a VM', async () => {
+    const admin = await adminClient();
+    try {
+      // Workers dial the port the controller announces: it must be the published one, not the container's.
+      expect((await admin.controllerInfo()).grpcPort).toBe(compose.ports.grpc);
+    } finally {
+      admin.close();
+    }
+    worker = await operator.startWorker(compose.url, 'deploy-w1', await operator.workerTokenFile('deploy-workers'));
+    await operator.groveOk(['create', 'vm', 'v1', '--image', 'any']);
+    const vm = await operator.untilRunning('v1');
+    expect(vm.worker).toBe('deploy-w1');
+  });
+
+  it('grove exec runs a command in the VM through the published API port', async () => {
+    expect(await operator.grove(['exec', 'vm', 'v1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'])).toEqual({
+      code: 7,
+      stdout: 'out\n',
+      stderr: 'err\n',
+    });
+  });
+
+  it('grove port-forward relays TCP to the VM', async () => {
+    await operator.echoThroughPortForward('v1');
+  });
+
+  it('the SSH gateway on the published port takes the account key to the VM (ssh -J)', async () => {
+    const key = makeKeyPair(home, 'id_deploy');
+    askpass = writeAskpass(home);
+    sshConfig = join(home, 'ssh_config');
+    writeFileSync(
+      sshConfig,
+      [
+        // The gateway: its host key is learnt now and must be the same after restarts (StrictHostKeyChecking below).
+        'Host 127.0.0.1',
+        `  UserKnownHostsFile ${join(home, 'known_hosts')}`,
+        '  StrictHostKeyChecking accept-new',
+        `  IdentityFile ${key}`,
+        '  IdentitiesOnly yes',
+        '  PreferredAuthentications publickey',
+        '  PubkeyAuthentication yes',
+        '  LogLevel ERROR',
+        // The VM behind it: the synthetic VM's SSH server (admin/admin).
+        'Host *',
+        '  UserKnownHostsFile /dev/null',
+        '  StrictHostKeyChecking no',
+        '  PreferredAuthentications password',
+        '  PubkeyAuthentication no',
+        '  NumberOfPasswordPrompts 1',
+        '  LogLevel ERROR',
+        '',
+      ].join('\n'),
+    );
+    const token = randomBytes(16).toString('hex');
+    await operator.groveOk(['create', 'service-account', SSH_ACCOUNT, '--roles', 'compute:connect', '--token', token]);
+    await operator.groveOk(['create', 'ssh-key', SSH_ACCOUNT, `${key}.pub`]);
+    expect(await sshThroughGateway('uname')).toEqual({ code: 0, stdout: 'Linux\n', stderr: '' });
+  });
+
+  it('runs the controller as a non-root user', async () => {
+    expect(await compose.inspect('controller', '{{.Config.User}}')).toBe('grove');
+    const status = await docker(['exec', await compose.containerId('controller'), 'cat', '/proc/1/status']);
+    const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    expect(uid).not.toBeNull();
+    expect(uid?.[1]).not.toBe('0');
+    expect(uid?.[2]).not.toBe('0');
+  });
+
+  /** What must come back after a restart: the VM (same one, running), the accounts, the certificate, the host key. */
+  async function expectStateKept(what: string, earlierStarts: number): Promise<void> {
+    const sessionsBefore = sessionCount(worker);
+    const start = Date.now();
+    await compose.untilHealthy('controller');
+    report(`compose.yml: ${what}: controller healthy again after ${((Date.now() - start) / 1000).toFixed(1)} s`);
+
+    // Every start prints it; a restarted container's log still holds the earlier starts' lines.
+    expect(loggedFingerprints(await compose.logs('controller'))).toEqual(Array(earlierStarts + 1).fill(fingerprint));
+    expect(await servedFingerprint(compose.url)).toBe(fingerprint);
+    // The context made before still works: same certificate, and the printed token is still bootstrap-admin's.
+    const accounts = JSON.parse(await operator.groveOk(['list', 'service-accounts', '-o', 'json'])) as {
+      name: string;
+    }[];
+    expect(accounts.map((a) => a.name).sort()).toEqual([BOOTSTRAP_ADMIN, SSH_ACCOUNT, 'deploy-workers'].sort());
+
+    // The worker finds the controller again by itself; the VM is the same one, and it still runs.
+    await waitFor('the worker back in session', () => sessionCount(worker) > sessionsBefore, 60_000, 200);
+    const vm = await operator.untilRunning('v1');
+    expect(vm.uid).toBe(vmUid);
+    expect(vm.restart_count).toBe(0);
+    expect(await operator.grove(['exec', 'vm', 'v1', '--', 'echo', 'still here'])).toEqual({
+      code: 0,
+      stdout: 'still here\n',
+      stderr: '',
+    });
+    // The gateway's host key too: OpenSSH would refuse a changed one for 127.0.0.1 (known_hosts from before).
+    expect(await sshThroughGateway('echo hi')).toEqual({ code: 0, stdout: 'hi\n', stderr: '' });
+  }
+
+  it('keeps everything across docker-compose restart', async () => {
+    vmUid = (await operator.vm('v1')).uid;
+    await compose.compose(['restart']);
+    await expectStateKept('restart', 1);
+  });
+
+  it('keeps everything across docker-compose down and up (the volumes)', async () => {
+    await compose.compose(['down']);
+    await compose.compose(['up', '-d']);
+    await expectStateKept('down + up', 0);
+  });
+
+  it('stops on SIGTERM by itself, with exit code 0, well before docker-compose stop would kill it', async () => {
+    const start = Date.now();
+    // -t 10: Docker's default; a controller that did not exit by then would be killed (exit code 137).
+    await compose.compose(['stop', '-t', '10', 'controller']);
+    const took = Date.now() - start;
+    expect(await compose.inspect('controller', '{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}')).toBe(
+      'exited 0 false',
+    );
+    expect(await compose.logs('controller')).toContain('Received SIGTERM, shutting down...');
+    report(`compose.yml: docker-compose stop controller took ${(took / 1000).toFixed(1)} s (exit code 0)`);
+  });
+});
