@@ -15,6 +15,8 @@ export interface ControllerRunOptions {
   tlsCert?: string;
   tlsKey?: string;
   swaggerUi?: boolean;
+  /** Serve `/metrics` without credentials. */
+  metricsPublic?: boolean;
   logFormat?: string;
   workerOfflineTimeout?: string;
   execSessionRetentionTtl?: string;
@@ -66,6 +68,9 @@ export function controllerArgs(main: string, options: ControllerRunOptions, io: 
   }
   if (options.swaggerUi) {
     args.push('--swagger-ui');
+  }
+  if (options.metricsPublic) {
+    args.push('--metrics-public');
   }
   if (options.logFormat !== undefined) {
     args.push('--log-format', options.logFormat);

@@ -29,6 +29,10 @@ export function addControllerCommands(program: Command, io: CommandIo, state: Pr
     .option('--tls-cert <file>', 'PEM certificate to serve instead of the generated self-signed one')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--swagger-ui', 'serve Swagger UI at /v1/docs')
+    .option(
+      '--metrics-public',
+      'serve /metrics (Prometheus) without credentials; without it, scraping needs a service account with admin:read',
+    )
     .option('--log-format <format>', 'text or json (JSON lines for log pipelines; default: $GROVE_LOG_FORMAT or text)')
     .option('--worker-offline-timeout <duration>', 'a worker unseen for longer is offline, e.g. 90s, 3m (default: 3m)')
     .option(

@@ -8,6 +8,11 @@ describe('grove dev --insecure-allow-host-dirs', () => {
     expect(devControllerFlags({ insecureAllowHostDirs: true })).toEqual(['--swagger-ui', '--insecure-allow-host-dirs']);
   });
 
+  it('passes --metrics-public on to the dev controller only when given', () => {
+    expect(devControllerFlags({ metricsPublic: true })).toEqual(['--swagger-ui', '--metrics-public']);
+    expect(devControllerFlags({ metricsPublic: false })).toEqual(['--swagger-ui']);
+  });
+
   describe('help', () => {
     const t = useFakeController();
 

@@ -22,11 +22,20 @@ export interface DevOptions {
   listenSsh?: string;
   /** Let VMs mount any host directory, without cluster host-dir policies (Orchard's `orchard dev` flag). */
   insecureAllowHostDirs?: boolean;
+  /** Serve the controller's `/metrics` without credentials. */
+  metricsPublic?: boolean;
 }
 
-/** The dev controller's flags beyond `grove controller run`'s: Swagger UI, and the host-directory switch if given. */
-export function devControllerFlags(options: Pick<DevOptions, 'insecureAllowHostDirs'>): string[] {
-  return ['--swagger-ui', ...(options.insecureAllowHostDirs ? ['--insecure-allow-host-dirs'] : [])];
+/**
+ * The dev controller's flags beyond `grove controller run`'s: Swagger UI, and the host-directory and public-metrics
+ * switches if given.
+ */
+export function devControllerFlags(options: Pick<DevOptions, 'insecureAllowHostDirs' | 'metricsPublic'>): string[] {
+  return [
+    '--swagger-ui',
+    ...(options.insecureAllowHostDirs ? ['--insecure-allow-host-dirs'] : []),
+    ...(options.metricsPublic ? ['--metrics-public'] : []),
+  ];
 }
 
 /** The dev SSH gateway's address: given, or the API's host with port + 2 (any free port when the API's is). */
@@ -211,6 +220,9 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
           }).`
         : 'No workers (--workers 0): start one with `grove worker run`.',
       ...workerMetricsHelp(names, metricsListen),
+      options.metricsPublic
+        ? `Controller metrics: ${url}/metrics (no credentials needed: --metrics-public).`
+        : `Controller metrics: ${url}/metrics (as bootstrap-admin, or any account with admin:read).`,
       `API explorer: ${url}/v1/docs`,
       ...(options.insecureAllowHostDirs
         ? [

@@ -27,6 +27,7 @@ export function addDevCommand(program: Command, io: CommandIo, state: ProgramSta
       'let VMs mount any directory of this host (--host-dirs), ignoring the cluster host-dir policies; for a ' +
         'development machine only: whoever can create a VM can then read and write every path the worker can',
     )
+    .option('--metrics-public', "serve the controller's /metrics without credentials (for a local Prometheus)")
     .addOption(
       new Option('--runtime <runtime>', 'VM runtime of the workers (tart needs macOS and Tart)')
         .choices(['synthetic', 'tart'])
