@@ -46,6 +46,10 @@ export async function startSyntheticWorker(options: SyntheticWorkerOptions): Pro
       'synthetic',
       '--data-dir',
       options.dataDir,
+      // Several workers run on this host (in one spec, and in specs running side by side): each takes a free port for
+      // /healthz and /metrics instead of the default 6130, and logs which.
+      '--listen-metrics',
+      '127.0.0.1:0',
       ...(options.labels ? ['--labels', options.labels] : []),
       ...(options.extraArgs ?? []),
     ],
