@@ -29,7 +29,9 @@ describe('GET /metrics', () => {
       body: { name: WORKER, machine_id: WORKER, resources: { 'org.cirruslabs.tart-vms': 4 } },
     });
     expect(res.status).toBe(200);
-    worker = await FakeWorker.connect(`127.0.0.1:${ctl.app.get(WorkerGrpcServer).port}`, WORKER, ADMIN, []);
+    worker = await FakeWorker.connect(`127.0.0.1:${ctl.app.get(WorkerGrpcServer).port}`, WORKER, ADMIN, [], {
+      execOnHost: true,
+    });
     reader = await ctl.createAccount('metrics-reader', ['admin:read']);
   });
   afterAll(async () => {
@@ -171,6 +173,22 @@ describe('GET /metrics', () => {
     expect(await value('grove_sessions_total', { kind: 'ssh', result: 'refused' })).toBe(1);
     expect((await ctl.request('POST', '/v1/vms/no-such-vm/exec', { body: { command: 'true' } })).status).toBe(404);
     expect(await value('grove_sessions_total', { kind: 'exec', result: 'refused' })).toBe(1);
+  });
+
+  it('counts an exec with the bytes of its stdin and output', async () => {
+    await runningVm('m-exec');
+    const res = await fetch(`http://127.0.0.1:${port}/v1/vms/m-exec/exec`, {
+      method: 'POST',
+      headers: { authorization: ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'cat', stdin: 'to the VM and back' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('"event":"exit","code":0');
+    await expectSample('grove_sessions_total', { kind: 'exec', result: 'ok' }, 1);
+    expect(await value('grove_session_bytes_total', { kind: 'exec', direction: 'to-target' })).toBe(18);
+    expect(await value('grove_session_bytes_total', { kind: 'exec', direction: 'from-target' })).toBe(18);
+    expect(await value('grove_session_setup_seconds_count', { kind: 'exec' })).toBe(1);
+    expect(await value('grove_sessions_active', { kind: 'exec' })).toBe(0);
   });
 
   it('times requests by route template, never by path', async () => {
