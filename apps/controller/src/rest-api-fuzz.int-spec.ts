@@ -69,6 +69,8 @@ const TEMPLATES = [
   '/v1/vms/{}/port-forward',
   '/v1/vms/{}/exec',
   '/v1/rpc/watch',
+  '/v1/status',
+  '/metrics',
   '/v2/vms',
   '/v1//vms',
   '/v1/vms/{}/{}',
