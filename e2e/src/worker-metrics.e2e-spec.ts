@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { encodeBootstrapToken } from '@grove/resources';
 import { freePort, startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import {
@@ -15,7 +15,10 @@ import { REPO_ROOT } from './test-support/paths';
 import { untilRunning } from './test-support/running-vm';
 
 const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
+const STAND_IN_BIN = join(REPO_ROOT, 'e2e', 'tart', 'bin');
 const WORKER = 'metrics-worker';
+// A Tart worker registers the host's architecture; on a Linux x64 test machine that is amd64.
+const ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
 
 /** A GET without keep-alive: status and body. */
 function get(url: string): Promise<{ status: number; body: string }> {
@@ -153,5 +156,77 @@ describe('worker /healthz and /metrics', () => {
 
     expect(await worker.stop()).toBe(0);
     expect(worker.output()).toMatch(/: stopped\n/);
+  });
+});
+
+/** The same worker on the Tart runtime, driving the stand-in `tart` (e2e/tart): what Tart's output tells. */
+describe('worker /metrics on the tart runtime (stand-in tart)', () => {
+  const IMAGE = 'registry.grove.test/acme/ubuntu:latest';
+  const MISSING = 'registry.grove.test/acme/missing:latest';
+  let controller: ControllerProcess;
+  let worker: RunningProcess | undefined;
+  let tartHome: string;
+
+  beforeAll(async () => {
+    tartHome = mkdtempSync(join(tmpdir(), 'grove-e2e-metrics-tart-'));
+    controller = await startController();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await controller?.stop();
+    rmSync(tartHome, { recursive: true, force: true });
+  });
+
+  it('reports the bytes and time of an image pull and counts failed tart commands', async () => {
+    const catalogue = {
+      images: {
+        [IMAGE]: { os: 'linux', cpu: 2, memoryMiB: 2048, diskGB: 10, compressedGB: 2.5 },
+        [MISSING]: { os: 'linux', failure: '404' },
+      },
+    };
+    worker = startNodeProcess(
+      [
+        WORKER_MAIN,
+        controller.url,
+        '--bootstrap-token',
+        encodeBootstrapToken({ serviceAccountName: BOOTSTRAP_ADMIN, serviceAccountToken: controller.adminToken }),
+        '--name',
+        'metrics-tart',
+        '--runtime',
+        'tart',
+        '--listen-metrics',
+        '127.0.0.1:0',
+      ],
+      {
+        ...process.env,
+        PATH: `${STAND_IN_BIN}${delimiter}${process.env.PATH ?? ''}`,
+        TART_HOME: tartHome,
+        TART_STANDIN_BOOT_DELAY_MS: '50',
+        TART_STANDIN_REGISTRY: JSON.stringify(catalogue),
+      },
+    );
+    const running = worker;
+    const base = await waitFor('the listener', () => {
+      const match = /serving \/healthz and \/metrics on (http:\/\/127\.0\.0\.1:\d+)/.exec(running.output());
+      return match?.[1];
+    });
+    await waitFor('the session', async () => (await get(`${base}/healthz`)).status === 200, 20_000);
+
+    const admin = adminClient(controller);
+    const common = { os: 'linux' as const, arch: ARCH, cpu: 2, memory: 2048, imagePullPolicy: 'Always' as const };
+    await admin.vms.create({ name: 'pulled', image: IMAGE, ...common });
+    await admin.vms.create({ name: 'missing', image: MISSING, ...common });
+    await untilRunning(admin, 'pulled', 30_000);
+    const metrics = await waitFor('the failed pull counted', async () => {
+      const { body } = await get(`${base}/metrics`);
+      return sample(body, 'grove_worker_tart_failures_total{command="pull"}') === 1 ? body : undefined;
+    });
+    // The stand-in announces `pulling disk (2.5 GB compressed)...` as Tart does; the clone after it finds the cache.
+    expect(sample(metrics, 'grove_worker_image_pull_bytes_total{command="pull"}')).toBe(2.5e9);
+    expect(sample(metrics, 'grove_worker_image_pull_seconds_count{command="pull"}')).toBe(1);
+    expect(sample(metrics, 'grove_worker_image_pull_seconds_count{command="clone"}')).toBeUndefined();
+    expect(sample(metrics, 'grove_worker_vm_step_seconds_count{step="pull"}')).toBe(1);
+    expect(sample(metrics, 'grove_worker_vms{state="running"}')).toBe(1);
+    expect(sample(metrics, 'grove_worker_vms{state="failed"}')).toBe(1);
   });
 });
