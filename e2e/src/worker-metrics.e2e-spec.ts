@@ -18,7 +18,7 @@ const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
 const STAND_IN_BIN = join(REPO_ROOT, 'e2e', 'tart', 'bin');
 const WORKER = 'metrics-worker';
 // A Tart worker registers the host's architecture; on a Linux x64 test machine that is amd64.
-const ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
+const ARCH: 'arm64' | 'amd64' = process.arch === 'arm64' ? 'arm64' : 'amd64';
 
 /** A GET without keep-alive: status and body. */
 function get(url: string): Promise<{ status: number; body: string }> {
