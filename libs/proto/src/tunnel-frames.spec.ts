@@ -15,6 +15,9 @@ function referenceCodec(): MethodDefinition<object, object> {
   return service['Tunnel'];
 }
 
+/** A W3C trace context as the controller puts it in `open` and `execStart` frames (issue 14). */
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 const cases: [TunnelFrame, object][] = [
   [{ kind: 'data', data: Buffer.from('hello') }, { data: Buffer.from('hello') }],
   [{ kind: 'data', data: Buffer.alloc(0) }, { data: Buffer.alloc(0) }],
@@ -37,6 +40,22 @@ const cases: [TunnelFrame, object][] = [
   [
     { kind: 'open', session: 's-4', vmUid: 'uid-4', port: 0, target: 'unknown' },
     { open: { session: 's-4', vm_uid: 'uid-4', target: {} } },
+  ],
+  [
+    {
+      kind: 'open',
+      session: 's-6',
+      vmUid: 'uid-6',
+      port: 0,
+      target: 'host-process',
+      hostProcess: 'echo',
+      traceparent: TRACEPARENT,
+    },
+    { open: { session: 's-6', vm_uid: 'uid-6', target: { host_process: { name: 'echo' } }, traceparent: TRACEPARENT } },
+  ],
+  [
+    { kind: 'open', session: 's-7', vmUid: 'uid-7', port: 8080, traceparent: TRACEPARENT },
+    { open: { session: 's-7', vm_uid: 'uid-7', port: 8080, traceparent: TRACEPARENT } },
   ],
   [{ kind: 'closeWrite' }, { close_write: {} }],
   [
@@ -92,6 +111,33 @@ const cases: [TunnelFrame, object][] = [
     },
     { exec_start: { session: 'e-2', vm_uid: 'uid-2', argv: ['true'] } },
   ],
+  [
+    {
+      kind: 'execStart',
+      session: 'e-3',
+      vmUid: 'uid-3',
+      argv: ['uname'],
+      interactive: false,
+      tty: false,
+      rows: 0,
+      cols: 0,
+      env: {},
+      workdir: '',
+      username: 'admin',
+      password: 'admin',
+      traceparent: TRACEPARENT,
+    },
+    {
+      exec_start: {
+        session: 'e-3',
+        vm_uid: 'uid-3',
+        argv: ['uname'],
+        username: 'admin',
+        password: 'admin',
+        traceparent: TRACEPARENT,
+      },
+    },
+  ],
   [{ kind: 'stdin', data: Buffer.from('line\n') }, { exec_input: { stdin: Buffer.from('line\n') } }],
   [{ kind: 'stdin', data: Buffer.alloc(0) }, { exec_input: { stdin: Buffer.alloc(0) } }],
   [{ kind: 'resize', rows: 40, cols: 120 }, { exec_input: { resize: { rows: 40, cols: 120 } } }],
@@ -124,6 +170,13 @@ describe('tunnel frame codec', () => {
       port: 0,
       target: 'unknown',
     });
+  });
+
+  it('decodes the frames of a controller that does not trace without a traceparent', () => {
+    const open = decodeTunnelFrame(reference.requestSerialize({ open: { session: 's', vm_uid: 'u', port: 22 } }));
+    const exec = decodeTunnelFrame(reference.requestSerialize({ exec_start: { session: 'e', argv: ['true'] } }));
+    expect(open).not.toHaveProperty('traceparent');
+    expect(exec).not.toHaveProperty('traceparent');
   });
 
   it('carries a 64 KiB data frame without copying on decode', () => {

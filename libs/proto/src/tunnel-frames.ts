@@ -20,6 +20,8 @@ export type TunnelFrame =
       target?: TunnelTargetKind;
       /** The process's name in the VM's `hostProcesses` when `target` is `host-process`. */
       hostProcess?: string;
+      /** W3C trace context of the controller's span of the session (issue 14); absent when it does not trace. */
+      traceparent?: string;
     }
   | { kind: 'data'; data: Buffer }
   | { kind: 'window'; bytes: number }
@@ -68,6 +70,8 @@ export interface ExecStartFrame {
   workdir: string;
   username: string;
   password: string;
+  /** W3C trace context of the controller's span of the session (issue 14); absent when it does not trace. */
+  traceparent?: string;
 }
 
 /** Largest data payload a frame may carry. */
@@ -92,6 +96,9 @@ const OUTPUT_STDERR = 3;
 const OUTPUT_EXIT = 4;
 // Fields of TunnelOpen, and of TunnelTarget's oneof.
 const OPEN_TARGET = 4;
+const OPEN_TRACEPARENT = 5;
+// ExecStart's traceparent (its other fields are numbered where they are encoded).
+const EXEC_START_TRACEPARENT = 12;
 const TARGET_HOST_PROCESS = 1;
 const TARGET_TART_GUEST_AGENT = 2;
 const VARINT = 0;
@@ -183,7 +190,12 @@ function encodeExecStart(frame: ExecStartFrame): Buffer {
   for (const [key, value] of Object.entries(frame.env)) {
     parts.push(message(8, Buffer.concat([stringElement(1, key), stringElement(2, value)])));
   }
-  parts.push(stringField(9, frame.workdir), stringField(10, frame.username), stringField(11, frame.password));
+  parts.push(
+    stringField(9, frame.workdir),
+    stringField(10, frame.username),
+    stringField(11, frame.password),
+    stringField(EXEC_START_TRACEPARENT, frame.traceparent ?? ''),
+  );
   return message(EXEC_START, Buffer.concat(parts));
 }
 
@@ -226,6 +238,7 @@ export function encodeTunnelFrame(frame: TunnelFrame): Buffer {
         stringField(2, frame.vmUid),
         frame.port ? port : Buffer.alloc(0),
         frame.target === undefined ? Buffer.alloc(0) : encodeTarget(frame.target, frame.hostProcess),
+        stringField(OPEN_TRACEPARENT, frame.traceparent ?? ''),
       ]);
       return message(OPEN, body);
     }
@@ -390,6 +403,8 @@ function decodeOpen(buf: Buffer): TunnelFrame {
       if (hostProcess !== undefined) {
         frame.hostProcess = hostProcess;
       }
+    } else if (field === OPEN_TRACEPARENT && (tag & 7) === LEN) {
+      frame.traceparent = reader.bytes().toString('utf8');
     } else {
       reader.skip(tag & 7);
     }
@@ -461,6 +476,8 @@ function decodeExecStart(buf: Buffer): TunnelFrame {
       frame[strings[field as keyof typeof strings]] = reader.bytes().toString('utf8');
     } else if (wireType === LEN && field === 3) {
       frame.argv.push(reader.bytes().toString('utf8'));
+    } else if (wireType === LEN && field === EXEC_START_TRACEPARENT) {
+      frame.traceparent = reader.bytes().toString('utf8');
     } else if (wireType === LEN && field === 8) {
       const [key, value] = decodeMapEntry(reader.bytes());
       frame.env[key] = value;

@@ -41,6 +41,10 @@ export interface ExecStart {
    */
   'username'?: (string);
   'password'?: (string);
+  /**
+   * W3C trace context of the controller's span of this exec session, as `TunnelOpen.traceparent`.
+   */
+  'traceparent'?: (string);
 }
 
 /**
@@ -83,4 +87,8 @@ export interface ExecStart__Output {
    */
   'username': (string);
   'password': (string);
+  /**
+   * W3C trace context of the controller's span of this exec session, as `TunnelOpen.traceparent`.
+   */
+  'traceparent': (string);
 }

@@ -25,6 +25,12 @@ export interface TunnelOpen {
    * or an empty one, with an error frame.
    */
   'target'?: (_grove_worker_v1_TunnelTarget | null);
+  /**
+   * W3C trace context (`00-<trace id>-<span id>-<flags>`) of the controller's span of this session, so that the
+   * worker's span of it joins the same trace (issue 14, docs/observability.md); empty when the controller does not
+   * trace. Older workers skip the field.
+   */
+  'traceparent'?: (string);
 }
 
 /**
@@ -50,4 +56,10 @@ export interface TunnelOpen__Output {
    * or an empty one, with an error frame.
    */
   'target': (_grove_worker_v1_TunnelTarget__Output | null);
+  /**
+   * W3C trace context (`00-<trace id>-<span id>-<flags>`) of the controller's span of this session, so that the
+   * worker's span of it joins the same trace (issue 14, docs/observability.md); empty when the controller does not
+   * trace. Older workers skip the field.
+   */
+  'traceparent': (string);
 }
