@@ -13,14 +13,19 @@ export interface CommandResult {
 /** The Docker client first on PATH, DOCKER_HOST naming the daemon: scripts/test-compose.sh sets both. */
 const DOCKER = 'docker';
 
-/** Runs a program to its end and collects its output; fails when it is still running after `timeoutMs`. */
+/**
+ * Runs a program to its end and collects its output; `input` is written to its stdin, which is then closed. Fails
+ * when it is still running after `timeoutMs`.
+ */
 export function run(
   program: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -84,6 +89,8 @@ export async function freePorts(): Promise<PublishedPorts> {
 export class ComposeProject {
   readonly ports: PublishedPorts;
   private readonly env: NodeJS.ProcessEnv;
+  /** Override files after the docker/ one (`-f FILE -f OVERRIDE`), as an operator adds their own settings. */
+  private readonly overrides: string[] = [];
 
   constructor(
     readonly file: 'compose.yml' | 'compose.ha.yml',
@@ -107,12 +114,22 @@ export class ComposeProject {
     return `https://127.0.0.1:${this.ports.api}`;
   }
 
-  /** `docker-compose ARGS` in this project; resolves with stdout, fails with the output. */
-  async compose(args: readonly string[], timeoutMs = 180_000): Promise<string> {
-    const all = ['-p', this.name, '-f', join(REPO_ROOT, 'docker', this.file), ...args];
+  /** From now on, every command reads `file` too, after the project's own file. */
+  addOverride(file: string): void {
+    this.overrides.push(file);
+  }
+
+  /** `docker-compose ARGS` in this project (`input` on its stdin); resolves with stdout, fails with the output. */
+  async compose(args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const files = [join(REPO_ROOT, 'docker', this.file), ...this.overrides].flatMap((file) => ['-f', file]);
+    const all = ['-p', this.name, ...files, ...args];
     return succeeded(
       `docker-compose ${args.join(' ')}`,
-      await run('docker-compose', all, { env: this.env, timeoutMs }),
+      await run('docker-compose', all, {
+        env: this.env,
+        timeoutMs: options.timeoutMs ?? 180_000,
+        input: options.input,
+      }),
     );
   }
 

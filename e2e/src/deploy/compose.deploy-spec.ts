@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchPeerCertificate, GroveClient } from '@grove/client';
-import { waitFor, type RunningProcess } from '@grove/testing';
+import { certificateFingerprint } from '@grove/resources';
+import { opensslCertificate, waitFor, type RunningProcess } from '@grove/testing';
 import { BOOTSTRAP_ADMIN } from '../test-support/controller-process';
 import { askpassEnv, makeKeyPair, runOpenSsh, writeAskpass } from '../test-support/openssh-client';
 import { sessionCount } from '../test-support/synthetic-worker';
@@ -48,7 +49,9 @@ describe('docker/compose.yml: one controller on Postgres', () => {
     home = mkdtempSync(join(tmpdir(), 'grove-deploy-'));
     operator = new Operator(join(home, 'operator'));
     // Without GROVE_BOOTSTRAP_ADMIN_TOKEN, as in the quick start: the token is the one the first start prints.
-    compose = new ComposeProject('compose.yml', project, await freePorts());
+    compose = new ComposeProject('compose.yml', project, await freePorts(), {
+      GROVE_POSTGRES_PASSWORD: randomBytes(16).toString('hex'),
+    });
     const start = Date.now();
     await compose.compose(['up', '-d']);
     await compose.untilHealthy('controller');
@@ -159,6 +162,7 @@ describe('docker/compose.yml: one controller on Postgres', () => {
     expect(uid).not.toBeNull();
     expect(uid?.[1]).not.toBe('0');
     expect(uid?.[2]).not.toBe('0');
+    report(`controller image: the controller runs as uid ${uid?.[1]} (grove)`);
   });
 
   /** What must come back after a restart: the VM (same one, running), the accounts, the certificate, the host key. */
@@ -213,5 +217,69 @@ describe('docker/compose.yml: one controller on Postgres', () => {
     );
     expect(await compose.logs('controller')).toContain('Received SIGTERM, shutting down...');
     report(`compose.yml: docker-compose stop controller took ${(took / 1000).toFixed(1)} s (exit code 0)`);
+  });
+
+  it("a dump taken with the guide's backup command restores the database (controller stopped meanwhile)", async () => {
+    await compose.compose(['start', 'controller']);
+    await compose.untilHealthy('controller');
+    const dump = await compose.compose([
+      'exec',
+      '-T',
+      'postgres',
+      'pg_dump',
+      '-U',
+      'grove',
+      '--clean',
+      '--if-exists',
+      'grove',
+    ]);
+    await operator.groveOk(['create', 'service-account', 'after-backup', '--roles', 'compute:read']);
+    await compose.compose(['stop', 'controller']);
+    await compose.compose(
+      ['exec', '-T', 'postgres', 'psql', '-q', '-U', 'grove', '-d', 'grove', '-v', 'ON_ERROR_STOP=1'],
+      {
+        input: dump,
+      },
+    );
+    await compose.compose(['start', 'controller']);
+    await compose.untilHealthy('controller');
+    const accounts = JSON.parse(await operator.groveOk(['list', 'service-accounts', '-o', 'json'])) as {
+      name: string;
+    }[];
+    // As it was at the dump: the account made after it is gone, the others (and the VM) are there.
+    expect(accounts.map((a) => a.name).sort()).toEqual([BOOTSTRAP_ADMIN, SSH_ACCOUNT, 'deploy-workers'].sort());
+    expect((await operator.vm('v1')).uid).toBe(vmUid);
+  });
+
+  it("serves the operator's own certificate given in an override file, as docs/deployment.md shows", async () => {
+    const dir = join(home, 'tls');
+    mkdirSync(dir);
+    const own = opensslCertificate(dir, 'tls', {
+      subjectAltName: 'DNS:grove.example.test,DNS:grove-controller,IP:127.0.0.1',
+    });
+    // The key readable by the image's user only, as the guide says.
+    const uid = Number(await docker(['run', '--rm', '--entrypoint', 'id', 'grove-controller', '-u']));
+    chownSync(own.keyFile, uid, 0);
+    chmodSync(own.keyFile, 0o400);
+    const override = join(home, 'compose.override.yml');
+    writeFileSync(
+      override,
+      [
+        'services:',
+        '  controller:',
+        '    command: >-',
+        '      controller run --listen 0.0.0.0:6120 --data-dir /data --listen-ssh 0.0.0.0:6122',
+        '      --tls-cert /etc/grove/tls/tls.crt --tls-key /etc/grove/tls/tls.key',
+        '    volumes:',
+        `      - ${dir}:/etc/grove/tls:ro`,
+        '',
+      ].join('\n'),
+    );
+    compose.addOverride(override);
+    await compose.compose(['up', '-d']);
+    await compose.untilHealthy('controller');
+    const ownFingerprint = certificateFingerprint(own.certPem);
+    expect(await compose.logs('controller')).toContain(`TLS certificate (user) SHA-256 fingerprint: ${ownFingerprint}`);
+    expect(await servedFingerprint(compose.url)).toBe(ownFingerprint);
   });
 });
