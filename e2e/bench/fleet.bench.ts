@@ -281,10 +281,16 @@ async function main(): Promise<void> {
   const loadAfter = loadavg();
   const cpu = cpus();
   console.log(`Command: node e2e/dist/bench/fleet.bench.js ${process.argv.slice(2).join(' ')}`.trimEnd());
-  console.log(
-    `Fleet: ${c.workers} REST workers (heartbeat every ${c.heartbeatMs / 1000} s, VM sync every ${c.syncMs / 1000} s), ` +
-      `${c.vms} VMs, controller on Postgres ${findPostgresBinDir().split('/').at(-2)} (loopback)`,
-  );
+  const postgres = `Postgres ${findPostgresBinDir().split('/').at(-2)}`;
+  if (phases.has('all-fit') || phases.has('all-full')) {
+    console.log(
+      `Fleet: ${c.workers} REST workers (heartbeat every ${c.heartbeatMs / 1000} s, VM sync every ${c.syncMs / 1000} s), ` +
+        `${c.vms} VMs, controller on ${postgres} (loopback)`,
+    );
+  }
+  if (phases.has('real')) {
+    console.log(`Real workers: ${c.realWorkers} synthetic worker processes, controller on ${postgres} (loopback)`);
+  }
   console.log(
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${mib(totalmem())} RAM, Node ${process.version}; ` +
       `load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(2)).join(' ')} after; ` +
