@@ -80,8 +80,8 @@ export function jsonArrayStream(chunks: AsyncIterable<string>): Readable {
 /**
  * The same, gzip-compressed. zlib on this one route rather than a compression plugin for the whole API: the list is
  * the only large answer, and the watch streams (NDJSON) must not wait in a compressor's buffer. Level 1: on JSON of
- * repetitive documents it compresses nearly as well as the default level (about 27 times against 29 for 10,000 VMs)
- * for half the CPU. The compressor is flushed after the first chunk so that the first bytes leave at once too.
+ * repetitive documents it compresses nearly as well as the default level (11.2 MiB of 10,000 VMs become 0.5–0.6 MiB)
+ * for about half the CPU. The compressor is flushed after the first chunk so that the first bytes leave at once too.
  */
 export function gzipJsonArrayStream(chunks: AsyncIterable<string>): Readable {
   const gzip = createGzip({ level: zlibConstants.Z_BEST_SPEED });
