@@ -20,6 +20,9 @@ const esmPackages = [
   'token-types',
   '@tokenizer',
   'uint8array-extras',
+  // Not ESM, but the OTLP exporters load node:http with import(), which Jest's module registry only allows when
+  // transformed (into a require).
+  '@opentelemetry/otlp-exporter-base',
 ];
 
 const base = {
@@ -36,7 +39,7 @@ function project(dir, displayName, extra = {}) {
     ...base,
     displayName,
     rootDir: `<rootDir>/${dir}`,
-    moduleNameMapper: { '^@grove/(resources|proto|tunnel|client|testing)$': `<rootDir>/${up}libs/$1/src/index.ts` },
+    moduleNameMapper: { '^@grove/(resources|proto|tunnel|telemetry|client|testing)$': `<rootDir>/${up}libs/$1/src/index.ts` },
     ...extra,
   };
 }
@@ -54,6 +57,7 @@ module.exports = {
     project('libs/resources', 'resources', unit),
     project('libs/client', 'client', unit),
     project('libs/tunnel', 'tunnel', unit),
+    project('libs/telemetry', 'telemetry', unit),
     project('libs/proto', 'proto', unit),
     project('apps/controller', 'controller', unit),
     project('apps/cli', 'cli', unit),
