@@ -8,6 +8,7 @@ bash scripts/ensure-deps.sh
 bash scripts/ensure-postgres.sh
 bash scripts/ensure-openssh-client.sh
 bash scripts/ensure-haproxy.sh
+bash scripts/ensure-prometheus.sh
 echo "==> build"
 npm run --silent build
 echo "==> lint"

@@ -9,6 +9,8 @@ const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
 export interface SyntheticWorkerOptions {
   controllerUrl: string;
   adminToken: string;
+  /** The controller's certificate, for a controller serving HTTPS with its own (pinned through the bootstrap token). */
+  certificatePem?: string;
   name: string;
   /** Its data directory (the synthetic runtime keeps its VMs there). */
   dataDir: string;
@@ -33,6 +35,7 @@ export async function startSyntheticWorker(options: SyntheticWorkerOptions): Pro
   const token = encodeBootstrapToken({
     serviceAccountName: BOOTSTRAP_ADMIN,
     serviceAccountToken: options.adminToken,
+    certificatePem: options.certificatePem,
   });
   const worker = startNodeProcess(
     [
@@ -72,15 +75,16 @@ export class SyntheticWorkers {
   private readonly started: RunningProcess[] = [];
 
   constructor(
-    private readonly controller: () => { url: string; adminToken: string },
+    private readonly controller: () => { url: string; adminToken: string; certificatePem?: string },
     private readonly home: () => string,
   ) {}
 
   async start(name: string, labels?: string): Promise<RunningProcess> {
-    const { url, adminToken } = this.controller();
+    const { url, adminToken, certificatePem } = this.controller();
     const proc = await startSyntheticWorker({
       controllerUrl: url,
       adminToken,
+      certificatePem,
       name,
       dataDir: join(this.home(), name),
       labels,
