@@ -17,6 +17,7 @@ import { VmModule } from './vms/vm.module';
 import { WorkerModule } from './workers/worker.module';
 import { SchedulerModule } from './scheduler/scheduler.module';
 import { SshGatewayModule } from './ssh-gateway/ssh-gateway.module';
+import { TelemetryModule } from './telemetry/telemetry.module';
 import { TunnelModule } from './tunnels/tunnel.module';
 import { GRPC_TLS, type GrpcTls } from './infra/tls/grpc-tls';
 import { WorkerSessionModule } from './worker-sessions/worker-session.module';
@@ -50,6 +51,7 @@ export class AppModule {
         InfraModule.forRoot(config, dataSource, tls),
         RequestInputModule,
         MetricsModule,
+        TelemetryModule,
         ClusterModule,
         ServiceAccountModule,
         ClusterSettingsModule,

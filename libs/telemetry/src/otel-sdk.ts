@@ -153,17 +153,17 @@ interface Exporting<I> {
 }
 
 /** Makes an exporter tell the app's log when exports start failing and when they work again (once each). */
-function reportFailures<I>(exporter: Exporting<I>, what: string, url: string, log: (line: string) => void): void {
+function reportFailures<I>(exporter: Exporting<I>, what: string, url: string, log: TelemetryOptions['log']): void {
   const original = exporter.export.bind(exporter);
   let failing = false;
   exporter.export = (items, done) =>
     original(items, (result) => {
       if (result.code !== 0 && !failing) {
         failing = true;
-        log(`OpenTelemetry: exporting ${what} to ${url} failed: ${result.error?.message ?? 'unknown error'}`);
+        log(`OpenTelemetry: exporting ${what} to ${url} failed: ${result.error?.message ?? 'unknown error'}`, 'warn');
       } else if (result.code === 0 && failing) {
         failing = false;
-        log(`OpenTelemetry: exporting ${what} to ${url} works again`);
+        log(`OpenTelemetry: exporting ${what} to ${url} works again`, 'info');
       }
       done(result);
     });
@@ -224,7 +224,10 @@ export function startOtel(options: TelemetryOptions): Telemetry {
       `metrics (${config.metrics.protocol}, every ${config.metrics.intervalMs / 1000} s) to ${config.metrics.url}`,
     config.traces && `traces (${config.traces.protocol}) to ${config.traces.url}`,
   ].filter(Boolean);
-  log(`OpenTelemetry: exporting ${targets.join(' and ')} as service ${String(resource.attributes['service.name'])}`);
+  log(
+    `OpenTelemetry: exporting ${targets.join(' and ')} as service ${String(resource.attributes['service.name'])}`,
+    'info',
+  );
   return {
     tracing,
     // The last export of metrics happens while the app's metrics still exist; spans keep coming until sessions end.

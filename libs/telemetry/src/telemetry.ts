@@ -13,8 +13,8 @@ export interface TelemetryOptions {
   resourceAttributes: Record<string, string>;
   /** The app's Prometheus registry, read at every metrics export: the same series as its /metrics. */
   metrics: () => Registry;
-  /** Where export failures (and recoveries) are told, once each. */
-  log: (line: string) => void;
+  /** Where the start, export failures (a warning, once per run of failures) and recoveries are told. */
+  log: (line: string, level: 'info' | 'warn') => void;
 }
 
 /** A running OTLP export. */

@@ -14,6 +14,7 @@ import type { AuthenticatedRequest } from '../common/auth/auth.guard';
 import { RequireAnyRole } from '../common/auth/roles.decorator';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { SessionMetrics } from '../metrics/session-metrics';
+import { traceparentOf } from '../telemetry/session-traces';
 import type { RemoteExec } from '../worker-sessions/remote-exec';
 import { ExecEventDto, ExecRequestDto } from './exec.dto';
 import { ExecService } from './exec.service';
@@ -125,7 +126,11 @@ export class ExecController implements BeforeApplicationShutdown {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<void> {
     try {
-      await this.exec.openWebSocket(name, req.raw, { account: req.serviceAccount!, remoteAddress: req.ip });
+      await this.exec.openWebSocket(name, req.raw, {
+        account: req.serviceAccount!,
+        remoteAddress: req.ip,
+        traceparent: traceparentOf(req.raw),
+      });
     } catch (err) {
       this.metrics.refused('exec');
       throw err;
@@ -167,7 +172,7 @@ export class ExecController implements BeforeApplicationShutdown {
     const started = this.exec.startCommand(
       name,
       body,
-      { account: req.serviceAccount!, remoteAddress: req.ip },
+      { account: req.serviceAccount!, remoteAddress: req.ip, traceparent: traceparentOf(req.raw) },
       gone.signal,
     );
     const stop = untilAborted(this.shutdown.signal);

@@ -8,6 +8,7 @@ import { FORWARDED_BY_HEADER, UpgradeForwarder } from '../cluster/upgrade-forwar
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { SessionMetrics } from '../metrics/session-metrics';
+import { SessionTraces } from '../telemetry/session-traces';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
 import {
   clipCloseReason,
@@ -43,6 +44,8 @@ const SHUTDOWN = 'the controller is shutting down';
 export interface ExecCaller {
   account: ServiceAccount;
   remoteAddress: string;
+  /** The request's `traceparent` header: the session's span continues the client's trace (issue 14). */
+  traceparent?: string;
 }
 
 /** The audit record of one exec (logged as JSON, and stored as an `audit` event of the VM). */
@@ -124,6 +127,7 @@ export class ExecService implements BeforeApplicationShutdown {
     private readonly replicas: ReplicaRegistry,
     private readonly forwarder: UpgradeForwarder,
     private readonly metrics: SessionMetrics,
+    private readonly traces: SessionTraces,
   ) {}
 
   /** WebSocket sessions alive and POST commands running (for tests and diagnostics). */
@@ -382,13 +386,21 @@ export class ExecService implements BeforeApplicationShutdown {
     signal?: AbortSignal,
   ): Promise<RemoteExec> {
     const setupStartedAt = performance.now();
+    const trace = this.traces.start(
+      'exec',
+      'exec',
+      { vm, worker: vm.worker, traceparent: caller.traceparent },
+      { 'grove.exec.endpoint': what.argv ? 'http' : 'websocket' },
+    );
     let exec: RemoteExec;
     try {
       exec = await this.launcher.start(vm, spec, {
         timeoutMs: Math.max(deadline - Date.now(), MIN_WORKER_WAIT_MS),
         ...(signal ? { signal } : {}),
+        ...(trace ? { traceparent: trace.traceparent } : {}),
       });
     } catch (err) {
+      trace?.refused(err);
       if (err instanceof TunnelUnavailableError) {
         throw new DomainError(DomainErrorCode.Unavailable, `cannot reach worker "${vm.worker}": ${err.message}`);
       }
@@ -402,8 +414,14 @@ export class ExecService implements BeforeApplicationShutdown {
     }
     const startedAt = new Date();
     const ended = this.metrics.started('exec', setupStartedAt);
+    trace?.established({ 'grove.session.id': exec.session, 'grove.exec.via': exec.via });
     void exec.done.then((end) => {
       ended('exitCode' in end ? 'ok' : 'error', { toTarget: exec.bytesIn, fromTarget: exec.bytesOut });
+      trace?.ended(
+        'exitCode' in end ? 'ok' : 'error',
+        { toTarget: exec.bytesIn, fromTarget: exec.bytesOut },
+        'exitCode' in end ? { attributes: { 'grove.exec.exit_code': end.exitCode } } : { error: end.error },
+      );
       this.record(exec, end, vm, spec, caller, what, startedAt);
     });
     return exec;

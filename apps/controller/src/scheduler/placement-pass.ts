@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { setCondition, type SchedulerProfile, type Vm, type Worker } from '@grove/resources';
 import { SchedulingMetrics } from '../metrics/scheduling-metrics';
+import { VmStartTraces } from '../telemetry/vm-start-traces';
 import { VmSchedulingService, type VmChange } from '../vms/vm-scheduling.service';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { planPlacementSliced, pendingReasonFor, type Assignment } from './placement';
@@ -49,6 +50,7 @@ export class PlacementPass {
     private readonly vms: VmSchedulingService,
     private readonly sessions: WorkerSessionRegistry,
     private readonly metrics: SchedulingMetrics,
+    private readonly vmTraces: VmStartTraces,
   ) {}
 
   /** `MAX_CANDIDATES`; tests lower it. */
@@ -90,6 +92,7 @@ export class PlacementPass {
       });
       const written = await this.vms.writeIfUnchanged(changes);
       this.metrics.placed(written, round.now);
+      this.vmTraces.placed(written, round.now);
       for (const vm of written) {
         const key = shapeOf.get(vm.uid)!.key;
         placed.set(key, (placed.get(key) ?? 0) + 1);

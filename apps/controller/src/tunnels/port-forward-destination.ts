@@ -59,15 +59,21 @@ export function checkWorkerCapability(
   }
 }
 
-/** The `open` frame that starts a session to `to`. */
-export function openFrame(session: string, vmUid: string, to: PortForwardDestination): TunnelFrame {
+/** The `open` frame that starts a session to `to`; with the `traceparent` of the session's span when it is traced. */
+export function openFrame(
+  session: string,
+  vmUid: string,
+  to: PortForwardDestination,
+  traceparent?: string,
+): TunnelFrame {
+  const traced = traceparent === undefined ? {} : { traceparent };
   switch (to.kind) {
     case 'port':
-      return { kind: 'open', session, vmUid, port: to.port };
+      return { kind: 'open', session, vmUid, port: to.port, ...traced };
     case 'tart-guest-agent':
-      return { kind: 'open', session, vmUid, port: 0, target: 'tart-guest-agent' };
+      return { kind: 'open', session, vmUid, port: 0, target: 'tart-guest-agent', ...traced };
     case 'host-process':
-      return { kind: 'open', session, vmUid, port: 0, target: 'host-process', hostProcess: to.name };
+      return { kind: 'open', session, vmUid, port: 0, target: 'host-process', hostProcess: to.name, ...traced };
   }
 }
 

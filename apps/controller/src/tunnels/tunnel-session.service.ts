@@ -10,6 +10,7 @@ import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/cli
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { SessionMetrics, tunnelSessionKind, type SessionEnd } from '../metrics/session-metrics';
+import { SessionTraces, traceparentOf, type SessionTrace } from '../telemetry/session-traces';
 import { VmChangeBus } from '../vms/vm-change-bus';
 import { AuditRecorder } from '../vms/audit-recorder';
 import { VmService } from '../vms/vm.service';
@@ -94,6 +95,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     private readonly ips: IpResolver,
     private readonly auditRecorder: AuditRecorder,
     private readonly metrics: SessionMetrics,
+    private readonly traces: SessionTraces,
   ) {}
 
   /** Sessions in progress (for tests and diagnostics). */
@@ -198,6 +200,13 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       checkWorkerCapability(await this.workers.get(workerName), vm?.name ?? '', req.to);
     }
     const setupStartedAt = performance.now();
+    const { port, target, hostProcess } = auditFields(req.to);
+    const trace = this.traces.start(
+      'port-forward',
+      tunnelSessionKind(port),
+      { vm, worker: workerName, traceparent: traceparentOf(req.request) },
+      { 'grove.port': port || undefined, 'grove.target': target, 'grove.host_process': hostProcess },
+    );
     const gone = new AbortController();
     const onGone = () => gone.abort();
     upgrade.socket.once('close', onGone);
@@ -205,6 +214,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     try {
       call = await this.broker.take(workerName, Math.max(deadline - Date.now(), MIN_WORKER_WAIT_MS), gone.signal);
     } catch (err) {
+      trace?.refused(err);
       if (err instanceof TunnelUnavailableError) {
         throw new DomainError(DomainErrorCode.Unavailable, `cannot reach worker "${workerName}": ${err.message}`);
       }
@@ -213,11 +223,11 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       upgrade.socket.off('close', onGone);
     }
     const session = randomUUID();
-    call.write(openFrame(session, vm?.uid ?? '', req.to));
+    call.write(openFrame(session, vm?.uid ?? '', req.to, trace?.traceparent));
     const info = { session, workerName, vm, setupStartedAt };
     // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
     // turn later lets the worker start connecting to the target while this side completes the handshake.
-    setImmediate(() => this.accept(req, upgrade, call, info));
+    setImmediate(() => this.accept(req, upgrade, call, info, trace));
   }
 
   private accept(
@@ -225,6 +235,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     upgrade: PendingUpgrade,
     call: TunnelLink,
     info: { session: string; workerName: string; vm: Vm | undefined; setupStartedAt: number },
+    trace: SessionTrace | undefined,
   ): void {
     const startedAt = new Date();
     let upgraded = false;
@@ -232,6 +243,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       if (!upgraded) {
         call.write({ kind: 'error', message: 'the client went away during the handshake' });
         call.end();
+        trace?.ended('error', { toTarget: 0, fromTarget: 0 }, { error: 'the client went away during the handshake' });
       }
     };
     if (upgrade.socket.destroyed) {
@@ -254,11 +266,17 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       });
       this.active.add(endpoint);
       const ended = this.metrics.started(tunnelSessionKind(auditFields(req.to).port), info.setupStartedAt);
+      trace?.established({ 'grove.session.id': info.session });
       const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
       void endpoint.done.then((outcome) => {
         stopPinging();
         this.active.delete(endpoint);
         countEnd(ended, outcome);
+        trace?.ended(
+          outcome.result === 'closed' ? 'ok' : 'error',
+          { toTarget: outcome.bytesSent, fromTarget: outcome.bytesReceived },
+          outcome.result === 'closed' ? {} : { error: outcome.error },
+        );
         this.record(
           { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
           { ...info, ...auditFields(req.to) },

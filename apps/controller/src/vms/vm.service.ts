@@ -27,6 +27,7 @@ import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
 import { SchedulingMetrics } from '../metrics/scheduling-metrics';
+import { VmStartTraces } from '../telemetry/vm-start-traces';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import { VmChangeBus } from './vm-change-bus';
 import type { HostProcessDto } from './vm-host-process.dto';
@@ -122,6 +123,7 @@ export class VmService {
     private readonly scheduling: SchedulingTrigger,
     private readonly sessions: WorkerSessionRegistry,
     private readonly metrics: SchedulingMetrics,
+    private readonly startTraces: VmStartTraces,
   ) {}
 
   /** Every VM, for the scheduler's snapshot. */
@@ -276,6 +278,7 @@ export class VmService {
     });
     if (result?.after) {
       this.metrics.stateReported(result.before, result.after);
+      this.startTraces.stateReported(result.before, result.after);
     }
     return this.published(name, result);
   }

@@ -219,9 +219,14 @@ export class ExecLauncher {
   /**
    * Starts `spec` in a running VM. Resolves once the worker reports the command started; rejects with a
    * TunnelUnavailableError when no tunnel of the worker comes within `timeoutMs`, or an ExecStartError with the
-   * worker's reason (agent and SSH both failed, VM gone).
+   * worker's reason (agent and SSH both failed, VM gone). `traceparent`: of the caller's span of the session, for the
+   * worker's span to be its child (issue 14).
    */
-  async start(vm: Vm, spec: ExecSpec, options: { timeoutMs: number; signal?: AbortSignal }): Promise<RemoteExec> {
+  async start(
+    vm: Vm,
+    spec: ExecSpec,
+    options: { timeoutMs: number; signal?: AbortSignal; traceparent?: string },
+  ): Promise<RemoteExec> {
     const call = await this.broker.take(vm.worker, options.timeoutMs, options.signal);
     const exec = new RemoteExec(randomUUID(), call);
     call.write({
@@ -237,6 +242,7 @@ export class ExecLauncher {
       workdir: spec.workdir ?? '',
       username: vm.username || 'admin',
       password: vm.password || 'admin',
+      ...(options.traceparent !== undefined ? { traceparent: options.traceparent } : {}),
     } satisfies TunnelFrame);
     call.resume();
     const deadline = AbortSignal.timeout(WORKER_START_TIMEOUT_MS);

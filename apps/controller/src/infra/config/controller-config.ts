@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { homedir, hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readTelemetryConfig, type TelemetryConfig } from '@grove/telemetry';
 
 /** Everything the controller needs to start, read once from argv and the environment and validated. */
 export interface ControllerConfig {
@@ -60,6 +61,8 @@ export interface ControllerConfig {
    * balancer's or a container's published port.
    */
   advertiseGrpcPort?: number;
+  /** OTLP export of metrics and traces (the standard OTEL_* variables, issue 14); undefined: nothing is exported. */
+  telemetry?: TelemetryConfig;
 }
 
 export class ConfigError extends Error {
@@ -248,6 +251,9 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     problems.push(`--advertise-grpc-port "${advertiseText}" must be a port between 1 and 65535`);
   }
 
+  const telemetry = readTelemetryConfig(env);
+  problems.push(...telemetry.problems);
+
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -277,6 +283,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     ...(relayText !== undefined ? { relayAddress: relayText } : {}),
     shutdownGraceMs,
     ...(advertiseGrpcPort !== undefined ? { advertiseGrpcPort } : {}),
+    ...(telemetry.config ? { telemetry: telemetry.config } : {}),
   };
 }
 
