@@ -61,6 +61,54 @@ async function execEcho(client: GroveClient, vm: string, text: string): Promise<
   return undefined;
 }
 
+interface DashboardPanel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: unknown;
+  gridPos: { x: number; y: number; w: number; h: number };
+  targets?: { datasource?: unknown; expr: string }[];
+}
+
+/** What Grafana needs to import the dashboard as it is, on any Prometheus data source the importer picks. */
+describe('the Grafana dashboard (docs/grafana/grove.json)', () => {
+  it('asks for its Prometheus data source and queries it in every panel, laid out without overlaps', () => {
+    const dashboard = readDashboard();
+    // 41: the dashboard JSON model of Grafana 12 (later versions migrate it when they load it).
+    expect(dashboard.schemaVersion).toBe(41);
+    expect((dashboard.templating as { list: unknown[] }).list).toContainEqual(
+      expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }),
+    );
+    const panels = dashboard.panels as DashboardPanel[];
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    const source = { type: 'prometheus', uid: '${datasource}' };
+    for (const panel of panels.filter((p) => p.type !== 'row')) {
+      expect({ panel: panel.title, datasource: panel.datasource }).toEqual({ panel: panel.title, datasource: source });
+      expect(panel.targets?.length).toBeGreaterThan(0);
+      for (const target of panel.targets ?? []) {
+        expect({ panel: panel.title, datasource: target.datasource }).toEqual({
+          panel: panel.title,
+          datasource: source,
+        });
+      }
+    }
+    const overlaps = panels.flatMap((a, i) =>
+      panels
+        .slice(i + 1)
+        .filter(
+          (b) =>
+            a.gridPos.x < b.gridPos.x + b.gridPos.w &&
+            b.gridPos.x < a.gridPos.x + a.gridPos.w &&
+            a.gridPos.y < b.gridPos.y + b.gridPos.h &&
+            b.gridPos.y < a.gridPos.y + a.gridPos.h,
+        )
+        .map((b) => `${a.title} / ${b.title}`),
+    );
+    expect(overlaps).toEqual([]);
+    expect(panels.every((p) => p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24)).toBe(true);
+  });
+});
+
 /**
  * Debian's Prometheus scraping a dev cluster on loopback (issue 14, items 4 and 5): a controller serving HTTPS with its
  * own certificate, scraped with basic auth as docs/observability.md says, a worker on the synthetic runtime and one on
