@@ -13,7 +13,7 @@ import { createWorkerLog } from './worker-log';
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadWorkerConfig(process.argv.slice(2), () => readFileSync(0, 'utf8'));
+    config = loadWorkerConfig(process.argv.slice(2), () => readFileSync(0, 'utf8'), process.env);
   } catch (err) {
     if (err instanceof WorkerConfigError) {
       process.stderr.write(`Error: ${err.message}\n`);

@@ -17,6 +17,7 @@ import { Reconciler } from './reconcile/reconciler';
 import { RuntimeModule, VM_RUNTIME } from './runtime/runtime.module';
 import type { VmRuntime } from './runtime/vm-runtime';
 import { SessionModule } from './session/session.module';
+import { TelemetryModule } from './telemetry/telemetry.module';
 import { TunnelServer } from './session/tunnel-server';
 import { TunnelsModule } from './session/tunnels.module';
 import { WorkerSession } from './session/worker-session';
@@ -33,6 +34,7 @@ export class WorkerModule {
       imports: [
         WorkerConfigModule.register(options),
         MetricsModule,
+        TelemetryModule,
         RuntimeModule,
         SessionModule,
         ReconcileModule,

@@ -12,6 +12,7 @@ import {
   RESOURCE_TART_VMS,
   type BootstrapToken,
 } from '@grove/resources';
+import { readTelemetryConfig, type TelemetryConfig } from '@grove/telemetry';
 import { DEFAULT_ENDPOINT_ADDRESS } from '../endpoints/vm-endpoint-set';
 
 export interface WorkerConfig {
@@ -48,6 +49,8 @@ export interface WorkerConfig {
    * host holds it).
    */
   metricsListen?: MetricsListen;
+  /** OTLP export of metrics and traces (the standard OTEL_* variables, issue 14); undefined: nothing is exported. */
+  telemetry?: TelemetryConfig;
 }
 
 /** The address of the worker's health and metrics listener. */
@@ -137,10 +140,14 @@ export function automaticResources(): Record<string, number> {
 }
 
 /**
- * Reads `grove worker run` flags. The bootstrap token comes from exactly one of `--bootstrap-token`,
- * `--bootstrap-token-stdin` (passed as `stdinToken`) or `--bootstrap-token-file`.
+ * Reads `grove worker run` flags, and the OTEL_* variables of `env`. The bootstrap token comes from exactly one of
+ * `--bootstrap-token`, `--bootstrap-token-stdin` (passed as `stdinToken`) or `--bootstrap-token-file`.
  */
-export function loadWorkerConfig(argv: string[], stdinToken?: () => string): WorkerConfig {
+export function loadWorkerConfig(
+  argv: string[],
+  stdinToken?: () => string,
+  env: NodeJS.ProcessEnv = process.env,
+): WorkerConfig {
   const problems: string[] = [];
   let parsed;
   try {
@@ -250,6 +257,8 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
   if (typeof metricsListen === 'string') {
     problems.push(metricsListen);
   }
+  const telemetry = readTelemetryConfig(env);
+  problems.push(...telemetry.problems);
   const config = {
     endpointAddress,
     metricsListen: typeof metricsListen === 'string' ? undefined : metricsListen,
@@ -265,6 +274,7 @@ export function loadWorkerConfig(argv: string[], stdinToken?: () => string): Wor
     resources,
     defaultCpu: integer('default-cpu', 4),
     defaultMemory: integer('default-memory', 8192),
+    ...(telemetry.config ? { telemetry: telemetry.config } : {}),
   };
   if (problems.length > 0 || !credentials) {
     throw new WorkerConfigError(problems);

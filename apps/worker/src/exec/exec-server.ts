@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { TUNNEL_MAX_DATA_BYTES, type TunnelFrame } from '@grove/proto';
+import type { Tracing } from '@grove/telemetry';
 import type { GuestAgentAddress } from '../runtime/vm-runtime';
 import type { TunnelClientCall } from '../session/tunnel-pool';
 import { AgentExecutor } from './agent-exec';
@@ -35,6 +36,11 @@ export interface ExecServerOptions {
   sshKeepaliveMs?: number;
   /** Told how each session ran (undefined: it never started) and ended: the worker's metrics. */
   onSessionEnd?: (via: ExecVia | undefined, result: ExecResult) => void;
+  /**
+   * Spans of the sessions (`worker.exec`, with `worker.exec.start`), children of the controller's through the
+   * execStart frame's `traceparent` (issue 14); absent when traces are not exported.
+   */
+  tracing?: Tracing;
 }
 
 /** After the agent of a VM did not answer and SSH did, its execs use SSH for this long before the agent is asked again. */
@@ -96,6 +102,12 @@ export class ExecServer {
     const early: TunnelFrame[] = [];
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const span = this.options.tracing?.startSpan('worker.exec', {
+      parent: start.traceparent,
+      kind: 'server',
+      attributes: { 'grove.session.id': session, 'grove.vm.uid': vmUid, 'grove.exec.program': start.argv[0] },
+    });
+    const starting = span && this.options.tracing?.startSpan('worker.exec.start', { parent: span });
 
     /** Ends the session once: `frame` (exit or error) goes to the controller unless it is the one who ended it. */
     const finish = (outcome: ExecEnd | { cancelled: string }): void => {
@@ -120,7 +132,19 @@ export class ExecServer {
             ? `exited with status ${outcome.code}`
             : `failed: ${outcome.error}`;
       log(`${via ? `ran via ${via}, ` : ''}${what} (${bytesIn} bytes in, ${bytesOut} bytes out)`);
-      this.options.onSessionEnd?.(via, 'cancelled' in outcome ? 'cancelled' : 'code' in outcome ? 'exited' : 'failed');
+      const result = 'cancelled' in outcome ? 'cancelled' : 'code' in outcome ? 'exited' : 'failed';
+      this.options.onSessionEnd?.(via, result);
+      if (span) {
+        starting?.end(via ? {} : { error: 'error' in outcome ? outcome.error : 'cancelled before it started' });
+        span.setAttributes({
+          'grove.exec.via': via,
+          'grove.exec.result': result,
+          'grove.exec.exit_code': 'code' in outcome ? outcome.code : undefined,
+          'grove.session.bytes_to_target': bytesIn,
+          'grove.session.bytes_from_target': bytesOut,
+        });
+        span.end('error' in outcome ? { error: outcome.error } : {});
+      }
       resolveDone();
     };
     const active: ActiveExec = {
@@ -187,6 +211,8 @@ export class ExecServer {
     const sink: ExecSink = {
       started: (how) => {
         via = how;
+        starting?.setAttributes({ 'grove.exec.via': how });
+        starting?.end();
         if (!finished) {
           call.write({ kind: 'execStarted', via: how });
           // Only the program: arguments may carry secrets.

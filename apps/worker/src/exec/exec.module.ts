@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { WORKER_LOG } from '../config/worker-config.module';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { ReconcileModule } from '../reconcile/reconcile.module';
+import { WorkerTelemetry } from '../telemetry/worker-telemetry';
 import { Reconciler } from '../reconcile/reconciler';
 import { ExecServer } from './exec-server';
 
@@ -11,13 +12,19 @@ import { ExecServer } from './exec-server';
   providers: [
     {
       provide: ExecServer,
-      inject: [WORKER_LOG, Reconciler, WorkerMetrics],
-      useFactory: (log: (line: string) => void, reconciler: Reconciler, metrics: WorkerMetrics) => {
+      inject: [WORKER_LOG, Reconciler, WorkerMetrics, WorkerTelemetry],
+      useFactory: (
+        log: (line: string) => void,
+        reconciler: Reconciler,
+        metrics: WorkerMetrics,
+        telemetry: WorkerTelemetry,
+      ) => {
         const execs = new ExecServer({
           guestAgent: (vmUid) => reconciler.guestAgent(vmUid),
           connectVm: (vmUid, port, signal) => reconciler.connect(vmUid, port, signal),
           log,
           onSessionEnd: metrics.execEnded,
+          tracing: telemetry.tracing,
         });
         metrics.countTunnelStreams('busy', () => execs.activeSessions);
         return execs;

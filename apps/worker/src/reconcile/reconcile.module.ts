@@ -1,11 +1,14 @@
 import { Module } from '@nestjs/common';
+import type { Vm } from '@grove/resources';
 import { WORKER_CONFIG, WORKER_LOG } from '../config/worker-config.module';
 import type { WorkerConfig } from '../config/worker-config';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { RuntimeModule, VM_RUNTIME } from '../runtime/runtime.module';
 import type { VmRuntime } from '../runtime/vm-runtime';
 import { SessionModule } from '../session/session.module';
+import { WorkerTelemetry } from '../telemetry/worker-telemetry';
 import { WorkerSession } from '../session/worker-session';
+import type { VmStep } from '../vms/managed-vm';
 import { startupScriptRunner } from '../vms/startup-script';
 import { Reconciler } from './reconciler';
 import { restControllerPort } from './rest-controller-port';
@@ -19,15 +22,21 @@ import { restControllerPort } from './rest-controller-port';
   providers: [
     {
       provide: Reconciler,
-      inject: [WORKER_CONFIG, WORKER_LOG, VM_RUNTIME, WorkerSession, WorkerMetrics],
+      inject: [WORKER_CONFIG, WORKER_LOG, VM_RUNTIME, WorkerSession, WorkerMetrics, WorkerTelemetry],
       useFactory: (
         config: WorkerConfig,
         log: (line: string) => void,
         runtime: VmRuntime,
         session: WorkerSession,
         metrics: WorkerMetrics,
+        telemetry: WorkerTelemetry,
       ) => {
         const controller = restControllerPort(session.api);
+        // Each completed step is timed (metrics) and, for the steps of a start, traced.
+        const onStep = (step: VmStep, seconds: number, vm: Vm) => {
+          metrics.vmStep(step, seconds);
+          telemetry.vmStep(step, seconds, vm);
+        };
         const reconciler = new Reconciler({
           workerName: config.name,
           runtime,
@@ -36,12 +45,12 @@ import { restControllerPort } from './rest-controller-port';
             runtime,
             events: (name, events) => controller.appendEvents(name, events),
             log,
-            onStep: metrics.vmStep,
+            onStep,
           }),
           log,
           endpointAddress: config.endpointAddress,
           hostProcesses: config.hostProcesses,
-          onVmStep: metrics.vmStep,
+          onVmStep: onStep,
         });
         metrics.countVms(() => [...reconciler.managed.values()].map((vm) => vm.state));
         return reconciler;

@@ -1,5 +1,6 @@
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, type Socket } from 'node:net';
+import type { Tracing } from '@grove/telemetry';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import { unixSocketPath, type GuestAgentAddress } from '../runtime/vm-runtime';
 import type { PortForwardOpenFrame, TunnelClientCall } from './tunnel-pool';
@@ -20,6 +21,11 @@ export interface TunnelServerOptions {
   /** Smallest round trip to the controller, for flow-control auto-tuning. */
   minRttMs: () => number | undefined;
   log: (line: string) => void;
+  /**
+   * Spans of the sessions (`worker.port-forward`, with `worker.connect`), children of the controller's through the
+   * open frame's `traceparent` (issue 14); absent when traces are not exported.
+   */
+  tracing?: Tracing;
 }
 
 /** How long the system's answer for `localhost` is reused. */
@@ -137,6 +143,18 @@ export class TunnelServer {
           : open.vmUid
             ? `VM ${open.vmUid} port ${open.port}`
             : `worker host port ${open.port}`;
+    const span = this.options.tracing?.startSpan('worker.port-forward', {
+      parent: open.traceparent,
+      kind: 'server',
+      attributes: {
+        'grove.session.id': open.session,
+        'grove.vm.uid': open.vmUid || undefined,
+        'grove.port': open.port || undefined,
+        'grove.target': open.target,
+        'grove.host_process': open.hostProcess,
+      },
+    });
+    const connecting = span && this.options.tracing?.startSpan('worker.connect', { parent: span });
     let socket: Socket;
     try {
       socket = await this.connect(open, signal);
@@ -146,14 +164,19 @@ export class TunnelServer {
       call.on('error', () => undefined);
       call.write({ kind: 'error', message });
       call.end();
+      connecting?.end({ error: message });
+      span?.setAttributes({ 'grove.session.result': 'refused' });
+      span?.end({ error: message });
       return;
     } finally {
       clearTimeout(timer);
       call.off('error', onLost);
       call.off('end', onLost);
     }
+    connecting?.end();
     if (lost) {
       socket.destroy();
+      span?.end({ error: 'the connection to the controller was lost' });
       return;
     }
     // Half-closes travel through the tunnel, so the socket must keep reading after the target stops writing.
@@ -175,6 +198,12 @@ export class TunnelServer {
     this.active.add(endpoint);
     const outcome: TunnelOutcome = await endpoint.done;
     this.active.delete(endpoint);
+    span?.setAttributes({
+      'grove.session.result': outcome.result === 'closed' ? 'ok' : 'error',
+      'grove.session.bytes_to_target': outcome.bytesReceived,
+      'grove.session.bytes_from_target': outcome.bytesSent,
+    });
+    span?.end(outcome.result === 'closed' ? {} : { error: outcome.error });
     this.options.log(
       `tunnel session ${open.session} to ${target} ${outcome.result === 'closed' ? 'closed' : `failed: ${outcome.error}`}` +
         ` (${outcome.bytesSent} bytes from the target, ${outcome.bytesReceived} bytes to it)`,

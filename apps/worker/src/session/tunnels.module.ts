@@ -3,6 +3,7 @@ import { WORKER_CONFIG, WORKER_LOG } from '../config/worker-config.module';
 import type { WorkerConfig } from '../config/worker-config';
 import { WorkerMetrics } from '../metrics/worker-metrics';
 import { ReconcileModule } from '../reconcile/reconcile.module';
+import { WorkerTelemetry } from '../telemetry/worker-telemetry';
 import { Reconciler } from '../reconcile/reconciler';
 import { SessionModule } from './session.module';
 import { TunnelServer } from './tunnel-server';
@@ -14,13 +15,14 @@ import { WorkerSession } from './worker-session';
   providers: [
     {
       provide: TunnelServer,
-      inject: [WORKER_CONFIG, WORKER_LOG, Reconciler, WorkerSession, WorkerMetrics],
+      inject: [WORKER_CONFIG, WORKER_LOG, Reconciler, WorkerSession, WorkerMetrics, WorkerTelemetry],
       useFactory: (
         config: WorkerConfig,
         log: (line: string) => void,
         reconciler: Reconciler,
         session: WorkerSession,
         metrics: WorkerMetrics,
+        telemetry: WorkerTelemetry,
       ) => {
         const tunnels = new TunnelServer({
           connectVm: (vmUid, port, signal) => reconciler.connect(vmUid, port, signal),
@@ -30,6 +32,7 @@ import { WorkerSession } from './worker-session';
             : {}),
           minRttMs: () => session.minRttMs,
           log,
+          tracing: telemetry.tracing,
         });
         metrics.countTunnelStreams('busy', () => tunnels.activeSessions);
         return tunnels;

@@ -47,8 +47,11 @@ export interface ManagedVmOptions {
   beforeRun?: (vm: ManagedVm, signal: AbortSignal) => Promise<void>;
   /** Runs after each `run` that `beforeRun` let start has ended, and after a `beforeRun` that was cancelled. */
   afterRun?: (vm: ManagedVm) => Promise<void>;
-  /** Told how long each step took that completed (pull, clone, configure, stop, delete): the worker's metrics. */
-  onStep?: (step: VmStep, seconds: number) => void;
+  /**
+   * Told how long each step of which VM took that completed (pull, clone, configure, stop, delete): the worker's
+   * metrics and traces.
+   */
+  onStep?: (step: VmStep, seconds: number, vm: Vm) => void;
 }
 
 /** Whether a stop or a suspend is under way; both end `tart run`, which must not then count as a crash. */
@@ -345,7 +348,7 @@ export class ManagedVm extends EventEmitter {
   }
 
   private observe(what: VmStep, started: number): void {
-    this.options.onStep?.(what, (performance.now() - started) / 1000);
+    this.options.onStep?.(what, (performance.now() - started) / 1000, this.spec);
   }
 
   private fail(message: string): void {

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, type ClientChannel } from 'ssh2';
-import type { VmEvent } from '@grove/resources';
+import type { Vm, VmEvent } from '@grove/resources';
 import type { VmRuntime } from '../runtime/vm-runtime';
 import { vmCredentials, type ManagedVm, type StartupScriptRunner, type VmStep } from './managed-vm';
 
@@ -22,7 +22,7 @@ export interface StartupScriptOptions {
    * Told how long the VM took from `run` to the script's SSH login (`boot`) and the script to succeed
    * (`startup-script`): the worker's metrics.
    */
-  onStep?: (step: Extract<VmStep, 'boot' | 'startup-script'>, seconds: number) => void;
+  onStep?: (step: Extract<VmStep, 'boot' | 'startup-script'>, seconds: number, vm: Vm) => void;
 }
 
 /**
@@ -117,13 +117,13 @@ export function startupScriptRunner(options: StartupScriptOptions): StartupScrip
     try {
       const client = await connectWithRetry(vm, options, events, signal);
       const loggedIn = performance.now();
-      options.onStep?.('boot', seconds(began));
+      options.onStep?.('boot', seconds(began), vm.vm);
       try {
         const code = await runInShell(client, startupShellInput(script.script_content, script.env), events, signal);
         if (code !== 0) {
           throw new Error(`Process exited with status ${code}`);
         }
-        options.onStep?.('startup-script', seconds(loggedIn));
+        options.onStep?.('startup-script', seconds(loggedIn), vm.vm);
       } finally {
         client.end();
       }
