@@ -37,6 +37,8 @@ export interface StartControllerOptions {
    * not dropped on stop). Default: a fresh database of the test run's Postgres cluster.
    */
   databaseUrl?: string;
+  /** More environment variables for the process (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`), over the test runner's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A client of the controller logged in as bootstrap-admin with the token the test gave it. */
@@ -86,6 +88,7 @@ export async function startController(options: StartControllerOptions = {}): Pro
   args.push(...(options.args ?? []));
   const proc = startNodeProcess(args, {
     ...process.env,
+    ...options.env,
     GROVE_HOME: dataDir,
     GROVE_DATABASE_URL: options.databaseUrl ?? database?.url,
     GROVE_BOOTSTRAP_ADMIN_TOKEN: adminToken,
