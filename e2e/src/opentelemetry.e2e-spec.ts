@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GroveClient } from '@grove/client';
 import type { Vm } from '@grove/resources';
-import { waitFor, type RunningProcess } from '@grove/testing';
+import { createTestDatabase, waitFor, type RunningProcess, type TestDatabase } from '@grove/testing';
 import { WebSocket } from 'ws';
 import {
   adminClient,
@@ -254,6 +254,67 @@ describe('OpenTelemetry export', () => {
     for (const log of ['controller-modules.log', 'worker-modules.log']) {
       expect(loadedPackages(join(home, log))).toContain('@opentelemetry/sdk-metrics');
     }
+  });
+});
+
+/**
+ * A session that reaches the replica without the worker's connection is relayed to the one holding it: the frames cross
+ * that replica unchanged, so the worker's span is still a child of the span of the replica the client reached.
+ */
+describe('OpenTelemetry export of a relayed session', () => {
+  let receiver: OtlpReceiver;
+  let database: TestDatabase;
+  let holder: ControllerProcess;
+  let entry: ControllerProcess;
+  let worker: RunningProcess;
+  let home: string;
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'grove-e2e-otel-relay-'));
+    receiver = await OtlpReceiver.start();
+    database = await createTestDatabase();
+    const otel = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`, OTEL_BSP_SCHEDULE_DELAY: '100' };
+    const replica = (name: string) =>
+      startController({
+        databaseUrl: database.url,
+        args: ['--replica-name', name],
+        env: processEnv(join(home, `${name}-modules.log`), otel),
+      });
+    holder = await replica('otel-holder');
+    // The bootstrap token of the replica started last is the one both accept.
+    entry = await replica('otel-entry');
+    worker = await startSyntheticWorker({
+      controllerUrl: holder.url,
+      adminToken: entry.adminToken,
+      name: 'otel-relay-worker',
+      dataDir: join(home, 'worker'),
+      env: { ...process.env, ...processEnv(join(home, 'worker-modules.log'), otel) },
+    });
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await entry?.stop();
+    await holder?.stop();
+    await database?.drop();
+    await receiver?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it("keeps the client's trace through the relay, the worker's span a child of the entry replica's", async () => {
+    const client = adminClient(entry);
+    const session = (await client.workers.list()).find((w) => w.name === 'otel-relay-worker')?.session;
+    expect(session).toMatchObject({ up: true, replica: 'otel-holder' });
+    await client.vms.create({ name: 'relayed', image: 'any', os: 'linux' });
+    await untilRunning(client, 'relayed');
+    await echoSession(entry, 'relayed', randomBytes(500), { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` });
+
+    const forward = await spanOf(receiver, 'grove-controller', 'port-forward');
+    expect(forward).toMatchObject({ traceId: CLIENT_TRACE, parentSpanId: CLIENT_SPAN });
+    expect(forward.resource['grove.replica.name']).toBe('otel-entry');
+    const workerForward = await spanOf(receiver, 'grove-worker', 'worker.port-forward');
+    expect(workerForward).toMatchObject({ traceId: CLIENT_TRACE, parentSpanId: forward.spanId });
+    expect(workerForward.attributes).toMatchObject({ 'grove.session.bytes_to_target': 500 });
   });
 });
 
