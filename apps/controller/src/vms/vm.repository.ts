@@ -50,6 +50,26 @@ export function toEntity(vm: Vm, version: number): VmEntity {
   };
 }
 
+/**
+ * The text of the document `toEntity(vm, version)` stores, split around its version: `head + version + tail`. A new
+ * VM's version comes from the sequence in the statement that inserts it, which joins the three.
+ */
+export function documentAroundVersion(vm: Vm): [head: string, tail: string] {
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  let past = false;
+  for (const [key, value] of Object.entries(toEntity(vm, 0).document)) {
+    if (key === 'version') {
+      past = true;
+    } else {
+      (past ? after : before)[key] = value;
+    }
+  }
+  const head = Object.keys(before).length > 0 ? `${JSON.stringify(before).slice(0, -1)},` : '{';
+  const tail = Object.keys(after).length > 0 ? `,${JSON.stringify(after).slice(1)}` : '}';
+  return [`${head}"version":`, tail];
+}
+
 async function nextVersion(em: EntityManager): Promise<number> {
   const rows: { v: string }[] = await em.query(`SELECT nextval('vm_version_seq') AS v`);
   return Number(rows[0].v);
@@ -153,24 +173,21 @@ export class VmRepository {
     return (await this.vms.find({ where: { worker }, order: { name: 'ASC' } })).map(toVm);
   }
 
-  async all(): Promise<Vm[]> {
-    return (await this.vms.find({ order: { name: 'ASC' } })).map(toVm);
-  }
-
-  /** Inserts a new VM; undefined when the name is taken. */
-  insert(vm: Vm): Promise<Vm | undefined> {
-    return this.dataSource.transaction(async (em) => {
-      const entity = toEntity(vm, await nextVersion(em));
-      const result = await em
-        .createQueryBuilder()
-        .insert()
-        .into(VmEntity)
-        .values(entity)
-        .orIgnore()
-        .returning(['name'])
-        .execute();
-      return (result.raw as unknown[]).length > 0 ? toVm(entity) : undefined;
-    });
+  /**
+   * Inserts a new VM in one statement, its version drawn from the sequence by the same statement (issue 13: a create
+   * was a transaction of four statements); undefined when the name (or uid) is taken.
+   */
+  async insert(vm: Vm): Promise<Vm | undefined> {
+    const [head, tail] = documentAroundVersion(vm);
+    const rows: { version: string }[] = await this.dataSource.query(
+      `WITH next AS (SELECT nextval('vm_version_seq') AS version)
+       INSERT INTO vms (name, uid, version, worker, status, created_at, document)
+       SELECT $1, $2, next.version, $3, $4, $5, ($6 || next.version || $7)::json FROM next
+       ON CONFLICT DO NOTHING
+       RETURNING version`,
+      [vm.name, vm.uid, vm.worker, vm.status, new Date(vm.createdAt), head, tail],
+    );
+    return rows.length > 0 ? toVm(toEntity(vm, Number(rows[0].version))) : undefined;
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   workerPortClaims,
   workerPortClaimsFit,
   ZERO_TIME,
+  type ClusterSettings,
   type ConditionType,
   type Filter,
   type HostProcess,
@@ -104,6 +105,9 @@ export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
   };
 }
 
+/** The cluster settings that decide about a VM without host directories: none of them does. */
+const NO_HOST_DIRS: ClusterSettings = { hostDirPolicies: [], schedulerProfile: 'optimize-utilization' };
+
 /** Cursor of the events list: base64url of the last returned event id (opaque to clients). */
 export function encodeEventCursor(id: string): string {
   return Buffer.from(id, 'utf8').toString('base64url');
@@ -126,25 +130,9 @@ export class VmService {
     private readonly startTraces: VmStartTraces,
   ) {}
 
-  /** Every VM, for the scheduler's snapshot. */
-  all(): Promise<Vm[]> {
-    return this.repository.all();
-  }
-
-  /**
-   * Applies `change` to the VM under a row lock and publishes the result; `change` sees the current VM and returns
-   * undefined to leave it alone. Used by the scheduler, whose decisions must hold for the VM as it is now.
-   */
-  async mutate(name: string, change: (vm: Vm) => Vm | undefined): Promise<Vm | undefined> {
-    const result = await this.repository.update(name, change);
-    if (result?.after) {
-      this.changes.publish({ type: 'MODIFIED', vm: result.after });
-    }
-    return result?.after;
-  }
-
   async create(dto: VmCreateDto): Promise<Vm> {
-    const settings = await this.clusterSettings.forNewVms();
+    // The cluster settings decide only which host directories a VM may mount: read them only for a VM that asks.
+    const settings = (dto.hostDirs ?? []).length > 0 ? await this.clusterSettings.forNewVms() : NO_HOST_DIRS;
     const vm = newVm(toVmCreateInput(dto), settings, randomUUID(), new Date());
     const stored = await this.repository.insert(vm);
     if (!stored) {
