@@ -12,6 +12,7 @@ import { AddWorkerCapabilities1796428800000 } from './migrations/1796428800000-A
 import { OmitNullStartupScript1796515200000 } from './migrations/1796515200000-OmitNullStartupScript';
 import { FillNewerVmFields1796601600000 } from './migrations/1796601600000-FillNewerVmFields';
 import { AddSchedulingColumns1796700000000 } from './migrations/1796700000000-AddSchedulingColumns';
+import { ComputeSchedulingColumnsOnce1796800000000 } from './migrations/1796800000000-ComputeSchedulingColumnsOnce';
 
 export const ENTITIES = [
   ServiceAccountEntity,
@@ -29,6 +30,7 @@ export const MIGRATIONS = [
   OmitNullStartupScript1796515200000,
   FillNewerVmFields1796601600000,
   AddSchedulingColumns1796700000000,
+  ComputeSchedulingColumnsOnce1796800000000,
 ];
 
 /** Advisory-lock key held while migrating ("grom"). */
