@@ -31,6 +31,7 @@ export class ClusterBus implements OnApplicationBootstrap, OnApplicationShutdown
   private stopped = false;
   private down = false;
   private retry: NodeJS.Timeout | undefined;
+  private listeningSinceMs: number | undefined;
 
   constructor(
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,
@@ -53,6 +54,14 @@ export class ClusterBus implements OnApplicationBootstrap, OnApplicationShutdown
     this.stopped = true;
     clearTimeout(this.retry);
     await this.listener?.end().catch(() => undefined);
+  }
+
+  /**
+   * Since when (ms since the epoch) this replica has been hearing the others without a break; undefined while it does
+   * not. What it learnt before then may have missed a change (the service-account cache asks).
+   */
+  get listeningSince(): number | undefined {
+    return this.listeningSinceMs;
   }
 
   /** Calls `handler` with every message of this kind from another replica. */
@@ -83,6 +92,7 @@ export class ClusterBus implements OnApplicationBootstrap, OnApplicationShutdown
         return;
       }
       this.listener = undefined;
+      this.listeningSinceMs = undefined;
       client.end().catch(() => undefined);
       if (!this.stopped) {
         this.warnDown(err?.message ?? 'the connection ended');
@@ -94,6 +104,9 @@ export class ClusterBus implements OnApplicationBootstrap, OnApplicationShutdown
     this.listener = client;
     await client.connect();
     await client.query(`LISTEN ${CLUSTER_CHANNEL}`);
+    if (this.listener === client) {
+      this.listeningSinceMs = Date.now();
+    }
   }
 
   private async reconnect(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ServiceAccountCache } from '../common/auth/service-account-cache';
 import { ServiceAccountSshKeyController } from './service-account-ssh-key.controller';
 import { ServiceAccountSshKeyRepository } from './service-account-ssh-key.repository';
 import { ServiceAccountSshKeyService } from './service-account-ssh-key.service';
@@ -9,6 +10,7 @@ import { ServiceAccountService } from './service-account.service';
 @Module({
   controllers: [ServiceAccountController, ServiceAccountSshKeyController],
   providers: [
+    ServiceAccountCache,
     ServiceAccountRepository,
     ServiceAccountService,
     ServiceAccountSshKeyRepository,

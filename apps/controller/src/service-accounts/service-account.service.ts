@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ROLES, type Role, type ServiceAccount } from '@grove/resources';
+import { ServiceAccountCache } from '../common/auth/service-account-cache';
 import { generateToken, hashToken, TokenVerifier } from '../common/auth/token-hash';
 import { isStorableText } from '../common/storable-text';
 import { DomainError } from '../common/domain-error';
@@ -12,12 +13,15 @@ export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
 export class ServiceAccountService {
   private readonly verifier = new TokenVerifier();
 
-  constructor(private readonly repository: ServiceAccountRepository) {}
+  constructor(
+    private readonly repository: ServiceAccountRepository,
+    private readonly cache: ServiceAccountCache,
+  ) {}
 
   /** The account whose name and token match, or undefined. Runs the hash check even for unknown names. */
   async authenticate(name: string, token: string): Promise<ServiceAccount | undefined> {
     // A name Postgres cannot hold (a NUL from the Authorization header) is no account's: not looked up (issue 12).
-    const entity = isStorableText(name) ? await this.repository.find(name) : undefined;
+    const entity = isStorableText(name) ? await this.cache.find(name, (n) => this.repository.find(n)) : undefined;
     // Compare against a throwaway hash for unknown names so that timing does not reveal which names exist.
     const ok = await this.verifier.verify(token, entity?.tokenHash ?? DUMMY_HASH);
     return entity && ok ? toServiceAccountResource(entity) : undefined;
@@ -47,6 +51,7 @@ export class ServiceAccountService {
   /** Replaces roles and token (Orchard's PUT); the new token is returned once. */
   async update(name: string, input: { roles: Role[]; token: string }): Promise<ServiceAccount> {
     const updated = await this.repository.update(name, input.roles, await hashToken(input.token));
+    this.cache.forget(name);
     if (!updated) {
       throw DomainError.notFound(`service account "${name}"`);
     }
@@ -54,7 +59,9 @@ export class ServiceAccountService {
   }
 
   async delete(name: string): Promise<void> {
-    if (!(await this.repository.delete(name))) {
+    const deleted = await this.repository.delete(name);
+    this.cache.forget(name);
+    if (!deleted) {
       throw DomainError.notFound(`service account "${name}"`);
     }
   }
@@ -72,6 +79,7 @@ export class ServiceAccountService {
         tokenHash: await hashToken(configuredToken),
         createdAt: (await this.repository.find(BOOTSTRAP_ADMIN))?.createdAt ?? new Date(),
       });
+      this.cache.forget(BOOTSTRAP_ADMIN);
       return { token: configuredToken, generated: false };
     }
     if ((await this.repository.count()) > 0) {

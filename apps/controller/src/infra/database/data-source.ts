@@ -13,6 +13,7 @@ import { OmitNullStartupScript1796515200000 } from './migrations/1796515200000-O
 import { FillNewerVmFields1796601600000 } from './migrations/1796601600000-FillNewerVmFields';
 import { AddSchedulingColumns1796700000000 } from './migrations/1796700000000-AddSchedulingColumns';
 import { ComputeSchedulingColumnsOnce1796800000000 } from './migrations/1796800000000-ComputeSchedulingColumnsOnce';
+import { NotifyServiceAccountChanges1796800000100 } from './migrations/1796800000100-NotifyServiceAccountChanges';
 
 export const ENTITIES = [
   ServiceAccountEntity,
@@ -31,6 +32,7 @@ export const MIGRATIONS = [
   FillNewerVmFields1796601600000,
   AddSchedulingColumns1796700000000,
   ComputeSchedulingColumnsOnce1796800000000,
+  NotifyServiceAccountChanges1796800000100,
 ];
 
 /** Advisory-lock key held while migrating ("grom"). */
