@@ -120,6 +120,8 @@ cleanup() {
 on_exit() {
   local code=$?
   trap - EXIT INT TERM
+  # Nothing here may end the script early: a failing kill (a process already gone) must not skip the cleanup.
+  set +e
   # The specs and what they started (workers, CLI processes): their own process group, so that none outlives us.
   if [ -n "${SPECS_PID:-}" ] && kill -0 "$SPECS_PID" 2>/dev/null; then
     kill -TERM -- "-$SPECS_PID" 2>/dev/null
@@ -152,6 +154,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/ensure-docker.sh
+# The lock is fd 9, which no long-lived child gets (9>&-): a daemon left behind must not keep the next run waiting.
 exec 9>"$LOCK"
 if ! flock -n 9; then
   say "another compose stage runs on this machine; waiting for it to finish"
@@ -194,7 +197,7 @@ done
 # In a session of its own: a Ctrl-C meant for this script must not stop the daemon before the cleanup has used it.
 setsid dockerd -H "unix://$SOCKET" --data-root "$STATE/data" --exec-root "$STATE/exec" --pidfile "$STATE/dockerd.pid" \
   --bridge "$BRIDGE" --default-address-pool "base=$ADDRESS_POOL,size=24" "${ulimits[@]}" \
-  >"$STATE/dockerd.log" 2>&1 &
+  >"$STATE/dockerd.log" 2>&1 9>&- &
 for _ in $(seq 1 60); do
   if "$DOCKER" version >/dev/null 2>&1; then break; fi
   sleep 0.5
@@ -243,7 +246,7 @@ say "running e2e/src/deploy/*.deploy-spec.ts"
 status=0
 # In the background, in a process group of its own, so that the traps run at once on Ctrl-C or SIGTERM and take it
 # down with everything it started.
-setsid npx jest -c e2e/deploy.jest.config.cjs --ci --runInBand &
+setsid npx jest -c e2e/deploy.jest.config.cjs --ci --runInBand --verbose 9>&- &
 SPECS_PID=$!
 wait "$SPECS_PID" || status=$?
 SPECS_PID=""
