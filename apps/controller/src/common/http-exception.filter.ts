@@ -2,8 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ResourceValidationError, VmSpecConflictError } from '@grove/resources';
 import type { FastifyReply } from 'fastify';
-import { isDatabaseUnreachable } from '../infra/database/database-availability';
-import { DATABASE_RETRY_AFTER_S, type DatabaseAvailability } from '../infra/database/database-availability.service';
+import { isDatabaseUnavailable } from '../infra/database/database-availability';
+import {
+  DATABASE_RETRY_AFTER_S,
+  databaseUnavailableMessage,
+  type DatabaseAvailability,
+} from '../infra/database/database-availability.service';
 import { DomainError, DomainErrorCode } from './domain-error';
 
 interface ErrorBody {
@@ -134,11 +138,11 @@ export function errorResponse(exception: unknown, logger: Logger, database?: Dat
   // Issue 11, part 4: an outage is the database's, not a bug of ours; the availability service logs it once (not a
   // stack per request) and probes until it is back. Request handlers open no sockets but the database's (workers
   // are reached over gRPC, whose errors carry gRPC codes), so a raw socket error here is the database's.
-  if (isDatabaseUnreachable(exception)) {
+  if (isDatabaseUnavailable(exception)) {
     database?.report(exception);
     return [
       503,
-      { message: `the database is unreachable; retry in ${DATABASE_RETRY_AFTER_S} s` },
+      { message: databaseUnavailableMessage(exception, database) },
       { 'retry-after': String(DATABASE_RETRY_AFTER_S) },
     ];
   }

@@ -18,7 +18,7 @@ import {
 import { enlargeServerWindows } from '@grove/tunnel';
 import { hasRoles, parseBasicAuth } from '../common/auth/auth.guard';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
-import { isDatabaseUnreachable } from '../infra/database/database-availability';
+import { isDatabaseUnavailable, isDatabaseBusy } from '../infra/database/database-availability';
 import { GRPC_TLS, type GrpcTls } from '../infra/tls/grpc-tls';
 import { ServiceAccountService } from '../service-accounts/service-account.service';
 import { WorkerService } from '../workers/worker.service';
@@ -145,7 +145,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
     }
     const account = await this.accounts.authenticate(credentials.name, credentials.token).catch((err: unknown) => {
       // A database outage is no bug: UNAVAILABLE, which the worker retries, rather than INTERNAL with a stack.
-      throw isDatabaseUnreachable(err) ? new SessionError(GrpcStatus.UNAVAILABLE, 'the database is unreachable') : err;
+      throw isDatabaseUnavailable(err) ? new SessionError(GrpcStatus.UNAVAILABLE, databaseUnavailableText(err)) : err;
     });
     if (!account) {
       throw new SessionError(GrpcStatus.UNAUTHENTICATED, 'invalid service account name or token');
@@ -191,8 +191,8 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
       try {
         await this.workers.get(hello.worker_name);
       } catch (err) {
-        if (isDatabaseUnreachable(err)) {
-          throw new SessionError(GrpcStatus.UNAVAILABLE, 'the database is unreachable');
+        if (isDatabaseUnavailable(err)) {
+          throw new SessionError(GrpcStatus.UNAVAILABLE, databaseUnavailableText(err));
         }
         throw new SessionError(
           GrpcStatus.FAILED_PRECONDITION,
@@ -299,4 +299,11 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
     call.on('error', finish);
     return handle;
   }
+}
+
+/** Why a session is refused UNAVAILABLE for want of the database (the worker retries). */
+function databaseUnavailableText(err: unknown): string {
+  return isDatabaseBusy(err)
+    ? 'the controller is busy: no database connection became free in time'
+    : 'the database is unreachable';
 }

@@ -1,8 +1,17 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { DATABASE_PROBE_INTERVAL_MS, DatabaseAvailability } from './database-availability.service';
+import {
+  DATABASE_BUSY_LOG_INTERVAL_MS,
+  DATABASE_BUSY_MESSAGE,
+  DATABASE_PROBE_INTERVAL_MS,
+  DATABASE_UNREACHABLE_MESSAGE,
+  DatabaseAvailability,
+  databaseUnavailableMessage,
+} from './database-availability.service';
 
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+/** pg-pool's error when no pooled connection became free in time. */
+const poolWait = () => new Error('timeout exceeded when trying to connect');
 
 /** A DataSource whose `SELECT 1` fails while `down` is true; counts probes, and how many ran at once at most. */
 function fakeDatabase() {
@@ -101,6 +110,36 @@ describe('DatabaseAvailability', () => {
     expect(state.probes).toBe(1);
     expect(availability.available).toBe(true);
     expect(lines.filter((l) => l.level !== 'debug')).toEqual([]);
+  });
+
+  it('takes a pool with no connection free for a busy controller, not an outage: counted, logged once a minute', async () => {
+    const { state, dataSource } = fakeDatabase();
+    const availability = new DatabaseAvailability(dataSource);
+    for (let i = 0; i < 3; i++) {
+      expect(availability.report(poolWait())).toBe(true);
+    }
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(availability.available).toBe(true);
+    expect(state.probes).toBe(0);
+    expect(databaseUnavailableMessage(poolWait(), availability)).toBe(DATABASE_BUSY_MESSAGE);
+    expect(databaseUnavailableMessage(refused(), availability)).toBe(DATABASE_UNREACHABLE_MESSAGE);
+    for (let i = 0; i < 40; i++) {
+      availability.report(poolWait());
+      await jest.advanceTimersByTimeAsync(1000);
+    }
+    await jest.advanceTimersByTimeAsync(2 * DATABASE_BUSY_LOG_INTERVAL_MS);
+    expect(lines.map((l) => [l.level, l.message.replace(/ within .*/, '')])).toEqual([
+      ['warn', '1 request(s) found no database connection free'],
+      ['warn', '42 request(s) found no database connection free'],
+    ]);
+    expect(lines[0].message).toMatch(/answered 503: all \S+ connections of the pool were in use/);
+
+    // During an outage, a request that waited for the pool is told that the database is unreachable.
+    state.down = true;
+    availability.report(refused());
+    await jest.advanceTimersByTimeAsync(0);
+    expect(databaseUnavailableMessage(poolWait(), availability)).toBe(DATABASE_UNREACHABLE_MESSAGE);
+    availability.onApplicationShutdown();
   });
 
   it('stops probing at shutdown', async () => {

@@ -2,7 +2,12 @@ import { freePort } from '@grove/testing';
 import { Client, DatabaseError, Pool, type ClientConfig } from 'pg';
 import { QueryFailedError, QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { DomainError } from '../../common/domain-error';
-import { describeDatabaseError, isDatabaseUnreachable } from './database-availability';
+import {
+  describeDatabaseError,
+  isDatabaseBusy,
+  isDatabaseUnavailable,
+  isDatabaseUnreachable,
+} from './database-availability';
 import { startFakePostgres, type FakeBehaviour, type FakePostgresServer } from './test-support/fake-postgres-server';
 
 /**
@@ -100,7 +105,7 @@ describe('isDatabaseUnreachable', () => {
     }
   });
 
-  it('knows connects that time out, of a client and of a pool', async () => {
+  it('knows connects that time out, of a client and of a pool, from a wait for a busy pool', async () => {
     const config = { ...(await fake({ kind: 'silent' })), connectionTimeoutMillis: 100 };
     const clientErr = await queryError(config);
     expect(clientErr.message).toBe('timeout expired');
@@ -114,9 +119,21 @@ describe('isDatabaseUnreachable', () => {
       const [poolConnectErr, poolWaitErr] = await Promise.all([connecting, waiting]);
       expect(poolConnectErr.message).toBe('Connection terminated due to connection timeout');
       expect(poolWaitErr.message).toBe('timeout exceeded when trying to connect');
-      for (const err of [clientErr, poolConnectErr, poolWaitErr]) {
-        expect(isDatabaseUnreachable(err)).toBe(true);
+      for (const err of [clientErr, poolConnectErr]) {
+        expect([isDatabaseUnreachable(err), isDatabaseBusy(err), isDatabaseUnavailable(err)]).toEqual([
+          true,
+          false,
+          true,
+        ]);
       }
+      // The wait for a pooled connection says only that every connection was in use: here by a hung connect, which
+      // fails by itself; under load, by queries of a database that answers.
+      expect([
+        isDatabaseUnreachable(poolWaitErr),
+        isDatabaseBusy(poolWaitErr),
+        isDatabaseUnavailable(poolWaitErr),
+      ]).toEqual([false, true, true]);
+      expect(isDatabaseBusy(new QueryFailedError('SELECT 1', [], poolWaitErr))).toBe(true);
     } finally {
       await pool.end();
     }

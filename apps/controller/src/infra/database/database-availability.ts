@@ -39,11 +39,16 @@ const UNREACHABLE_MESSAGES = new Set([
   'Connection terminated due to connection timeout',
   // pg: the connect of a client exceeded `connectionTimeoutMillis`.
   'timeout expired',
-  // pg-pool: no pool client became free within `connectionTimeoutMillis`.
-  'timeout exceeded when trying to connect',
   // pg: a query on a client whose connection already failed.
   'Client has encountered a connection error and is not queryable',
 ]);
+
+/**
+ * pg-pool: no client of the pool became free within `connectionTimeoutMillis`. Every connection was in use, by queries
+ * (the pool is too small for the load: the database answers) or by connects that hang (the database is unreachable,
+ * and those connects fail with an error of their own); which of the two, only a connection outside the pool can tell.
+ */
+const POOL_WAIT_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 
 /** How deep to follow `cause`, `driverError` and `errors` (they could form a cycle). */
 const MAX_DEPTH = 5;
@@ -82,24 +87,39 @@ function isUnreachableItself(err: ErrorFields): boolean {
   return typeof err.message === 'string' && UNREACHABLE_MESSAGES.has(err.message);
 }
 
-/**
- * Whether `err` (or what it wraps: TypeORM's `driverError`, an `Error`'s `cause`, an `AggregateError`'s `errors`
- * as node raises for a host with several addresses) says that the database is unreachable: the connection was
- * refused, reset or timed out, or the server is shutting down, restarting or starting up.
- */
-export function isDatabaseUnreachable(err: unknown, depth = 0): boolean {
+/** Whether `err` or what it wraps (TypeORM's `driverError`, `cause`, an `AggregateError`'s `errors`) matches. */
+function matches(err: unknown, test: (fields: ErrorFields) => boolean, depth = 0): boolean {
   if (typeof err !== 'object' || err === null || depth > MAX_DEPTH) {
     return false;
   }
   const fields = err as ErrorFields;
-  if (isUnreachableItself(fields)) {
+  if (test(fields)) {
     return true;
   }
   const nested: unknown[] = [fields.driverError, fields.cause];
   if (Array.isArray(fields.errors)) {
     nested.push(...(fields.errors as unknown[]));
   }
-  return nested.some((inner) => inner !== err && isDatabaseUnreachable(inner, depth + 1));
+  return nested.some((inner) => inner !== err && matches(inner, test, depth + 1));
+}
+
+/**
+ * Whether `err` (or what it wraps: TypeORM's `driverError`, an `Error`'s `cause`, an `AggregateError`'s `errors`
+ * as node raises for a host with several addresses) says that the database is unreachable: the connection was
+ * refused, reset or timed out, or the server is shutting down, restarting or starting up.
+ */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  return matches(err, isUnreachableItself);
+}
+
+/** Whether `err` says that no pooled connection became free in time (`POOL_WAIT_TIMEOUT_MESSAGE`). */
+export function isDatabaseBusy(err: unknown): boolean {
+  return matches(err, (fields) => fields.message === POOL_WAIT_TIMEOUT_MESSAGE);
+}
+
+/** Whether a request that met `err` cannot be served now for want of the database, unreachable or busy: 503. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  return isDatabaseUnreachable(err) || isDatabaseBusy(err);
 }
 
 /** One line about an unreachable-database error, for the log: the message, and the code when it adds anything. */
