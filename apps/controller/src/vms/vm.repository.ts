@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { VM_FIELDS, type Vm, type VmEvent } from '@grove/resources';
+import type { QueryResultRow } from 'pg';
 import { DataSource, type EntityManager, type Repository } from 'typeorm';
+import { WorkerTrafficPool } from '../infra/database/worker-traffic-pool';
 import { VmEventEntity } from './vm-event.entity';
 import { VmEntity } from './vm.entity';
 
@@ -127,7 +129,10 @@ export class VmRepository {
   private readonly vms: Repository<VmEntity>;
   private readonly events: Repository<VmEventEntity>;
 
-  constructor(private readonly dataSource: DataSource) {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly workerTraffic: WorkerTrafficPool,
+  ) {
     this.vms = dataSource.getRepository(VmEntity);
     this.events = dataSource.getRepository(VmEventEntity);
   }
@@ -142,11 +147,13 @@ export class VmRepository {
    * one and how many there are; undefined when the range holds none. Postgres joins the documents' text (the column is
    * `json`, kept as written): with thousands of VMs, parsing and re-serialising every document in the controller would
    * dominate the response time. Keyset reads by name use the primary key (and `vms_worker_idx` with a worker), so each
-   * chunk costs the same however far into the list it is.
+   * chunk costs the same however far into the list it is. One worker's VMs (its sync read, every 5 s) are read on the
+   * workers' pool, as its heartbeats are.
    */
   async listChunk(range: VmListRange, rows: number): Promise<VmListChunk | undefined> {
     const [where, params] = listRangeWhere(range);
-    const result: { json: string | null; last: string | null; count: string }[] = await this.dataSource.query(
+    const result = await this.read<{ json: string | null; last: string | null; count: string }>(
+      range,
       `SELECT string_agg(document::text, ',' ORDER BY name) AS json, max(name) AS last, count(*) AS count
        FROM (SELECT name, document FROM vms ${where} ORDER BY name LIMIT $${params.length + 1}) chunk`,
       [...params, rows],
@@ -161,11 +168,17 @@ export class VmRepository {
    */
   async pageEnd(range: VmListRange, limit: number): Promise<{ last: string; more: boolean } | undefined> {
     const [where, params] = listRangeWhere(range);
-    const rows: { name: string }[] = await this.dataSource.query(
+    const rows = await this.read<{ name: string }>(
+      range,
       `SELECT name FROM vms ${where} ORDER BY name OFFSET $${params.length + 1} LIMIT 2`,
       [...params, limit - 1],
     );
     return rows.length === 0 ? undefined : { last: rows[0].name, more: rows.length > 1 };
+  }
+
+  /** A read of `range`: on the workers' pool for one worker's VMs, else on the API's. */
+  private read<T extends QueryResultRow>(range: VmListRange, text: string, params: unknown[]): Promise<T[]> {
+    return range.worker === undefined ? this.dataSource.query(text, params) : this.workerTraffic.query<T>(text, params);
   }
 
   /** The VMs assigned to one worker. */

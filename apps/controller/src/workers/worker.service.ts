@@ -44,9 +44,9 @@ export class WorkerService {
     return toWorkerResource(result.worker);
   }
 
-  /** Every worker (for the scheduler: without session details). */
+  /** Every worker (for the scheduler: without session details, read on the workers' pool). */
   async list(): Promise<Worker[]> {
-    return (await this.repository.list()).map(toWorkerResource);
+    return (await this.repository.listForScheduler()).map(toWorkerResource);
   }
 
   /** Names of the workers whose gRPC session is up on some replica (the health check counts them as seen now). */
