@@ -39,7 +39,9 @@ function project(dir, displayName, extra = {}) {
     ...base,
     displayName,
     rootDir: `<rootDir>/${dir}`,
-    moduleNameMapper: { '^@grove/(resources|proto|tunnel|telemetry|client|testing)$': `<rootDir>/${up}libs/$1/src/index.ts` },
+    moduleNameMapper: {
+      '^@grove/(resources|proto|tunnel|telemetry|client|testing)$': `<rootDir>/${up}libs/$1/src/index.ts`,
+    },
     ...extra,
   };
 }
