@@ -137,4 +137,21 @@ describe('controller configuration', () => {
     expect(problems).toMatch(/--advertise-grpc-port "99999" must be a port/);
     expect(problems).toMatch(/--shutdown-grace "x" is not a duration/);
   });
+
+  it('exports over OTLP only with an endpoint, and lists a bad OTEL_* variable with the other problems', () => {
+    expect(loadControllerConfig([], { ...env, OTEL_SERVICE_NAME: 'grove-eu' }).telemetry).toBeUndefined();
+    expect(
+      loadControllerConfig([], { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }).telemetry,
+    ).toMatchObject({
+      metrics: { url: 'http://127.0.0.1:4318/v1/metrics', protocol: 'http/protobuf' },
+      traces: { url: 'http://127.0.0.1:4318/v1/traces' },
+    });
+    expect(() =>
+      loadControllerConfig(['--shutdown-grace', 'x'], {
+        ...env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      }),
+    ).toThrow(/--shutdown-grace "x"[\s\S]*OTEL_EXPORTER_OTLP_PROTOCOL "grpc" is not supported/);
+  });
 });
