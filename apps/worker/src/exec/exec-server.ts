@@ -16,9 +16,11 @@ import { SshConnections } from './ssh-connections';
 import { SshExecutor } from './ssh-exec';
 
 /** How an exec session's command ran. */
-export type ExecVia = 'agent' | 'ssh';
+export const EXEC_VIAS = ['agent', 'ssh'] as const;
+export type ExecVia = (typeof EXEC_VIAS)[number];
 /** How an exec session ended: the command exited (whatever its status), it failed or could not start, or it was cancelled. */
-export type ExecResult = 'exited' | 'failed' | 'cancelled';
+export const EXEC_RESULTS = ['exited', 'failed', 'cancelled'] as const;
+export type ExecResult = (typeof EXEC_RESULTS)[number];
 
 export interface ExecServerOptions {
   /** Where the guest agent of a running VM of this worker answers; throws when the VM does not run here. */

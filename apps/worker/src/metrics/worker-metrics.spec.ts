@@ -21,7 +21,8 @@ describe('WorkerMetrics', () => {
     for (const step of ['pull', 'clone', 'configure']) {
       expect(sampleValue(text, 'grove_worker_vm_step_seconds_count', { step })).toBe(1);
     }
-    expect(sampleValue(text, 'grove_worker_vm_step_seconds_count', { step: 'stop' })).toBeUndefined();
+    // Every step has a series from the start (a rate sees the first event); the VM has not been stopped yet.
+    expect(sampleValue(text, 'grove_worker_vm_step_seconds_count', { step: 'stop' })).toBe(0);
     expect(sampleValue(text, 'grove_worker_vm_step_seconds_bucket', { step: 'clone', le: '+Inf' })).toBe(1);
     expect(sampleValue(text, 'grove_worker_vms', { state: 'running' })).toBe(1);
     expect(sampleValue(text, 'grove_worker_vms', { state: 'failed' })).toBe(0);
@@ -35,6 +36,16 @@ describe('WorkerMetrics', () => {
     await reconciler.close();
   });
 
+  it('starts every step, tart command, exec outcome and download series at zero, before anything happened', async () => {
+    const text = (await new WorkerMetrics().text()).body;
+    expect(sampleValue(text, 'grove_worker_vm_step_seconds_count', { step: 'startup-script' })).toBe(0);
+    expect(sampleValue(text, 'grove_worker_tart_failures_total', { command: 'clone' })).toBe(0);
+    expect(sampleValue(text, 'grove_worker_exec_total', { via: 'agent', result: 'exited' })).toBe(0);
+    expect(sampleValue(text, 'grove_worker_exec_total', { via: 'none', result: 'failed' })).toBe(0);
+    expect(sampleValue(text, 'grove_worker_image_pull_bytes_total', { command: 'pull' })).toBe(0);
+    expect(sampleValue(text, 'grove_worker_image_pull_seconds_count', { command: 'clone' })).toBe(0);
+  });
+
   it('does not time a step that failed, and counts the VM as failed', async () => {
     const { runtime, controller, reconciler, until, scrape } = setup();
     runtime.failures.set('configure', 'tart command failed: "boom"');
@@ -42,7 +53,7 @@ describe('WorkerMetrics', () => {
     await until('failed', () => controller.get('broken').status === 'failed');
     const text = await scrape();
     expect(sampleValue(text, 'grove_worker_vm_step_seconds_count', { step: 'clone' })).toBe(1);
-    expect(sampleValue(text, 'grove_worker_vm_step_seconds_count', { step: 'configure' })).toBeUndefined();
+    expect(sampleValue(text, 'grove_worker_vm_step_seconds_count', { step: 'configure' })).toBe(0);
     expect(sampleValue(text, 'grove_worker_vms', { state: 'failed' })).toBe(1);
     expect(sampleValue(text, 'grove_worker_vms', { state: 'running' })).toBe(0);
     await reconciler.close();
@@ -82,7 +93,7 @@ describe('WorkerMetrics', () => {
     const text = (await one.text()).body;
     expect(sampleValue(text, 'grove_worker_exec_total', { via: 'agent', result: 'exited' })).toBe(1);
     expect(sampleValue((await other.text()).body, 'grove_worker_exec_total', { via: 'agent', result: 'exited' })).toBe(
-      undefined,
+      0,
     );
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);

@@ -1,7 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ExecVia, ExecResult } from '../exec/exec-server';
+import { EXEC_RESULTS, EXEC_VIAS, type ExecResult, type ExecVia } from '../exec/exec-server';
 import type { TartObserver } from '../runtime/tart/tart-runtime';
-import { MANAGED_VM_STATES, type ManagedVmState, type VmStep } from '../vms/managed-vm';
+import { MANAGED_VM_STATES, VM_STEPS, type ManagedVmState, type VmStep } from '../vms/managed-vm';
+
+/** The tart commands the worker runs, whose failures are counted from zero (see `startAtZero`). */
+const TART_COMMANDS = ['pull', 'clone', 'set', 'run', 'stop', 'suspend', 'delete', 'ip', 'fqn', 'get', 'list'];
+/** The tart commands that download images. */
+const PULL_COMMANDS = ['pull', 'clone'];
 
 /** The states of `grove_worker_tunnel_streams`: waiting in the pool, or carrying a session. */
 export type TunnelStreamState = 'idle' | 'busy';
@@ -62,6 +67,7 @@ export class WorkerMetrics {
       buckets: PULL_BUCKETS,
       registers,
     });
+    this.startAtZero();
     const states = () => this.vmStates();
     new Gauge({
       name: 'grove_worker_vms',
@@ -90,6 +96,29 @@ export class WorkerMetrics {
         }
       },
     });
+  }
+
+  /**
+   * Gives every known label combination a series from the start: Prometheus' `rate()` and `increase()` see an event
+   * only as a change from an earlier sample, so a series that first appears at 1 would hide the first step, failure or
+   * exec of a worker (the controller does the same for its session metrics).
+   */
+  private startAtZero(): void {
+    for (const step of VM_STEPS) {
+      this.vmStepSeconds.zero({ step });
+    }
+    for (const command of TART_COMMANDS) {
+      this.tartFailures.inc({ command }, 0);
+    }
+    for (const via of [...EXEC_VIAS, 'none']) {
+      for (const result of EXEC_RESULTS) {
+        this.execs.inc({ via, result }, 0);
+      }
+    }
+    for (const command of PULL_COMMANDS) {
+      this.pullBytes.inc({ command }, 0);
+      this.pullSeconds.zero({ command });
+    }
   }
 
   /** Where `grove_worker_vms` reads the states of the VMs from when scraped. */

@@ -26,7 +26,8 @@ export const STOP_TIMEOUT_SECONDS = 5;
  * from `run` to the first SSH login of the startup script and `startup-script` the script itself, so both exist only
  * for VMs that have one (the worker does not probe VMs for anything else).
  */
-export type VmStep = 'pull' | 'clone' | 'configure' | 'boot' | 'startup-script' | 'stop' | 'delete';
+export const VM_STEPS = ['pull', 'clone', 'configure', 'boot', 'startup-script', 'stop', 'delete'] as const;
+export type VmStep = (typeof VM_STEPS)[number];
 
 /** What a VM on this worker is doing, for `grove_worker_vms{state}`. */
 export const MANAGED_VM_STATES = ['starting', 'running', 'stopping', 'stopped', 'suspended', 'failed'] as const;

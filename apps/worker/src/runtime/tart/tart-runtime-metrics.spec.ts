@@ -66,7 +66,7 @@ describe('TartRuntime metrics', () => {
     const text = await scrape();
     expect(sampleValue(text, 'grove_worker_tart_failures_total', { command: 'clone' })).toBe(2);
     expect(sampleValue(text, 'grove_worker_tart_failures_total', { command: 'run' })).toBe(1);
-    expect(sampleValue(text, 'grove_worker_tart_failures_total', { command: 'delete' })).toBeUndefined();
+    expect(sampleValue(text, 'grove_worker_tart_failures_total', { command: 'delete' })).toBe(0);
   });
 
   it('counts a missing tart binary as a failure of the command tried', async () => {
