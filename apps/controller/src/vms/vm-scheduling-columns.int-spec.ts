@@ -54,6 +54,18 @@ describe('scheduling columns', () => {
        FROM vms WHERE name = ANY($1) ORDER BY name`,
       [names],
     );
+  /** `worker_usage` against the same count made over the VMs themselves. */
+  const expectUsageInStep = async () => {
+    const kept = await ctl.dataSource.query(
+      `SELECT worker, resources, vms FROM worker_usage ORDER BY worker, resources::text`,
+    );
+    const counted = await ctl.dataSource.query(
+      `SELECT worker, resources, count(*)::int AS vms FROM vms WHERE scheduled
+       GROUP BY worker, resources ORDER BY worker, resources::text`,
+    );
+    expect(kept).toEqual(counted);
+    return kept as { worker: string; resources: Record<string, number>; vms: number }[];
+  };
   const expectInStep = async (names: string[]) => {
     const rows = await columns(names);
     expect(rows.map((r) => r.name)).toEqual([...names].sort());
@@ -134,5 +146,56 @@ describe('scheduling columns', () => {
     await expectInStep(['cols-legacy']);
     const [row] = await columns(['cols-legacy']);
     expect([row.scheduled, row.awaiting_placement]).toEqual([true, false]);
+    expect((await expectUsageInStep()).filter((u) => u.worker === 'gone')).toEqual([
+      { worker: 'gone', resources: { 'org.cirruslabs.tart-vms': 1 }, vms: 1 },
+    ]);
+    await ctl.dataSource.query(`DELETE FROM vms WHERE name = 'cols-legacy'`);
+    expect((await expectUsageInStep()).filter((u) => u.worker === 'gone')).toEqual([]);
+  });
+
+  it("keeps each worker's usage as VMs are placed, moved, stopped, failed and deleted", async () => {
+    await ok('POST', '/v1/workers', {
+      name: 'use-w1',
+      machine_id: 'use-w1',
+      labels: { pool: 'use' },
+      resources: { 'org.cirruslabs.tart-vms': 4, gpu: 2 },
+    });
+    await ok('POST', '/v1/workers', {
+      name: 'use-w2',
+      machine_id: 'use-w2',
+      labels: { pool: 'use' },
+      resources: { 'org.cirruslabs.tart-vms': 4, gpu: 2 },
+    });
+    for (let i = 0; i < 4; i++) {
+      await ok('POST', '/v1/vms', {
+        name: `use-${i}`,
+        image: 'i',
+        labels: { pool: 'use' },
+        resources: { 'org.cirruslabs.tart-vms': 1, ...(i % 2 === 0 ? { gpu: 1 } : {}) },
+      });
+    }
+    await expectUsageInStep();
+    const scheduler = ctl.app.get(SchedulerService);
+    await scheduler.idle();
+    await scheduler.runPass();
+    const placed = await expectUsageInStep();
+    expect(placed.filter((u) => u.worker.startsWith('use-')).reduce((n, u) => n + u.vms, 0)).toBe(4);
+
+    await ok('PUT', '/v1/vms/use-0', { name: 'use-0', powerState: 'stopped' });
+    await ok('PUT', '/v1/vms/use-1/state', { name: 'use-1', status: 'failed' });
+    expect((await ctl.request('DELETE', '/v1/vms/use-2')).status).toBe(200);
+    await expectUsageInStep();
+    // The health checks free what the stopped and the failed VM held.
+    await scheduler.runPass();
+    const after = await expectUsageInStep();
+    expect(after.filter((u) => u.worker.startsWith('use-')).reduce((n, u) => n + u.vms, 0)).toBe(1);
+    // A VM moved to another worker by a statement of its own, as a worker of an older controller might.
+    await ctl.dataSource.query(
+      `UPDATE vms SET worker = 'use-elsewhere', document = (document::jsonb || '{"worker":"use-elsewhere"}')::json
+       WHERE name = 'use-3'`,
+    );
+    expect((await expectUsageInStep()).filter((u) => u.worker.startsWith('use-')).map((u) => u.worker)).toEqual([
+      'use-elsewhere',
+    ]);
   });
 });

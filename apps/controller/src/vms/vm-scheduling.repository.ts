@@ -6,11 +6,11 @@ import type { VmEntity } from './vm.entity';
 import { toEntity, toVm } from './vm.repository';
 
 /*
- * The scheduler's reads and writes of VMs (issue 13). They use the columns that Postgres generates from each document
- * (migration AddSchedulingColumns): a pass reads the pending VMs counted by placement shape, each worker's usage
- * summed, and the few VMs whose state calls for a change — never every document of the fleet — and writes its
- * decisions in batches, each VM guarded by the version it was decided on. They run on a connection of their own, so
- * that a pass never queues behind API requests for the pool.
+ * The scheduler's reads and writes of VMs (issue 13). They use the columns that Postgres computes from each document
+ * (migrations AddSchedulingColumns, ComputeSchedulingColumnsOnce): a pass reads the pending VMs counted by placement
+ * shape, each worker's usage as Postgres keeps it (KeepWorkerUsage), and the few VMs whose state calls for a change —
+ * never every document of the fleet — and writes its decisions in batches, each VM guarded by the version it was
+ * decided on. They run on a connection of their own, so that a pass never queues behind API requests for the pool.
  */
 
 /** What the VMs scheduled on one worker take of it. */
@@ -26,7 +26,7 @@ export interface WorkerLoad {
 export interface PendingShape {
   /** The shape as text, to ask for its VMs again. */
   key: string;
-  /** The generated column `placement`. */
+  /** The column `placement`. */
   placement: unknown;
   count: number;
 }
@@ -90,16 +90,15 @@ export class VmSchedulingRepository implements OnApplicationShutdown {
   }
 
   /**
-   * Each worker that holds scheduled VMs, with their count and summed resources. Postgres counts the VMs by worker and
-   * resource request from the index on both (few distinct requests), the controller multiplies; the VMs that claim
-   * worker ports come whole, found by their own index.
+   * Each worker that holds scheduled VMs, with their count and summed resources. Postgres keeps the count by worker and
+   * resource request as VMs are written (`worker_usage`, migration KeepWorkerUsage: a few hundred rows, whatever the
+   * number of VMs), the controller multiplies; the VMs that claim worker ports come whole, found by their own index.
    */
   async loadByWorker(): Promise<WorkerLoad[]> {
     const rows: { worker: string; resources: Resources | null; vms: number; holders: unknown[] | null }[] = await this
       .connection.query(`
-        SELECT worker, resources, count(*)::int AS vms, NULL::jsonb AS holders
-        FROM vms WHERE scheduled
-        GROUP BY worker, resources
+        SELECT worker, resources, vms, NULL::jsonb AS holders
+        FROM worker_usage
         UNION ALL
         SELECT worker, NULL, 0, jsonb_agg(placement)
         FROM vms WHERE scheduled AND claims_ports
@@ -189,7 +188,7 @@ export class VmSchedulingRepository implements OnApplicationShutdown {
     return rows.map(fromRow);
   }
 
-  /** The VMs whose own state may call for a health transition (the generated column `health_check`). */
+  /** The VMs whose own state may call for a health transition (the column `health_check`). */
   async healthCandidates(): Promise<Vm[]> {
     const rows: VmRow[] = await this.connection.query(`SELECT ${VM_COLUMNS} FROM vms v WHERE v.health_check`);
     return rows.map(fromRow);

@@ -23,7 +23,7 @@ describe('VM documents', () => {
       ),
     ];
     for (const vm of vms) {
-      const [head, tail] = documentAroundVersion(vm);
+      const [head, tail] = documentAroundVersion(toEntity(vm, 0).document);
       for (const version of [1, 42, 9_007_199_254_740_991]) {
         expect(`${head}${version}${tail}`).toBe(JSON.stringify(toEntity(vm, version).document));
       }

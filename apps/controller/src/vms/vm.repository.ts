@@ -53,14 +53,15 @@ export function toEntity(vm: Vm, version: number): VmEntity {
 }
 
 /**
- * The text of the document `toEntity(vm, version)` stores, split around its version: `head + version + tail`. A new
- * VM's version comes from the sequence in the statement that inserts it, which joins the three.
+ * The text of a stored document (`toEntity(…).document`) split around its version: `head + version + tail` is the
+ * document with that version. A new VM's version comes from the sequence in the statement that inserts it, which joins
+ * the three.
  */
-export function documentAroundVersion(vm: Vm): [head: string, tail: string] {
+export function documentAroundVersion(document: Vm): [head: string, tail: string] {
   const before: Record<string, unknown> = {};
   const after: Record<string, unknown> = {};
   let past = false;
-  for (const [key, value] of Object.entries(toEntity(vm, 0).document)) {
+  for (const [key, value] of Object.entries(document)) {
     if (key === 'version') {
       past = true;
     } else {
@@ -191,7 +192,8 @@ export class VmRepository {
    * was a transaction of four statements); undefined when the name (or uid) is taken.
    */
   async insert(vm: Vm): Promise<Vm | undefined> {
-    const [head, tail] = documentAroundVersion(vm);
+    const entity = toEntity(vm, 0);
+    const [head, tail] = documentAroundVersion(entity.document);
     const rows: { version: string }[] = await this.dataSource.query(
       `WITH next AS (SELECT nextval('vm_version_seq') AS version)
        INSERT INTO vms (name, uid, version, worker, status, created_at, document)
@@ -200,7 +202,7 @@ export class VmRepository {
        RETURNING version`,
       [vm.name, vm.uid, vm.worker, vm.status, new Date(vm.createdAt), head, tail],
     );
-    return rows.length > 0 ? toVm(toEntity(vm, Number(rows[0].version))) : undefined;
+    return rows.length > 0 ? toVm({ ...entity, version: Number(rows[0].version) }) : undefined;
   }
 
   /**

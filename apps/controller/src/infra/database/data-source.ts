@@ -14,6 +14,7 @@ import { FillNewerVmFields1796601600000 } from './migrations/1796601600000-FillN
 import { AddSchedulingColumns1796700000000 } from './migrations/1796700000000-AddSchedulingColumns';
 import { ComputeSchedulingColumnsOnce1796800000000 } from './migrations/1796800000000-ComputeSchedulingColumnsOnce';
 import { NotifyServiceAccountChanges1796800000100 } from './migrations/1796800000100-NotifyServiceAccountChanges';
+import { KeepWorkerUsage1796800000200 } from './migrations/1796800000200-KeepWorkerUsage';
 
 export const ENTITIES = [
   ServiceAccountEntity,
@@ -33,6 +34,7 @@ export const MIGRATIONS = [
   AddSchedulingColumns1796700000000,
   ComputeSchedulingColumnsOnce1796800000000,
   NotifyServiceAccountChanges1796800000100,
+  KeepWorkerUsage1796800000200,
 ];
 
 /** Advisory-lock key held while migrating ("grom"). */
