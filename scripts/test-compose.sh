@@ -234,7 +234,11 @@ say "building the host's CLI and worker (they drive the containers)"
 npm run --silent build
 start=$(date +%s)
 say "building the controller image (docker-compose build)"
-docker-compose -f docker/compose.yml -p grove-image build --quiet
+if ! docker-compose -f docker/compose.yml -p grove-image build >"$STATE/image-build.log" 2>&1; then
+  tail -60 "$STATE/image-build.log" >&2
+  echo "the controller image did not build (the end of its build output is above)" >&2
+  exit 1
+fi
 size=$("$DOCKER" image inspect grove-controller --format '{{.Size}}')
 note "controller image: built in $(elapsed "$start") s, $((size / 1000000)) MB ($("$DOCKER" image inspect \
   grove-controller --format '{{.Config.User}}') user)"
