@@ -2,8 +2,7 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { sumResources, type Resources, type Vm } from '@grove/resources';
 import { DataSource } from 'typeorm';
 import { DedicatedConnection } from '../infra/database/dedicated-connection';
-import type { VmEntity } from './vm.entity';
-import { toEntity, toVm } from './vm.repository';
+import { fromStored, toEntity, toVm, type StoredRow } from './vm.repository';
 
 /*
  * The scheduler's reads and writes of VMs (issue 13). They use the columns that Postgres computes from each document
@@ -37,16 +36,7 @@ export interface VmChange {
   after: Vm;
 }
 
-interface VmRow {
-  document: Vm;
-  version: string;
-}
-
 const VM_COLUMNS = 'v.document, v.version';
-
-function fromRow(row: VmRow): Vm {
-  return toVm({ document: row.document, version: Number(row.version) } as VmEntity);
-}
 
 /** `count` VMs' worth of a resource request (amounts that are not numbers count as none, as in the sum). */
 function times(resources: Resources, count: number): Resources {
@@ -141,7 +131,7 @@ export class VmSchedulingRepository implements OnApplicationShutdown {
     if (shapes.length === 0) {
       return [];
     }
-    const rows: (VmRow & { key: string })[] = await this.connection.query(
+    const rows: (StoredRow & { key: string })[] = await this.connection.query(
       `WITH wanted AS (SELECT key::jsonb AS placement, lim FROM unnest($2::text[], $3::int[]) AS w(key, lim)),
        ranked AS (
          SELECT v.uid, v.created_at, v.name, w.lim,
@@ -154,44 +144,44 @@ export class VmSchedulingRepository implements OnApplicationShutdown {
        FROM chosen c JOIN vms v ON v.uid = c.uid`,
       [lastVersion, shapes.map((s) => s.key), shapes.map((s) => Math.min(s.limit, NO_LIMIT)), max],
     );
-    return rows.map((row) => ({ vm: fromRow(row), key: row.key }));
+    return rows.map((row) => ({ vm: fromStored(row), key: row.key }));
   }
 
   /** Up to `limit` pending VMs of a shape, up to `lastVersion`, whose status message is not `message`. */
   async pendingWithOtherMessage(lastVersion: number, key: string, message: string, limit: number): Promise<Vm[]> {
-    const rows: VmRow[] = await this.connection.query(
+    const rows: StoredRow[] = await this.connection.query(
       `SELECT ${VM_COLUMNS} FROM vms v
        WHERE v.awaiting_placement AND v.version <= $1 AND v.placement = $2::jsonb AND v.status_message <> $3
        ORDER BY v.created_at, v.name LIMIT $4`,
       [lastVersion, key, message, limit],
     );
-    return rows.map(fromRow);
+    return rows.map(fromStored);
   }
 
   /** The VMs scheduled on one worker. */
   async scheduledOn(worker: string): Promise<Vm[]> {
-    const rows: VmRow[] = await this.connection.query(
+    const rows: StoredRow[] = await this.connection.query(
       `SELECT ${VM_COLUMNS} FROM vms v WHERE v.scheduled AND v.worker = $1`,
       [worker],
     );
-    return rows.map(fromRow);
+    return rows.map(fromStored);
   }
 
   /** The VMs with endpoints scheduled on these workers. */
   async scheduledWithEndpointsOn(workers: readonly string[]): Promise<Vm[]> {
-    const rows: VmRow[] = await this.connection.query(
+    const rows: StoredRow[] = await this.connection.query(
       `SELECT ${VM_COLUMNS} FROM vms v
        WHERE v.scheduled AND v.claims_ports AND v.worker = ANY($1::text[])
          AND v.placement->'endpointRanges' <> '[]'::jsonb`,
       [workers],
     );
-    return rows.map(fromRow);
+    return rows.map(fromStored);
   }
 
   /** The VMs whose own state may call for a health transition (the column `health_check`). */
   async healthCandidates(): Promise<Vm[]> {
-    const rows: VmRow[] = await this.connection.query(`SELECT ${VM_COLUMNS} FROM vms v WHERE v.health_check`);
-    return rows.map(fromRow);
+    const rows: StoredRow[] = await this.connection.query(`SELECT ${VM_COLUMNS} FROM vms v WHERE v.health_check`);
+    return rows.map(fromStored);
   }
 
   /**

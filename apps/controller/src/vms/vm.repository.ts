@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { VM_FIELDS, type Vm, type VmEvent } from '@grove/resources';
 import type { QueryResultRow } from 'pg';
-import { DataSource, type EntityManager, type Repository } from 'typeorm';
+import { DataSource, type Repository } from 'typeorm';
 import { WorkerTrafficPool } from '../infra/database/worker-traffic-pool';
 import { VmEventEntity } from './vm-event.entity';
-import { VmEntity } from './vm.entity';
+import type { VmEntity } from './vm.entity';
 
 /** Fields added after VMs were first stored, with the value an older document means (issue 12). */
 const LATER_FIELD_DEFAULTS: Pick<Vm, 'audio' | 'clipboard' | 'netSoftnetExpose'> = {
@@ -73,9 +73,14 @@ export function documentAroundVersion(document: Vm): [head: string, tail: string
   return [`${head}"version":`, tail];
 }
 
-async function nextVersion(em: EntityManager): Promise<number> {
-  const rows: { v: string }[] = await em.query(`SELECT nextval('vm_version_seq') AS v`);
-  return Number(rows[0].v);
+/** A VM row as pg returns it: the document parsed, the version (bigint) as text. */
+export interface StoredRow {
+  document: Vm;
+  version: string;
+}
+
+export function fromStored(row: StoredRow): Vm {
+  return toVm({ document: row.document, version: Number(row.version) } as VmEntity);
 }
 
 /** A stretch of `GET /v1/vms`, by VM name. */
@@ -127,20 +132,18 @@ export interface EventPage {
 
 @Injectable()
 export class VmRepository {
-  private readonly vms: Repository<VmEntity>;
   private readonly events: Repository<VmEventEntity>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly workerTraffic: WorkerTrafficPool,
   ) {
-    this.vms = dataSource.getRepository(VmEntity);
     this.events = dataSource.getRepository(VmEventEntity);
   }
 
   async find(name: string): Promise<Vm | undefined> {
-    const entity = await this.vms.findOneBy({ name });
-    return entity ? toVm(entity) : undefined;
+    const rows: StoredRow[] = await this.dataSource.query(`SELECT document, version FROM vms WHERE name = $1`, [name]);
+    return rows.length > 0 ? fromStored(rows[0]) : undefined;
   }
 
   /**
@@ -184,7 +187,11 @@ export class VmRepository {
 
   /** The VMs assigned to one worker. */
   async onWorker(worker: string): Promise<Vm[]> {
-    return (await this.vms.find({ where: { worker }, order: { name: 'ASC' } })).map(toVm);
+    const rows: StoredRow[] = await this.dataSource.query(
+      `SELECT document, version FROM vms WHERE worker = $1 ORDER BY name`,
+      [worker],
+    );
+    return rows.map(fromStored);
   }
 
   /**
@@ -206,37 +213,47 @@ export class VmRepository {
   }
 
   /**
-   * Reads the VM under a row lock, lets `change` compute the new document and stores it with a new version. `change`
-   * returns undefined to leave the VM untouched. Resolves to `{before, after}`; `after` is undefined when nothing was
-   * written, and the whole result is undefined when the VM does not exist.
+   * Lets `change` compute the new document from the VM as stored and writes it with a new version, in one statement
+   * that writes only if the VM is still at the version `change` saw; if someone wrote it in between, it reads the VM
+   * again and asks `change` once more (each retry follows a write that succeeded). Two statements without a transaction
+   * instead of a locked read in one (issue 13: five statements for every state report of a worker). `change` returns
+   * undefined to leave the VM untouched. Resolves to `{before, after}`; `after` is undefined when nothing was written,
+   * and the whole result is undefined when the VM does not exist.
    */
-  update(name: string, change: (vm: Vm) => Vm | undefined): Promise<{ before: Vm; after?: Vm } | undefined> {
-    return this.dataSource.transaction(async (em) => {
-      const entity = await em.findOne(VmEntity, { where: { name }, lock: { mode: 'pessimistic_write' } });
-      if (!entity) {
+  async update(name: string, change: (vm: Vm) => Vm | undefined): Promise<{ before: Vm; after?: Vm } | undefined> {
+    for (;;) {
+      const before = await this.find(name);
+      if (!before) {
         return undefined;
       }
-      const before = toVm(entity);
       const changed = change(before);
       if (changed === undefined) {
         return { before };
       }
-      const next = toEntity(changed, await nextVersion(em));
-      await em.update(VmEntity, { name }, next);
-      return { before, after: toVm(next) };
-    });
+      const entity = toEntity(changed, 0);
+      const [head, tail] = documentAroundVersion(entity.document);
+      const [rows]: [{ version: string }[], number] = await this.dataSource.query(
+        `WITH next AS (SELECT nextval('vm_version_seq') AS version)
+         UPDATE vms SET version = next.version, uid = $3, worker = $4, status = $5, created_at = $6,
+           document = ($7 || next.version || $8)::json
+         FROM next
+         WHERE vms.name = $1 AND vms.version = $2
+         RETURNING vms.version`,
+        [name, before.version, entity.uid, entity.worker, entity.status, entity.createdAt, head, tail],
+      );
+      if (rows.length > 0) {
+        return { before, after: toVm({ ...entity, version: Number(rows[0].version) }) };
+      }
+    }
   }
 
-  /** Deletes the VM; its events go with it (foreign key ON DELETE CASCADE). */
+  /** Deletes the VM in one statement and resolves to it as it was; its events go with it (ON DELETE CASCADE). */
   async delete(name: string): Promise<Vm | undefined> {
-    return this.dataSource.transaction(async (em) => {
-      const entity = await em.findOne(VmEntity, { where: { name }, lock: { mode: 'pessimistic_write' } });
-      if (!entity) {
-        return undefined;
-      }
-      await em.delete(VmEntity, { name });
-      return toVm(entity);
-    });
+    const [rows]: [StoredRow[], number] = await this.dataSource.query(
+      `DELETE FROM vms WHERE name = $1 RETURNING document, version`,
+      [name],
+    );
+    return rows.length > 0 ? fromStored(rows[0]) : undefined;
   }
 
   async appendEvents(vmUid: string, events: VmEvent[]): Promise<void> {

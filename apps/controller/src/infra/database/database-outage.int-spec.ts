@@ -166,7 +166,7 @@ describe('database outages (a controller behind a TCP proxy to its database)', (
         // connection's 'error' event, on which TypeORM releases the runner.
         await proxy.cut();
         await waitFor('TypeORM to release the runner', () => em.queryRunner?.isReleased === true);
-        // What the repositories' next query meets: raw SQL, or an entity operation (as VmRepository.delete).
+        // What the repositories' next query meets: raw SQL, or an entity operation (as WorkerRepository.register).
         await em.query('SELECT 1').catch(caught);
         await em.delete(VmEntity, { name: 'none' });
       })
