@@ -172,7 +172,7 @@ fi
 start=$(date +%s)
 mkdir -p "$STATE"
 # The daemon's data root in memory where the machine has plenty: image layers are many small files, which this
-# machine's disk (mounted with online discard) creates and deletes slowly. About 2.5 GB at the peak.
+# machine's disk (mounted with online discard) creates and deletes slowly. About 2 GB at the peak.
 if [ "$(awk '/^MemAvailable:/ { print int($2 / 1048576) }' /proc/meminfo)" -ge 8 ]; then
   mount -t tmpfs -o size=6g,mode=0711 grove-compose-stage "$STATE"
   storage="memory (tmpfs)"
