@@ -16,6 +16,32 @@ function udp(name: string, port = 7): VmEndpoint {
 }
 
 /** Sends `text` to 127.0.0.1:port over TCP and resolves with what comes back (the connection stays open). */
+function listenOn(port: number): Promise<Server | undefined> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/**
+ * Holds a port whose next port is free: other processes on a busy machine take ports too, so the free neighbour is
+ * checked (by listening on it and letting it go) rather than assumed.
+ */
+async function blockPortBeforeAFreeOne(): Promise<{ blocker: Server; taken: number }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const blocker = (await listenOn(0))!;
+    const taken = (blocker.address() as AddressInfo).port;
+    const probe = taken < 65535 ? await listenOn(taken + 1) : undefined;
+    if (probe) {
+      await new Promise((resolve) => probe.close(resolve));
+      return { blocker, taken };
+    }
+    blocker.close();
+  }
+  throw new Error('found no free port next to a free port on 127.0.0.1');
+}
+
 async function tcpRoundTrip(port: number, text: string): Promise<{ reply: string; socket: Socket }> {
   const socket = connect({ host: '127.0.0.1', port });
   socket.on('error', () => undefined);
@@ -119,9 +145,7 @@ describe('VmEndpointSet', () => {
   });
 
   it('takes the first free port of the range, and reports error when the exact port is taken', async () => {
-    const blocker = createServer();
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const taken = (blocker.address() as AddressInfo).port;
+    const { blocker, taken } = await blockPortBeforeAFreeOne();
     try {
       const set = newSet();
       await set.reconcile([
