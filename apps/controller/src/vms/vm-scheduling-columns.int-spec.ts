@@ -67,6 +67,10 @@ describe('scheduling columns', () => {
     return kept as { worker: string; resources: Record<string, number>; vms: number }[];
   };
   const expectInStep = async (names: string[]) => {
+    // The document carries the row's version, however it was written (the version is drawn by the writing statement).
+    expect(await ctl.dataSource.query(`SELECT name FROM vms WHERE (document->>'version')::bigint <> version`)).toEqual(
+      [],
+    );
     const rows = await columns(names);
     expect(rows.map((r) => r.name)).toEqual([...names].sort());
     for (const { name, ...row } of rows) {

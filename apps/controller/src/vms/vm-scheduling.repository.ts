@@ -2,7 +2,7 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { sumResources, type Resources, type Vm } from '@grove/resources';
 import { DataSource } from 'typeorm';
 import { DedicatedConnection } from '../infra/database/dedicated-connection';
-import { fromStored, toEntity, toVm, type StoredRow } from './vm.repository';
+import { documentAroundVersion, fromStored, toEntity, toVm, type StoredRow } from './vm.repository';
 
 /*
  * The scheduler's reads and writes of VMs (issue 13). They use the columns that Postgres computes from each document
@@ -186,37 +186,40 @@ export class VmSchedulingRepository implements OnApplicationShutdown {
 
   /**
    * Writes each change unless its VM changed since it was read (another version, or deleted): one statement for the
-   * batch, each row guarded by its version as `update`'s row lock guards one VM. Resolves to the written VMs.
+   * batch, each row guarded by its version as `update` guards one VM, each written VM given the next version of the
+   * sequence by the statement itself. Resolves to the written VMs.
    */
   async writeIfUnchanged(changes: readonly VmChange[]): Promise<Vm[]> {
     if (changes.length === 0) {
       return [];
     }
-    const versions: { v: string }[] = await this.connection.query(
-      `SELECT nextval('vm_version_seq') AS v FROM generate_series(1, $1)`,
-      [changes.length],
-    );
-    const entities = changes.map((c, i) => toEntity(c.after, Number(versions[i].v)));
-    const written: { uid: string }[] = await this.connection.query(
-      `WITH written AS (
+    const entities = changes.map((c) => toEntity(c.after, 0));
+    const documents = entities.map((e) => documentAroundVersion(e.document));
+    const written: { uid: string; version: string }[] = await this.connection.query(
+      `WITH b AS (
+         SELECT u.uid, u.expected, u.worker, u.status, u.head, u.tail, nextval('vm_version_seq') AS version
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+           WITH ORDINALITY AS u(uid, expected, worker, status, head, tail, i)
+         ORDER BY u.i
+       ),
+       written AS (
          UPDATE vms AS v
-         SET version = b.version, worker = b.worker, status = b.status, document = b.document::json
-         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
-           AS b(uid, expected, version, worker, status, document)
+         SET version = b.version, worker = b.worker, status = b.status, document = (b.head || b.version || b.tail)::json
+         FROM b
          WHERE v.uid = b.uid AND v.version = b.expected
-         RETURNING v.uid
+         RETURNING v.uid, v.version
        )
-       SELECT uid FROM written`,
+       SELECT uid, version FROM written`,
       [
         changes.map((c) => c.before.uid),
         changes.map((c) => c.before.version),
-        entities.map((e) => e.version),
         entities.map((e) => e.worker),
         entities.map((e) => e.status),
-        entities.map((e) => JSON.stringify(e.document)),
+        documents.map(([head]) => head),
+        documents.map(([, tail]) => tail),
       ],
     );
-    const done = new Set(written.map((w) => w.uid));
-    return entities.filter((e) => done.has(e.uid)).map((e) => toVm(e));
+    const versions = new Map(written.map((w) => [w.uid, Number(w.version)]));
+    return entities.filter((e) => versions.has(e.uid)).map((e) => toVm({ ...e, version: versions.get(e.uid)! }));
   }
 }
