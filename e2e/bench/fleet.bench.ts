@@ -192,14 +192,14 @@ function reportAllFit(report: Report, r: AllFitResult, c: FleetConfig): void {
     report.row(phase, 'heartbeat alone', p50p99(q.heartbeat));
     report.row(
       phase,
-      'heartbeat alone: controller CPU / SQL statements each (with the credentials lookup every request makes)',
+      'heartbeat alone: controller CPU / SQL statements each (credentials lookups included, if any)',
       `${q.heartbeatCpuMs?.toFixed(2) ?? NA} ms / ${q.heartbeatStatements.toFixed(1)}`,
       'one statement',
     );
     report.row(phase, 'worker sync read alone (0 VMs)', p50p99(q.sync));
     report.row(
       phase,
-      'worker sync read alone: SQL statements each (with the credentials lookup)',
+      'worker sync read alone: SQL statements each (credentials lookups included, if any)',
       q.syncStatements.toFixed(1),
       'one statement',
     );
