@@ -105,6 +105,10 @@ export class TunnelBroker {
       return undefined;
     }
     const call = this.relays.openTunnel(location.relayAddress, workerName);
+    // The call may fail at any time until its last event: between this answer and the session's own handlers, or after
+    // they have let go of it, as when this replica shuts down and closes its relay clients. An 'error' event without a
+    // listener would end the process; the session learns of failures through its own listeners while it has them.
+    call.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
         clearTimeout(timer);
@@ -112,7 +116,6 @@ export class TunnelBroker {
         call.off('metadata', onMetadata);
         call.off('error', onError);
         if (err) {
-          call.on('error', () => undefined);
           call.cancel();
           reject(err);
         } else {
