@@ -6,11 +6,11 @@ import { REPO_ROOT } from './paths';
 
 /*
  * A small OTLP/HTTP receiver for the e2e tests (issue 14): what an OpenTelemetry Collector's `otlphttp` receiver does
- * with POST /v1/metrics and /v1/traces, protobuf bodies decoded with the protocol's own .proto files
- * (e2e/fixtures/otlp-proto), kept in memory in a flat form the tests can search.
+ * with POST /v1/metrics and /v1/traces, protobuf bodies decoded with the subset of the protocol the tests read
+ * (e2e/fixtures/otlp-subset.proto), kept in memory in a flat form the tests can search.
  */
 
-const PROTO_DIR = join(REPO_ROOT, 'e2e', 'fixtures', 'otlp-proto');
+const PROTO_FILE = join(REPO_ROOT, 'e2e', 'fixtures', 'otlp-subset.proto');
 
 type AttributeValue = string | number | boolean;
 
@@ -57,17 +57,11 @@ interface Decoded {
 }
 
 function services(): { traces: MethodDefinition<Decoded, Decoded>; metrics: MethodDefinition<Decoded, Decoded> } {
-  const definition = loadSync(
-    [
-      'opentelemetry/proto/collector/trace/v1/trace_service.proto',
-      'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
-    ],
-    { includeDirs: [PROTO_DIR], keepCase: true, longs: String, defaults: true, oneofs: true },
-  );
-  const service = (name: string) => (definition[name] as Record<string, MethodDefinition<Decoded, Decoded>>)['Export'];
+  const definition = loadSync(PROTO_FILE, { keepCase: true, longs: String, defaults: true, oneofs: true });
+  const receiver = definition['grove.test.otlp.Receiver'] as Record<string, MethodDefinition<Decoded, Decoded>>;
   return {
-    traces: service('opentelemetry.proto.collector.trace.v1.TraceService'),
-    metrics: service('opentelemetry.proto.collector.metrics.v1.MetricsService'),
+    traces: receiver['ExportTraces'],
+    metrics: receiver['ExportMetrics'],
   };
 }
 
