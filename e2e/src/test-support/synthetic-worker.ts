@@ -6,12 +6,7 @@ import { REPO_ROOT } from './paths';
 
 const WORKER_MAIN = join(REPO_ROOT, 'apps', 'worker', 'dist', 'main.js');
 
-export interface SyntheticWorkerOptions {
-  controllerUrl: string;
-  adminToken: string;
-  /** The controller's certificate, for a controller serving HTTPS with its own (pinned through the bootstrap token). */
-  certificatePem?: string;
-  name: string;
+export interface SyntheticWorkerOptions extends WorkerLogin {
   /** Its data directory (the synthetic runtime keeps its VMs there). */
   dataDir: string;
   /** `key=value,…`: VMs that ask for these labels land on this worker only. */
@@ -27,24 +22,51 @@ export function sessionCount(worker: RunningProcess): number {
   return (worker.output().match(/connected to http/g) ?? []).length;
 }
 
+/** How a worker process logs in to its controller, whatever its runtime. */
+export interface WorkerLogin {
+  controllerUrl: string;
+  adminToken: string;
+  /** The controller's certificate, for a controller serving HTTPS with its own (pinned through the bootstrap token). */
+  certificatePem?: string;
+  name: string;
+}
+
+/**
+ * Starts `node apps/worker/dist/main.js` logged in as bootstrap-admin, with `runtimeArgs` after its controller, name
+ * and token, and waits for its first session with the controller (stopping it, with its output in the error, if none
+ * comes).
+ */
+export async function startWorkerProcess(
+  login: WorkerLogin,
+  runtimeArgs: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<RunningProcess> {
+  const token = encodeBootstrapToken({
+    serviceAccountName: BOOTSTRAP_ADMIN,
+    serviceAccountToken: login.adminToken,
+    certificatePem: login.certificatePem,
+  });
+  const worker = startNodeProcess(
+    [WORKER_MAIN, login.controllerUrl, '--bootstrap-token', token, '--name', login.name, ...runtimeArgs],
+    env,
+  );
+  try {
+    await waitFor(`worker ${login.name}'s session`, () => sessionCount(worker) > 0, 20_000);
+  } catch (err) {
+    await worker.stop();
+    throw new Error(`${(err as Error).message}\n${worker.output()}`, { cause: err });
+  }
+  return worker;
+}
+
 /**
  * Starts `node apps/worker/dist/main.js` with the synthetic runtime, logged in as bootstrap-admin, and waits for its
  * first session with the controller.
  */
-export async function startSyntheticWorker(options: SyntheticWorkerOptions): Promise<RunningProcess> {
-  const token = encodeBootstrapToken({
-    serviceAccountName: BOOTSTRAP_ADMIN,
-    serviceAccountToken: options.adminToken,
-    certificatePem: options.certificatePem,
-  });
-  const worker = startNodeProcess(
+export function startSyntheticWorker(options: SyntheticWorkerOptions): Promise<RunningProcess> {
+  return startWorkerProcess(
+    options,
     [
-      WORKER_MAIN,
-      options.controllerUrl,
-      '--bootstrap-token',
-      token,
-      '--name',
-      options.name,
       '--runtime',
       'synthetic',
       '--data-dir',
@@ -58,13 +80,6 @@ export async function startSyntheticWorker(options: SyntheticWorkerOptions): Pro
     ],
     options.env,
   );
-  try {
-    await waitFor(`worker ${options.name}'s session`, () => sessionCount(worker) > 0, 20_000);
-  } catch (err) {
-    await worker.stop();
-    throw new Error(`${(err as Error).message}\n${worker.output()}`, { cause: err });
-  }
-  return worker;
 }
 
 /**
