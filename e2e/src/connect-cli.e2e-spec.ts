@@ -1,24 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { freePort, waitFor, type RunningProcess } from '@grove/testing';
 import type { GroveResult } from './test-support/cli-process';
 import { startCliCluster, type CliCluster } from './test-support/cli-cluster';
 import { startGrove } from './test-support/grove-process';
-
-/** Connects to a local port, sends `data`, shuts down its writing side and resolves with everything read back. */
-function exchange(port: number, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('error', reject);
-    socket.once('end', () => {
-      socket.end();
-      resolve(Buffer.concat(chunks));
-    });
-    socket.end(data);
-  });
-}
+import { tcpExchange } from './test-support/tcp-exchange';
 
 /**
  * The connect commands' "done when", end to end: real `grove` processes against a real controller and a synthetic
@@ -52,7 +37,7 @@ describe('grove port-forward, ssh and ip against a controller and a synthetic wo
     );
 
     const sent = Array.from({ length: 3 }, () => randomBytes(256 * 1024));
-    const back = await Promise.all(sent.map((data) => exchange(port, data)));
+    const back = await Promise.all(sent.map((data) => tcpExchange(port, data)));
     back.forEach((data, i) => expect(data.equals(sent[i])).toBe(true));
 
     expect(await forwarder.stop('SIGINT')).toBe(0);

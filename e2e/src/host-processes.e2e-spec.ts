@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, GroveClient, webSocketStream } from '@grove/client';
@@ -12,6 +11,7 @@ import { startGrove } from './test-support/grove-process';
 import { REPO_ROOT } from './test-support/paths';
 import { untilRunning } from './test-support/running-vm';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
+import { tcpExchange } from './test-support/tcp-exchange';
 
 const WORKER = 'e2e-host-processes';
 /** The echo server the worker runs as host process "echo" (see the script's header). */
@@ -44,12 +44,6 @@ function exchange(stream: NodeJS.ReadWriteStream, data: Buffer): Promise<Buffer>
     stream.once('end', () => resolve(Buffer.concat(chunks)));
     stream.end(data);
   });
-}
-
-/** The same over TCP to 127.0.0.1:port (the local side of `grove port-forward`). */
-function tcpExchange(port: number, data: Buffer): Promise<Buffer> {
-  const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-  return exchange(socket, data).finally(() => socket.destroy());
 }
 
 /** `text` as a regular expression that matches it literally. */

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fetchPeerCertificate } from '@grove/client';
 import { certificateFingerprint, type Vm } from '@grove/resources';
@@ -10,6 +9,7 @@ import { BOOTSTRAP_ADMIN } from '../test-support/controller-process';
 import { startGrove } from '../test-support/grove-process';
 import { CLI_MAIN } from '../test-support/paths';
 import { sessionCount } from '../test-support/synthetic-worker';
+import { tcpExchange } from '../test-support/tcp-exchange';
 
 const FINGERPRINT_LINE = /TLS certificate \(([\w-]+)\) SHA-256 fingerprint: ((?:[0-9A-F]{2} ){31}[0-9A-F]{2})/g;
 
@@ -30,21 +30,6 @@ export function printedAdminToken(log: string): string {
     throw new Error(`the controller printed no bootstrap-admin token:\n${log}`);
   }
   return match[1];
-}
-
-/** Connects to a local port, sends `data`, ends its side and resolves with everything read back. */
-export function echoThrough(port: number, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('error', reject);
-    socket.once('end', () => {
-      socket.end();
-      resolve(Buffer.concat(chunks));
-    });
-    socket.end(data);
-  });
 }
 
 /**
@@ -140,7 +125,7 @@ export class Operator {
         30_000,
       );
       const sent = randomBytes(128 * 1024);
-      const back = await echoThrough(port, sent);
+      const back = await tcpExchange(port, sent);
       if (!back.equals(sent)) {
         throw new Error(`port-forward echoed ${back.length} of ${sent.length} bytes, or other bytes`);
       }
