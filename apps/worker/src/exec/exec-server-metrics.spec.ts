@@ -6,23 +6,9 @@ import { WorkerMetrics } from '../metrics/worker-metrics';
 import { SyntheticRuntime } from '../runtime/synthetic/synthetic-runtime';
 import { FakeTunnelCall } from '../test-support/fake-tunnel-call';
 import { sampleValue } from '../test-support/metrics-text';
+import { bootSyntheticVm } from '../test-support/run-options';
 import type { ExecStartFrame } from './exec-process';
 import { ExecServer } from './exec-server';
-
-const RUN = {
-  netSoftnet: false,
-  netSoftnetAllow: [],
-  netSoftnetBlock: [],
-  netSoftnetExpose: [],
-  netBridged: '',
-  headless: true,
-  nested: false,
-  suspendable: false,
-  audio: false,
-  clipboard: false,
-  hostDirs: [],
-  credentials: { username: 'admin', password: 'admin' },
-};
 
 describe('ExecServer metrics', () => {
   const signal = new AbortController().signal;
@@ -36,11 +22,7 @@ describe('ExecServer metrics', () => {
   async function boot(image: string): Promise<string> {
     const uid = `6a1f0c2e-3b4d-4e5f-8a9b-${String(++serial).padStart(12, '0')}`;
     const name = `grove-metrics${serial}-${uid}-0`;
-    await runtime.clone(image, name, signal);
-    void runtime.run(name, RUN, signal);
-    await waitFor(`${name} to boot`, () =>
-      runtime.ip(name, { bridged: false, waitSeconds: 0 }, signal).catch(() => undefined),
-    );
+    await bootSyntheticVm(runtime, image, name, signal);
     vms.set(uid, name);
     return uid;
   }

@@ -14,6 +14,7 @@ import { waitFor } from '@grove/testing';
 import { SyntheticRuntime } from '../runtime/synthetic/synthetic-runtime';
 import { TunnelServer } from '../session/tunnel-server';
 import { TunnelPool, type TunnelClientCall, type TunnelOpenFrame } from '../session/tunnel-pool';
+import { bootSyntheticVm } from '../test-support/run-options';
 import { ExecServer } from './exec-server';
 
 type ControllerSide = ServerDuplexStream<TunnelFrame | undefined, TunnelFrame>;
@@ -38,11 +39,7 @@ describe('exec sessions over Tunnel streams', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'grove-exec-grpc-'));
     runtime = new SyntheticRuntime({ dataDir });
     await runtime.start();
-    await runtime.clone('plain', vmName, signal);
-    void runtime.run(vmName, { ...RUN }, signal);
-    await waitFor('the VM', () =>
-      runtime.ip(vmName, { bridged: false, waitSeconds: 0 }, signal).catch(() => undefined),
-    );
+    await bootSyntheticVm(runtime, 'plain', vmName, signal);
 
     grpcServer = new Server();
     grpcServer.addService(workerServiceDefinition(), {
@@ -154,18 +151,3 @@ describe('exec sessions over Tunnel streams', () => {
     await waitFor('no session left', () => execs.activeSessions === 0);
   });
 });
-
-const RUN = {
-  netSoftnet: false,
-  netSoftnetAllow: [],
-  netSoftnetBlock: [],
-  netSoftnetExpose: [],
-  netBridged: '',
-  headless: true,
-  nested: false,
-  suspendable: false,
-  audio: false,
-  clipboard: false,
-  hostDirs: [],
-  credentials: { username: 'admin', password: 'admin' },
-};

@@ -4,25 +4,12 @@ import { join } from 'node:path';
 import type { TunnelFrame } from '@grove/proto';
 import { waitFor } from '@grove/testing';
 import { SyntheticRuntime } from '../runtime/synthetic/synthetic-runtime';
-import type { VmRunOptions } from '../runtime/vm-runtime';
 import { FakeTunnelCall } from '../test-support/fake-tunnel-call';
+import { bootSyntheticVm, runOptions } from '../test-support/run-options';
 import type { ExecStartFrame } from './exec-process';
 import { ExecServer, type ExecServerOptions } from './exec-server';
 
-const RUN: VmRunOptions = {
-  netSoftnet: false,
-  netSoftnetAllow: [],
-  netSoftnetBlock: [],
-  netSoftnetExpose: [],
-  netBridged: '',
-  headless: true,
-  nested: false,
-  suspendable: false,
-  audio: false,
-  clipboard: false,
-  hostDirs: [],
-  credentials: { username: 'ci', password: 'secret' },
-};
+const RUN = runOptions({ credentials: { username: 'ci', password: 'secret' } });
 
 /** How one exec session went, seen from the controller. */
 interface Outcome {
@@ -79,11 +66,7 @@ describe('ExecServer', () => {
   async function boot(image: string): Promise<string> {
     const uid = `0b5e0d1c-2f4e-4c1a-9d6e-${String(++serial).padStart(12, '0')}`;
     const name = `grove-exec${serial}-${uid}-0`;
-    await runtime.clone(image, name, signal);
-    void runtime.run(name, RUN, signal);
-    await waitFor(`${name} to boot`, () =>
-      runtime.ip(name, { bridged: false, waitSeconds: 0 }, signal).catch(() => undefined),
-    );
+    await bootSyntheticVm(runtime, image, name, signal, RUN);
     vms.set(uid, name);
     return uid;
   }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkerMetrics } from '../../metrics/worker-metrics';
 import { sampleValue } from '../../test-support/metrics-text';
+import { runOptions } from '../../test-support/run-options';
 import { TartRuntime } from './tart-runtime';
 
 // A scripted `tart`: pulls and clones of `remote` download (printing Tart's progress lines), `broken` fails, `slow`
@@ -19,21 +20,6 @@ case "$*" in
 esac
 exit 0
 `;
-
-const RUN = {
-  netSoftnet: false,
-  netSoftnetAllow: [],
-  netSoftnetBlock: [],
-  netSoftnetExpose: [],
-  netBridged: '',
-  headless: true,
-  nested: false,
-  suspendable: false,
-  audio: false,
-  clipboard: false,
-  hostDirs: [],
-  credentials: { username: 'admin', password: 'admin' },
-};
 
 describe('TartRuntime metrics', () => {
   const never = new AbortController().signal;
@@ -56,7 +42,7 @@ describe('TartRuntime metrics', () => {
   it('counts failed commands by subcommand, but neither cancelled ones nor exits taken as done', async () => {
     await expect(tart.clone('broken', 'vm', never)).rejects.toThrow('tart command failed: "Error: boom"');
     await expect(tart.clone('broken', 'vm', never)).rejects.toThrow();
-    expect((await tart.run('vm', RUN, never)).code).toBe(1);
+    expect((await tart.run('vm', runOptions(), never)).code).toBe(1);
     await tart.delete('vm');
     const abort = new AbortController();
     const slow = tart.clone('slow', 'vm', abort.signal);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { loadTartAgentProtocol } from '@grove/proto';
 import { waitFor } from '@grove/testing';
-import { RuntimeError, type VmRunExit, type VmRunOptions } from '../vm-runtime';
+import { runOptions } from '../../test-support/run-options';
+import { RuntimeError, type VmRunExit } from '../vm-runtime';
 import { TART_NOT_FOUND } from './tart-process';
 import { TartRuntime } from './tart-runtime';
 
@@ -62,24 +63,6 @@ function runtime(extra: Record<string, string> = {}): TartRuntime {
 /** A fresh Grove on-disk name. */
 function groveName(name: string): string {
   return `grove-${name}-${randomUUID()}-0`;
-}
-
-function runOptions(overrides: Partial<VmRunOptions> = {}): VmRunOptions {
-  return {
-    netSoftnet: false,
-    netSoftnetAllow: [],
-    netSoftnetBlock: [],
-    netSoftnetExpose: [],
-    netBridged: '',
-    headless: true,
-    nested: false,
-    suspendable: false,
-    audio: false,
-    clipboard: false,
-    hostDirs: [],
-    credentials: { username: 'admin', password: 'admin' },
-    ...overrides,
-  };
 }
 
 const never = new AbortController().signal;
