@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import type { GroveClient } from '@grove/client';
 import { startBenchCluster } from './bench-cluster';
 import { formatMs, summarise, timedPool } from './stats';
+import { createUntilRunning } from './support/vm-running';
 
 /**
  * VM lifecycle benchmark: a controller on a throwaway Postgres cluster and synthetic workers with zero delays. Each
@@ -10,26 +10,6 @@ import { formatMs, summarise, timedPool } from './stats';
  *
  *   npm run bench:vm-lifecycle -- --vms 200 --concurrency 1 --workers 2
  */
-async function createUntilRunning(client: GroveClient, name: string): Promise<number> {
-  const started = performance.now();
-  const abort = new AbortController();
-  const watch = client.vms.watch(name, { signal: abort.signal });
-  await client.vms.create({ name, image: 'any' });
-  try {
-    for await (const message of watch) {
-      if (message.object.status === 'failed') {
-        throw new Error(`VM ${name} failed: ${message.object.status_message}`);
-      }
-      if (message.object.status === 'running') {
-        return performance.now() - started;
-      }
-    }
-    throw new Error(`the watch of ${name} ended before it ran`);
-  } finally {
-    abort.abort();
-  }
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {

@@ -1,35 +1,15 @@
-import type { GroveClient } from '@grove/client';
 import { startBenchCluster } from '../bench-cluster';
 import { summarise, type Summary } from '../stats';
 import { CpuWindow } from './fleet-observe';
 import { IMAGE, memoryOf, type FleetConfig, type Memory } from './fleet-phases';
 import { attemptMeasure } from './measure';
+import { createUntilRunning } from './vm-running';
 
 export interface RealWorkersResult {
   toRunning?: Summary;
   cpuPercent?: number;
   memory: Memory;
   errors: string[];
-}
-
-async function createUntilRunning(client: GroveClient, name: string): Promise<number> {
-  const started = performance.now();
-  const abort = new AbortController();
-  const watch = client.vms.watch(name, { signal: abort.signal });
-  await client.vms.create({ name, image: IMAGE });
-  try {
-    for await (const message of watch) {
-      if (message.object.status === 'failed') {
-        throw new Error(`VM ${name} failed: ${message.object.status_message}`);
-      }
-      if (message.object.status === 'running') {
-        return performance.now() - started;
-      }
-    }
-    throw new Error(`the watch of ${name} ended before it ran`);
-  } finally {
-    abort.abort();
-  }
 }
 
 /** Phase (c): real synthetic worker processes; create → running, 8 at a time, each VM deleted once it runs. */
@@ -46,7 +26,7 @@ export async function realWorkers(config: FleetConfig): Promise<RealWorkersResul
       const lane = async () => {
         while (next < config.realVms) {
           const name = `real-${next++}`;
-          samples.push(await createUntilRunning(cluster.client, name));
+          samples.push(await createUntilRunning(cluster.client, name, IMAGE));
           await cluster.client.vms.delete(name);
         }
       };
