@@ -17,8 +17,6 @@ export interface VmSidecarsOptions {
   endpointAddress?: string;
   /** Whether VMs' `hostProcesses` run here (false: `--no-host-processes`); default true. */
   hostProcesses?: boolean;
-  /** The `PATH` host processes get; default the worker's own. */
-  hostProcessPath?: string;
   /** How long a host process has to listen on its socket; default 10 s (tests shorten it). */
   hostProcessReadyTimeoutMs?: number;
   /** Something to report changed on its own (a host process ended): asks for a pass. */
@@ -172,7 +170,8 @@ export class VmSidecars {
       vmName: vm.name,
       // Every runtime's control socket is a unix socket; the alias is only dangling if one ever is not.
       controlSocket: unixSocketPath(target) ?? target,
-      path: this.options.hostProcessPath ?? process.env.PATH ?? '/usr/bin:/bin:/usr/sbin:/sbin',
+      // Host processes get the worker's own PATH.
+      path: process.env.PATH ?? '/usr/bin:/bin:/usr/sbin:/sbin',
       readyTimeoutMs: this.options.hostProcessReadyTimeoutMs,
       log: (line) => log(`${vm.name}: ${line}`),
       onChange: this.options.onChange,
