@@ -24,7 +24,7 @@ import { flattenValidationErrors } from '../common/validation';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { VmChangeBus } from './vm-change-bus';
 import { VmCreateDto, VmDto, VmEventDto, VmEventListQueryDto, VmGetQueryDto, VmListQueryDto } from './vm.dto';
-import { HOST_PROCESS_WRITE_ROLES, VmService } from './vm.service';
+import { HOST_PROCESS_WRITE_RULE, VmService } from './vm.service';
 import { streamVmWatch, VmWatchStreams } from './vm-watch';
 import { acceptsGzip, gzipJsonArrayStream, jsonArrayStream } from './vm-list';
 
@@ -35,7 +35,7 @@ import { acceptsGzip, gzipJsonArrayStream, jsonArrayStream } from './vm-list';
 export const vmCreateRule: AuthRuleResolver = (request) => {
   const processes = (request.body as { hostProcesses?: unknown } | undefined)?.hostProcesses;
   return Array.isArray(processes) && processes.length > 0
-    ? { kind: 'all', roles: HOST_PROCESS_WRITE_ROLES }
+    ? HOST_PROCESS_WRITE_RULE
     : { kind: 'all', roles: ['compute:write'] };
 };
 

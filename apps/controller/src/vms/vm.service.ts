@@ -15,7 +15,6 @@ import {
   type ConditionType,
   type Filter,
   type HostProcess,
-  type Role,
   type ServiceAccount,
   type Vm,
   type VmCreateInput,
@@ -23,7 +22,8 @@ import {
   type VmObservedEndpoint,
   type VmSpec,
 } from '@grove/resources';
-import { missingRolesMessage } from '../common/auth/auth.guard';
+import { hasRoles, missingRolesMessage } from '../common/auth/auth.guard';
+import type { AuthRule } from '../common/auth/roles.decorator';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { ClusterSettingsService } from '../cluster-settings/cluster-settings.service';
 import { SchedulingTrigger } from '../common/scheduling-trigger';
@@ -73,7 +73,10 @@ function toHostProcess(dto: HostProcessDto): HostProcess {
 }
 
 /** The roles that set or change a VM's `hostProcesses` (orchard-2026.md §1.2.3). */
-export const HOST_PROCESS_WRITE_ROLES: Role[] = ['compute:write', 'host-process:write'];
+export const HOST_PROCESS_WRITE_RULE: AuthRule & { kind: 'all' } = {
+  kind: 'all',
+  roles: ['compute:write', 'host-process:write'],
+};
 
 export function toVmCreateInput(dto: VmCreateDto): VmCreateInput {
   // A new VM always starts running; powerState is only changed by spec updates.
@@ -215,14 +218,8 @@ export class VmService {
         return undefined;
       }
       const next: Vm = { ...vm, ...spec, generation: vm.generation + 1 };
-      if (
-        !sameHostProcesses(vm.hostProcesses, next.hostProcesses) &&
-        !HOST_PROCESS_WRITE_ROLES.every((role) => account.roles.includes(role))
-      ) {
-        throw new DomainError(
-          DomainErrorCode.Forbidden,
-          missingRolesMessage({ kind: 'all', roles: HOST_PROCESS_WRITE_ROLES }),
-        );
+      if (!sameHostProcesses(vm.hostProcesses, next.hostProcesses) && !hasRoles(account, HOST_PROCESS_WRITE_RULE)) {
+        throw new DomainError(DomainErrorCode.Forbidden, missingRolesMessage(HOST_PROCESS_WRITE_RULE));
       }
       if (!sameEndpoints(vm.endpoints, next.endpoints)) {
         assertWorkerPortsFree(next, others);
