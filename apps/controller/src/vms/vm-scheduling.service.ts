@@ -3,7 +3,7 @@ import type { Vm } from '@grove/resources';
 import { VmChangeBus } from './vm-change-bus';
 import { VmSchedulingRepository, type PendingShape, type VmChange, type WorkerLoad } from './vm-scheduling.repository';
 
-export type { PendingShape, VmChange, WorkerLoad };
+export type { VmChange };
 
 /**
  * The VMs as the scheduler reads and changes them (issue 13): pending VMs by placement shape, usage by worker, the VMs
