@@ -416,10 +416,11 @@ export class ExecService implements BeforeApplicationShutdown {
     const ended = this.metrics.started('exec', setupStartedAt);
     trace?.established({ 'grove.session.id': exec.session, 'grove.exec.via': exec.via });
     void exec.done.then((end) => {
-      ended('exitCode' in end ? 'ok' : 'error', { toTarget: exec.bytesIn, fromTarget: exec.bytesOut });
+      const bytes = { toTarget: exec.bytesIn, fromTarget: exec.bytesOut };
+      ended('exitCode' in end ? 'ok' : 'error', bytes);
       trace?.ended(
         'exitCode' in end ? 'ok' : 'error',
-        { toTarget: exec.bytesIn, fromTarget: exec.bytesOut },
+        bytes,
         'exitCode' in end ? { attributes: { 'grove.exec.exit_code': end.exitCode } } : { error: end.error },
       );
       this.record(exec, end, vm, spec, caller, what, startedAt);
