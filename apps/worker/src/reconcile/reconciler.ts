@@ -366,7 +366,7 @@ export class Reconciler {
    * run first); waits while the process starts, throws `host process "x" is not running` when it does not run.
    */
   connectHostProcess(vmUid: string, name: string, signal: AbortSignal): Promise<Socket> {
-    const vm = [...this.vms.values()].find((candidate) => candidate.vm.uid === vmUid);
+    const vm = this.vmByUid(vmUid);
     if (!vm) {
       return Promise.reject(new Error(`VM with uid ${vmUid} is not running on this worker`));
     }
@@ -378,8 +378,12 @@ export class Reconciler {
     return this.options.runtime.guestAgent(this.runningVm(vmUid).onDiskName);
   }
 
+  private vmByUid(vmUid: string): ManagedVm | undefined {
+    return [...this.vms.values()].find((candidate) => candidate.vm.uid === vmUid);
+  }
+
   private runningVm(vmUid: string): ManagedVm {
-    const vm = [...this.vms.values()].find((candidate) => candidate.vm.uid === vmUid);
+    const vm = this.vmByUid(vmUid);
     if (!vm?.isUp) {
       throw new Error(`VM with uid ${vmUid} is not running on this worker`);
     }
