@@ -200,7 +200,8 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       checkWorkerCapability(await this.workers.get(workerName), vm?.name ?? '', req.to);
     }
     const setupStartedAt = performance.now();
-    const { port, target, hostProcess } = auditFields(req.to);
+    const destination = auditFields(req.to);
+    const { port, target, hostProcess } = destination;
     const trace = this.traces.start(
       'port-forward',
       tunnelSessionKind(port),
@@ -224,7 +225,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     }
     const session = randomUUID();
     call.write(openFrame(session, vm?.uid ?? '', req.to, trace?.traceparent));
-    const info = { session, workerName, vm, setupStartedAt };
+    const info = { session, workerName, vm, setupStartedAt, ...destination };
     // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
     // turn later lets the worker start connecting to the target while this side completes the handshake.
     setImmediate(() => this.accept(req, upgrade, call, info, trace));
@@ -234,7 +235,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     req: PortForwardRequest,
     upgrade: PendingUpgrade,
     call: TunnelLink,
-    info: { session: string; workerName: string; vm: Vm | undefined; setupStartedAt: number },
+    info: TunnelAuditInfo & { setupStartedAt: number },
     trace: SessionTrace | undefined,
   ): void {
     const startedAt = new Date();
@@ -265,7 +266,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         abortLocal: (message) => closeWebSocket(ws, 1011, clipCloseReason(message)),
       });
       this.active.add(endpoint);
-      const ended = this.metrics.started(tunnelSessionKind(auditFields(req.to).port), info.setupStartedAt);
+      const ended = this.metrics.started(tunnelSessionKind(info.port), info.setupStartedAt);
       trace?.established({ 'grove.session.id': info.session });
       const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
       void endpoint.done.then((outcome) => {
@@ -279,7 +280,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         );
         this.record(
           { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
-          { ...info, ...auditFields(req.to) },
+          info,
           startedAt,
           outcome,
         );
