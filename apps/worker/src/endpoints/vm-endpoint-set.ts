@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
-import { sameEndpoints, type VmEndpoint, type VmObservedEndpoint } from '@grove/resources';
+import { copyEndpoints, sameEndpoints, type VmEndpoint, type VmObservedEndpoint } from '@grove/resources';
 import type { UdpTarget } from '../runtime/vm-runtime';
 
 /** How the worker reaches the services of one VM. */
@@ -81,7 +81,7 @@ export class VmEndpointSet {
       return;
     }
     await this.closeListeners();
-    this.desired = desired.map((e) => structuredClone(e));
+    this.desired = copyEndpoints(desired);
     for (const endpoint of this.desired) {
       this.listeners.push(await this.open(endpoint));
     }
