@@ -47,7 +47,7 @@ export function devSshListen(host: string, port: number, given: string | undefin
     parseListen(given);
     return given;
   }
-  return `${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 0 : port + 2}`;
+  return hostPort(host, port === 0 ? 0 : port + 2);
 }
 
 /** The dev admin token is kept in the data dir so that the `dev` context stays valid across restarts. */
@@ -91,7 +91,7 @@ export async function devMetricsListen(
   const address = isIP(host) === 0 ? '127.0.0.1' : host;
   const wanted = port === 0 || port + 10 + index > 65535 ? 0 : port + 10 + index;
   const chosen = wanted !== 0 && (await isFree(address, wanted)) ? wanted : 0;
-  return `${address.includes(':') ? `[${address}]` : address}:${chosen}`;
+  return hostPort(address, chosen);
 }
 
 /** Whether `host:port` can be listened on now. */
@@ -101,6 +101,11 @@ function portFree(host: string, port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, host, () => server.close(() => resolve(true)));
   });
+}
+
+/** `HOST:PORT`, with an IPv6 host in brackets. */
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** The argv of one dev worker; the token travels in a 0600 file, never on a command line. */
@@ -162,7 +167,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
       // Worker sessions on the next port of the same address (any free port when the API's is chosen freely).
       {
         listen: options.listen,
-        listenGrpc: `${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 0 : port + 1}`,
+        listenGrpc: hostPort(host, port === 0 ? 0 : port + 1),
         dataDir,
         insecureNoTls: true,
         ...(listenSsh !== undefined ? { listenSsh } : {}),
@@ -252,10 +257,10 @@ function workerMetricsHelp(names: string[], listen: string[]): string[] {
     'Worker health and metrics:',
     ...names.map((name, i) => {
       const { host, port } = parseListen(listen[i]);
-      const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+      const reach = hostPort(host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port);
       return port === 0
         ? `  ${name}: the address in its "serving /healthz and /metrics" log line`
-        : `  ${name}: http://${reach}:${port}/healthz, http://${reach}:${port}/metrics`;
+        : `  ${name}: http://${reach}/healthz, http://${reach}/metrics`;
     }),
   ];
 }
