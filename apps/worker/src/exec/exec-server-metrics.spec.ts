@@ -6,26 +6,20 @@ import { WorkerMetrics } from '../metrics/worker-metrics';
 import { SyntheticRuntime } from '../runtime/synthetic/synthetic-runtime';
 import { FakeTunnelCall } from '../test-support/fake-tunnel-call';
 import { sampleValue } from '../test-support/metrics-text';
-import { bootSyntheticVm } from '../test-support/run-options';
+import { SyntheticVms } from '../test-support/synthetic-vms';
 import type { ExecStartFrame } from './exec-process';
 import { ExecServer } from './exec-server';
 
 describe('ExecServer metrics', () => {
   const signal = new AbortController().signal;
-  const vms = new Map<string, string>();
+  let vms: SyntheticVms;
   let dataDir: string;
   let runtime: SyntheticRuntime;
   let metrics: WorkerMetrics;
   let server: ExecServer;
   let serial = 0;
 
-  async function boot(image: string): Promise<string> {
-    const uid = `6a1f0c2e-3b4d-4e5f-8a9b-${String(++serial).padStart(12, '0')}`;
-    const name = `grove-metrics${serial}-${uid}-0`;
-    await bootSyntheticVm(runtime, image, name, signal);
-    vms.set(uid, name);
-    return uid;
-  }
+  const boot = (image: string) => vms.boot(image, signal);
 
   /** Serves one exec session like the controller starts it; `then` acts on it once it is under way. */
   async function exec(vmUid: string, argv: string[], then?: (call: FakeTunnelCall) => Promise<void>): Promise<void> {
@@ -53,16 +47,11 @@ describe('ExecServer metrics', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'grove-exec-metrics-'));
     runtime = new SyntheticRuntime({ dataDir });
     await runtime.start();
+    vms = new SyntheticVms(runtime, '6a1f0c2e-3b4d-4e5f-8a9b-');
     metrics = new WorkerMetrics();
     server = new ExecServer({
-      guestAgent: (vmUid) => {
-        const name = vms.get(vmUid);
-        if (!name) {
-          throw new Error(`VM with uid ${vmUid} is not running on this worker`);
-        }
-        return runtime.guestAgent(name);
-      },
-      connectVm: (vmUid, port, abort) => runtime.connect(vms.get(vmUid) ?? 'none', port, abort),
+      guestAgent: vms.guestAgent,
+      connectVm: vms.connectVm,
       log: () => undefined,
       agentReadyTimeoutMs: 500,
       sshSetupTimeoutMs: 2_000,

@@ -5,7 +5,8 @@ import type { TunnelFrame } from '@grove/proto';
 import { waitFor } from '@grove/testing';
 import { SyntheticRuntime } from '../runtime/synthetic/synthetic-runtime';
 import { FakeTunnelCall } from '../test-support/fake-tunnel-call';
-import { bootSyntheticVm, runOptions } from '../test-support/run-options';
+import { runOptions } from '../test-support/run-options';
+import { SyntheticVms } from '../test-support/synthetic-vms';
 import type { ExecStartFrame } from './exec-process';
 import { ExecServer, type ExecServerOptions } from './exec-server';
 
@@ -56,31 +57,18 @@ describe('ExecServer', () => {
   let dataDir: string;
   let runtime: SyntheticRuntime;
   let server: ExecServer;
-  /** VM uid → on-disk name of the running VMs. */
-  const vms = new Map<string, string>();
+  let vms: SyntheticVms;
   const lines: string[] = [];
   let agentVm: string;
   let sshVm: string;
   let serial = 0;
 
-  async function boot(image: string): Promise<string> {
-    const uid = `0b5e0d1c-2f4e-4c1a-9d6e-${String(++serial).padStart(12, '0')}`;
-    const name = `grove-exec${serial}-${uid}-0`;
-    await bootSyntheticVm(runtime, image, name, signal, RUN);
-    vms.set(uid, name);
-    return uid;
-  }
+  const boot = (image: string) => vms.boot(image, signal);
 
   function newServer(options: Partial<ExecServerOptions> = {}): ExecServer {
     return new ExecServer({
-      guestAgent: (vmUid) => {
-        const name = vms.get(vmUid);
-        if (!name) {
-          throw new Error(`VM with uid ${vmUid} is not running on this worker`);
-        }
-        return runtime.guestAgent(name);
-      },
-      connectVm: (vmUid, port, abort) => runtime.connect(vms.get(vmUid) ?? 'none', port, abort),
+      guestAgent: vms.guestAgent,
+      connectVm: vms.connectVm,
       log: (line) => lines.push(line),
       sshSetupTimeoutMs: 2_000,
       // A no-agent VM's control socket refuses at once; the agent is asked until this deadline (a booting VM's
@@ -94,6 +82,7 @@ describe('ExecServer', () => {
     dataDir = mkdtempSync(join(tmpdir(), 'grove-exec-'));
     runtime = new SyntheticRuntime({ dataDir });
     await runtime.start();
+    vms = new SyntheticVms(runtime, '0b5e0d1c-2f4e-4c1a-9d6e-', RUN);
     server = newServer();
     agentVm = await boot('ghcr.io/cirruslabs/macos-sequoia-base:latest');
     sshVm = await boot('acme/no-agent:latest');
@@ -280,7 +269,7 @@ describe('ExecServer', () => {
       const fresh = newServer({
         connectVm: (vmUid, port, abort) => {
           dialled += port === 22 ? 1 : 0;
-          return runtime.connect(vms.get(vmUid) ?? 'none', port, abort);
+          return vms.connectVm(vmUid, port, abort);
         },
         // 32 agent connections refused at once take the agent's whole ready timeout to give up on.
         agentReadyTimeoutMs: 300,
@@ -288,7 +277,7 @@ describe('ExecServer', () => {
         sshSetupTimeoutMs: 10_000,
       });
       // Each command waits until all 32 run at once, so the VM's limit of 10 sessions per connection is met.
-      const home = join(dataDir, 'vms', vms.get(sshVm) ?? '', 'home');
+      const home = join(dataDir, 'vms', vms.name(sshVm) ?? '', 'home');
       const tag = `burst${++serial}`;
       const script = (i: number) =>
         `touch ${tag}-started-${i}; while [ ! -e ${tag}-go ]; do sleep 0.1; done; echo ${i}; echo e${i} >&2`;
