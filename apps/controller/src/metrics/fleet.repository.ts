@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Resources } from '@grove/resources';
 import { DataSource } from 'typeorm';
+import { typeOrmPool } from '../infra/database/dedicated-connection';
 
 /** How many VMs have one status on one worker (`''`: none). */
 export interface VmCount {
@@ -57,13 +58,6 @@ interface WorkerRow {
   vms: number;
   total: Resources;
   used: Resources;
-}
-
-/** The pool TypeORM's Postgres driver keeps as `master` (a pg Pool). */
-interface PgPool {
-  totalCount: number;
-  idleCount: number;
-  waitingCount: number;
 }
 
 /**
@@ -153,7 +147,7 @@ export class FleetRepository {
     if (!this.dataSource.isInitialized) {
       return undefined;
     }
-    const pool = (this.dataSource.driver as unknown as { master?: PgPool }).master;
+    const pool = typeOrmPool(this.dataSource);
     if (!pool) {
       return undefined;
     }

@@ -1,12 +1,17 @@
-import { Client, DatabaseError, type ClientConfig, type QueryResultRow } from 'pg';
+import { Client, DatabaseError, type ClientConfig, type Pool, type QueryResultRow } from 'pg';
 import type { DataSource } from 'typeorm';
 
 /** How long a statement may go unanswered before its connection counts as lost (half-open TCP, a hung server). */
 const ANSWER_TIMEOUT_MS = 30_000;
 
-/** The settings of the pool's connections of `dataSource` (TypeORM's Postgres driver keeps its pg Pool as `master`). */
+/** The pg Pool of `dataSource` (TypeORM's Postgres driver keeps it as `master`); undefined before it is initialised. */
+export function typeOrmPool(dataSource: DataSource): Pool | undefined {
+  return (dataSource.driver as unknown as { master?: Pool }).master;
+}
+
+/** The settings of the pool's connections of `dataSource`. */
 export function poolConnectionConfig(dataSource: DataSource): ClientConfig {
-  const pool = (dataSource.driver as unknown as { master?: { options?: ClientConfig } }).master;
+  const pool = typeOrmPool(dataSource);
   if (!pool?.options) {
     throw new Error('the DataSource has no pg pool: it is not initialised, or not on Postgres');
   }

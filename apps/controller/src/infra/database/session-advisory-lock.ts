@@ -1,5 +1,6 @@
 import { Client, type ClientConfig } from 'pg';
 import type { DataSource } from 'typeorm';
+import { poolConnectionConfig } from './dedicated-connection';
 
 /** How long the lock's connection may take to connect or to answer before it counts as lost. */
 export const LOCK_CONNECTION_TIMEOUT_MS = 5000;
@@ -37,18 +38,7 @@ export class SessionAdvisoryLock {
 
   /** A lock on the database of `dataSource`, with the very settings of its pool's connections. */
   static forDataSource(dataSource: DataSource, key: number, timeoutMs?: number): SessionAdvisoryLock {
-    return new SessionAdvisoryLock(
-      () => {
-        // TypeORM's Postgres driver keeps its pg Pool as `master`; the pool's options are what it connects with.
-        const pool = (dataSource.driver as unknown as { master?: { options?: ClientConfig } }).master;
-        if (!pool?.options) {
-          throw new Error('the DataSource has no pg pool: it is not initialised, or not on Postgres');
-        }
-        return pool.options;
-      },
-      key,
-      timeoutMs,
-    );
+    return new SessionAdvisoryLock(() => poolConnectionConfig(dataSource), key, timeoutMs);
   }
 
   /**

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { Pool, type QueryResultRow } from 'pg';
 import { DataSource } from 'typeorm';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../config/controller-config';
-import { poolConnectionConfig } from './dedicated-connection';
+import { poolConnectionConfig, typeOrmPool } from './dedicated-connection';
 
 /** Connections of the pool for the workers' calls. */
 export const WORKER_TRAFFIC_POOL_SIZE = 3;
@@ -49,9 +49,9 @@ export class WorkerTrafficPool implements OnApplicationShutdown {
   }
 }
 
-/** The pg pool of `dataSource` (TypeORM's Postgres driver keeps it as `master`). */
+/** The pg pool of `dataSource`. */
 function mainPool(dataSource: DataSource): Pool {
-  const pool = (dataSource.driver as unknown as { master?: Pool }).master;
+  const pool = typeOrmPool(dataSource);
   if (!pool) {
     throw new Error('the DataSource has no pg pool: it is not initialised, or not on Postgres');
   }
