@@ -2,14 +2,10 @@ import type { Socket } from 'node:net';
 import type { HostProcess } from '@grove/resources';
 import { ManagedHostProcess, type HostProcessContext } from './host-process';
 
-export type HostProcessSetOptions = Omit<HostProcessContext, 'log'> & {
-  log: (line: string) => void;
+export interface HostProcessSetOptions extends HostProcessContext {
   /** Something the VM's status should show changed: a process ended by itself. */
   onChange: () => void;
-};
-
-/** Why a VM's processes are not all ready, for its status message; undefined when they are. */
-export type HostProcessesProblem = string | undefined;
+}
 
 /**
  * The host processes of one VM run (orchard-2026.md §1.2.3). `start` runs them all and resolves once every one
@@ -65,7 +61,7 @@ export class HostProcessSet {
   }
 
   /** What to say in the VM's status message while the set is not ready, if there is something to say. */
-  get problem(): HostProcessesProblem {
+  get problem(): string | undefined {
     return this.failure;
   }
 
