@@ -15,11 +15,6 @@ export class VmWatchStreams {
     return this.closing;
   }
 
-  /** Streams in progress (for tests and diagnostics). */
-  get size(): number {
-    return this.open.size;
-  }
-
   /** Tracks a stream until its response closes; a stream added after `closeAll()` ends at once. */
   add(raw: ServerResponse): void {
     if (this.closing) {
