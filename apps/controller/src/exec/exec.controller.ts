@@ -17,12 +17,10 @@ import { SessionMetrics } from '../metrics/session-metrics';
 import { traceparentOf } from '../telemetry/session-traces';
 import type { RemoteExec } from '../worker-sessions/remote-exec';
 import { ExecEventDto, ExecRequestDto } from './exec.dto';
-import { ExecService } from './exec.service';
-
-const SHUTTING_DOWN = 'the controller is shutting down';
+import { ExecService, SHUTDOWN } from './exec.service';
 
 function shuttingDown(): DomainError {
-  return new DomainError(DomainErrorCode.Unavailable, SHUTTING_DOWN);
+  return new DomainError(DomainErrorCode.Unavailable, SHUTDOWN);
 }
 
 /** A promise that resolves (with undefined) when `signal` aborts, and the function that stops listening. */
@@ -190,7 +188,7 @@ export class ExecController implements BeforeApplicationShutdown {
     if (exec === undefined || this.shutdown.signal.aborted) {
       this.metrics.refused('exec');
       void started.then(
-        (late) => late.kill(SHUTTING_DOWN),
+        (late) => late.kill(SHUTDOWN),
         () => undefined,
       );
       throw shuttingDown();

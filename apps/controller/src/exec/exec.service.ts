@@ -38,7 +38,8 @@ const MAX_MESSAGE_BYTES = 1024 * 1024;
 const CLIENT_PING_INTERVAL_MS = 30_000;
 /** A worker gets at least this long to hand over a tunnel, even with `wait=0`. */
 const MIN_WORKER_WAIT_MS = 5_000;
-const SHUTDOWN = 'the controller is shutting down';
+/** What sessions and requests that shutdown ends or refuses are told. */
+export const SHUTDOWN = 'the controller is shutting down';
 
 /** Who asked for an exec, for the audit record. */
 export interface ExecCaller {
