@@ -1,9 +1,8 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import type { TunnelFrame } from '@grove/proto';
 import type { SpanEnd, SpanStart, TraceSpan, Tracing } from '@grove/telemetry';
 import { waitFor } from '@grove/testing';
-import type { TunnelClientCall } from './tunnel-pool';
+import { FakeTunnelCall } from '../test-support/fake-tunnel-call';
 import { TunnelServer } from './tunnel-server';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -37,20 +36,6 @@ function recordingTracing(): { tracing: Tracing; spans: Recorded[] } {
   return { tracing, spans };
 }
 
-/** A Tunnel call as an object-mode Duplex: frames the server writes land in `sent`, `push` delivers frames to it. */
-function fakeCall(): { call: TunnelClientCall; sent: TunnelFrame[]; duplex: Duplex } {
-  const sent: TunnelFrame[] = [];
-  const duplex = new Duplex({
-    objectMode: true,
-    read: () => undefined,
-    write: (frame: TunnelFrame, _encoding, done) => {
-      sent.push(frame);
-      done();
-    },
-  });
-  return { call: duplex as unknown as TunnelClientCall, sent, duplex };
-}
-
 describe('TunnelServer spans', () => {
   it("records a session as a child of the controller's span, with its bytes and result", async () => {
     // The session is aborted at the end: the echo's socket is reset.
@@ -68,15 +53,15 @@ describe('TunnelServer spans', () => {
       log: () => undefined,
       tracing,
     });
-    const { call, sent, duplex } = fakeCall();
+    const fake = new FakeTunnelCall();
     const port = (echo.address() as AddressInfo).port;
     const served = tunnels.serve(
       { kind: 'open', session: 's-1', vmUid: 'uid-1', port, traceparent: TRACEPARENT },
-      call,
+      fake.asCall,
     );
-    await waitFor('opened', () => sent.some((frame) => frame.kind === 'opened'));
-    duplex.push({ kind: 'data', data: Buffer.from('hello') } satisfies TunnelFrame);
-    await waitFor('the echo', () => sent.some((frame) => frame.kind === 'data'));
+    await waitFor('opened', () => fake.written.some((frame) => frame.kind === 'opened'));
+    fake.send({ kind: 'data', data: Buffer.from('hello') } satisfies TunnelFrame);
+    await waitFor('the echo', () => fake.written.some((frame) => frame.kind === 'data'));
     tunnels.closeAll('test over');
     await served;
     echo.close();
@@ -104,8 +89,11 @@ describe('TunnelServer spans', () => {
       log: () => undefined,
       tracing,
     });
-    const { call } = fakeCall();
-    await tunnels.serve({ kind: 'open', session: 's-2', vmUid: 'uid-1', port: 5900, traceparent: TRACEPARENT }, call);
+    const fake = new FakeTunnelCall();
+    await tunnels.serve(
+      { kind: 'open', session: 's-2', vmUid: 'uid-1', port: 5900, traceparent: TRACEPARENT },
+      fake.asCall,
+    );
     expect(spans.map((s) => [s.name, s.end])).toEqual([
       ['worker.port-forward', { error: 'connection refused by VM uid-1 on port 5900' }],
       ['worker.connect', { error: 'connection refused by VM uid-1 on port 5900' }],

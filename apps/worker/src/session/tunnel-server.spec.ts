@@ -4,12 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
 import type { TunnelFrame } from '@grove/proto';
 import { waitFor } from '@grove/testing';
 import { HostProcessSet } from '../host-processes/host-process-set';
+import { FakeTunnelCall } from '../test-support/fake-tunnel-call';
 import { echoProcess } from '../test-support/host-process-helpers';
-import type { TunnelClientCall } from './tunnel-pool';
 import { createLocalhostLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 
 type Answer = [NodeJS.ErrnoException | null, string | LookupAddress[], number?];
@@ -67,30 +66,6 @@ describe('createLocalhostLookup', () => {
 });
 
 describe('TunnelServer targets', () => {
-  /** A Tunnel call as an object-mode Duplex: frames the server writes land in `sent`, `push` delivers frames to it. */
-  function fakeCall(): { call: TunnelClientCall; sent: TunnelFrame[]; duplex: Duplex } {
-    const sent: TunnelFrame[] = [];
-    const duplex = new Duplex({
-      objectMode: true,
-      read: () => undefined,
-      write: (frame: TunnelFrame, _encoding, done) => {
-        sent.push(frame);
-        done();
-      },
-    });
-    return { call: duplex as unknown as TunnelClientCall, sent, duplex };
-  }
-
-  async function until(condition: () => boolean): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!condition()) {
-      if (Date.now() > deadline) {
-        throw new Error('timed out waiting for the condition');
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
   let dir: string;
   const dialled: number[] = [];
   const server = (agentPath: string) =>
@@ -121,15 +96,18 @@ describe('TunnelServer targets', () => {
     await new Promise<void>((resolve) => agent.listen(path, resolve));
     try {
       const tunnels = server(path);
-      const { call, sent, duplex } = fakeCall();
+      const fake = new FakeTunnelCall();
       const served = tunnels.serve(
         { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'tart-guest-agent' },
-        call,
+        fake.asCall,
       );
-      await until(() => sent.some((frame) => frame.kind === 'opened'));
-      duplex.push({ kind: 'data', data: Buffer.from('ping') } satisfies TunnelFrame);
-      await until(() => sent.some((frame) => frame.kind === 'data'));
-      expect(sent.find((frame) => frame.kind === 'data')).toEqual({ kind: 'data', data: Buffer.from('agent:ping') });
+      await waitFor('opened', () => fake.written.some((frame) => frame.kind === 'opened'));
+      fake.send({ kind: 'data', data: Buffer.from('ping') } satisfies TunnelFrame);
+      await waitFor('the reply', () => fake.written.some((frame) => frame.kind === 'data'));
+      expect(fake.written.find((frame) => frame.kind === 'data')).toEqual({
+        kind: 'data',
+        data: Buffer.from('agent:ping'),
+      });
       tunnels.closeAll('test over');
       await served;
       expect(dialled).toEqual([]);
@@ -151,19 +129,19 @@ describe('TunnelServer targets', () => {
       'VM with uid uid-2 is not running on this worker',
     ],
   ])('answers %s with an error frame and dials nothing', async (_what, open, message) => {
-    const { call, sent } = fakeCall();
-    await server(join(dir, 'none.sock')).serve({ kind: 'open', session: 's', port: 0, ...open }, call);
-    expect(sent).toEqual([{ kind: 'error', message }]);
+    const fake = new FakeTunnelCall();
+    await server(join(dir, 'none.sock')).serve({ kind: 'open', session: 's', port: 0, ...open }, fake.asCall);
+    expect(fake.written).toEqual([{ kind: 'error', message }]);
     expect(dialled).toEqual([]);
   });
 
   it('reports an agent socket nobody listens on', async () => {
-    const { call, sent } = fakeCall();
+    const fake = new FakeTunnelCall();
     await server(join(dir, 'none.sock')).serve(
       { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'tart-guest-agent' },
-      call,
+      fake.asCall,
     );
-    expect(sent).toEqual([
+    expect(fake.written).toEqual([
       {
         kind: 'error',
         message: expect.stringMatching(/^cannot connect to the Tart guest agent of VM uid-1: .*ENOENT/),
@@ -173,19 +151,6 @@ describe('TunnelServer targets', () => {
 });
 
 describe('TunnelServer and host processes', () => {
-  function fakeCall(): { call: TunnelClientCall; sent: TunnelFrame[]; duplex: Duplex } {
-    const sent: TunnelFrame[] = [];
-    const duplex = new Duplex({
-      objectMode: true,
-      read: () => undefined,
-      write: (frame: TunnelFrame, _encoding, done) => {
-        sent.push(frame);
-        done();
-      },
-    });
-    return { call: duplex as unknown as TunnelClientCall, sent, duplex };
-  }
-
   let dir: string;
   let set: HostProcessSet;
   const tunnels = (connectHostProcess?: TunnelServerOptions['connectHostProcess']) =>
@@ -221,16 +186,16 @@ describe('TunnelServer and host processes', () => {
   it('connects the host-process target to the process socket, also while the process starts', async () => {
     const starting = set.start([echoProcess('proxy', '--listen-after', '200')]);
     const server = served();
-    const { call, sent, duplex } = fakeCall();
+    const fake = new FakeTunnelCall();
     const serving = server.serve(
       { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'host-process', hostProcess: 'proxy' },
-      call,
+      fake.asCall,
     );
-    await waitFor('opened', () => sent.some((frame) => frame.kind === 'opened'));
+    await waitFor('opened', () => fake.written.some((frame) => frame.kind === 'opened'));
     await starting;
-    duplex.push({ kind: 'data', data: Buffer.from('ping\n') } satisfies TunnelFrame);
+    fake.send({ kind: 'data', data: Buffer.from('ping\n') } satisfies TunnelFrame);
     const bytes = () =>
-      Buffer.concat(sent.flatMap((frame) => (frame.kind === 'data' ? [frame.data] : []))).toString('utf8');
+      Buffer.concat(fake.written.flatMap((frame) => (frame.kind === 'data' ? [frame.data] : []))).toString('utf8');
     await waitFor('the echo', () => bytes().endsWith('ping\n'));
     expect(JSON.parse(bytes().split('\n')[0])).toMatchObject({ argv: ['--listen-after', '200'] });
     server.closeAll('test over');
@@ -243,17 +208,17 @@ describe('TunnelServer and host processes', () => {
     ['no process name', { vmUid: 'uid-1' }, 'the host process target needs a VM and a process name'],
   ])('answers %s with an error frame', async (_what, open, message) => {
     await set.start([echoProcess('proxy')]);
-    const { call, sent } = fakeCall();
-    await served().serve({ kind: 'open', session: 's', port: 0, target: 'host-process', ...open }, call);
-    expect(sent).toEqual([{ kind: 'error', message }]);
+    const fake = new FakeTunnelCall();
+    await served().serve({ kind: 'open', session: 's', port: 0, target: 'host-process', ...open }, fake.asCall);
+    expect(fake.written).toEqual([{ kind: 'error', message }]);
   });
 
   it('refuses the target on a worker that runs no host processes', async () => {
-    const { call, sent } = fakeCall();
+    const fake = new FakeTunnelCall();
     await tunnels().serve(
       { kind: 'open', session: 's', vmUid: 'uid-1', port: 0, target: 'host-process', hostProcess: 'proxy' },
-      call,
+      fake.asCall,
     );
-    expect(sent).toEqual([{ kind: 'error', message: 'this worker does not run host processes' }]);
+    expect(fake.written).toEqual([{ kind: 'error', message: 'this worker does not run host processes' }]);
   });
 });
