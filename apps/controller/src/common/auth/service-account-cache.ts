@@ -58,6 +58,12 @@ export class ServiceAccountCache {
     return account;
   }
 
+  /** Whether a request as `name` would be authenticated from memory now, without a database read (diagnostics, tests). */
+  holds(name: string): boolean {
+    const entry = this.entries.get(name);
+    return entry !== undefined && this.trusted(entry.readAt, Date.now());
+  }
+
   /** Forgets the account named `name` (every account without a name): it changed or is gone. */
   forget(name?: string): void {
     this.changes++;

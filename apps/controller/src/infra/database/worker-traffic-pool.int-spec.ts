@@ -4,6 +4,7 @@ import { createTestDatabase, waitFor, type TestDatabase } from '@grove/testing';
 import type { DataSource } from 'typeorm';
 import { createControllerApp } from '../../app';
 import { ClusterBus } from '../../cluster/cluster-bus';
+import { ServiceAccountCache } from '../../common/auth/service-account-cache';
 import { ServiceAccountService } from '../../service-accounts/service-account.service';
 import { ADMIN, testConfig } from '../../test-support/test-controller';
 import { openDataSource } from './data-source';
@@ -55,6 +56,12 @@ describe('the pools of a controller on Postgres', () => {
 
   it('heartbeats and sync reads go on while the API pool is busy, and the API answers busy', async () => {
     expect((await request('POST', '/v1/workers', { name: 'mac-1', machine_id: 'm1' })).statusCode).toBe(200);
+    // A worker's account is in memory after its first requests: its credentials need no connection of the API's pool.
+    // (The bootstrap's own change notification may arrive after the first request and make it read once more.)
+    await waitFor('the account kept in memory', async () => {
+      await request('GET', '/v1/workers/mac-1');
+      return app.get(ServiceAccountCache).holds('bootstrap-admin');
+    });
     // Every connection of the API's pool busy for a while, as under a burst of creates.
     let released = false;
     const hold = Promise.all(
