@@ -61,6 +61,7 @@ module.exports = {
     project('libs/tunnel', 'tunnel', unit),
     project('libs/telemetry', 'telemetry', unit),
     project('libs/proto', 'proto', unit),
+    project('libs/testing', 'testing', unit),
     project('apps/controller', 'controller', unit),
     project('apps/cli', 'cli', unit),
     project('apps/worker', 'worker', unit),

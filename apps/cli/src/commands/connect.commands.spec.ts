@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { freePort } from '@grove/testing';
 import { bridgeTo, startFakeSshServer, type FakeSshServer } from '../test-support/fake-ssh-server';
 import { cli, echo, json, startCli, useFakeController, type RunningCli } from '../test-support/fake-controller';
 import { waitUntil } from '../test-support/wait-until';
@@ -99,10 +100,7 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
     });
 
     it('listens on the asked local port and forwards to a worker', async () => {
-      const free = createServer();
-      await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
-      const port = (free.address() as AddressInfo).port;
-      await new Promise<void>((resolve) => free.close(() => resolve()));
+      const port = await freePort();
       t.fake.route = (_req, res) => json(res, 200, { name: 'mac-1' });
       t.fake.upgrade = () => echo;
 
