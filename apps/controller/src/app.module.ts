@@ -7,6 +7,7 @@ import { AuthGuard } from './common/auth/auth.guard';
 import { DrainState } from './common/drain-state';
 import { RequestInputModule } from './common/request-input.module';
 import { SchedulingTrigger } from './common/scheduling-trigger';
+import { ConsoleModule } from './console/console.module';
 import { ControllerInfoController } from './controller-info/controller-info.controller';
 import { ExecModule } from './exec/exec.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -62,6 +63,7 @@ export class AppModule {
         TunnelModule,
         ExecModule,
         SshGatewayModule,
+        ConsoleModule,
       ],
       controllers: [ControllerInfoController],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

@@ -25,6 +25,7 @@ export interface ControllerRunOptions {
   advertiseGrpcPort?: string;
   shutdownGrace?: string;
   workerPingInterval?: string;
+  consoleDir?: string;
 }
 
 /** Flags passed on to the controller as they are, when given. */
@@ -34,6 +35,7 @@ const PASSED_ON: [keyof ControllerRunOptions, string][] = [
   ['advertiseGrpcPort', '--advertise-grpc-port'],
   ['shutdownGrace', '--shutdown-grace'],
   ['workerPingInterval', '--worker-ping-interval'],
+  ['consoleDir', '--console-dir'],
 ];
 
 /** The argv for the controller's entry script: exactly the flags `grove controller run` was given. */

@@ -59,6 +59,7 @@ export function addControllerCommands(program: Command, io: CommandIo, state: Pr
       '--shutdown-grace <duration>',
       'on SIGTERM, how long sessions in progress may go on before they are cut (default: 5s)',
     )
+    .option('--console-dir <dir>', "the web console's build served at /ui/ (default: apps/console/dist)")
     .addHelpText(
       'after',
       examples(

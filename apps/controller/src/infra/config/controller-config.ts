@@ -61,6 +61,11 @@ export interface ControllerConfig {
    * balancer's or a container's published port.
    */
   advertiseGrpcPort?: number;
+  /**
+   * The web console's build (`--console-dir`, `GROVE_CONSOLE_DIR`), served at `/ui/`; absent: `apps/console/dist` beside
+   * the controller's own build (docs/console.md).
+   */
+  consoleDir?: string;
   /** OTLP export of metrics and traces (the standard OTEL_* variables, issue 14); undefined: nothing is exported. */
   telemetry?: TelemetryConfig;
 }
@@ -136,6 +141,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
         'relay-address': { type: 'string' },
         'shutdown-grace': { type: 'string' },
         'advertise-grpc-port': { type: 'string' },
+        'console-dir': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -251,6 +257,11 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     problems.push(`--advertise-grpc-port "${advertiseText}" must be a port between 1 and 65535`);
   }
 
+  const consoleDirText = (values['console-dir'] as string | undefined) ?? env['GROVE_CONSOLE_DIR'];
+  if (consoleDirText === '') {
+    problems.push('--console-dir must name a directory');
+  }
+
   const telemetry = readTelemetryConfig(env);
   problems.push(...telemetry.problems);
 
@@ -283,6 +294,7 @@ export function loadControllerConfig(argv: string[], env: NodeJS.ProcessEnv): Co
     ...(relayText !== undefined ? { relayAddress: relayText } : {}),
     shutdownGraceMs,
     ...(advertiseGrpcPort !== undefined ? { advertiseGrpcPort } : {}),
+    ...(consoleDirText ? { consoleDir: resolve(consoleDirText) } : {}),
     ...(telemetry.config ? { telemetry: telemetry.config } : {}),
   };
 }
