@@ -22,6 +22,16 @@ function boundaries(inTests) {
   ];
 }
 
+const SOURCE_RULES = {
+  '@typescript-eslint/no-floating-promises': 'error',
+  '@typescript-eslint/no-misused-promises': 'error',
+  '@typescript-eslint/switch-exhaustiveness-check': 'error',
+  '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+  '@typescript-eslint/no-explicit-any': 'error',
+  '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+  '@nx/enforce-module-boundaries': ['error', { allow: [], depConstraints: boundaries(false) }],
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -47,15 +57,21 @@ export default tseslint.config(
         experimentalDecorators: true,
       },
     },
-    rules: {
-      '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/switch-exhaustiveness-check': 'error',
-      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@nx/enforce-module-boundaries': ['error', { allow: [], depConstraints: boundaries(false) }],
+    rules: SOURCE_RULES,
+  },
+  {
+    // The web console (issue 16) is browser code with its own compiler options (DOM, JSX for Preact).
+    files: ['apps/console/**/*.ts', 'apps/console/**/*.tsx'],
+    plugins: { '@nx': nx },
+    languageOptions: {
+      parserOptions: {
+        project: './apps/console/tsconfig.json',
+        tsconfigRootDir: import.meta.dirname,
+        emitDecoratorMetadata: false,
+        experimentalDecorators: false,
+      },
     },
+    rules: SOURCE_RULES,
   },
   {
     files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'libs/testing/**/*.ts', '**/test-support/**/*.ts'],

@@ -1,0 +1,7 @@
+export function FleetPage() {
+  return (
+    <section>
+      <h1>Fleet</h1>
+    </section>
+  );
+}
