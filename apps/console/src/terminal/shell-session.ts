@@ -1,0 +1,396 @@
+import type { ExecFrame, ExecTerminal } from '@grove/resources';
+import { base64ToBytes, bytesToBase64, parseFrame } from './exec-frames';
+
+/** Where a shell session stands, as the terminal shows it. */
+export type ShellState =
+  /** `problem`: why the previous attempt failed, while the next one waits. */
+  | { kind: 'connecting'; problem?: string }
+  | { kind: 'connected' }
+  | { kind: 'reconnecting'; attempt: number; reason: string }
+  | { kind: 'exited'; code: number }
+  /** `canRetry`: the shell may still run (the page gave up reconnecting); otherwise it is gone. */
+  | { kind: 'failed'; message: string; canRetry: boolean };
+
+/** Why a connection attempt failed, as a diagnosis found it: `final` stops the retries. */
+export interface Diagnosis {
+  final: boolean;
+  message: string;
+}
+
+export interface ShellSessionOptions {
+  /** Opens the exec WebSocket of the VM with these query parameters (credentials go in its subprotocols). */
+  open(query: URLSearchParams): WebSocket;
+  /** The shell command line (run with /bin/sh -c). */
+  command: string;
+  /** Reconnectable session id: a dropped socket reattaches to the same running shell. */
+  sessionId: string;
+  /** The terminal's size now. */
+  size(): ExecTerminal;
+  onOutput(bytes: Uint8Array): void;
+  onState(state: ShellState): void;
+  /**
+   * Asked after an attempt that never opened (a browser does not see a refused handshake's status): whether the
+   * shell can still be reached. `attaching` is true once the session was created.
+   */
+  diagnose(attaching: boolean): Promise<Diagnosis>;
+  /** Delays before the reconnect attempts after a drop; after the last one the session gives up. */
+  reconnectDelaysMs?: readonly number[];
+}
+
+/** About a minute of retries: long enough for a network blip or a controller restart behind a load balancer. */
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000];
+/** Seconds the controller may wait for the VM to run and the shell to start. */
+const WAIT_SECONDS = '15';
+/** Acknowledgements are coalesced: one per this many milliseconds at most. */
+const ACK_DELAY_MS = 100;
+/** Keystrokes typed while reconnecting are kept up to this many bytes, then dropped. */
+const PENDING_INPUT_LIMIT = 64 * 1024;
+
+/**
+ * One shell in a VM through the exec WebSocket, kept across dropped sockets: output frames carry watermarks, every
+ * new socket asks `history` from the last one shown and skips frames already shown, so the screen neither loses nor
+ * repeats output; keystrokes typed while disconnected are sent after the reconnect.
+ */
+export class ShellSession {
+  private ws: WebSocket | undefined;
+  private created = false;
+  private delivered = 0;
+  private acked = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** False between `history` and `no_more_history`: frames after a gap wait here for the replay to fill it. */
+  private historyDone = true;
+  private readonly held = new Map<number, ExecFrame>();
+  private pendingInput: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private failedAttempts = 0;
+  private ended = false;
+  private firstSize: ExecTerminal | undefined;
+  private sentSize: ExecTerminal | undefined;
+  private readonly encoder = new TextEncoder();
+
+  constructor(private readonly options: ShellSessionOptions) {}
+
+  start(): void {
+    this.options.onState({ kind: 'connecting' });
+    this.connect();
+  }
+
+  /** Keystrokes (xterm's onData) as UTF-8. */
+  input(text: string): void {
+    this.inputBytes(this.encoder.encode(text));
+  }
+
+  /** Raw bytes (xterm's onBinary gives one character per byte). */
+  inputBinary(text: string): void {
+    this.inputBytes(Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff));
+  }
+
+  /** The terminal changed size: the PTY follows (now, or on the next connection). */
+  resize(): void {
+    const size = this.options.size();
+    if (this.isOpen() && !sameSize(size, this.sentSize)) {
+      this.send({ type: 'resize', terminal: size });
+      this.sentSize = size;
+    }
+  }
+
+  /** Drops the current socket as a network failure would, keeping the session (the next socket reattaches). */
+  drop(): void {
+    this.ws?.close();
+  }
+
+  /** Starts over after giving up: reattaches to the session if it still exists. */
+  retry(): void {
+    if (this.ended) {
+      return;
+    }
+    this.failedAttempts = 0;
+    clearTimeout(this.retryTimer);
+    this.options.onState({ kind: 'connecting' });
+    this.connect();
+  }
+
+  /** Ends the shell (the session is closed, the command killed) and releases everything. */
+  dispose(): void {
+    this.ended = true;
+    clearTimeout(this.ackTimer);
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws) {
+      this.detachListeners(ws);
+      if (ws.readyState === WebSocket.OPEN) {
+        ws.send(JSON.stringify({ type: 'close' } satisfies ExecFrame));
+      }
+      if (ws.readyState === WebSocket.CONNECTING) {
+        // A socket still opening cannot send `close`: it is closed as soon as it opens, and the command with it.
+        ws.onopen = () => {
+          ws.send(JSON.stringify({ type: 'close' } satisfies ExecFrame));
+          ws.close(1000);
+        };
+      } else {
+        ws.close(1000);
+      }
+    }
+  }
+
+  private query(): URLSearchParams {
+    const query = new URLSearchParams({ session: this.options.sessionId, wait: WAIT_SECONDS });
+    if (!this.created) {
+      // Until the session exists every attempt asks with the same options, so that a retry whose first attempt did
+      // create it attaches instead of being refused for a different size.
+      this.firstSize ??= this.options.size();
+      query.set('command', this.options.command);
+      query.set('tty', 'true');
+      query.set('rows', String(this.firstSize.rows));
+      query.set('cols', String(this.firstSize.cols));
+      query.set('env[TERM]', 'xterm-256color');
+      query.set('env[COLORTERM]', 'truecolor');
+    }
+    return query;
+  }
+
+  private connect(): void {
+    let ws: WebSocket;
+    try {
+      ws = this.options.open(this.query());
+    } catch (err) {
+      this.options.onState({
+        kind: 'failed',
+        message: err instanceof Error ? err.message : String(err),
+        canRetry: this.created,
+      });
+      return;
+    }
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.sentSize = this.created ? undefined : this.firstSize;
+      this.created = true;
+      this.failedAttempts = 0;
+      this.options.onState({ kind: 'connected' });
+      this.historyDone = false;
+      this.send({ type: 'history', watermark: this.delivered });
+      this.resize();
+      this.flushInput();
+    };
+    ws.onmessage = (event: MessageEvent) => this.onMessage(event.data);
+    ws.onclose = (event: CloseEvent) => {
+      this.detachListeners(ws);
+      if (this.ws !== ws || this.ended) {
+        return;
+      }
+      this.ws = undefined;
+      this.lost(opened, describeClose(event));
+    };
+  }
+
+  private detachListeners(ws: WebSocket): void {
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+  }
+
+  /** The socket closed before the shell ended: reattach, after a diagnosis when it never opened. */
+  private lost(opened: boolean, reason: string): void {
+    if (/session is closed/i.test(reason)) {
+      this.finish({ kind: 'failed', message: 'The shell session was closed.', canRetry: false });
+      return;
+    }
+    const delays = this.options.reconnectDelaysMs ?? RECONNECT_DELAYS_MS;
+    if (this.failedAttempts >= delays.length) {
+      this.options.onState({
+        kind: 'failed',
+        message: `Lost the connection to the shell (${reason}).`,
+        canRetry: this.created,
+      });
+      return;
+    }
+    const attempt = ++this.failedAttempts;
+    const next = () => {
+      this.retryTimer = setTimeout(
+        () => {
+          if (!this.ended) {
+            this.connect();
+          }
+        },
+        delays[attempt - 1],
+      );
+    };
+    if (opened) {
+      this.options.onState({ kind: 'reconnecting', attempt, reason });
+      next();
+      return;
+    }
+    void this.options.diagnose(this.created).then(
+      (diagnosis) => {
+        if (this.ended) {
+          return;
+        }
+        if (diagnosis.final) {
+          this.options.onState({ kind: 'failed', message: diagnosis.message, canRetry: false });
+          return;
+        }
+        this.options.onState(
+          this.created
+            ? { kind: 'reconnecting', attempt, reason: diagnosis.message }
+            : { kind: 'connecting', problem: diagnosis.message },
+        );
+        next();
+      },
+      () => next(),
+    );
+  }
+
+  private onMessage(data: unknown): void {
+    const frame = parseFrame(data);
+    switch (frame?.type) {
+      case 'stdout':
+      case 'stderr':
+      case 'exit':
+      case 'error':
+        this.receive(frame);
+        break;
+      case 'no_more_history':
+        this.historyDone = true;
+        for (const wm of [...this.held.keys()].sort((a, b) => a - b)) {
+          const held = this.held.get(wm)!;
+          this.held.delete(wm);
+          if (wm > this.delivered) {
+            this.deliver(held);
+          }
+        }
+        break;
+      case 'stdin':
+      case 'resize':
+      case 'history':
+      case 'ack':
+      case 'detach':
+      case 'close':
+      case undefined:
+        break; // not a frame, or a client frame type, which never comes from the controller
+    }
+  }
+
+  /** Output in watermark order, each frame once (a replay repeats frames this page already showed). */
+  private receive(frame: ExecFrame): void {
+    const wm = frame.watermark;
+    if (wm === undefined) {
+      this.deliver(frame); // an error frame about the client's last frame carries none
+      return;
+    }
+    if (wm <= this.delivered) {
+      return;
+    }
+    if (!this.historyDone && wm !== this.delivered + 1) {
+      this.held.set(wm, frame);
+      return;
+    }
+    this.deliver(frame);
+    for (let next = this.held.get(this.delivered + 1); next; next = this.held.get(this.delivered + 1)) {
+      this.held.delete(this.delivered + 1);
+      this.deliver(next);
+    }
+  }
+
+  private deliver(frame: ExecFrame): void {
+    if (this.ended) {
+      return;
+    }
+    if (frame.watermark !== undefined) {
+      this.delivered = Math.max(this.delivered, frame.watermark);
+      this.scheduleAck();
+    }
+    switch (frame.type) {
+      case 'stdout':
+      case 'stderr':
+        this.options.onOutput(base64ToBytes(frame.data));
+        break;
+      case 'exit':
+        this.finish({ kind: 'exited', code: frame.exit?.code ?? 0 });
+        break;
+      case 'error':
+        this.finish({
+          kind: 'failed',
+          message: frame.error || 'The controller reported an unknown error.',
+          canRetry: false,
+        });
+        break;
+      case 'no_more_history':
+      case 'stdin':
+      case 'resize':
+      case 'history':
+      case 'ack':
+      case 'detach':
+      case 'close':
+        break; // never delivered: see onMessage
+    }
+  }
+
+  /** The shell ended: the session is closed on the controller (its output was shown) and nothing reconnects. */
+  private finish(state: ShellState): void {
+    this.options.onState(state);
+    this.dispose();
+  }
+
+  private scheduleAck(): void {
+    if (this.ackTimer !== undefined) {
+      return;
+    }
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      if (this.delivered > this.acked && this.send({ type: 'ack', watermark: this.delivered })) {
+        this.acked = this.delivered;
+      }
+    }, ACK_DELAY_MS);
+  }
+
+  private inputBytes(bytes: Uint8Array): void {
+    if (this.ended || bytes.length === 0) {
+      return;
+    }
+    if (this.pendingBytes + bytes.length <= PENDING_INPUT_LIMIT) {
+      this.pendingInput.push(bytes);
+      this.pendingBytes += bytes.length;
+    }
+    this.flushInput();
+  }
+
+  private flushInput(): void {
+    if (!this.isOpen()) {
+      return;
+    }
+    for (const bytes of this.pendingInput) {
+      this.send({ type: 'stdin', data: bytesToBase64(bytes) });
+    }
+    this.pendingInput = [];
+    this.pendingBytes = 0;
+  }
+
+  private isOpen(): boolean {
+    return this.ws !== undefined && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a frame if the socket is open; returns whether it was. */
+  private send(frame: ExecFrame): boolean {
+    if (!this.isOpen()) {
+      return false;
+    }
+    this.ws!.send(JSON.stringify(frame));
+    return true;
+  }
+}
+
+function sameSize(a: ExecTerminal, b: ExecTerminal | undefined): boolean {
+  return b !== undefined && a.rows === b.rows && a.cols === b.cols;
+}
+
+/** A close event in words (1006 is what a browser reports for a refused handshake and for a cut connection). */
+export function describeClose(event: Pick<CloseEvent, 'code' | 'reason'>): string {
+  if (event.code === 1006) {
+    return 'the connection dropped';
+  }
+  return event.reason !== '' ? event.reason : `closed with code ${event.code}`;
+}
