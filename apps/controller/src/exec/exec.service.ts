@@ -3,6 +3,7 @@ import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nes
 import type { ExecEvent, ServiceAccount, Vm } from '@grove/resources';
 import { closeWebSocket } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { CONSOLE_PROTOCOL, selectProtocol } from '../common/auth/websocket-credentials';
 import { ReplicaRegistry } from '../cluster/replica-registry';
 import { FORWARDED_BY_HEADER, UpgradeForwarder } from '../cluster/upgrade-forwarder';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
@@ -112,6 +113,8 @@ export class ExecService implements BeforeApplicationShutdown {
     noServer: true,
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
+    // As `ws` would (the first offered), but never the console's credentials (docs/console.md).
+    handleProtocols: (protocols: Set<string>) => selectProtocol(protocols, [CONSOLE_PROTOCOL], true),
   });
   private readonly registry = new ExecSessionRegistry();
   /** WebSocket sessions whose command runs or that keep output for reattaching clients. */

@@ -8,6 +8,7 @@ import type { TunnelFrame } from '@grove/proto';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { CONSOLE_PROTOCOL, selectProtocol } from '../common/auth/websocket-credentials';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { SessionMetrics, tunnelSessionKind, type SessionEnd } from '../metrics/session-metrics';
 import { SessionTraces, traceparentOf, type SessionTrace } from '../telemetry/session-traces';
@@ -25,6 +26,7 @@ import {
   openFrame,
   type PortForwardDestination,
 } from './port-forward-destination';
+import { RunningVmCache } from './running-vm-cache';
 import { tunnelAuditRecord, type TunnelAuditInfo, type TunnelAuditSubject } from './tunnel-audit';
 import {
   clipCloseReason,
@@ -82,12 +84,14 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     noServer: true,
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
-    handleProtocols: (protocols: Set<string>) => (protocols.has(HALF_CLOSE_PROTOCOL) ? HALF_CLOSE_PROTOCOL : false),
+    // The half-close protocol when offered; the console's own otherwise, never its credentials (docs/console.md).
+    handleProtocols: (protocols: Set<string>) => selectProtocol(protocols, [HALF_CLOSE_PROTOCOL, CONSOLE_PROTOCOL]),
   });
   private readonly active = new Set<TunnelEndpoint>();
 
   constructor(
     private readonly vms: VmService,
+    private readonly runningVms: RunningVmCache,
     private readonly changes: VmChangeBus,
     private readonly workers: WorkerService,
     private readonly broker: TunnelBroker,
@@ -117,8 +121,10 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
    */
   async waitForRunningVm(name: string, waitSeconds: number, check?: (vm: Vm) => void): Promise<Vm> {
     const deadline = Date.now() + waitSeconds * 1000;
+    // The first look from memory when the VM runs (issue 17: no database read on a session's setup); a VM that is not
+    // running yet is read again at each change.
+    let vm = await this.runningVms.find(name, (n) => this.vms.get(n));
     for (;;) {
-      const vm = await this.vms.get(name);
       check?.(vm);
       if (vm.status === 'failed') {
         throw new DomainError(DomainErrorCode.ExpectationFailed, `VM is in a terminal state 'failed'`);
@@ -136,6 +142,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
         );
       }
       await this.nextChange(name, Math.min(left, 1000));
+      vm = await this.vms.get(name);
     }
   }
 
@@ -194,7 +201,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       );
       workerName = vm.worker;
     } else {
-      workerName = (await this.workers.get(req.target.name)).name;
+      workerName = await this.existingWorker(req.target.name);
     }
     if (req.to.kind !== 'port') {
       checkWorkerCapability(await this.workers.get(workerName), vm?.name ?? '', req.to);
@@ -229,6 +236,15 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
     // turn later lets the worker start connecting to the target while this side completes the handshake.
     setImmediate(() => this.accept(req, upgrade, call, info, trace));
+  }
+
+  /**
+   * The name of a worker a session may reach, 404 when there is none: from memory when the worker's session is held
+   * here (it registered, issue 17), else from the database. A worker deleted while connected ends its session at its
+   * next heartbeat (404) and registers again, so it stays reachable here until then, as its VMs do.
+   */
+  private async existingWorker(name: string): Promise<string> {
+    return this.registry.isConnected(name) ? name : (await this.workers.get(name)).name;
   }
 
   private accept(

@@ -6,6 +6,7 @@ import { CONTROLLER_CONFIG, type ControllerConfig } from '../../infra/config/con
 import { ServiceAccountService } from '../../service-accounts/service-account.service';
 import { DomainError, DomainErrorCode } from '../domain-error';
 import { LoginThrottle } from './login-throttle';
+import { parseCredentialProtocol } from './websocket-credentials';
 import {
   AUTH_PUBLIC_WHEN,
   AUTH_RULE,
@@ -34,6 +35,20 @@ export function parseBasicAuth(header: string | undefined): { name: string; toke
     return undefined;
   }
   return { name: decoded.slice(0, idx), token: decoded.slice(idx + 1) };
+}
+
+/**
+ * The request's credentials: its Authorization header, or for a WebSocket handshake without one the console's
+ * `grove.basic.*` subprotocol (browsers cannot set headers on WebSockets).
+ */
+function requestCredentials(request: FastifyRequest): { name: string; token: string } | undefined {
+  if (request.headers.authorization !== undefined) {
+    return parseBasicAuth(request.headers.authorization);
+  }
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+    return undefined;
+  }
+  return parseCredentialProtocol(request.headers['sec-websocket-protocol']);
 }
 
 /**
@@ -93,7 +108,7 @@ export class AuthGuard implements CanActivate {
       return true;
     }
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const credentials = parseBasicAuth(request.headers.authorization);
+    const credentials = requestCredentials(request);
     if (!credentials) {
       throw new DomainError(
         DomainErrorCode.Unauthenticated,
