@@ -9,6 +9,7 @@ bash scripts/ensure-postgres.sh
 bash scripts/ensure-openssh-client.sh
 bash scripts/ensure-haproxy.sh
 bash scripts/ensure-prometheus.sh
+bash scripts/ensure-chromium.sh
 echo "==> build"
 npm run --silent build
 echo "==> lint"
