@@ -100,4 +100,17 @@ describe('web console files', () => {
     expect((await ctl.request('GET', '/v1/vms', { auth: null })).status).toBe(401);
     expect((await ctl.request('GET', '/v1/', { auth: null })).status).toBe(200);
   });
+
+  it('GET /v1/session names the calling account and its roles', async () => {
+    const reader = await ctl.createAccount('console-reader', ['compute:read']);
+    expect((await ctl.request('GET', '/v1/session', { auth: reader })).body).toEqual({
+      name: 'console-reader',
+      roles: ['compute:read'],
+    });
+    const admin = await ctl.request('GET', '/v1/session');
+    expect(admin.status).toBe(200);
+    expect(admin.body.name).toBe('bootstrap-admin');
+    expect(admin.body.roles).toContain('admin:write');
+    expect((await ctl.request('GET', '/v1/session', { auth: null })).status).toBe(401);
+  });
 });
