@@ -1,0 +1,317 @@
+/**
+ * The create form, with Orchard's VM fields (`grove create vm` / `orchard create vm`). The API validates; its 400
+ * message is shown next to the form and what was typed stays.
+ */
+import { useSignal } from '@preact/signals';
+import type { TargetedEvent } from 'preact';
+import { api } from './api';
+import { describeError } from './errors';
+import { parsePairs } from './format';
+import { credentials } from './session';
+import type { Vm } from './types';
+import { refreshAfterChange } from './vm-store';
+
+interface Draft {
+  name: string;
+  image: string;
+  cpu: string;
+  memory: string;
+  diskSize: string;
+  imagePullPolicy: string;
+  network: 'default' | 'softnet' | 'bridged';
+  bridged: string;
+  headless: boolean;
+  nested: boolean;
+  suspendable: boolean;
+  restartPolicy: string;
+  username: string;
+  password: string;
+  labels: string;
+  resources: string;
+  hostDirs: string;
+  startupScript: string;
+}
+
+const EMPTY: Draft = {
+  name: '',
+  image: '',
+  cpu: '',
+  memory: '',
+  diskSize: '',
+  imagePullPolicy: 'IfNotPresent',
+  network: 'default',
+  bridged: '',
+  headless: true,
+  nested: false,
+  suspendable: false,
+  restartPolicy: 'Never',
+  username: '',
+  password: '',
+  labels: '',
+  resources: '',
+  hostDirs: '',
+  startupScript: '',
+};
+
+function int(field: string, text: string): number | undefined {
+  const t = text.trim();
+  if (t === '') {
+    return undefined;
+  }
+  if (!/^-?\d+$/.test(t)) {
+    throw new Error(`${field}: "${t}" is not a whole number`);
+  }
+  return Number(t);
+}
+
+/** The request body; throws an Error naming the field for input that cannot even be sent. */
+export function toCreateBody(d: Draft): Record<string, unknown> {
+  const body: Record<string, unknown> = { name: d.name.trim(), image: d.image.trim() };
+  const numbers: [string, string, string][] = [
+    ['cpu', 'CPUs', d.cpu],
+    ['memory', 'Memory', d.memory],
+    ['diskSize', 'Disk size', d.diskSize],
+  ];
+  for (const [key, label, text] of numbers) {
+    const value = int(label, text);
+    if (value !== undefined) {
+      body[key] = value;
+    }
+  }
+  body.imagePullPolicy = d.imagePullPolicy;
+  if (d.network === 'softnet') {
+    body['net-softnet'] = true;
+  } else if (d.network === 'bridged') {
+    body['net-bridged'] = d.bridged.trim();
+  }
+  body.headless = d.headless;
+  body.nested = d.nested;
+  body.suspendable = d.suspendable;
+  body.restart_policy = d.restartPolicy;
+  if (d.username.trim() !== '') {
+    body.username = d.username.trim();
+  }
+  if (d.password !== '') {
+    body.password = d.password;
+  }
+  const labels = parsePairs('Labels', d.labels);
+  if (Object.keys(labels).length > 0) {
+    body.labels = labels;
+  }
+  const resources = parsePairs('Resources', d.resources);
+  if (Object.keys(resources).length > 0) {
+    body.resources = Object.fromEntries(
+      Object.entries(resources).map(([k, v]) => {
+        const n = int(`Resources ${k}`, v);
+        if (n === undefined) {
+          throw new Error(`Resources: ${k} needs an amount`);
+        }
+        return [k, n];
+      }),
+    );
+  }
+  const dirs = d.hostDirs
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (dirs.length > 0) {
+    body.hostDirs = dirs.map((text) => {
+      const ro = text.endsWith(':ro');
+      const spec = ro ? text.slice(0, -3) : text;
+      const idx = spec.indexOf(':');
+      if (idx <= 0 || idx === spec.length - 1) {
+        throw new Error(`Host directories: "${text}" is not NAME:PATH[:ro]`);
+      }
+      return { name: spec.slice(0, idx), path: spec.slice(idx + 1), ro };
+    });
+  }
+  if (d.startupScript.trim() !== '') {
+    body.startup_script = { script_content: d.startupScript };
+  }
+  return body;
+}
+
+export function VmCreateForm({ onClose }: { onClose: () => void }) {
+  const draft = useSignal<Draft>({ ...EMPTY });
+  const error = useSignal('');
+  const busy = useSignal(false);
+  const created = useSignal('');
+  const d = draft.value;
+
+  const set = <K extends keyof Draft>(key: K, value: Draft[K]) => {
+    draft.value = { ...draft.value, [key]: value };
+  };
+  const text = (key: keyof Draft) => (e: TargetedEvent<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>) =>
+    set(key, e.currentTarget.value as never);
+  const check = (key: keyof Draft) => (e: TargetedEvent<HTMLInputElement>) =>
+    set(key, e.currentTarget.checked as never);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const creds = credentials.value;
+    if (!creds) {
+      return;
+    }
+    error.value = '';
+    created.value = '';
+    let body: Record<string, unknown>;
+    try {
+      body = toCreateBody(draft.value);
+    } catch (err) {
+      error.value = describeError(err);
+      return;
+    }
+    busy.value = true;
+    try {
+      const vm = await api<Vm>(creds, 'POST', '/v1/vms', body);
+      created.value = vm.name;
+      // The next VM usually differs by name only: keep the rest.
+      draft.value = { ...draft.value, name: '' };
+      refreshAfterChange();
+    } catch (err) {
+      error.value = describeError(err);
+    } finally {
+      busy.value = false;
+    }
+  };
+
+  return (
+    <form class="card" onSubmit={(e) => void submit(e)} aria-labelledby="create-title" aria-describedby="create-error">
+      <h2 id="create-title">Create a VM</h2>
+      <div class="form-grid">
+        <label class="field">
+          <span>Name</span>
+          <input name="name" required autoFocus value={d.name} onInput={text('name')} />
+        </label>
+        <label class="field wide">
+          <span>Image</span>
+          <input
+            name="image"
+            required
+            placeholder="ghcr.io/cirruslabs/macos-sequoia-base:latest"
+            value={d.image}
+            onInput={text('image')}
+          />
+        </label>
+        <label class="field">
+          <span>CPUs</span>
+          <input name="cpu" inputMode="numeric" placeholder="worker default" value={d.cpu} onInput={text('cpu')} />
+        </label>
+        <label class="field">
+          <span>Memory (MB)</span>
+          <input
+            name="memory"
+            inputMode="numeric"
+            placeholder="worker default"
+            value={d.memory}
+            onInput={text('memory')}
+          />
+        </label>
+        <label class="field">
+          <span>Disk size (GB)</span>
+          <input
+            name="diskSize"
+            inputMode="numeric"
+            placeholder="image's size"
+            value={d.diskSize}
+            onInput={text('diskSize')}
+          />
+        </label>
+        <label class="field">
+          <span>Image pull policy</span>
+          <select name="imagePullPolicy" value={d.imagePullPolicy} onChange={text('imagePullPolicy')}>
+            <option value="IfNotPresent">IfNotPresent</option>
+            <option value="Always">Always</option>
+          </select>
+        </label>
+        <label class="field">
+          <span>Network</span>
+          <select name="network" value={d.network} onChange={text('network')}>
+            <option value="default">Shared (NAT)</option>
+            <option value="softnet">Softnet (isolated)</option>
+            <option value="bridged">Bridged</option>
+          </select>
+        </label>
+        {d.network === 'bridged' && (
+          <label class="field">
+            <span>Bridged interface</span>
+            <input name="net-bridged" placeholder="en0" value={d.bridged} onInput={text('bridged')} />
+          </label>
+        )}
+        <label class="field">
+          <span>Restart policy</span>
+          <select name="restart_policy" value={d.restartPolicy} onChange={text('restartPolicy')}>
+            <option value="Never">Never</option>
+            <option value="OnFailure">OnFailure</option>
+          </select>
+        </label>
+        <label class="field">
+          <span>SSH username</span>
+          <input name="username" autoComplete="off" placeholder="admin" value={d.username} onInput={text('username')} />
+        </label>
+        <label class="field">
+          <span>SSH password</span>
+          <input
+            name="password"
+            type="password"
+            autoComplete="new-password"
+            placeholder="admin"
+            value={d.password}
+            onInput={text('password')}
+          />
+        </label>
+        <fieldset class="field wide checks">
+          <legend class="sr-only">Options</legend>
+          <label class="check">
+            <input type="checkbox" name="headless" checked={d.headless} onChange={check('headless')} /> Headless
+          </label>
+          <label class="check">
+            <input type="checkbox" name="nested" checked={d.nested} onChange={check('nested')} /> Nested virtualization
+          </label>
+          <label class="check">
+            <input type="checkbox" name="suspendable" checked={d.suspendable} onChange={check('suspendable')} />{' '}
+            Suspendable
+          </label>
+        </fieldset>
+        <label class="field">
+          <span>Labels (key=value, comma or line separated)</span>
+          <textarea name="labels" rows={2} value={d.labels} onInput={text('labels')} />
+        </label>
+        <label class="field">
+          <span>Resources (name=amount)</span>
+          <textarea name="resources" rows={2} value={d.resources} onInput={text('resources')} />
+        </label>
+        <label class="field">
+          <span>Host directories (name:path[:ro], one a line)</span>
+          <textarea name="hostDirs" rows={2} value={d.hostDirs} onInput={text('hostDirs')} />
+        </label>
+        <label class="field wide">
+          <span>Startup script</span>
+          <textarea name="startup_script" rows={4} value={d.startupScript} onInput={text('startupScript')} />
+        </label>
+      </div>
+      <div id="create-error" aria-live="polite">
+        {error.value && (
+          <p class="form-error" role="alert">
+            {error.value}
+          </p>
+        )}
+        {created.value && (
+          <p class="banner banner-info" role="status">
+            <span>
+              Created <a href={`#/vms/${encodeURIComponent(created.value)}`}>{created.value}</a>.
+            </span>
+          </p>
+        )}
+      </div>
+      <div class="actions">
+        <button type="submit" class="btn btn-primary" disabled={busy.value}>
+          {busy.value ? 'Creating…' : 'Create VM'}
+        </button>
+        <button type="button" class="btn" onClick={onClose}>
+          Close
+        </button>
+      </div>
+    </form>
+  );
+}
