@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import {
   credentials,
   Metadata,
@@ -218,3 +219,47 @@ async function waitFor(condition: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+describe('TunnelEndpoint data frames', () => {
+  /** A frame link whose writes are recorded; `blocked` makes write() ask the sender to wait for 'drain'. */
+  function fakeLink() {
+    const link = new PassThrough({ objectMode: true }) as PassThrough & { sent: TunnelFrame[]; blocked: boolean };
+    link.sent = [];
+    link.blocked = false;
+    link.write = ((frame: TunnelFrame) => {
+      link.sent.push(frame);
+      return !link.blocked;
+    }) as PassThrough['write'];
+    return link;
+  }
+  const dataFrames = (frames: TunnelFrame[]) =>
+    frames.flatMap((frame) => (frame.kind === 'data' ? [frame.data.toString()] : []));
+
+  it('sends a chunk that arrives alone at once, in a frame of its own', () => {
+    const link = fakeLink();
+    const local = new PassThrough();
+    new TunnelEndpoint({ link, local, halfClose: true });
+    local.write('a');
+    local.write('bc');
+    expect(dataFrames(link.sent)).toEqual(['a', 'bc']);
+  });
+
+  it('merges small chunks that arrived while the link was blocked into one frame, byte-exact and in order', () => {
+    const link = fakeLink();
+    const local = new PassThrough();
+    new TunnelEndpoint({ link, local, halfClose: true });
+    link.blocked = true;
+    local.write('first');
+    // A WebSocket stream still emits the messages it had parsed when it was paused: they queue in the endpoint.
+    const big = Buffer.alloc(20 * 1024, 'x');
+    for (const chunk of ['a', 'b', 'c', 'd', big, 'e'].map((piece) => Buffer.from(piece))) {
+      local.emit('data', chunk);
+    }
+    expect(dataFrames(link.sent)).toEqual(['first']);
+    link.blocked = false;
+    link.emit('drain');
+    const sent = dataFrames(link.sent);
+    expect(sent.map((data) => data.length)).toEqual([5, 4, big.length, 1]);
+    expect(sent.join('')).toBe(`firstabcd${big.toString()}e`);
+  });
+});
