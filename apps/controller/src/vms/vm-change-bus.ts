@@ -10,6 +10,8 @@ export interface VmChange {
 }
 
 const VM_CHANGE = 'vm-change';
+/** The emitter's event of every VM's changes (a symbol: no VM name can collide with it). */
+const EVERY_VM = Symbol('every-vm');
 
 /**
  * Notification of committed VM changes: in-process for this replica's watch streams and waiting sessions, and through
@@ -33,6 +35,7 @@ export class VmChangeBus {
 
   publish(change: VmChange): void {
     this.emitter.emit(change.vm.name, change);
+    this.emitter.emit(EVERY_VM, change);
     if (!this.cluster.publish(VM_CHANGE, { type: change.type, vm: change.vm })) {
       const { name, uid, version } = change.vm;
       this.cluster.publish(VM_CHANGE, { type: change.type, name, uid, version });
@@ -43,6 +46,12 @@ export class VmChangeBus {
   subscribe(name: string, listener: (change: VmChange) => void): () => void {
     this.emitter.on(name, listener);
     return () => this.emitter.off(name, listener);
+  }
+
+  /** Calls `listener` for every change of every VM (the fleet watch); returns the unsubscribe function. */
+  subscribeAll(listener: (change: VmChange) => void): () => void {
+    this.emitter.on(EVERY_VM, listener);
+    return () => this.emitter.off(EVERY_VM, listener);
   }
 
   private async fromOtherReplica(message: ClusterMessage): Promise<void> {
@@ -60,8 +69,9 @@ export class VmChangeBus {
         }
       }
     }
-    if (vm && this.emitter.listenerCount(vm.name) > 0) {
+    if (vm) {
       this.emitter.emit(vm.name, { type, vm });
+      this.emitter.emit(EVERY_VM, { type, vm });
     }
   }
 }

@@ -25,6 +25,7 @@ import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { VmChangeBus } from './vm-change-bus';
 import { VmCreateDto, VmDto, VmEventDto, VmEventListQueryDto, VmGetQueryDto, VmListQueryDto } from './vm.dto';
 import { HOST_PROCESS_WRITE_RULE, VmService } from './vm.service';
+import { streamFleetWatch } from './vm-fleet-watch';
 import { streamVmWatch, VmWatchStreams } from './vm-watch';
 import { acceptsGzip, gzipJsonArrayStream, jsonArrayStream } from './vm-list';
 
@@ -74,15 +75,20 @@ export class VmController implements BeforeApplicationShutdown {
     summary:
       'List VMs, optionally only those of one worker (`?filter=worker=NAME`). The body is streamed as it is read, ' +
       'gzip-compressed when the request accepts it (lists of 100 VMs or more); with `limit`, pages continue from the ' +
-      'cursor in `X-Next-Cursor`.',
+      'cursor in `X-Next-Cursor`. With `?watch=true`, the whole fleet and then its changes as NDJSON.',
   })
+  @ApiProduces('application/json', 'application/x-ndjson')
   @ApiOkResponse({ type: VmDto, isArray: true })
   @ApiHeader({ name: 'X-Next-Cursor', description: 'Response header: cursor of the next page, when there is one.' })
   async list(
     @Query() query: VmListQueryDto,
     @Headers('accept-encoding') acceptEncoding: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<StreamableFile> {
+  ): Promise<StreamableFile | undefined> {
+    if (query.watch === 'true') {
+      await this.watchFleet(query, reply);
+      return undefined;
+    }
     const page = await this.service.list(query);
     if (page.nextCursor) {
       void reply.header('X-Next-Cursor', page.nextCursor);
@@ -94,6 +100,22 @@ export class VmController implements BeforeApplicationShutdown {
       return new StreamableFile(gzipJsonArrayStream(page.chunks), type);
     }
     return new StreamableFile(jsonArrayStream(page.chunks), type);
+  }
+
+  /** `GET /v1/vms?watch=true` (issue 16, vm-fleet-watch.ts). */
+  private async watchFleet(query: VmListQueryDto, reply: FastifyReply): Promise<void> {
+    const extra = (['filter', 'limit', 'cursor'] as const).filter((field) => query[field] !== undefined);
+    if (extra.length > 0) {
+      throw DomainError.invalid(extra.map((field) => ({ field, message: `${field} cannot be combined with watch` })));
+    }
+    if (this.watches.closed) {
+      throw new DomainError(DomainErrorCode.Unavailable, 'the controller is shutting down');
+    }
+    const begin = () => {
+      reply.hijack();
+      return reply.raw;
+    };
+    await streamFleetWatch(begin, this.changes, async () => (await this.service.list({})).chunks, this.watches);
   }
 
   @Get(':name')

@@ -446,6 +446,15 @@ export class VmListQueryDto {
   @IsOptional()
   @IsString()
   cursor?: string;
+
+  @ApiPropertyOptional({
+    description:
+      '`true` streams the whole fleet as NDJSON: `{"type":"ADDED","object":{…}}` per VM, then a line per change ' +
+      '(ADDED, MODIFIED, DELETED); not combined with `filter`, `limit` or `cursor`.',
+  })
+  @IsOptional()
+  @IsString()
+  watch?: string;
 }
 
 export class VmGetQueryDto {
