@@ -387,9 +387,12 @@ function sameSize(a: ExecTerminal, b: ExecTerminal | undefined): boolean {
   return b !== undefined && a.rows === b.rows && a.cols === b.cols;
 }
 
-/** A close event in words (1006 is what a browser reports for a refused handshake and for a cut connection). */
+/**
+ * A close event in words: 1006 is what a browser reports for a refused handshake and for a cut connection, 1005 for a
+ * close without a status (the page's own, or a proxy's).
+ */
 export function describeClose(event: Pick<CloseEvent, 'code' | 'reason'>): string {
-  if (event.code === 1006) {
+  if (event.code === 1006 || (event.code === 1005 && event.reason === '')) {
     return 'the connection dropped';
   }
   return event.reason !== '' ? event.reason : `closed with code ${event.code}`;

@@ -1,0 +1,183 @@
+import { waitFor } from '@grove/testing';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchBrowser, screenshot, type TestBrowser } from '../test-support/browser';
+import { startConsoleCluster, type ConsoleCluster } from '../test-support/console-cluster';
+
+// Issue 16: a running VM's Terminal (exec WebSocket), Screen (noVNC through the port-forward WebSocket to port 5900)
+// and Ports (preview of an HTTP port) tabs in a real browser against a two-worker synthetic cluster.
+
+const VM = 'access-1';
+
+/** The terminal's text as xterm renders it (its DOM renderer: one element per row). */
+function terminalText(page: Page): Promise<string> {
+  return page.locator('.terminal-host .xterm-rows').innerText();
+}
+
+/** Types a command line into the focused terminal. */
+async function typeLine(page: Page, line: string): Promise<void> {
+  await page.locator('.terminal-host').click();
+  await page.keyboard.type(`${line}\n`);
+}
+
+/** Waits until a line of the terminal matches `pattern` for the `nth` time (1-based); returns every matching line. */
+function waitForLines(page: Page, what: string, pattern: RegExp, nth = 1): Promise<string[]> {
+  return waitFor(
+    what,
+    async () => {
+      const lines = (await terminalText(page)).split('\n').filter((line) => pattern.test(line.trim()));
+      return lines.length >= nth ? lines : undefined;
+    },
+    15_000,
+    100,
+  );
+}
+
+/** Signs in through the console's form and waits for the VM list. */
+async function signIn(page: Page, cluster: ConsoleCluster): Promise<void> {
+  await page.goto(cluster.consoleUrl());
+  await page.fill('#signin-name', cluster.admin.name);
+  await page.fill('#signin-token', cluster.admin.token);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('text=Sign out');
+}
+
+/**
+ * Counts the pixels of noVNC's canvas that differ from its first pixel: a screen the VNC server drew on has many,
+ * a blank canvas none.
+ */
+function paintedPixels(page: Page): Promise<{ width: number; height: number; painted: number }> {
+  return page.$eval('.screen-host canvas', (canvas: HTMLCanvasElement) => {
+    const context = canvas.getContext('2d');
+    if (!context || canvas.width === 0 || canvas.height === 0) {
+      return { width: canvas.width, height: canvas.height, painted: 0 };
+    }
+    const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let painted = 0;
+    for (let i = 4; i < data.length; i += 4) {
+      if (data[i] !== data[0] || data[i + 1] !== data[1] || data[i + 2] !== data[2]) {
+        painted++;
+      }
+    }
+    return { width: canvas.width, height: canvas.height, painted };
+  });
+}
+
+describe('console: terminal, screen and ports of a VM', () => {
+  let cluster: ConsoleCluster;
+  let browser: TestBrowser;
+  let page: Page;
+
+  beforeAll(async () => {
+    cluster = await startConsoleCluster('vm-access');
+    browser = await launchBrowser();
+    await cluster.client.vms.create({ name: VM, image: 'any' });
+    await waitFor(`${VM} running`, async () => (await cluster.client.vms.get(VM)).status === 'running', 30_000, 100);
+    page = await browser.newPage({ width: 1280, height: 800 });
+    // The test breaks the terminal's WebSocket as a network failure would: it keeps a hand on every socket the page
+    // opens (the console has no test hook of its own).
+    await page.context().addInitScript(() => {
+      const Native = window.WebSocket;
+      const sockets: WebSocket[] = [];
+      (window as unknown as { groveTestSockets: WebSocket[] }).groveTestSockets = sockets;
+      window.WebSocket = class extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          sockets.push(this);
+        }
+      };
+    });
+    await signIn(page, cluster);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await cluster?.stop();
+  });
+
+  it('runs a shell in the VM: echo, resize, and a broken connection that the same shell survives', async () => {
+    await page.goto(cluster.consoleUrl(`#/vms/${VM}/terminal`));
+    await page.waitForSelector('.terminal-state-connected');
+
+    await typeLine(page, 'echo hi');
+    await waitForLines(page, 'hi in the terminal', /^hi$/);
+
+    await typeLine(page, 'stty size');
+    const [before] = await waitForLines(page, 'the first stty size', /^\d+ \d+$/);
+    await page.setViewportSize({ width: 900, height: 560 });
+    // The shell may see the new size a moment after the page does: ask until the answer changes.
+    const after = await waitFor(
+      'stty size after the resize',
+      async () => {
+        await typeLine(page, 'stty size');
+        const sizes = (await terminalText(page))
+          .split('\n')
+          .map((line) => line.trim())
+          .filter((line) => /^\d+ \d+$/.test(line));
+        const last = sizes[sizes.length - 1];
+        return last !== undefined && last !== before.trim() ? last : undefined;
+      },
+      15_000,
+      500,
+    );
+    const [rows, cols] = after.split(' ').map(Number);
+    const [rowsBefore, colsBefore] = before.trim().split(' ').map(Number);
+    expect(rows).toBeLessThan(rowsBefore);
+    expect(cols).toBeLessThan(colsBefore);
+
+    // A variable set in this shell proves that the shell after the break is the same one; output written while no
+    // socket is open arrives after the reconnect, once.
+    await typeLine(page, 'MARK=kept-$((6*7)); sleep 1; echo late-$((6*7))');
+    const dropped = await page.evaluate(() => {
+      const sockets = (window as unknown as { groveTestSockets: WebSocket[] }).groveTestSockets;
+      const open = sockets.filter((s) => s.url.includes('/exec') && s.readyState === WebSocket.OPEN);
+      open.forEach((s) => s.close());
+      return open.length;
+    });
+    expect(dropped).toBe(1);
+    await page.waitForSelector('.terminal-state-reconnecting, .terminal-state-connecting', { timeout: 5_000 });
+    await page.waitForSelector('.terminal-state-connected');
+    await waitForLines(page, 'the output written during the break', /^late-42$/);
+    await typeLine(page, 'echo "$MARK"');
+    await waitForLines(page, 'the variable of the same shell', /^kept-42$/);
+    expect(await waitForLines(page, 'late output', /^late-42$/)).toHaveLength(1);
+    // What was on the screen before the break is still there.
+    expect((await terminalText(page)).split('\n').some((line) => line.trim() === 'hi')).toBe(true);
+    await screenshot(page, 'vm-terminal');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it("shows the VM's screen from its VNC server", async () => {
+    await page.goto(cluster.consoleUrl(`#/vms/${VM}/screen`));
+    await page.waitForSelector('.screen-state-connected', { timeout: 20_000 });
+    const pixels = await waitFor(
+      'pixels from the VNC server',
+      async () => {
+        const got = await paintedPixels(page);
+        return got.painted > 0 ? got : undefined;
+      },
+      15_000,
+      200,
+    );
+    expect(pixels.width).toBeGreaterThan(0);
+    expect(pixels.painted).toBeGreaterThan(pixels.width); // a pattern, not a stray pixel
+    await screenshot(page, 'vm-screen');
+  });
+
+  it('opens a preview of the VM port 80 in a new tab', async () => {
+    await page.goto(cluster.consoleUrl(`#/vms/${VM}/ports`));
+    await page.fill('input[name=port]', '80');
+    await page.click('.ports-form button[type=submit]');
+    const row = page.locator('.ports-table tr', { hasText: 'Typed in' });
+    const context: BrowserContext = page.context();
+    const [preview] = await Promise.all([
+      context.waitForEvent('page'),
+      row.getByRole('button', { name: 'Preview' }).click(),
+    ]);
+    await preview.waitForURL(/\/preview\/[^/]+\//);
+    await preview.waitForLoadState();
+    expect(await preview.locator('body').innerText()).toContain(VM);
+    await screenshot(page, 'vm-ports');
+    await screenshot(preview, 'vm-port-80-preview');
+    await preview.close();
+  });
+});
