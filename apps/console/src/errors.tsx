@@ -5,6 +5,7 @@
  */
 import { signal } from '@preact/signals';
 import { ApiError } from './api';
+import { signOut } from './session';
 
 export interface Problem {
   key: string;
@@ -25,9 +26,20 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** Shows (or updates) the problem of `key`. */
-export function reportProblem(key: string, err: unknown, retrying = true): void {
-  const problem = { key, message: describeError(err), retrying };
+/**
+ * Shows (or updates) the problem of `key`; `context` says what failed ("Could not read the workers"). The controller
+ * being unreachable reads the same from every source, so the banner shows it once. A token the controller refuses
+ * (401) ends the session: the sign-in page says why.
+ */
+export function reportProblem(key: string, err: unknown, retrying = true, context?: string): void {
+  if (err instanceof ApiError && err.status === 401) {
+    signOut('The controller no longer accepts this token; sign in again.');
+    return;
+  }
+  const unreachable = err instanceof ApiError && err.status === 0;
+  const text = describeError(err);
+  const message = unreachable || !context ? text : `${context}: ${text}`;
+  const problem = { key, message, retrying };
   const others = problems.value.filter((p) => p.key !== key);
   problems.value = [...others, problem];
 }
@@ -40,7 +52,8 @@ export function clearProblem(key: string): void {
 }
 
 export function ErrorBanner() {
-  const list = problems.value;
+  // One banner per distinct message (several sources lose the controller at once).
+  const list = problems.value.filter((p, i, all) => all.findIndex((q) => q.message === p.message) === i);
   if (list.length === 0) {
     return null;
   }

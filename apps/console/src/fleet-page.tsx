@@ -62,7 +62,7 @@ function useWorkers() {
         clearProblem(PROBLEM_KEY);
       } catch (err) {
         if (!stopped) {
-          reportProblem(PROBLEM_KEY, new Error(`Could not read the workers: ${describeError(err)}`));
+          reportProblem(PROBLEM_KEY, err, true, 'Could not read the workers');
         }
       }
       if (!stopped) {

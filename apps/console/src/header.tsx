@@ -21,7 +21,7 @@ export function Header() {
         <span class="account-name" title={[...roles.value].join(', ')}>
           {name}
         </span>
-        <button type="button" class="btn" onClick={signOut}>
+        <button type="button" class="btn" onClick={() => signOut()}>
           Sign out
         </button>
       </div>

@@ -58,6 +58,7 @@ export async function signIn(creds: Credentials): Promise<void> {
   const info = await api<SessionInfo>(creds, 'GET', '/v1/session');
   roles.value = new Set(info.roles);
   rolesKnown.value = true;
+  signedOutReason.value = '';
   credentials.value = { name: info.name || creds.name, token: creds.token };
 }
 
@@ -72,7 +73,11 @@ export async function refreshSession(): Promise<void> {
   rolesKnown.value = true;
 }
 
-export function signOut(): void {
+/** Why the session ended, when it was not the user's choice; the sign-in page shows it. */
+export const signedOutReason = signal('');
+
+export function signOut(reason = ''): void {
+  signedOutReason.value = reason;
   credentials.value = undefined;
   roles.value = new Set();
   rolesKnown.value = false;

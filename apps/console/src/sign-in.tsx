@@ -1,7 +1,7 @@
 import { useSignal } from '@preact/signals';
 import { ApiError } from './api';
 import { describeError } from './errors';
-import { signIn } from './session';
+import { signIn, signedOutReason } from './session';
 
 export function SignInPage() {
   const name = useSignal('');
@@ -50,6 +50,11 @@ export function SignInPage() {
           value={token.value}
           onInput={(e) => (token.value = e.currentTarget.value)}
         />
+        {signedOutReason.value && !error.value && (
+          <p class="banner banner-warn" role="status">
+            {signedOutReason.value}
+          </p>
+        )}
         {error.value && (
           <p class="form-error" role="alert" id="signin-error">
             {error.value}

@@ -1,7 +1,7 @@
 import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { seg } from './api';
-import { clearProblem, describeError, reportProblem } from './errors';
+import { clearProblem, reportProblem } from './errors';
 import { watchNdjson } from './ndjson';
 import { vmHref, type VmTab } from './router';
 import { credentials } from './session';
@@ -42,7 +42,7 @@ export function VmPage({ name, tab }: { name: string; tab: VmTab }) {
         vm.value = m.object;
       },
       onInterrupted: (err) => {
-        reportProblem(key, new Error(`Live updates of VM ${name} stopped: ${describeError(err)}`));
+        reportProblem(key, err, true, `Live updates of VM ${name} stopped`);
       },
     });
     // A watch of a VM that does not exist sends nothing until it is created.

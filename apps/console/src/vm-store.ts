@@ -55,7 +55,7 @@ async function snapshot(): Promise<void> {
       clearProblem(PROBLEM_KEY);
     }
   } catch (err) {
-    reportProblem(PROBLEM_KEY, new Error(`Could not list the VMs: ${describeError(err)}`), false);
+    reportProblem(PROBLEM_KEY, err, false, 'Could not list the VMs');
   }
 }
 
@@ -95,7 +95,7 @@ function start(): void {
     onInterrupted: (err, retryInMs) => {
       vmListState.value = 'reconnecting';
       vmListNote.value = `Live updates interrupted (${describeError(err)}); reconnecting in ${Math.ceil(retryInMs / 1000)} s…`;
-      reportProblem(PROBLEM_KEY, new Error(`Lost the live VM list: ${describeError(err)}`));
+      reportProblem(PROBLEM_KEY, err, true, 'Lost the live VM list');
     },
     onUnsupported: (err) => {
       vmListState.value = 'snapshot';
