@@ -18,9 +18,21 @@ export function Header() {
         </a>
       </nav>
       <div class="account">
-        <span class="account-name" title={[...roles.value].join(', ')}>
-          {name}
-        </span>
+        <details class="account-menu">
+          <summary class="account-name" aria-label={`Signed in as ${name}: show roles`}>
+            {name}
+          </summary>
+          <div class="account-roles">
+            <p class="muted">Roles of {name}:</p>
+            <ul>
+              {[...roles.value].sort().map((r) => (
+                <li key={r}>
+                  <code>{r}</code>
+                </li>
+              ))}
+            </ul>
+          </div>
+        </details>
         <button type="button" class="btn" onClick={() => signOut()}>
           Sign out
         </button>

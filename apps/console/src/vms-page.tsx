@@ -2,7 +2,7 @@
 import { useComputed, useSignal } from '@preact/signals';
 import { age, labelPairs } from './format';
 import { vmHref } from './router';
-import { can } from './session';
+import { can, rolesKnown } from './session';
 import type { Vm } from './types';
 import { VmActions } from './vm-actions';
 import { VmCreateForm } from './vm-create-form';
@@ -80,6 +80,11 @@ export function VmsPage() {
         {(state === 'live' || state === 'connecting') && <ListState />}
       </h1>
       {state !== 'live' && state !== 'connecting' && <ListState />}
+      {!writable && rolesKnown.value && (
+        <p class="banner banner-info" role="note">
+          <span>Read only: this account may look at VMs but not create, change or delete them (no compute:write).</span>
+        </p>
+      )}
       {writable &&
         (creating.value ? (
           <VmCreateForm onClose={() => (creating.value = false)} />
