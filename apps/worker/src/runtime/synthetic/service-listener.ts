@@ -1,4 +1,5 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { RuntimeError } from '../vm-runtime';
 
 /**
  * The listener of one service of a synthetic VM. It remembers every connection it accepted so that closing it ends
@@ -72,4 +73,43 @@ export class ServiceListener {
 export function echo(socket: Socket): void {
   socket.setNoDelay(true);
   socket.pipe(socket);
+}
+
+/**
+ * Opens a TCP connection to a service's loopback port; `what` names the VM port in errors (`port 22 of VM "…"`).
+ * Rejects with a RuntimeError when the connection fails or `signal` fires first.
+ */
+export function connectLoopback(port: number, signal: AbortSignal, what: string): Promise<Socket> {
+  return new Promise<Socket>((resolveSocket, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    const settle = () => {
+      signal.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+    };
+    const onAbort = () => {
+      settle();
+      socket.destroy();
+      reject(new RuntimeError(`connecting to ${what} was cancelled`));
+    };
+    const onError = (err: Error) => {
+      settle();
+      reject(new RuntimeError(`cannot connect to ${what}: ${err.message}`));
+    };
+    signal.addEventListener('abort', onAbort);
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      settle();
+      resolveSocket(socket);
+    });
+    if (signal.aborted) {
+      onAbort();
+    }
+  });
+}
+
+const LOCAL_NAME = /^grove-(.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-\d+$/;
+
+/** The VM's own name in its on-disk name `grove-<name>-<uid>-<restartCount>`, or the on-disk name as it is. */
+export function vmDisplayName(onDiskName: string): string {
+  return LOCAL_NAME.exec(onDiskName)?.[1] ?? onDiskName;
 }

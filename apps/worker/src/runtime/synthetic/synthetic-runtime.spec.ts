@@ -256,8 +256,8 @@ describe('SyntheticRuntime', () => {
     it('refuses other ports, and VMs that do not run', async () => {
       const runtime = await newRuntime();
       const { name } = await boot(runtime);
-      await expect(runtime.connect(name, 5900, signal)).rejects.toThrow(
-        `the synthetic VM "${name}" serves only ports 22 (SSH) and 7 (echo), not 5900`,
+      await expect(runtime.connect(name, 5901, signal)).rejects.toThrow(
+        `the synthetic VM "${name}" serves only ports 22 (SSH), 7 (echo), 80 (HTTP) and 5900 (VNC), not 5901`,
       );
       await runtime.stop(name, 30);
       await expect(runtime.connect(name, 22, signal)).rejects.toThrow(/not running/);

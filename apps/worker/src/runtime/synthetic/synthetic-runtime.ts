@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -17,9 +17,12 @@ import {
   type VmRuntime,
 } from '../vm-runtime';
 import { exitAfterMessage, faultMessage, imageFaults } from './image-faults';
-import { echo, ServiceListener } from './service-listener';
+import { serveRfb } from './rfb-server';
+import { connectLoopback, echo, ServiceListener, vmDisplayName } from './service-listener';
+import { TestPatternScreen } from './test-pattern-screen';
 import { UdpEcho } from './udp-echo';
 import { VmSshServer } from './vm-ssh-server';
+import { VmWebServer } from './vm-web-server';
 
 /** How long each step of a synthetic VM takes, in milliseconds (0 when unset). */
 export interface SyntheticDelays {
@@ -63,6 +66,8 @@ const MAX_SOCKET_PATH = 103;
 
 const SSH_PORT = 22;
 const ECHO_PORT = 7;
+const HTTP_PORT = 80;
+const VNC_PORT = 5900;
 
 /**
  * The synthetic runtime: VMs that live inside the worker process, for `grove dev` and tests on any machine, without
@@ -71,9 +76,13 @@ const ECHO_PORT = 7;
  * serves on 127.0.0.1, on ports the OS picks:
  * - VM port 22: an SSH server ({@link VmSshServer}); its commands run with /bin/sh in `home/` **on the worker host**;
  * - VM port 7: an echo service, on TCP and on UDP;
+ * - VM port 5900: a VNC server (RFB 3.8, no authentication, {@link serveRfb}) showing a live test pattern
+ *   ({@link TestPatternScreen}) that pointer and keyboard input draw on, so the console's screen is tested for real;
+ * - VM port 80: a web server ({@link VmWebServer}) with a page naming the VM, for the console's preview links;
  * - the Tart guest agent (`/Agent/Exec`, `/Agent/ResolveIP`, tart.md §4.3) on `<vmdir>/control.sock`, its commands
  *   also on the host; when that path is too long for a Unix socket, on a short path in the temp dir instead.
- * The VM's IP is 127.0.0.1, and `connect` maps its ports 22 and 7 to the loopback ports (`udpTarget` port 7/udp).
+ * The VM's IP is 127.0.0.1, and `connect` maps its ports 22, 7, 5900 and 80 to the loopback ports (`udpTarget` port
+ * 7/udp).
  *
  * Failure injection (tests and demos), by the image name ({@link imageFaults}): `fail-pull`, `fail-clone` or
  * `fail-run` anywhere in it makes that step fail with a {@link RuntimeError} that says so, and `exit-after-<ms>` makes
@@ -154,9 +163,13 @@ export class SyntheticRuntime implements VmRuntime {
     const grpc = new GrpcServer();
     grpc.addService(loadTartAgentProtocol().Agent.service, agent.handlers);
     const agentConnections = grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    const screen = new TestPatternScreen(vmDisplayName(onDiskName));
+    const web = new VmWebServer(vmDisplayName(onDiskName));
     const listeners = {
       ssh: new ServiceListener((socket) => ssh.handle(socket)),
       echo: new ServiceListener(echo),
+      vnc: new ServiceListener((socket) => serveRfb(socket, screen, (line) => this.log(`${onDiskName}: ${line}`))),
+      http: new ServiceListener((socket) => web.handle(socket)),
       agent: new ServiceListener((socket) => {
         switch (faults.agent) {
           case 'serving':
@@ -184,6 +197,7 @@ export class SyntheticRuntime implements VmRuntime {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         ssh.close();
+        screen.close();
         agent.killAll();
         agentConnections.destroy();
         grpc.forceShutdown();
@@ -200,9 +214,11 @@ export class SyntheticRuntime implements VmRuntime {
     vm.booted = (async () => {
       await this.wait('boot', boot.signal);
       rmSync(socketPath, { force: true }); // left behind by a worker that died
-      const [sshPort, echoPort, , udpEchoPort] = await Promise.all([
+      const [sshPort, echoPort, vncPort, httpPort, , udpEchoPort] = await Promise.all([
         listeners.ssh.listenLoopback(),
         listeners.echo.listenLoopback(),
+        listeners.vnc.listenLoopback(),
+        listeners.http.listenLoopback(),
         listeners.agent.listenUnix(socketPath),
         udpEcho.listenLoopback(),
       ]);
@@ -211,11 +227,13 @@ export class SyntheticRuntime implements VmRuntime {
       vm.ports = new Map([
         [SSH_PORT, sshPort],
         [ECHO_PORT, echoPort],
+        [VNC_PORT, vncPort],
+        [HTTP_PORT, httpPort],
       ]);
       this.save(onDiskName, { ...this.load(onDiskName), suspended: false });
       this.log(
         `${onDiskName}: running, SSH on 127.0.0.1:${sshPort}, echo on 127.0.0.1:${echoPort} (TCP) and ` +
-          `127.0.0.1:${udpEchoPort} (UDP), agent ${socketPath}`,
+          `127.0.0.1:${udpEchoPort} (UDP), VNC on 127.0.0.1:${vncPort}, HTTP on 127.0.0.1:${httpPort}, agent ${socketPath}`,
       );
       if (faults.exitAfterMs !== undefined) {
         const ms = faults.exitAfterMs;
@@ -316,34 +334,12 @@ export class SyntheticRuntime implements VmRuntime {
     const local = ports.get(port);
     if (local === undefined) {
       return Promise.reject(
-        new RuntimeError(`the synthetic VM "${onDiskName}" serves only ports 22 (SSH) and 7 (echo), not ${port}`),
+        new RuntimeError(
+          `the synthetic VM "${onDiskName}" serves only ports 22 (SSH), 7 (echo), 80 (HTTP) and 5900 (VNC), not ${port}`,
+        ),
       );
     }
-    return new Promise<Socket>((resolveSocket, reject) => {
-      const socket = connect({ host: '127.0.0.1', port: local, noDelay: true });
-      const settle = () => {
-        signal.removeEventListener('abort', onAbort);
-        socket.off('error', onError);
-      };
-      const onAbort = () => {
-        settle();
-        socket.destroy();
-        reject(new RuntimeError(`connecting to port ${port} of VM "${onDiskName}" was cancelled`));
-      };
-      const onError = (err: Error) => {
-        settle();
-        reject(new RuntimeError(`cannot connect to port ${port} of VM "${onDiskName}": ${err.message}`));
-      };
-      signal.addEventListener('abort', onAbort);
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        settle();
-        resolveSocket(socket);
-      });
-      if (signal.aborted) {
-        onAbort();
-      }
-    });
+    return connectLoopback(local, signal, `port ${port} of VM "${onDiskName}"`);
   }
 
   guestAgent(onDiskName: string): GuestAgentAddress {
