@@ -65,6 +65,7 @@ module.exports = {
     project('apps/controller', 'controller', unit),
     project('apps/cli', 'cli', unit),
     project('apps/worker', 'worker', unit),
+    project('apps/console', 'console', unit),
     project('apps/controller', 'controller:int', integration),
     project('apps/worker', 'worker:int', integration),
     project('e2e', 'e2e', integration),

@@ -148,7 +148,10 @@ describe('console: terminal, screen and ports of a VM', () => {
 
   it("shows the VM's screen from its VNC server", async () => {
     await page.goto(cluster.consoleUrl(`#/vms/${VM}/screen`));
-    await page.waitForSelector('.screen-state-connected', { timeout: 20_000 });
+    // On failure the state line says why (e.g. what the tunnel to port 5900 ended with).
+    await page.waitForSelector('.screen-state-connected', { timeout: 20_000 }).catch(async (err: unknown) => {
+      throw new Error(`the screen did not connect: ${await page.locator('.screen-state').innerText()}`, { cause: err });
+    });
     const pixels = await waitFor(
       'pixels from the VNC server',
       async () => {
@@ -173,7 +176,9 @@ describe('console: terminal, screen and ports of a VM', () => {
       context.waitForEvent('page'),
       row.getByRole('button', { name: 'Preview' }).click(),
     ]);
-    await preview.waitForURL(/\/preview\/[^/]+\//);
+    await preview.waitForURL(/\/preview\/[^/]+\//).catch(async (err: unknown) => {
+      throw new Error(`no preview opened: ${(await row.innerText()).replace(/\s+/g, ' ')}`, { cause: err });
+    });
     await preview.waitForLoadState();
     expect(await preview.locator('body').innerText()).toContain(VM);
     await screenshot(page, 'vm-ports');

@@ -43,6 +43,9 @@ const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 8000, 8000, 8000,
 const WAIT_SECONDS = '15';
 /** Acknowledgements are coalesced: one per this many milliseconds at most. */
 const ACK_DELAY_MS = 100;
+/** WebSocket ready states (the standard's numbers; no global WebSocket is needed to compare them). */
+const CONNECTING = 0;
+const OPEN = 1;
 /** Keystrokes typed while reconnecting are kept up to this many bytes, then dropped. */
 const PENDING_INPUT_LIMIT = 64 * 1024;
 
@@ -120,10 +123,10 @@ export class ShellSession {
     this.ws = undefined;
     if (ws) {
       this.detachListeners(ws);
-      if (ws.readyState === WebSocket.OPEN) {
+      if (ws.readyState === OPEN) {
         ws.send(JSON.stringify({ type: 'close' } satisfies ExecFrame));
       }
-      if (ws.readyState === WebSocket.CONNECTING) {
+      if (ws.readyState === CONNECTING) {
         // A socket still opening cannot send `close`: it is closed as soon as it opens, and the command with it.
         ws.onopen = () => {
           ws.send(JSON.stringify({ type: 'close' } satisfies ExecFrame));
@@ -370,7 +373,7 @@ export class ShellSession {
   }
 
   private isOpen(): boolean {
-    return this.ws !== undefined && this.ws.readyState === WebSocket.OPEN;
+    return this.ws !== undefined && this.ws.readyState === OPEN;
   }
 
   /** Sends a frame if the socket is open; returns whether it was. */
