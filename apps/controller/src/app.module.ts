@@ -13,6 +13,7 @@ import { ExecModule } from './exec/exec.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './infra/config/controller-config';
 import { DatabaseAvailability } from './infra/database/database-availability.service';
+import { PreviewModule } from './previews/preview.module';
 import { ServiceAccountModule } from './service-accounts/service-account.module';
 import { VmModule } from './vms/vm.module';
 import { WorkerModule } from './workers/worker.module';
@@ -64,6 +65,7 @@ export class AppModule {
         ExecModule,
         SshGatewayModule,
         ConsoleModule,
+        PreviewModule,
       ],
       controllers: [ControllerInfoController],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

@@ -14,6 +14,7 @@ import type { ControllerConfig } from './infra/config/controller-config';
 import { DatabaseAvailability } from './infra/database/database-availability.service';
 import { HttpMetrics } from './metrics/http-metrics';
 import { buildOpenApiDocument, serveOpenApi } from './openapi';
+import { PreviewProxy } from './previews/preview-proxy';
 import { routeWebSocketUpgrades } from './tunnels/websocket-upgrade';
 
 export interface TlsMaterial {
@@ -128,6 +129,8 @@ export async function createControllerApp(
   const server = app.getHttpServer();
   boundServerClose(fastify, server, SHUTDOWN_GRACE_MS);
   app.get(HttpMetrics).install(fastify);
+  // Before Fastify reads request bodies: a preview streams them to the VM as they come.
+  app.get(PreviewProxy).install(fastify);
   await app.init();
   routeWebSocketUpgrades(server, (req, res) => fastify.routing(req, res));
   return app;

@@ -4,8 +4,11 @@ import type { DestinationAuditFields } from './port-forward-destination';
 
 /** Who uses a tunnel session and through what, for its audit record. */
 export interface TunnelAuditSubject {
-  /** `port-forward`: the WebSocket API; `ssh-forward`: a `direct-tcpip` channel of the SSH gateway (`ssh -J`). */
-  type: 'port-forward' | 'ssh-forward';
+  /**
+   * `port-forward`: the WebSocket API; `ssh-forward`: a `direct-tcpip` channel of the SSH gateway (`ssh -J`);
+   * `preview`: an HTTP request through a preview link (the account is the one that made the link).
+   */
+  type: 'port-forward' | 'ssh-forward' | 'preview';
   account: string;
   remoteAddress: string;
   /** How the account logged in (SSH gateway: `password` or `publickey`). */
