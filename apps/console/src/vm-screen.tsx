@@ -5,7 +5,7 @@ import type { Credentials } from './api';
 import { ScreenClipboard } from './screen/screen-clipboard';
 import { CredentialsForm } from './screen/credentials-form';
 import { VncConnection, type ScreenState } from './screen/vnc-connection';
-import { credentials } from './session';
+import { credentials, rolesKnown } from './session';
 import { vmNotRunning } from './terminal/reachability';
 import type { Vm } from './types';
 import { canConnect } from './vm-terminal';
@@ -21,6 +21,10 @@ export function VmScreen({ vm }: { vm: Vm }) {
   const askCredentials = useSignal(false);
   if (!creds) {
     return null;
+  }
+  if (!rolesKnown.value) {
+    // After a page reload the roles arrive a moment later: no "cannot" sentence in the meantime.
+    return <p class="muted">Loading…</p>;
   }
   if (!canConnect()) {
     return (

@@ -5,7 +5,7 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { useEffect, useRef } from 'preact/hooks';
 import { seg, wsProtocols, wsUrl, type Credentials } from './api';
-import { can, credentials } from './session';
+import { can, credentials, rolesKnown } from './session';
 import { canReadClipboard, clipboardKeys, copySelection, pasteClipboard } from './terminal/clipboard';
 import { LOGIN_SHELL_COMMAND } from './terminal/exec-frames';
 import { vmNotRunning } from './terminal/reachability';
@@ -28,6 +28,10 @@ export function VmTerminal({ vm }: { vm: Vm }) {
   const generation = useSignal(0);
   if (!creds) {
     return null;
+  }
+  if (!rolesKnown.value) {
+    // After a page reload the roles arrive a moment later: no "cannot" sentence in the meantime.
+    return <p class="muted">Loading…</p>;
   }
   if (!canConnect()) {
     return (
