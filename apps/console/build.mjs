@@ -1,5 +1,6 @@
-// Builds the console into dist/: one hashed script, one hashed stylesheet (fonts and images inlined or copied
-// beside them) and an index.html naming them. Nothing refers to another host (issue 16: no external host at run time).
+// Builds the console into dist/: hashed scripts (the entry and the chunks loaded later), hashed stylesheets (fonts and
+// images inlined or copied beside them) and an index.html naming them. Nothing refers to another host (issue 16: no
+// external host at run time).
 import { build } from 'esbuild';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -17,6 +18,9 @@ const result = await build({
   minify: true,
   sourcemap: true,
   format: 'esm',
+  // The Terminal and Screen tabs' libraries (xterm.js, noVNC: most of the bytes) load when a tab first needs them.
+  splitting: true,
+  chunkNames: '[name]-[hash]',
   target: ['chrome110', 'firefox110', 'safari16'],
   jsx: 'automatic',
   jsxImportSource: 'preact',
@@ -40,12 +44,14 @@ const result = await build({
 
 const outputs = Object.keys(result.metafile.outputs).map((path) => basename(path));
 const script = outputs.find((name) => /^app-.*\.js$/.test(name));
-const style = outputs.find((name) => /^app-.*\.css$/.test(name));
+// esbuild does not load the CSS of lazily loaded chunks by itself: the page links every stylesheet (they are small).
+const styles = outputs.filter((name) => name.endsWith('.css'));
 if (!script) {
   throw new Error('the console build wrote no script');
 }
 
-// Same origin only: scripts and styles from the controller, API calls and WebSockets back to it.
+// Same origin only: scripts and styles from the controller, API calls and WebSockets back to it. The controller sends
+// its own (stricter) header too; this one keeps the page confined wherever else it is served from.
 const csp = [
   "default-src 'self'",
   "script-src 'self'",
@@ -53,7 +59,8 @@ const csp = [
   "img-src 'self' data: blob:",
   "font-src 'self' data:",
   "connect-src 'self' ws: wss:",
-  "frame-src 'self'",
+  "worker-src 'self' blob:",
+  "object-src 'none'",
   "base-uri 'self'",
   "form-action 'self'",
 ].join('; ');
@@ -66,7 +73,7 @@ const html = `<!doctype html>
     <meta name="color-scheme" content="light dark" />
     <meta http-equiv="Content-Security-Policy" content="${csp}" />
     <title>Grove console</title>
-    ${style ? `<link rel="stylesheet" href="./${style}" />` : ''}
+    ${styles.map((name) => `<link rel="stylesheet" href="./${name}" />`).join('\n    ')}
     <script type="module" src="./${script}"></script>
   </head>
   <body>

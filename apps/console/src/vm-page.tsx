@@ -1,15 +1,16 @@
 import { useSignal } from '@preact/signals';
-import { useEffect } from 'preact/hooks';
+import type { FunctionComponent } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
 import { seg } from './api';
-import { clearProblem, reportProblem } from './errors';
+import { clearProblem, describeError, reportProblem } from './errors';
 import { watchNdjson } from './ndjson';
 import { vmHref, type VmTab } from './router';
 import { credentials } from './session';
 import type { Vm, WatchMessage } from './types';
 import { VmOverview } from './vm-overview';
-import { VmPorts } from './vm-ports';
-import { VmScreen } from './vm-screen';
-import { VmTerminal } from './vm-terminal';
+import type { VmPorts } from './vm-ports';
+import type { VmScreen } from './vm-screen';
+import type { VmTerminal } from './vm-terminal';
 
 const TAB_LABELS: Record<VmTab, string> = {
   overview: 'Overview',
@@ -17,6 +18,47 @@ const TAB_LABELS: Record<VmTab, string> = {
   screen: 'Screen',
   ports: 'Ports',
 };
+
+type TabComponent = FunctionComponent<{ vm: Vm }>;
+
+// The tabs load on first use: xterm.js and noVNC are most of the console's bytes (docs/console.md, front-end stack).
+const TAB_MODULES: Record<Exclude<VmTab, 'overview'>, () => Promise<TabComponent>> = {
+  terminal: () => import('./vm-terminal').then((m): typeof VmTerminal => m.VmTerminal),
+  screen: () => import('./vm-screen').then((m): typeof VmScreen => m.VmScreen),
+  ports: () => import('./vm-ports').then((m): typeof VmPorts => m.VmPorts),
+};
+const loadedTabs = new Map<VmTab, TabComponent>();
+
+function LazyTab({ tab, vm }: { tab: Exclude<VmTab, 'overview'>; vm: Vm }) {
+  const [Component, setComponent] = useState<TabComponent | undefined>(() => loadedTabs.get(tab));
+  const [error, setError] = useState('');
+  useEffect(() => {
+    if (loadedTabs.has(tab)) {
+      setComponent(() => loadedTabs.get(tab));
+      return;
+    }
+    let current = true;
+    TAB_MODULES[tab]()
+      .then((loaded) => {
+        loadedTabs.set(tab, loaded);
+        if (current) {
+          setComponent(() => loaded);
+        }
+      })
+      .catch((err: unknown) => current && setError(`Could not load this tab: ${describeError(err)}`));
+    return () => {
+      current = false;
+    };
+  }, [tab]);
+  if (error) {
+    return (
+      <p class="form-error" role="alert">
+        {error}
+      </p>
+    );
+  }
+  return Component ? <Component vm={vm} /> : <p class="muted">Loading…</p>;
+}
 
 /** A VM's page: its overview or one of the Terminal, Screen and Ports tabs, kept live by the single-VM watch. */
 export function VmPage({ name, tab }: { name: string; tab: VmTab }) {
@@ -75,10 +117,7 @@ export function VmPage({ name, tab }: { name: string; tab: VmTab }) {
         <p class="muted">{loading.value ? 'Loading…' : `No VM named ${name}.`}</p>
       ) : (
         <div class="tab-body">
-          {tab === 'overview' && <VmOverview vm={current} />}
-          {tab === 'terminal' && <VmTerminal vm={current} />}
-          {tab === 'screen' && <VmScreen vm={current} />}
-          {tab === 'ports' && <VmPorts vm={current} />}
+          {tab === 'overview' ? <VmOverview vm={current} /> : <LazyTab key={tab} tab={tab} vm={current} />}
         </div>
       )}
     </section>
