@@ -92,7 +92,7 @@ describe('the synthetic VM VNC server (RFB)', () => {
     BAR_COLOURS.forEach((colour, i) => expect(pixelAt(rect, barX(i), BAR_Y)).toBe(colour));
   });
 
-  it('paints a dot where the pointer clicks, sent as an incremental update of that area', async () => {
+  it('paints a dot where the pointer clicks and a stroke where it drags, sent as incremental updates', async () => {
     const c = await client();
     await c.handshake();
     c.requestUpdate(false, 280, 480, 40, 40);
@@ -104,6 +104,11 @@ describe('the synthetic VM VNC server (RFB)', () => {
     c.pointer(300, 500, 1);
     const [after] = await c.readUpdate();
     expect(pixelAt(after, 300, 500)).toBe(0xffffff);
+
+    c.requestUpdate(true, 280, 480, 80, 40);
+    c.pointer(340, 500, 1); // dragging draws a stroke, not two dots
+    const [stroke] = await c.readUpdate();
+    expect(pixelAt(stroke, 320, 500)).toBe(0xffffff);
   });
 
   it('shows typed keys, and a moving bar without any input', async () => {

@@ -73,25 +73,28 @@ export class TestPatternScreen {
     };
   }
 
-  /** A pointer event: moves the pointer; with a button pressed, paints a dot there. */
+  /** A pointer event: moves the pointer; with a button pressed, paints a dot there (a stroke while dragging). */
   pointerEvent(x: number, y: number, buttons: number): void {
+    const from = this.pointer;
     this.pointer = { x: Math.min(x, this.width - 1), y: Math.min(y, this.height - 1), buttons };
     const button = [0, 1, 2].find((b) => (buttons & (1 << b)) !== 0);
     if (button !== undefined) {
-      const dot = this.clip({
-        x: this.pointer.x - DOT_RADIUS,
-        y: this.pointer.y - DOT_RADIUS,
-        width: DOT_RADIUS * 2 + 1,
-        height: DOT_RADIUS * 2 + 1,
-      });
-      for (let y = dot.y; y < dot.y + dot.height; y++) {
-        for (let x = dot.x; x < dot.x + dot.width; x++) {
-          if ((x - this.pointer.x) ** 2 + (y - this.pointer.y) ** 2 <= DOT_RADIUS ** 2) {
-            this.pixels[y * this.width + x] = DOT_COLOURS[button];
-          }
-        }
+      // Dragging: dots every 2 pixels from where the pointer was, so that a fast drag still draws a line.
+      const start = from.buttons === buttons ? from : this.pointer;
+      const steps = Math.max(1, Math.ceil(Math.hypot(this.pointer.x - start.x, this.pointer.y - start.y) / 2));
+      for (let i = 1; i <= steps; i++) {
+        const cx = Math.round(start.x + ((this.pointer.x - start.x) * i) / steps);
+        const cy = Math.round(start.y + ((this.pointer.y - start.y) * i) / steps);
+        this.dot(cx, cy, DOT_COLOURS[button]);
       }
-      this.damage(dot);
+      this.damage(
+        this.clip({
+          x: Math.min(start.x, this.pointer.x) - DOT_RADIUS,
+          y: Math.min(start.y, this.pointer.y) - DOT_RADIUS,
+          width: Math.abs(this.pointer.x - start.x) + DOT_RADIUS * 2 + 1,
+          height: Math.abs(this.pointer.y - start.y) + DOT_RADIUS * 2 + 1,
+        }),
+      );
     }
     this.drawStatus();
   }
@@ -179,6 +182,22 @@ export class TestPatternScreen {
     const x = ((this.frame * 16) % travel) - TICKER_BLOCK.width;
     this.fill(this.clip({ ...TICKER, x, width: TICKER_BLOCK.width }), TICKER_BLOCK.colour);
     this.damage(TICKER);
+  }
+
+  private dot(cx: number, cy: number, colour: number): void {
+    const box = this.clip({
+      x: cx - DOT_RADIUS,
+      y: cy - DOT_RADIUS,
+      width: DOT_RADIUS * 2 + 1,
+      height: DOT_RADIUS * 2 + 1,
+    });
+    for (let y = box.y; y < box.y + box.height; y++) {
+      for (let x = box.x; x < box.x + box.width; x++) {
+        if ((x - cx) ** 2 + (y - cy) ** 2 <= DOT_RADIUS ** 2) {
+          this.pixels[y * this.width + x] = colour;
+        }
+      }
+    }
   }
 
   private fill(rect: Rect, colour: number): void {
