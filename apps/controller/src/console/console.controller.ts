@@ -77,10 +77,7 @@ export class ConsoleController {
       return;
     }
     reply.header('content-length', file.size);
-    if (req.method === 'HEAD') {
-      await reply.send();
-      return;
-    }
+    // HEAD too: Fastify's HEAD route of this GET route sends the headers and drops the body.
     await reply.send(file.open());
   }
 }
