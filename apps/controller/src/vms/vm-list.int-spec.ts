@@ -106,6 +106,53 @@ describe('GET /v1/vms', () => {
     });
   });
 
+  describe('documents held from the last list', () => {
+    it('shows every change at once: through the API, at the SQL prompt without a new version, new and deleted VMs', async () => {
+      const mine = await createAll('held', 30);
+      // Twice: the second list is served from what the first one read, where nothing changed.
+      expect((await get('/v1/vms')).body.toString('utf8')).toBe(await joinedInOneStatement());
+      const before = await get('/v1/vms?limit=5000');
+      expect(before.body.toString('utf8')).toBe(await joinedInOneStatement());
+
+      const update = await ctl.request('PUT', `/v1/vms/${mine[3]}`, { body: { name: mine[3], suspendable: true } });
+      expect(update.status).toBe(200);
+      await assign([mine[7]], 'moved-at-the-prompt');
+      await ctl.dataSource.query(
+        `UPDATE vms SET document = jsonb_set(document::jsonb, '{image}', '"same-version"')::json WHERE name = $1`,
+        [mine[11]],
+      );
+      expect((await ctl.request('DELETE', `/v1/vms/${mine[15]}`)).status).toBe(200);
+      await createAll('held-0', 2);
+
+      for (const headers of [{}, { 'accept-encoding': 'gzip' }]) {
+        const res = await get('/v1/vms', headers);
+        const body = res.headers['content-encoding'] === 'gzip' ? gunzipSync(res.body) : res.body;
+        expect(body.toString('utf8')).toBe(await joinedInOneStatement());
+        const vms = JSON.parse(body.toString('utf8')) as {
+          name: string;
+          image: string;
+          worker?: string;
+          suspendable?: boolean;
+        }[];
+        const byName = new Map(vms.map((vm) => [vm.name, vm]));
+        expect(byName.get(mine[3])?.suspendable).toBe(true);
+        expect(byName.get(mine[7])?.worker).toBe('moved-at-the-prompt');
+        expect(byName.get(mine[11])?.image).toBe('same-version');
+        expect(byName.has(mine[15])).toBe(false);
+        expect(byName.has('held-0-00001')).toBe(true);
+      }
+      // A page from a cursor, and the fleet watch's first lines, read the same documents.
+      const cursor = Buffer.from(`n:${mine[2]}`, 'utf8').toString('base64url');
+      const page = await get(`/v1/vms?limit=10&cursor=${cursor}`);
+      expect(names(page)).toEqual(
+        names(await get('/v1/vms'))
+          .filter((n) => n > mine[2])
+          .slice(0, 10),
+      );
+      expect(JSON.parse(page.body.toString('utf8'))[1]).toMatchObject({ name: mine[4] });
+    }, 60_000);
+  });
+
   describe('pagination', () => {
     it('pages with limit and X-Next-Cursor, within a worker filter too', async () => {
       const all = names(await get('/v1/vms'));

@@ -32,17 +32,17 @@ describe('VM list', () => {
   it('reads chunk after chunk from the last name until one comes back short', async () => {
     const reads: Array<{ range: VmListRange; rows: number }> = [];
     const chunks: VmListChunk[] = [
-      { json: '{"name":"d"}', last: 'd', count: 1000 },
-      { json: '{"name":"e"}', last: 'e', count: 7 },
+      { json: Buffer.from('{"name":"d"}'), last: 'd', count: 1000 },
+      { json: Buffer.from('{"name":"e"}'), last: 'e', count: 7 },
     ];
     const read = (range: VmListRange, rows: number) => {
       reads.push({ range, rows });
       return Promise.resolve(chunks.shift());
     };
     const out: string[] = [];
-    const first = { json: '{"name":"a"}', last: 'c', count: 100 };
+    const first = { json: Buffer.from('{"name":"a"}'), last: 'c', count: 100 };
     for await (const json of chunksAfter(read, { worker: 'w' }, first, 100)) {
-      out.push(json);
+      out.push(json.toString('utf8'));
     }
     expect(out).toEqual(['{"name":"a"}', '{"name":"d"}', '{"name":"e"}']);
     expect(reads).toEqual([

@@ -34,7 +34,15 @@ import { VmChangeBus } from './vm-change-bus';
 import type { HostProcessDto } from './vm-host-process.dto';
 import type { VmCreateDto, VmDto } from './vm.dto';
 import { VmRepository, type VmListRange } from './vm.repository';
-import { chunksAfter, decodeVmListCursor, encodeVmListCursor, FIRST_CHUNK_ROWS, type VmListPage } from './vm-list';
+import {
+  chunksAfter,
+  decodeVmListCursor,
+  encodeVmListCursor,
+  FIRST_CHUNK_ROWS,
+  vmListChunks,
+  type VmListPage,
+} from './vm-list';
+import { VmListCache, VmListReader } from './vm-list-cache';
 
 /** Drops "" from enum fields (Go's unset value) so that defaults apply. */
 function blankToUndefined<T extends string>(value: string | undefined): T | undefined {
@@ -123,6 +131,9 @@ export function decodeEventCursor(cursor: string): string | undefined {
 
 @Injectable()
 export class VmService {
+  /** The documents the last whole list sent, which the next one need not read again (vm-list-cache.ts). */
+  private readonly listCache = new VmListCache();
+
   constructor(
     private readonly repository: VmRepository,
     private readonly clusterSettings: ClusterSettingsService,
@@ -169,7 +180,7 @@ export class VmService {
     const workers = new Set(filters.map((f) => (f.path === 'worker' ? f.value : undefined)));
     if (workers.has(undefined) || workers.size > 1) {
       return {
-        chunks: chunksAfter(() => Promise.resolve(undefined), range, undefined, FIRST_CHUNK_ROWS),
+        chunks: vmListChunks(chunksAfter(() => Promise.resolve(undefined), range, undefined, FIRST_CHUNK_ROWS)),
         fitsOneRead: true,
       };
     }
@@ -180,10 +191,19 @@ export class VmService {
       range.through = end?.last;
       nextCursor = end?.more ? encodeVmListCursor(end.last) : undefined;
     }
-    const first = await this.repository.listChunk(range, FIRST_CHUNK_ROWS);
-    const read = (r: VmListRange, rows: number) => this.repository.listChunk(r, rows);
+    // One worker's VMs (its sync read) are few and read in one statement; lists of the fleet go through the cache.
+    let read = (r: VmListRange, rows: number) => this.repository.listChunk(r, rows);
+    if (range.worker === undefined) {
+      const reader = new VmListReader(
+        this.listCache,
+        (r, rows, known) => this.repository.listRows(r, rows, known),
+        range,
+      );
+      read = (r, rows) => reader.read(r, rows);
+    }
+    const first = await read(range, FIRST_CHUNK_ROWS);
     return {
-      chunks: chunksAfter(read, range, first, FIRST_CHUNK_ROWS),
+      chunks: vmListChunks(chunksAfter(read, range, first, FIRST_CHUNK_ROWS)),
       fitsOneRead: (first?.count ?? 0) < FIRST_CHUNK_ROWS,
       nextCursor,
     };
