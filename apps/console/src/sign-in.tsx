@@ -1,6 +1,7 @@
 import { useSignal } from '@preact/signals';
 import { ApiError } from './api';
 import { describeError } from './errors';
+import { useFocusOnMount } from './focus';
 import { signIn, signedOutReason } from './session';
 
 export function SignInPage() {
@@ -8,6 +9,7 @@ export function SignInPage() {
   const token = useSignal('');
   const error = useSignal('');
   const busy = useSignal(false);
+  const nameInput = useFocusOnMount<HTMLInputElement>();
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -36,7 +38,7 @@ export function SignInPage() {
           name="username"
           autoComplete="username"
           required
-          autoFocus
+          ref={nameInput}
           value={name.value}
           onInput={(e) => (name.value = e.currentTarget.value)}
         />

@@ -1,7 +1,9 @@
 /** Row and page actions on one VM: change its power state, delete it; each asks for a confirmation first. */
 import { useSignal } from '@preact/signals';
+import { useEffect, useRef } from 'preact/hooks';
 import { api, seg } from './api';
 import { describeError } from './errors';
+import { useFocusOnMount } from './focus';
 import { navigate } from './router';
 import { can, credentials } from './session';
 import type { Vm } from './types';
@@ -15,6 +17,15 @@ export function VmActions({ vm, afterDelete }: { vm: Vm; afterDelete?: string })
   const confirming = useSignal<Action | undefined>(undefined);
   const busy = useSignal(false);
   const error = useSignal('');
+  // After a cancelled confirmation the focus goes back to the button that asked for it.
+  const buttons = useRef<HTMLDivElement>(null);
+  const returnTo = useRef<Action | undefined>(undefined);
+  useEffect(() => {
+    if (returnTo.current && !confirming.value) {
+      buttons.current?.querySelector<HTMLButtonElement>(`[data-action="${returnTo.current}"]`)?.focus();
+      returnTo.current = undefined;
+    }
+  });
   if (!can('compute:write')) {
     return null;
   }
@@ -52,39 +63,29 @@ export function VmActions({ vm, afterDelete }: { vm: Vm; afterDelete?: string })
   const pending = confirming.value;
   if (pending) {
     return (
-      <div class="actions" role="group" aria-label={`Confirm ${LABELS[pending].toLowerCase()} of ${vm.name}`}>
-        <span>
-          {LABELS[pending]} {vm.name}?
-        </span>
-        <button
-          type="button"
-          class="btn btn-small btn-danger"
-          disabled={busy.value}
-          autoFocus
-          onClick={() => void run(pending)}
-        >
-          Yes, {LABELS[pending].toLowerCase()}
-        </button>
-        <button type="button" class="btn btn-small" onClick={() => (confirming.value = undefined)}>
-          Cancel
-        </button>
-        {error.value && (
-          <span class="form-error" role="alert">
-            {error.value}
-          </span>
-        )}
-      </div>
+      <Confirm
+        question={`${LABELS[pending]} ${vm.name}?`}
+        yes={`Yes, ${LABELS[pending].toLowerCase()}`}
+        busy={busy.value}
+        error={error.value}
+        onYes={() => void run(pending)}
+        onNo={() => {
+          returnTo.current = pending;
+          confirming.value = undefined;
+        }}
+      />
     );
   }
 
   const running = vm.powerState === 'running' && vm.status !== 'failed';
   return (
-    <div class="actions">
+    <div class="actions" ref={buttons}>
       {running && (
         <button
           type="button"
           class="btn btn-small"
           aria-label={`Stop ${vm.name}`}
+          data-action="stop"
           onClick={() => (confirming.value = 'stop')}
         >
           Stop
@@ -95,6 +96,7 @@ export function VmActions({ vm, afterDelete }: { vm: Vm; afterDelete?: string })
           type="button"
           class="btn btn-small"
           aria-label={`Suspend ${vm.name}`}
+          data-action="suspend"
           onClick={() => (confirming.value = 'suspend')}
         >
           Suspend
@@ -104,10 +106,48 @@ export function VmActions({ vm, afterDelete }: { vm: Vm; afterDelete?: string })
         type="button"
         class="btn btn-small btn-danger"
         aria-label={`Delete ${vm.name}`}
+        data-action="delete"
         onClick={() => (confirming.value = 'delete')}
       >
         Delete
       </button>
+    </div>
+  );
+}
+
+/** The confirmation that replaces the buttons; its "yes" button takes the focus, Escape cancels. */
+function Confirm(props: {
+  question: string;
+  yes: string;
+  busy: boolean;
+  error: string;
+  onYes: () => void;
+  onNo: () => void;
+}) {
+  const yes = useFocusOnMount<HTMLButtonElement>();
+  return (
+    <div
+      class="actions"
+      role="group"
+      aria-label={props.question}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') {
+          props.onNo();
+        }
+      }}
+    >
+      <span>{props.question}</span>
+      <button type="button" class="btn btn-small btn-danger" disabled={props.busy} ref={yes} onClick={props.onYes}>
+        {props.yes}
+      </button>
+      <button type="button" class="btn btn-small" onClick={props.onNo}>
+        Cancel
+      </button>
+      {props.error && (
+        <span class="form-error" role="alert">
+          {props.error}
+        </span>
+      )}
     </div>
   );
 }

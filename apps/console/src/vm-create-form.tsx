@@ -6,6 +6,7 @@ import { useSignal } from '@preact/signals';
 import type { TargetedEvent } from 'preact';
 import { api } from './api';
 import { describeError } from './errors';
+import { useFocusOnMount } from './focus';
 import { parsePairs } from './format';
 import { credentials } from './session';
 import type { Vm } from './types';
@@ -137,6 +138,7 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
   const busy = useSignal(false);
   const created = useSignal('');
   const d = draft.value;
+  const nameInput = useFocusOnMount<HTMLInputElement>();
 
   const set = <K extends keyof Draft>(key: K, value: Draft[K]) => {
     draft.value = { ...draft.value, [key]: value };
@@ -181,7 +183,7 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
       <div class="form-grid">
         <label class="field">
           <span>Name</span>
-          <input name="name" required autoFocus value={d.name} onInput={text('name')} />
+          <input name="name" required ref={nameInput} value={d.name} onInput={text('name')} />
         </label>
         <label class="field wide">
           <span>Image</span>

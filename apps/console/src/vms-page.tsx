@@ -87,10 +87,16 @@ export function VmsPage() {
       )}
       {writable &&
         (creating.value ? (
-          <VmCreateForm onClose={() => (creating.value = false)} />
+          <VmCreateForm
+            onClose={() => {
+              creating.value = false;
+              // Back to the button that opened it once it is rendered again.
+              requestAnimationFrame(() => document.getElementById('create-vm-button')?.focus());
+            }}
+          />
         ) : (
           <p>
-            <button type="button" class="btn btn-primary" onClick={() => (creating.value = true)}>
+            <button type="button" id="create-vm-button" class="btn btn-primary" onClick={() => (creating.value = true)}>
               Create VM
             </button>
           </p>

@@ -144,6 +144,32 @@ describe('console: sign-in, fleet and VMs', () => {
     await expect(page.locator('button[aria-label^="Drain"]').count()).resolves.toBe(0);
   });
 
+  it('is usable with the keyboard alone: sign in, reach a row action, confirm, cancel with Escape', async () => {
+    await cluster.client.vms.create({ name: 'fleet-keys-1', image: 'any' });
+    const page = await browser.newPage();
+    await page.goto(cluster.consoleUrl());
+    await page.waitForSelector('#signin-name');
+    await page.keyboard.type(cluster.admin.name);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(cluster.admin.token);
+    await page.keyboard.press('Enter');
+    await page.locator('tr[data-vm="fleet-keys-1"]').waitFor();
+
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? '');
+    let presses = 0;
+    while ((await focused()) !== 'Delete fleet-keys-1') {
+      expect(++presses).toBeLessThan(80);
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Yes, delete');
+    await page.keyboard.press('Escape');
+    await expect(focused()).resolves.toBe('Delete fleet-keys-1');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    await page.locator('tr[data-vm="fleet-keys-1"]').waitFor({ state: 'detached' });
+  });
+
   it('still shows the VM list in a narrow window', async () => {
     await cluster.client.vms.create({ name: 'fleet-narrow-1', image: 'any' });
     const page = await browser.newPage({ width: 390, height: 800 });
