@@ -101,8 +101,8 @@ export function VmPorts({ vm }: { vm: Vm }) {
         <button type="submit" class="btn">
           Add
         </button>
-        <span id="port-error" class="form-error" role="alert">
-          {typedError.value}
+        <span id="port-error" role="alert">
+          {typedError.value && <span class="form-error">{typedError.value}</span>}
         </span>
       </form>
       <div class="table-wrap">
@@ -169,10 +169,15 @@ function PortRow({ vm, known }: { vm: Vm; known: KnownPort }) {
         )}
         {preview.value && (
           <p class="preview-link">
-            <a href={preview.value.url} target="_blank" rel="noopener">
-              {new URL(preview.value.url, location.href).href}
+            <a
+              href={preview.value.url}
+              target="_blank"
+              rel="noopener"
+              title={new URL(preview.value.url, location.href).href}
+            >
+              Preview link
             </a>{' '}
-            <span class="muted">(until {new Date(preview.value.expiresAt).toLocaleTimeString()})</span>
+            <span class="muted">(valid until {new Date(preview.value.expiresAt).toLocaleTimeString()})</span>
           </p>
         )}
         {error.value && (
@@ -197,7 +202,7 @@ function CopyCommand({ text }: { text: string }) {
       {typeof navigator.clipboard?.writeText === 'function' && (
         <button
           type="button"
-          class="btn btn-small btn-ghost"
+          class="btn btn-small copy-button"
           aria-label={`Copy ${text}`}
           onClick={() =>
             void navigator.clipboard.writeText(text).then(

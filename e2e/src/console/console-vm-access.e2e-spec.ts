@@ -76,15 +76,16 @@ describe('console: terminal, screen and ports of a VM', () => {
     // The test breaks the terminal's WebSocket as a network failure would: it keeps a hand on every socket the page
     // opens (the console has no test hook of its own).
     await page.context().addInitScript(() => {
-      const Native = window.WebSocket;
       const sockets: WebSocket[] = [];
       (window as unknown as { groveTestSockets: WebSocket[] }).groveTestSockets = sockets;
-      window.WebSocket = class extends Native {
-        constructor(url: string | URL, protocols?: string | string[]) {
-          super(url, protocols);
-          sockets.push(this);
-        }
-      };
+      // A Proxy, not a subclass: the page gets native WebSocket objects (noVNC checks a socket's prototype).
+      window.WebSocket = new Proxy(window.WebSocket, {
+        construct(target, args: [string | URL, (string | string[])?]) {
+          const socket = new target(...args);
+          sockets.push(socket);
+          return socket;
+        },
+      });
     });
     await signIn(page, cluster);
   }, 120_000);

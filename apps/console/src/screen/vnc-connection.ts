@@ -33,7 +33,7 @@ export interface VncConnectionOptions {
  * are known when the screen goes away.
  */
 export class VncConnection {
-  private readonly rfb: RFB;
+  private readonly rfb: RFB | undefined;
   private readonly ws: WebSocket;
   private opened = false;
   private closeReason: string | undefined;
@@ -53,46 +53,62 @@ export class VncConnection {
       }
     });
     options.onState({ kind: 'connecting' });
-    this.rfb = new RFB(options.target, this.ws, { shared: true });
-    this.rfb.scaleViewport = true;
-    this.rfb.resizeSession = false;
-    this.rfb.viewOnly = options.viewOnly;
-    this.rfb.background = '#1b1e23';
-    this.rfb.addEventListener('connect', () => {
+    try {
+      this.rfb = new RFB(options.target, this.ws, { shared: true });
+    } catch (err) {
+      // noVNC refuses a socket it does not recognise, or a browser without what it needs: say so, not "Connecting…".
+      this.ended = true;
+      this.ws.close();
+      const message = err instanceof Error ? err.message : String(err);
+      options.onState({
+        kind: 'disconnected',
+        reason: `The VNC client could not start: ${message}.`,
+        authFailed: false,
+      });
+      return;
+    }
+    const rfb = this.rfb;
+    rfb.scaleViewport = true;
+    rfb.resizeSession = false;
+    rfb.viewOnly = options.viewOnly;
+    rfb.background = '#1b1e23';
+    rfb.addEventListener('connect', () => {
       options.onState({ kind: 'connected', desktop: this.desktop });
     });
-    this.rfb.addEventListener('desktopname', (event) => {
+    rfb.addEventListener('desktopname', (event) => {
       this.desktop = event.detail.name;
     });
-    this.rfb.addEventListener('credentialsrequired', (event) => this.credentialsRequired(event.detail.types));
-    this.rfb.addEventListener('securityfailure', (event) => {
+    rfb.addEventListener('credentialsrequired', (event) => this.credentialsRequired(event.detail.types));
+    rfb.addEventListener('securityfailure', (event) => {
       this.securityFailure = event.detail.reason || 'the VNC server refused the credentials';
     });
-    this.rfb.addEventListener('clipboard', (event) => options.onClipboard(event.detail.text));
-    this.rfb.addEventListener('disconnect', (event) => void this.disconnected(event.detail.clean));
+    rfb.addEventListener('clipboard', (event) => options.onClipboard(event.detail.text));
+    rfb.addEventListener('disconnect', (event) => void this.disconnected(event.detail.clean));
   }
 
   set viewOnly(value: boolean) {
-    this.rfb.viewOnly = value;
+    if (this.rfb) {
+      this.rfb.viewOnly = value;
+    }
   }
 
   sendCredentials(credentials: RfbCredentials): void {
     this.options.onState({ kind: 'connecting' });
-    this.rfb.sendCredentials(credentials);
+    this.rfb?.sendCredentials(credentials);
   }
 
   sendCtrlAltDel(): void {
-    this.rfb.sendCtrlAltDel();
-    this.rfb.focus();
+    this.rfb?.sendCtrlAltDel();
+    this.rfb?.focus();
   }
 
   /** Puts text on the VM's clipboard. */
   sendClipboard(text: string): void {
-    this.rfb.clipboardPasteFrom(text);
+    this.rfb?.clipboardPasteFrom(text);
   }
 
   focus(): void {
-    this.rfb.focus();
+    this.rfb?.focus();
   }
 
   dispose(): void {
@@ -100,14 +116,14 @@ export class VncConnection {
       return;
     }
     this.ended = true;
-    this.rfb.disconnect();
+    this.rfb?.disconnect();
   }
 
   private credentialsRequired(types: Array<keyof RfbCredentials>): void {
     const own = this.options.vmCredentials;
     if (!this.triedVmCredentials && own && types.every((type) => own[type])) {
       this.triedVmCredentials = true;
-      this.rfb.sendCredentials(own);
+      this.rfb?.sendCredentials(own);
       return;
     }
     this.options.onState({ kind: 'credentials', types });
