@@ -1,5 +1,5 @@
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyphInk } from './pixel-font';
-import type { Rect } from './rect';
+import { union, type Rect } from './rect';
 
 /** The keysyms (X11 keysymdef) the screen reacts to besides printable Latin-1 (which equals its keysym). */
 const KEYSYM_BACKSPACE = 0xff08;
@@ -126,7 +126,6 @@ export class TestPatternScreen {
   tick(): void {
     this.frame++;
     this.drawTicker();
-    this.drawStatus();
   }
 
   /** Stops the moving bar's timer for good: the VM is gone. */
@@ -155,6 +154,7 @@ export class TestPatternScreen {
       this.fill({ ...RAMP, x, width: 1 }, (v << 16) | (v << 8) | v);
     }
     this.fill(CANVAS, 0x303030);
+    this.fill(TICKER, 0x101010);
     this.text(16, CANVAS.y + 12, 'CLICK OR DRAG TO DRAW', DIM);
     this.drawTyped();
     this.drawStatus();
@@ -172,16 +172,24 @@ export class TestPatternScreen {
   private drawStatus(): void {
     this.fill(STATUS, 0x000000);
     const { x, y, buttons } = this.pointer;
-    this.text(16, STATUS.y + 10, `POINTER ${x},${y} BUTTONS ${buttons}  KEYS ${this.keys}  FRAME ${this.frame}`, DIM);
+    this.text(16, STATUS.y + 10, `POINTER ${x},${y}  BUTTONS ${buttons}  KEYS ${this.keys}`, DIM);
     this.damage(STATUS);
   }
 
+  /**
+   * Moves the ticker's block to where `frame` puts it. Only the block's old and new places are redrawn and reported:
+   * a viewer left open gets a few kilobytes five times a second, not the whole band.
+   */
   private drawTicker(): void {
-    this.fill(TICKER, 0x101010);
-    const travel = TICKER.width + TICKER_BLOCK.width;
-    const x = ((this.frame * 16) % travel) - TICKER_BLOCK.width;
-    this.fill(this.clip({ ...TICKER, x, width: TICKER_BLOCK.width }), TICKER_BLOCK.colour);
-    this.damage(TICKER);
+    const block = (frame: number): Rect => {
+      const travel = TICKER.width + TICKER_BLOCK.width;
+      return this.clip({ ...TICKER, x: ((frame * 16) % travel) - TICKER_BLOCK.width, width: TICKER_BLOCK.width });
+    };
+    const before = block(this.frame - 1);
+    const after = block(this.frame);
+    this.fill(before, 0x101010);
+    this.fill(after, TICKER_BLOCK.colour);
+    this.damage(before.width === 0 ? after : after.width === 0 ? before : union(before, after));
   }
 
   private dot(cx: number, cy: number, colour: number): void {
