@@ -14,7 +14,11 @@ const credentialProtocol = (name: string, token: string) =>
 function dial(url: string, protocols: string[]): Promise<{ ws: WebSocket; protocol: string } | { status: number }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols);
-    ws.once('open', () => resolve({ ws, protocol: ws.protocol }));
+    ws.once('open', () => {
+      // Frames that came with the handshake's answer wait for the test's listener.
+      ws.pause();
+      resolve({ ws, protocol: ws.protocol });
+    });
     ws.once('unexpected-response', (_req, res) => {
       resolve({ status: res.statusCode ?? 0 });
       res.resume();
@@ -74,8 +78,9 @@ describe('WebSocket credentials in the subprotocol', () => {
           output.push(Buffer.from(frame.data ?? '', 'base64').toString());
         }
       });
-      const closed = await new Promise<number>((resolve) => opened.ws.once('close', resolve));
-      expect(closed).toBe(1000);
+      const closed = new Promise<number>((resolve) => opened.ws.once('close', resolve));
+      opened.ws.resume();
+      expect(await closed).toBe(1000);
       expect(output.join('')).toBe('hi\n');
     }
   });
@@ -93,6 +98,7 @@ describe('WebSocket credentials in the subprotocol', () => {
       const echoed = new Promise<string>((resolve) =>
         opened.ws.once('message', (data: Buffer) => resolve(data.toString())),
       );
+      opened.ws.resume();
       opened.ws.send(Buffer.from('ping'));
       expect(await echoed).toBe('ping');
       opened.ws.close();
@@ -121,5 +127,22 @@ describe('WebSocket credentials in the subprotocol', () => {
       headers: { 'sec-websocket-protocol': `${CONSOLE_PROTOCOL}, ${connect}` },
     });
     expect(res.statusCode).toBe(401);
+  });
+
+  // Last: it leaves this address throttled for a minute.
+  it('counts failed subprotocol logins in the login throttle, as failed Basic logins', async () => {
+    const wrong = credentialProtocol('wsc-connect', 'still-not-the-token');
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const res = await dial(`${base}/v1/vms/wsc-vm/exec?command=true&wait=10`, [CONSOLE_PROTOCOL, wrong]);
+      statuses.push('status' in res ? res.status : 101);
+    }
+    expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
+    expect(statuses[statuses.length - 1]).toBe(429);
+    // Basic auth from the same address is throttled too: one count for both ways in.
+    expect(
+      (await ctl.request('GET', '/v1/session', { auth: `Basic ${Buffer.from('wsc-connect:x').toString('base64')}` }))
+        .status,
+    ).toBe(429);
   });
 });
