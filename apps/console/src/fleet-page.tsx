@@ -7,7 +7,7 @@ import { signal, useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { api, seg } from './api';
 import { clearProblem, describeError, reportProblem } from './errors';
-import { age } from './format';
+import { ago } from './clock';
 import { vmHref } from './router';
 import { can, credentials } from './session';
 import type { Vm, Worker } from './types';
@@ -221,7 +221,7 @@ function WorkerCard({
         </span>
       </h2>
       <p class="muted">
-        {worker.arch} · {worker.runtime} · seen {age(worker.last_seen)} ago
+        {worker.arch} · {worker.runtime} · seen {ago(worker.last_seen)} ago
         {status?.sessionReplica ? ` · replica ${status.sessionReplica}` : ''}
       </p>
       {Object.entries(resources)

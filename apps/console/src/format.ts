@@ -1,12 +1,7 @@
-/** Display helpers: ages that stay current, sizes, label maps. */
-import { signal } from '@preact/signals';
-
-/** The current time, ticking every 15 s so that ages on screen stay right without re-reading anything. */
-export const now = signal(Date.now());
-setInterval(() => (now.value = Date.now()), 15_000);
+/** Display helpers: ages, times, label maps. */
 
 /** `5s`, `3m`, `2h`, `4d` since an RFC 3339 time (or a Unix time in seconds); `-` when unknown. */
-export function age(since: string | number | undefined, at: number = now.value): string {
+export function age(since: string | number | undefined, at: number): string {
   if (since === undefined || since === '') {
     return '-';
   }

@@ -1,6 +1,7 @@
 /** A VM's overview tab: its status and spec, conditions, actions, startup-script logs and events. */
 import type { ComponentChildren } from 'preact';
-import { age, labelPairs } from './format';
+import { ago } from './clock';
+import { labelPairs } from './format';
 import type { Vm } from './types';
 import { VmActions } from './vm-actions';
 import { VmEvents, VmLogs } from './vm-events';
@@ -8,7 +9,7 @@ import { VmEvents, VmLogs } from './vm-events';
 const NEVER = '0001-01-01T00:00:00Z';
 
 function when(time: string | undefined): string {
-  return !time || time === NEVER ? '-' : `${new Date(time).toLocaleString()} (${age(time)} ago)`;
+  return !time || time === NEVER ? '-' : `${new Date(time).toLocaleString()} (${ago(time)} ago)`;
 }
 
 function Row({ label, children }: { label: string; children: ComponentChildren }) {

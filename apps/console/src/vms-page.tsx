@@ -1,6 +1,7 @@
 /** The VMs page: the live list with search and filters, the create form, and per-VM actions. */
 import { useComputed, useSignal } from '@preact/signals';
-import { age, labelPairs } from './format';
+import { ago } from './clock';
+import { labelPairs } from './format';
 import { vmHref } from './router';
 import { can, rolesKnown } from './session';
 import type { Vm } from './types';
@@ -191,7 +192,7 @@ function VmRow({ vm, writable }: { vm: Vm; writable: boolean }) {
       </td>
       <td data-label="Age">
         <time dateTime={vm.createdAt} title={vm.createdAt}>
-          {age(vm.createdAt)}
+          {ago(vm.createdAt)}
         </time>
       </td>
       <td data-label="Restarts">{vm.restart_count}</td>

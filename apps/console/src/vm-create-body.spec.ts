@@ -1,0 +1,73 @@
+import { describe, expect, it } from '@jest/globals';
+import { EMPTY_DRAFT, toCreateBody, type Draft } from './vm-create-body';
+
+const draft = (fields: Partial<Draft>): Draft => ({ ...EMPTY_DRAFT, name: 'v1', image: 'any', ...fields });
+
+describe('the create form body', () => {
+  it("sends the defaults as Orchard's fields, leaving empty numbers to the API", () => {
+    expect(toCreateBody(draft({ name: ' v1 ', image: ' ghcr.io/x:1 ' }))).toEqual({
+      name: 'v1',
+      image: 'ghcr.io/x:1',
+      imagePullPolicy: 'IfNotPresent',
+      headless: true,
+      nested: false,
+      suspendable: false,
+      restart_policy: 'Never',
+    });
+  });
+
+  it('sends every field that was filled in', () => {
+    const body = toCreateBody(
+      draft({
+        cpu: '4',
+        memory: '8192',
+        diskSize: '60',
+        imagePullPolicy: 'Always',
+        network: 'bridged',
+        bridged: 'en0',
+        headless: false,
+        nested: true,
+        suspendable: true,
+        restartPolicy: 'OnFailure',
+        username: 'ci',
+        password: 'secret',
+        labels: 'team=ios',
+        resources: 'gpu=1',
+        hostDirs: 'cache:/var/cache:ro\nsrc:https://example.invalid/src.tar.gz',
+        startupScript: 'echo hi',
+      }),
+    );
+    expect(body).toEqual({
+      name: 'v1',
+      image: 'any',
+      cpu: 4,
+      memory: 8192,
+      diskSize: 60,
+      imagePullPolicy: 'Always',
+      'net-bridged': 'en0',
+      headless: false,
+      nested: true,
+      suspendable: true,
+      restart_policy: 'OnFailure',
+      username: 'ci',
+      password: 'secret',
+      labels: { team: 'ios' },
+      resources: { gpu: 1 },
+      hostDirs: [
+        { name: 'cache', path: '/var/cache', ro: true },
+        { name: 'src', path: 'https://example.invalid/src.tar.gz', ro: false },
+      ],
+      startup_script: { script_content: 'echo hi' },
+    });
+    expect(toCreateBody(draft({ network: 'softnet' }))['net-softnet']).toBe(true);
+  });
+
+  it('leaves range checks to the API (its 400 names the field) but refuses what is not a number at all', () => {
+    expect(toCreateBody(draft({ cpu: '-1' })).cpu).toBe(-1);
+    expect(() => toCreateBody(draft({ memory: '8 GB' }))).toThrow('Memory: "8 GB" is not a whole number');
+    expect(() => toCreateBody(draft({ resources: 'gpu=lots' }))).toThrow('Resources gpu: "lots" is not a whole number');
+    expect(() => toCreateBody(draft({ resources: 'gpu=' }))).toThrow('Resources: gpu needs an amount');
+    expect(() => toCreateBody(draft({ hostDirs: 'cache' }))).toThrow('Host directories: "cache" is not NAME:PATH[:ro]');
+    expect(() => toCreateBody(draft({ labels: 'ios' }))).toThrow('Labels: "ios" is not KEY=VALUE');
+  });
+});
