@@ -12,13 +12,14 @@ class FakeTable {
     return Promise.resolve(
       this.rows
         .filter((row) => range.after === undefined || row.name > range.after)
+        .filter((row) => range.through === undefined || row.name <= range.through)
         .slice(0, rows)
         .map((row) => ({ ...row, document: knownSet.has(row.key) ? null : row.document })),
     );
   };
 }
 
-async function listAll(cache: VmListCache, table: FakeTable, rows = 2): Promise<string> {
+async function listAll(cache: VmListCache, table: FakeTable, rows = 2, chunks: Buffer[] = []): Promise<string> {
   const reader = new VmListReader(cache, table.read, {});
   const pieces: string[] = [];
   let after: string | undefined;
@@ -28,8 +29,9 @@ async function listAll(cache: VmListCache, table: FakeTable, rows = 2): Promise<
       break;
     }
     pieces.push(chunk.json.toString('utf8'));
+    chunks.push(chunk.json);
     after = chunk.last;
-    if (chunk.count < rows) {
+    if (!(chunk.more ?? chunk.count >= rows)) {
       break;
     }
   }
@@ -51,14 +53,26 @@ describe('VM list cache', () => {
     expect(await listAll(cache, table)).toBe(expected());
     expect(table.offered.every((known) => known.length === 0)).toBe(true);
 
+    // Along the chunks of the last list: where nothing changed, the very same bytes are sent again.
     table.offered.length = 0;
-    expect(await listAll(cache, table)).toBe(expected());
-    expect(table.offered[0]).toEqual(['1.1', '2.1', '3.1']);
+    const first: Buffer[] = [];
+    expect(await listAll(cache, table, 2, first)).toBe(expected());
+    expect(table.offered.slice(0, 3)).toEqual([['1.1', '2.1'], ['3.1', '4.1'], ['5.1']]);
+    const again: Buffer[] = [];
+    expect(await listAll(cache, table, 2, again)).toBe(expected());
+    expect(again.slice(0, 3).every((chunk, i) => chunk === first[i])).toBe(true);
 
-    // A change, a deletion and a new VM: each read still returns what the table holds now.
-    table.rows = [vm('a', 1), vm('b', 9, ',"changed":true'), vm('bb', 10), vm('d', 4), vm('e', 5)];
+    // A change, a deletion and new VMs (one sorting last): each read still returns what the table holds now, and only
+    // the chunks they fall in are built anew.
+    table.rows = [vm('a', 1), vm('b', 9, ',"changed":true'), vm('d', 4), vm('da', 10), vm('e', 5), vm('f', 11)];
+    const changed: Buffer[] = [];
+    expect(await listAll(cache, table, 2, changed)).toBe(expected());
+    expect(changed[0]).not.toBe(again[0]);
     expect(await listAll(cache, table)).toBe(expected());
+    table.rows = [vm('e', 5)];
     expect(await listAll(cache, table)).toBe(expected());
+    table.rows = [];
+    expect(await listAll(cache, table)).toBe('');
   });
 
   it('becomes the cache only from a whole list read to its end', async () => {

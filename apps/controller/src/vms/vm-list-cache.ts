@@ -81,17 +81,60 @@ export class VmListReader {
   }
 
   async read(range: VmListRange, rows: number): Promise<VmListChunk | undefined> {
+    // Along the chunks of the last whole list while there are any: each read covers the names one of them covered, so
+    // that where nothing changed the chunk is that chunk again, sent as it is (no copy, no new buffer); a VM created or
+    // deleted changes only the chunk its name falls in. Pages (`through`) read by count.
+    let from = this.next;
+    while (range.through === undefined && from !== undefined && from < this.fleet.listed.length) {
+      const to = this.spanEnd(from);
+      const span = this.fleet.listed.slice(from, to + 1);
+      const known = new Map(span.map((vm, i) => [vm.key, from! + i]));
+      const limit = span.length + rows;
+      const found = await this.readRows({ ...range, through: span[span.length - 1].name }, limit, [...known.keys()]);
+      // More VMs than the span and a chunk: go on by count from here.
+      this.next = found.length >= limit ? undefined : to + 1;
+      if (found.length > 0) {
+        return { ...this.chunk(found, known, span), more: true };
+      }
+      range = { ...range, after: span[span.length - 1].name };
+      from = this.next;
+    }
     const known = this.expected(rows);
     const found = await this.readRows(range, rows, [...known.keys()]);
+    const chunk = found.length === 0 ? undefined : this.chunk(found, known);
+    let furthest: number | undefined;
+    for (const row of found) {
+      const place = row.document === null ? known.get(row.key) : undefined;
+      furthest = place === undefined ? furthest : Math.max(furthest ?? place, place);
+    }
+    if (furthest === undefined && found.length > 0) {
+      furthest = this.fleet.placeOf(found[found.length - 1].name);
+    }
+    this.next = furthest === undefined ? undefined : furthest + 1;
+    if (found.length < rows && this.seen) {
+      this.cache.replace(this.seen);
+    }
+    return chunk;
+  }
+
+  /**
+   * The chunk of `found`: the old chunk itself when `found` is exactly the documents of `span` (a whole chunk of the last
+   * list), else one new buffer built from the bytes held and the texts read.
+   */
+  private chunk(found: VmListRow[], known: ReadonlyMap<string, number>, span?: readonly VmListed[]): VmListChunk {
+    const last = found[found.length - 1].name;
+    if (span && this.isWholeChunk(found, known, span)) {
+      this.seen?.push(...span);
+      return { json: span[0].chunk, last, count: found.length };
+    }
     const sources = found.map((row) => (row.document === null ? this.knownSource(known, row) : undefined));
-    let length = Math.max(found.length - 1, 0);
+    let length = found.length - 1;
     for (const [i, row] of found.entries()) {
       const source = sources[i];
       length += source ? source.end - source.start : Buffer.byteLength(row.document!, 'utf8');
     }
     const json = Buffer.allocUnsafe(length);
     let at = 0;
-    let furthest: number | undefined;
     // A run of documents to copy at once: `run.chunk[run.start, run.end)` goes to `json` at `runAt`.
     let run: VmListed | undefined;
     let runAt = 0;
@@ -116,7 +159,6 @@ export class VmListReader {
           runAt = at;
         }
         at += source.end - source.start;
-        furthest = Math.max(furthest ?? 0, known.get(row.key)!);
       } else {
         flush();
         at += json.write(row.document!, at, 'utf8');
@@ -124,14 +166,31 @@ export class VmListReader {
       this.seen?.push({ name: row.name, key: row.key, chunk: json, start, end: at });
     }
     flush();
-    if (furthest === undefined && found.length > 0) {
-      furthest = this.fleet.placeOf(found[found.length - 1].name);
+    return { json, last, count: found.length };
+  }
+
+  private isWholeChunk(found: VmListRow[], known: ReadonlyMap<string, number>, span: readonly VmListed[]): boolean {
+    const first = span[0];
+    const last = span[span.length - 1];
+    if (found.length !== span.length || first.start !== 0 || last.end !== first.chunk.length) {
+      return false;
     }
-    this.next = furthest === undefined ? undefined : furthest + 1;
-    if (found.length < rows && this.seen) {
-      this.cache.replace(this.seen);
+    const from = known.get(first.key);
+    return found.every((row, i) => row.document === null && known.get(row.key) === from! + i);
+  }
+
+  /** The last of the documents from `from` on that were sent in one piece of one chunk. */
+  private spanEnd(from: number): number {
+    const listed = this.fleet.listed;
+    let to = from;
+    while (
+      to + 1 < listed.length &&
+      listed[to + 1].chunk === listed[from].chunk &&
+      listed[to + 1].start === listed[to].end + 1
+    ) {
+      to++;
     }
-    return found.length === 0 ? undefined : { json, last: found[found.length - 1].name, count: found.length };
+    return to;
   }
 
   /** The keys of the documents the last whole list had from where this chunk should start, with their places. */

@@ -62,7 +62,8 @@ export function decodeVmListCursor(cursor: string): string | undefined {
 
 /**
  * The chunks of `range` from `first` (read with `firstRows`) on. The next chunk is read while the current one is being
- * sent, so that the database and the connection work at the same time; a chunk shorter than asked is the last.
+ * sent, so that the database and the connection work at the same time; a chunk shorter than asked is the last, unless
+ * it says otherwise (`more`).
  */
 export async function* chunksAfter(
   read: (range: VmListRange, rows: number) => Promise<VmListChunk | undefined>,
@@ -73,7 +74,8 @@ export async function* chunksAfter(
   let chunk = first;
   let asked = firstRows;
   while (chunk) {
-    const next = chunk.count < asked ? undefined : read({ ...range, after: chunk.last }, CHUNK_ROWS);
+    const more = chunk.more ?? chunk.count >= asked;
+    const next = more ? read({ ...range, after: chunk.last }, CHUNK_ROWS) : undefined;
     // Awaited below; a client gone meanwhile leaves it unawaited, and its failure then concerns nobody.
     next?.catch(() => undefined);
     yield chunk.json;

@@ -99,6 +99,8 @@ export interface VmListChunk {
   /** Name of the last VM of the chunk. */
   last: string;
   count: number;
+  /** Whether more may follow; when unset, more may follow when the chunk has all the rows asked for. */
+  more?: boolean;
 }
 
 /** A VM of a list read row by row (vm-list-cache.ts). */
