@@ -143,6 +143,7 @@ function ShellView({ vm, creds, onRestart }: ShellViewProps) {
           class="btn btn-small"
           disabled={!selected.value}
           title="Copy the selection (Ctrl+Shift+C)"
+          onMouseDown={keepTerminalFocus}
           onClick={() => term.current && copySelection(term.current)}
         >
           Copy
@@ -153,6 +154,7 @@ function ShellView({ vm, creds, onRestart }: ShellViewProps) {
             class="btn btn-small"
             disabled={ended}
             title="Paste the clipboard (Ctrl+Shift+V)"
+            onMouseDown={keepTerminalFocus}
             onClick={() => {
               const terminal = term.current;
               if (terminal) {
@@ -187,6 +189,14 @@ function ShellView({ vm, creds, onRestart }: ShellViewProps) {
       <div class="terminal-host" ref={host} data-state={current.kind} />
     </div>
   );
+}
+
+/**
+ * The Copy and Paste buttons do not take the focus from the terminal: the next key goes to the shell (an Enter right
+ * after a click would otherwise press the button again).
+ */
+function keepTerminalFocus(event: MouseEvent): void {
+  event.preventDefault();
 }
 
 function StateLine({ state }: { state: ShellState }) {

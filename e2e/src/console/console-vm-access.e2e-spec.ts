@@ -147,6 +147,32 @@ describe('console: terminal, screen and ports of a VM', () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  it("copies the terminal's selection with Ctrl+Shift+C and pastes the clipboard with the Paste button", async () => {
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cluster.url });
+    await page.goto(cluster.consoleUrl(`#/vms/${VM}/terminal`));
+    await page.waitForSelector('.terminal-state-connected');
+    await typeLine(page, 'echo copy-$((3*3))');
+    await waitForLines(page, 'the line to copy', /^copy-9$/);
+    const row = page.locator('.terminal-host .xterm-rows > div', { hasText: /^\s*copy-9\s*$/ }).first();
+    const box = (await row.boundingBox())!;
+    await page.mouse.dblclick(box.x + 10, box.y + box.height / 2);
+    await page.keyboard.press('Control+Shift+KeyC');
+    expect(await waitFor('the copied text', () => page.evaluate(() => navigator.clipboard.readText()))).toBe('copy-9');
+
+    await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((2+3))'));
+    await page.getByRole('button', { name: 'Paste' }).click();
+    // The paste reads the clipboard asynchronously: Enter only once the text is on the command line.
+    await waitFor(
+      'the pasted text',
+      // (the prompt is long: the command line may wrap onto the next row)
+      async () => (await terminalText(page)).replace(/\n/g, '').includes('echo pasted-$((2+3))'),
+      10_000,
+      100,
+    );
+    await page.keyboard.press('Enter');
+    await waitForLines(page, 'the pasted command ran', /^pasted-5$/);
+  });
+
   it("shows the VM's screen from its VNC server", async () => {
     await page.goto(cluster.consoleUrl(`#/vms/${VM}/screen`));
     // On failure the state line says why (e.g. what the tunnel to port 5900 ended with).
