@@ -199,17 +199,23 @@ function keepTerminalFocus(event: MouseEvent): void {
   event.preventDefault();
 }
 
+/** A reason as a sentence: capitalised, with a full stop. */
+function asSentence(text: string): string {
+  const capitalised = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(capitalised) ? capitalised : `${capitalised}.`;
+}
+
 function StateLine({ state }: { state: ShellState }) {
   let text: string;
   switch (state.kind) {
     case 'connecting':
-      text = state.problem ? `Connecting… (${state.problem})` : 'Connecting…';
+      text = state.problem ? `${asSentence(state.problem)} Retrying…` : 'Connecting…';
       break;
     case 'connected':
       text = 'Connected';
       break;
     case 'reconnecting':
-      text = `Reconnecting… (${state.reason}; attempt ${state.attempt})`;
+      text = `Reconnecting (attempt ${state.attempt})… ${asSentence(state.reason)}`;
       break;
     case 'exited':
       text = `The shell exited with code ${state.code}.`;

@@ -1,7 +1,7 @@
 import { waitFor } from '@grove/testing';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, screenshot, type TestBrowser } from '../test-support/browser';
-import { startConsoleCluster, type ConsoleCluster } from '../test-support/console-cluster';
+import { startConsoleCluster, type ConsoleAccount, type ConsoleCluster } from '../test-support/console-cluster';
 
 // Issue 16: a running VM's Terminal (exec WebSocket), Screen (noVNC through the port-forward WebSocket to port 5900)
 // and Ports (preview of an HTTP port) tabs in a real browser against a two-worker synthetic cluster.
@@ -32,11 +32,11 @@ function waitForLines(page: Page, what: string, pattern: RegExp, nth = 1): Promi
   );
 }
 
-/** Signs in through the console's form and waits for the VM list. */
-async function signIn(page: Page, cluster: ConsoleCluster): Promise<void> {
+/** Signs in through the console's form (as bootstrap-admin unless told) and waits for the VM list. */
+async function signIn(page: Page, cluster: ConsoleCluster, account: ConsoleAccount = cluster.admin): Promise<void> {
   await page.goto(cluster.consoleUrl());
-  await page.fill('#signin-name', cluster.admin.name);
-  await page.fill('#signin-token', cluster.admin.token);
+  await page.fill('#signin-name', account.name);
+  await page.fill('#signin-token', account.token);
   await page.click('button[type=submit]');
   await page.waitForSelector('text=Sign out');
 }
@@ -211,5 +211,38 @@ describe('console: terminal, screen and ports of a VM', () => {
     await screenshot(page, 'vm-ports');
     await screenshot(preview, 'vm-port-80-preview');
     await preview.close();
+  });
+
+  it('tells an account without compute:connect that it cannot open the terminal or the screen', async () => {
+    const reader = await cluster.createAccount('access-reader', ['compute:read']);
+    const readerPage = await browser.newPage();
+    await signIn(readerPage, cluster, reader);
+    await readerPage.goto(cluster.consoleUrl(`#/vms/${VM}/terminal`));
+    await readerPage.getByText('This account cannot open a terminal: it needs the role compute:connect').waitFor();
+    expect(await readerPage.locator('.terminal-host').count()).toBe(0);
+    await readerPage.goto(cluster.consoleUrl(`#/vms/${VM}/screen`));
+    await readerPage.getByText('This account cannot see the screen').waitFor();
+    await readerPage.goto(cluster.consoleUrl(`#/vms/${VM}/ports`));
+    await readerPage.waitForSelector('.ports-table');
+    expect(await readerPage.getByRole('button', { name: 'Preview' }).count()).toBe(0);
+  });
+
+  // Last: it kills the VM's worker.
+  it("says so when the VM's worker is gone", async () => {
+    await page.goto(cluster.consoleUrl(`#/vms/${VM}/terminal`));
+    await page.waitForSelector('.terminal-state-connected');
+    const { worker } = await cluster.client.vms.get(VM);
+    await cluster.workers[cluster.workerNames.indexOf(worker)].stop('SIGKILL');
+    // The running shell ends with the controller's message; a new one cannot start, and the page says why.
+    await page.waitForSelector('.terminal-state-failed', { timeout: 20_000 });
+    await page.getByRole('button', { name: 'Start a new shell' }).click();
+    const state = page.locator('.terminal-state');
+    await waitFor(
+      'the unreachable worker named',
+      async () => (await state.innerText()).includes(`The worker ${worker} is unreachable`),
+      40_000,
+      250,
+    );
+    await screenshot(page, 'vm-terminal-worker-gone');
   });
 });
