@@ -161,10 +161,10 @@ describe('port-forward through worker tunnels', () => {
   });
 
   it('closes the WebSocket with the reason when the VM port is closed', async () => {
-    const ws = await client.vms.portForward(vm.name, { port: 5900 });
+    const ws = await client.vms.portForward(vm.name, { port: 5901 });
     const { code, reason } = await closed(ws);
     expect(code).toBe(1011);
-    expect(reason).toMatch(/5900/);
+    expect(reason).toMatch(/5901/);
   });
 
   it('streams through a duplex adapter and records an audit event', async () => {
@@ -175,12 +175,12 @@ describe('port-forward through worker tunnels', () => {
     expect(back.toString()).toBe('hello');
     stream.end();
     await closed(ws);
-    await closed(await client.vms.portForward(vm.name, { port: 5900 }));
+    await closed(await client.vms.portForward(vm.name, { port: 5901 }));
     const audit = await waitFor(
       'the audit events',
       async () => {
         const events = (await client.vms.allEvents(vm.name)).filter((e) => e.kind === 'audit');
-        return events.some((e) => e.payload.includes('"port":5900')) ? events : undefined;
+        return events.some((e) => e.payload.includes('"port":5901')) ? events : undefined;
       },
       5_000,
       50,
@@ -200,7 +200,7 @@ describe('port-forward through worker tunnels', () => {
     );
     // A refused port is recorded with the reason.
     expect(records).toContainEqual(
-      expect.objectContaining({ port: 5900, result: 'error', error: expect.stringContaining('5900') }),
+      expect.objectContaining({ port: 5901, result: 'error', error: expect.stringContaining('5901') }),
     );
   });
 });

@@ -257,7 +257,7 @@ describe('SyntheticRuntime', () => {
       const runtime = await newRuntime();
       const { name } = await boot(runtime);
       await expect(runtime.connect(name, 5901, signal)).rejects.toThrow(
-        `the synthetic VM "${name}" serves only ports 22 (SSH), 7 (echo), 80 (HTTP) and 5900 (VNC), not 5901`,
+        `port 5901 of the synthetic VM "${name}" is closed: it serves 22 (SSH), 7 (echo), 80 (HTTP) and 5900 (VNC)`,
       );
       await runtime.stop(name, 30);
       await expect(runtime.connect(name, 22, signal)).rejects.toThrow(/not running/);

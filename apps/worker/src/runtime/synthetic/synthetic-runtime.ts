@@ -335,7 +335,8 @@ export class SyntheticRuntime implements VmRuntime {
     if (local === undefined) {
       return Promise.reject(
         new RuntimeError(
-          `the synthetic VM "${onDiskName}" serves only ports 22 (SSH), 7 (echo), 80 (HTTP) and 5900 (VNC), not ${port}`,
+          // The port first: a WebSocket close reason keeps only 123 bytes of this.
+          `port ${port} of the synthetic VM "${onDiskName}" is closed: it serves 22 (SSH), 7 (echo), 80 (HTTP) and 5900 (VNC)`,
         ),
       );
     }
