@@ -46,10 +46,12 @@ export {
   encodeTunnelFrame,
   TUNNEL_MAX_DATA_BYTES,
   WORKER_CAPABILITY_TUNNEL_GUEST_AGENT,
+  type TunnelFrame,
+  type TunnelTargetKind,
+} from './tunnel-frames';
+export {
   replicaServiceClient,
   replicaServiceDefinition,
   workerServiceClient,
   workerServiceDefinition,
-  type TunnelFrame,
-  type TunnelTargetKind,
-} from './tunnel-frames';
+} from './tunnel-frames-grpc';

@@ -1,11 +1,3 @@
-import {
-  makeClientConstructor,
-  type MethodDefinition,
-  type ServiceClientConstructor,
-  type ServiceDefinition,
-} from '@grpc/grpc-js';
-import { loadReplicaProtocol, loadWorkerProtocol } from './worker-protocol';
-
 /**
  * A frame of a `Tunnel` stream (worker.proto `TunnelFrame`), as the code handles it. The wire format is exactly the
  * protobuf encoding of the message, written and read by hand here: tunnel data is the hot path, and a generic
@@ -215,6 +207,13 @@ function message(field: number, body: Buffer): Buffer {
   const { buf, offset } = lenField(field, body.length);
   body.copy(buf, offset);
   return buf;
+}
+
+/** The field header of a data frame carrying `length` bytes: the frame's encoding is this header, then the data. */
+export function dataFrameHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(1 + varintLength(length));
+  writeVarint(header, writeVarint(header, 0, (DATA << 3) | LEN), length);
+  return header;
 }
 
 /** Encodes a frame into its protobuf bytes. */
@@ -602,52 +601,4 @@ export function decodeTunnelFrame(buf: Buffer): TunnelFrame | undefined {
     }
   }
   return frame;
-}
-
-/**
- * The WorkerService as grpc-js needs it: `Session` with the generated protobuf codec, `Tunnel` with the hand-written
- * frame codec above (the same bytes protobuf would produce; worker-protocol.spec.ts checks that).
- */
-export function workerServiceDefinition(): ServiceDefinition {
-  const generated = loadWorkerProtocol().grove.worker.v1.WorkerService.service;
-  const tunnel = generated.Tunnel as MethodDefinition<unknown, unknown>;
-  return {
-    ...generated,
-    Tunnel: {
-      ...tunnel,
-      requestSerialize: encodeTunnelFrame as (value: unknown) => Buffer,
-      requestDeserialize: decodeTunnelFrame,
-      responseSerialize: encodeTunnelFrame as (value: unknown) => Buffer,
-      responseDeserialize: decodeTunnelFrame,
-    },
-  };
-}
-
-/** A grpc-js client class of the WorkerService with the tunnel codec. */
-export function workerServiceClient(): ServiceClientConstructor {
-  return makeClientConstructor(workerServiceDefinition(), 'grove.worker.v1.WorkerService');
-}
-
-/**
- * The gRPC service definition of the ReplicaService (controller replicas relaying sessions to each other), with the
- * tunnel codec on Relay: the frames cross the extra hop exactly as the worker sent them.
- */
-export function replicaServiceDefinition(): ServiceDefinition {
-  const generated = loadReplicaProtocol().grove.controller.v1.ReplicaService.service;
-  const relay = generated.Relay as MethodDefinition<unknown, unknown>;
-  return {
-    ...generated,
-    Relay: {
-      ...relay,
-      requestSerialize: encodeTunnelFrame as (value: unknown) => Buffer,
-      requestDeserialize: decodeTunnelFrame,
-      responseSerialize: encodeTunnelFrame as (value: unknown) => Buffer,
-      responseDeserialize: decodeTunnelFrame,
-    },
-  };
-}
-
-/** A grpc-js client class of the ReplicaService with the tunnel codec. */
-export function replicaServiceClient(): ServiceClientConstructor {
-  return makeClientConstructor(replicaServiceDefinition(), 'grove.controller.v1.ReplicaService');
 }
