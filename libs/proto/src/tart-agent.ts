@@ -97,11 +97,17 @@ export interface TartAgentProtocol {
   Agent: (new (...args: ConstructorParameters<typeof Client>) => TartAgentClient) & { service: ServiceDefinition };
 }
 
+let loadedTartAgentProtocol: TartAgentProtocol | undefined;
+
 /**
  * Loads the agent protocol. Numbers stay numbers (`longs: Number`), field names keep their snake_case, every field has
  * its default and each oneof reports its case in `type`.
  */
 export function loadTartAgentProtocol(): TartAgentProtocol {
-  const definition = loadSync(TART_AGENT_PROTO, { keepCase: true, longs: Number, defaults: true, oneofs: true });
-  return loadPackageDefinition(definition) as unknown as TartAgentProtocol;
+  // Parsed once per process: the synthetic runtime serves the agent in every VM it boots, and parsing the .proto took
+  // a fifth of a synthetic worker's CPU while it started VMs (issue 13). The definition is only read.
+  loadedTartAgentProtocol ??= loadPackageDefinition(
+    loadSync(TART_AGENT_PROTO, { keepCase: true, longs: Number, defaults: true, oneofs: true }),
+  ) as unknown as TartAgentProtocol;
+  return loadedTartAgentProtocol;
 }

@@ -117,11 +117,17 @@ export class Reconciler {
       remote.map((vm) => [vm.localName, vm] as const),
       [...this.vms].map(([name, vm]) => [name, vm.view()] as const),
     );
-    for (const planned of planSync(pairs)) {
-      if (this.closed) {
-        return;
-      }
-      await this.execute(planned);
+    if (this.closed) {
+      return;
+    }
+    // Each action concerns one VM, and most of them wait (a state report for the controller, a listener): they run side
+    // by side, so that a pass over several VMs that changed costs one round trip to the controller rather than one per
+    // VM, and a VM that boots meanwhile waits less for the next pass (issue 13: create → running, 8 at a time). A
+    // failure is reported once the others are done.
+    const outcomes = await Promise.allSettled(planSync(pairs).map((planned) => this.execute(planned)));
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) {
+      throw failed.reason;
     }
   }
 
