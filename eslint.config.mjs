@@ -74,6 +74,13 @@ export default tseslint.config(
     rules: SOURCE_RULES,
   },
   {
+    // The console's browser tests run code in the page (page.evaluate): their program has the DOM library.
+    files: ['e2e/src/console/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './e2e/src/console/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'libs/testing/**/*.ts', '**/test-support/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': ['error', { allow: [], depConstraints: boundaries(true) }],
