@@ -1,7 +1,7 @@
 import RFB, { type RfbCredentials } from '@novnc/novnc';
 import { seg, wsProtocols, wsUrl, type Credentials } from '../api';
 import { findObstacle } from '../terminal/reachability';
-import { describeClose } from '../terminal/shell-session';
+import { describeClose } from '../terminal/exec-frames';
 
 /** The VM port its screen is served on (Tart VMs' Screen Sharing, the synthetic runtime's RFB server). */
 export const VNC_PORT = 5900;

@@ -60,3 +60,14 @@ export const LOGIN_SHELL_COMMAND = [
   '[ -x "$s" ] || s=/bin/sh',
   'exec "$s" -l',
 ].join('; ');
+
+/**
+ * A close event in words: 1006 is what a browser reports for a refused handshake and for a cut connection, 1005 for a
+ * close without a status (the page's own, or a proxy's).
+ */
+export function describeClose(event: Pick<CloseEvent, 'code' | 'reason'>): string {
+  if (event.code === 1006 || (event.code === 1005 && event.reason === '')) {
+    return 'the connection dropped';
+  }
+  return event.reason !== '' ? event.reason : `closed with code ${event.code}`;
+}

@@ -185,6 +185,25 @@ describe('ShellSession', () => {
     expect(t.states[t.states.length - 1]).toMatchObject({ kind: 'failed', canRetry: false });
   });
 
+  it('probes a silent connection and reattaches when the probe goes unanswered', () => {
+    const t = startShell();
+    const first = t.last();
+    first.open();
+    first.receive({ type: 'no_more_history', watermark: 0 });
+    jest.advanceTimersByTime(16_000);
+    expect(first.sent[first.sent.length - 1]).toEqual({ type: 'history', watermark: 0 });
+    // Answered: the connection stays.
+    first.receive({ type: 'no_more_history', watermark: 0 });
+    jest.advanceTimersByTime(12_000);
+    expect(t.sockets).toHaveLength(1);
+    // The next probe goes unanswered: the socket is left and a new one attaches.
+    jest.advanceTimersByTime(16_000);
+    expect(first.readyState).toBe(3);
+    expect(t.states).toContainEqual({ kind: 'reconnecting', attempt: 1, reason: 'the connection stopped answering' });
+    expect(t.sockets).toHaveLength(2);
+    expect(t.last().query.get('command')).toBeNull();
+  });
+
   it('closes the session when disposed', () => {
     const t = startShell();
     const first = t.last();

@@ -1,5 +1,6 @@
 import type { ExecFrame, ExecTerminal } from '@grove/resources';
-import { base64ToBytes, bytesToBase64, parseFrame } from './exec-frames';
+import { base64ToBytes, bytesToBase64, describeClose, parseFrame } from './exec-frames';
+import { Liveness } from './liveness';
 
 /** Where a shell session stands, as the terminal shows it. */
 export type ShellState =
@@ -56,6 +57,7 @@ const PENDING_INPUT_LIMIT = 64 * 1024;
  */
 export class ShellSession {
   private ws: WebSocket | undefined;
+  private liveness: Liveness | undefined;
   private created = false;
   private delivered = 0;
   private acked = 0;
@@ -119,6 +121,7 @@ export class ShellSession {
     this.ended = true;
     clearTimeout(this.ackTimer);
     clearTimeout(this.retryTimer);
+    this.liveness?.stop();
     const ws = this.ws;
     this.ws = undefined;
     if (ws) {
@@ -178,16 +181,31 @@ export class ShellSession {
       this.send({ type: 'history', watermark: this.delivered });
       this.resize();
       this.flushInput();
+      this.liveness = new Liveness({
+        // `history` from what was shown is answered by `no_more_history` (and repeats nothing).
+        probe: () => this.send({ type: 'history', watermark: this.delivered }),
+        dead: () => this.abandon(ws, 'the connection stopped answering'),
+      });
+      this.liveness.start();
     };
-    ws.onmessage = (event: MessageEvent) => this.onMessage(event.data);
-    ws.onclose = (event: CloseEvent) => {
-      this.detachListeners(ws);
-      if (this.ws !== ws || this.ended) {
-        return;
-      }
-      this.ws = undefined;
-      this.lost(opened, describeClose(event));
+    ws.onmessage = (event: MessageEvent) => {
+      this.liveness?.heard();
+      this.onMessage(event.data);
     };
+    ws.onclose = (event: CloseEvent) => this.abandon(ws, describeClose(event), opened);
+  }
+
+  /** Leaves a socket that closed (or stopped answering) and, unless the shell ended, reattaches. */
+  private abandon(ws: WebSocket, reason: string, opened = true): void {
+    this.detachListeners(ws);
+    if (this.ws !== ws || this.ended) {
+      return;
+    }
+    this.liveness?.stop();
+    this.liveness = undefined;
+    this.ws = undefined;
+    ws.close();
+    this.lost(opened, reason);
   }
 
   private detachListeners(ws: WebSocket): void {
@@ -388,15 +406,4 @@ export class ShellSession {
 
 function sameSize(a: ExecTerminal, b: ExecTerminal | undefined): boolean {
   return b !== undefined && a.rows === b.rows && a.cols === b.cols;
-}
-
-/**
- * A close event in words: 1006 is what a browser reports for a refused handshake and for a cut connection, 1005 for a
- * close without a status (the page's own, or a proxy's).
- */
-export function describeClose(event: Pick<CloseEvent, 'code' | 'reason'>): string {
-  if (event.code === 1006 || (event.code === 1005 && event.reason === '')) {
-    return 'the connection dropped';
-  }
-  return event.reason !== '' ? event.reason : `closed with code ${event.code}`;
 }
