@@ -73,7 +73,8 @@ export async function streamFleetWatch(
         announced.set(vm.name, { uid: vm.uid, version: vm.version });
         flowing = send({ type: 'ADDED', object: vm }) && flowing;
       }
-      // The next chunk is read once the client took this one: a slow client holds one chunk, not the fleet.
+      // More is asked for once the client took this chunk (the list reads one ahead): a slow client holds about
+      // two chunks, not the fleet.
       if (!flowing && open()) {
         await Promise.race([once(raw, 'drain'), once(raw, 'close')]);
       }
