@@ -12,7 +12,7 @@ import { vmHref } from './router';
 import { can, credentials } from './session';
 import type { Vm, Worker } from './types';
 import { ListState } from './vms-page';
-import { useVmList, vms } from './vm-store';
+import { useVmList, vmListState, vms } from './vm-store';
 
 /** `GET /v1/status`'s view of a worker (libs/resources WorkerStatus). */
 interface WorkerStatus {
@@ -85,12 +85,14 @@ export function FleetPage() {
   const list = workers.value;
   const all = [...vms.value.values()];
   const unassigned = all.filter((vm) => !vm.worker);
+  const listState = vmListState.value;
   return (
     <section aria-labelledby="fleet-title">
       <h1 id="fleet-title">
         Fleet <span class="muted">({list?.length ?? 0} workers)</span>
+        {(listState === 'live' || listState === 'connecting') && <ListState />}
       </h1>
-      <ListState />
+      {listState !== 'live' && listState !== 'connecting' && <ListState />}
       {list === undefined ? (
         <p class="muted">Loading…</p>
       ) : list.length === 0 ? (
