@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { vmLocalName, type Vm } from '@grove/resources';
+import { waitFor } from '@grove/testing';
 import { setupReconciler as setup } from '../test-support/fake-controller';
 
 const running = (vm: Vm) => vm.conditions.find((c) => c.type === 'running')?.state === 'true';
@@ -24,6 +25,24 @@ describe('Reconciler', () => {
     });
     // Every report names the incarnation, so that the controller can drop stale ones.
     expect(controller.reports.every(({ report }) => report.uid === vm.uid && report.restart_count === 0)).toBe(true);
+    await reconciler.close();
+  });
+
+  it('reports a VM running from the list it read to create it, and reads the list again when asked to', async () => {
+    const { controller, reconciler } = setup();
+    controller.place({ name: 'once' });
+    await reconciler.requestSync();
+    // The VM's own changes (cloned, booted) ask for the passes that report it, from the list already read.
+    await waitFor('running', () => Promise.resolve(controller.get('once').status === 'running'));
+    expect(controller.lists).toBe(1);
+    // What the controller changes reaches the worker through a fresh read (SyncVms, the poll).
+    controller.update('once', { powerState: 'stopped', generation: 1 });
+    await reconciler.requestSync();
+    expect(controller.lists).toBe(2);
+    await waitFor('stopped', async () => {
+      await reconciler.requestSync();
+      return !running(controller.get('once'));
+    });
     await reconciler.close();
   });
 

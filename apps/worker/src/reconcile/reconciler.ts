@@ -6,6 +6,7 @@ import { planOnDiskGc } from './on-disk-name';
 import { describeSidecarChange, onlySidecarsChanged } from './sidecar-change';
 import { ownedConditions, reportChanges, type ObservedState, type VmStateReport } from './state-report';
 import { pairByOnDiskName, planSync, type PlannedSyncAction } from './transition-table';
+import { RemoteVms } from './remote-vms';
 import { VmSidecars, type VmSidecarsOptions } from './vm-sidecars';
 
 export type { VmStateReport } from './state-report';
@@ -14,8 +15,11 @@ export type { VmStateReport } from './state-report';
 export interface ControllerPort {
   /** The VMs the controller has placed on this worker. */
   listVms(workerName: string): Promise<Vm[]>;
-  /** Reports a VM's state; a VM deleted or replaced meanwhile is not an error (the next pass sees it). */
-  reportState(name: string, report: VmStateReport): Promise<void>;
+  /**
+   * Reports a VM's state and resolves to the VM as the controller stored it, or to nothing when it does not say (a VM
+   * deleted or replaced meanwhile is not an error: the next pass sees it).
+   */
+  reportState(name: string, report: VmStateReport): Promise<Vm | void>;
   appendEvents(name: string, events: VmEvent[]): Promise<void>;
 }
 
@@ -57,8 +61,11 @@ export class Reconciler {
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  /** The list of the controller's VMs a pass works from. */
+  private readonly remote: RemoteVms;
 
   constructor(private readonly options: ReconcilerOptions) {
+    this.remote = new RemoteVms(options.controller, options.workerName);
     this.sidecars = new VmSidecars({
       workerName: options.workerName,
       runtime: options.runtime,
@@ -66,7 +73,7 @@ export class Reconciler {
       endpointAddress: options.endpointAddress,
       hostProcesses: options.hostProcesses,
       hostProcessReadyTimeoutMs: options.hostProcessReadyTimeoutMs,
-      onChange: () => void this.requestSync(),
+      onChange: () => void this.requestLocalSync(),
     });
   }
 
@@ -75,8 +82,26 @@ export class Reconciler {
     return this.vms;
   }
 
-  /** Asks for a pass soon; returns the promise of the pass that will include this request. */
+  /**
+   * Asks for a pass soon that reads the controller's VMs afresh (SyncVms, the poll, a new session); returns the promise
+   * of the pass that will include this request.
+   */
   requestSync(): Promise<void> {
+    this.remote.invalidate();
+    return this.schedulePass();
+  }
+
+  /**
+   * Asks for a pass because one of this worker's VMs changed (it booted, stopped, a host process ended). Such a pass
+   * works from the list the last pass read, with the reports since as the controller answered them, rather than reading
+   * it again (issue 13: a VM's start cost two reads of the list, one to create it and one to report it running). What
+   * the controller changes meanwhile reaches the worker as SyncVms, which reads afresh, as the poll does every 5 s.
+   */
+  private requestLocalSync(): void {
+    void this.schedulePass();
+  }
+
+  private schedulePass(): Promise<void> {
     if (this.closed) {
       return Promise.resolve();
     }
@@ -105,9 +130,7 @@ export class Reconciler {
 
   /** One pass: on-disk garbage collection, then the table over every VM. */
   private async syncOnce(): Promise<void> {
-    const remote = (await this.options.controller.listVms(this.options.workerName)).filter(
-      (vm) => vm.worker === this.options.workerName,
-    );
+    const remote = await this.remote.forPass();
     if (this.closed) {
       return;
     }
@@ -250,7 +273,7 @@ export class Reconciler {
       // pass, so that it is retried at the poll's pace rather than in a tight loop.
       void collecting.then((deleted) => {
         if (deleted) {
-          void this.requestSync();
+          this.requestLocalSync();
         }
       });
       return;
@@ -264,7 +287,7 @@ export class Reconciler {
       afterRun: (managed) => this.sidecars.stopHostProcesses(managed.onDiskName),
       onStep: this.options.onVmStep,
     });
-    vm.on('change', () => void this.requestSync());
+    vm.on('change', () => this.requestLocalSync());
     this.vms.set(remote.localName, vm);
     this.options.log(`creating VM ${remote.name} as ${remote.localName} from ${remote.image}`);
     vm.create();
@@ -291,12 +314,19 @@ export class Reconciler {
   /** Sends only what differs from the controller's copy, so a steady VM costs no writes. */
   private async report(remote: Vm, wanted: ObservedState): Promise<void> {
     const changed = reportChanges(remote, wanted);
-    if (changed) {
-      await this.options.controller.reportState(remote.name, {
+    if (!changed) {
+      return;
+    }
+    let stored: Vm | void = undefined;
+    try {
+      stored = await this.options.controller.reportState(remote.name, {
         uid: remote.uid,
         restart_count: remote.restart_count,
         ...changed,
       });
+    } finally {
+      // The next pass starts from the controller's answer, or reads the list again when there was none.
+      this.remote.reported(remote, stored);
     }
   }
 

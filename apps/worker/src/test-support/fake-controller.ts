@@ -17,17 +17,21 @@ export const WORKER = 'mac-1';
 export class FakeController implements ControllerPort {
   readonly vms = new Map<string, Vm>();
   readonly reports: { name: string; report: VmStateReport }[] = [];
+  /** How many times the reconciler read the list. */
+  lists = 0;
 
   /** Runs after each `listVms` has taken its copy: what changes then reaches the reconciler only in a later pass. */
   afterList: (() => void) | undefined;
 
   listVms(): Promise<Vm[]> {
+    this.lists++;
     const copy = [...this.vms.values()].map((vm) => structuredClone(vm));
     this.afterList?.();
     return Promise.resolve(copy);
   }
 
-  reportState(name: string, report: VmStateReport): Promise<void> {
+  /** Answers the VM as stored, as `PUT /v1/vms/{name}/state` does; nothing for another incarnation (a 409 dropped). */
+  reportState(name: string, report: VmStateReport): Promise<Vm | void> {
     this.reports.push({ name, report });
     const vm = this.vms.get(name);
     if (vm && vm.uid === report.uid) {
@@ -50,6 +54,7 @@ export class FakeController implements ControllerPort {
               ? report.observedEndpoints
               : undefined,
       });
+      return Promise.resolve(structuredClone(this.vms.get(name)));
     }
     return Promise.resolve();
   }
