@@ -1,6 +1,6 @@
 /** Row and page actions on one VM: change its power state, delete it; each asks for a confirmation first. */
 import { useSignal } from '@preact/signals';
-import { useEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import { api, seg } from './api';
 import { describeError } from './errors';
 import { useFocusOnMount } from './focus';
@@ -20,7 +20,7 @@ export function VmActions({ vm, afterDelete }: { vm: Vm; afterDelete?: string })
   // After a cancelled confirmation the focus goes back to the button that asked for it.
   const buttons = useRef<HTMLDivElement>(null);
   const returnTo = useRef<Action | undefined>(undefined);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (returnTo.current && !confirming.value) {
       buttons.current?.querySelector<HTMLButtonElement>(`[data-action="${returnTo.current}"]`)?.focus();
       returnTo.current = undefined;

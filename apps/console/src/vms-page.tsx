@@ -107,6 +107,7 @@ export function VmsPage() {
           Search
           <input
             type="search"
+            aria-label="Search VMs"
             placeholder="name, image, worker, label…"
             value={f.search}
             onInput={(e) => set('search', e.currentTarget.value)}
@@ -114,7 +115,7 @@ export function VmsPage() {
         </label>
         <label>
           Status
-          <select value={f.status} onChange={(e) => set('status', e.currentTarget.value)}>
+          <select aria-label="Filter by status" value={f.status} onChange={(e) => set('status', e.currentTarget.value)}>
             <option value="">all</option>
             <option value="pending">pending</option>
             <option value="running">running</option>
@@ -123,7 +124,7 @@ export function VmsPage() {
         </label>
         <label>
           Worker
-          <select value={f.worker} onChange={(e) => set('worker', e.currentTarget.value)}>
+          <select aria-label="Filter by worker" value={f.worker} onChange={(e) => set('worker', e.currentTarget.value)}>
             <option value="">all</option>
             {workers.map((w) => (
               <option key={w} value={w}>
@@ -134,7 +135,7 @@ export function VmsPage() {
         </label>
         <label>
           Label
-          <select value={f.label} onChange={(e) => set('label', e.currentTarget.value)}>
+          <select aria-label="Filter by label" value={f.label} onChange={(e) => set('label', e.currentTarget.value)}>
             <option value="">all</option>
             {labels.map((l) => (
               <option key={l} value={l}>

@@ -126,6 +126,61 @@ describe('console: sign-in, fleet and VMs', () => {
     expect(await documentMarked(page)).toBe(true);
   });
 
+  it('drains a worker: pause, then the VMs left counted down to none; resume', async () => {
+    await cluster.client.vms.create({ name: 'fleet-drain-1', image: 'any' });
+    await waitFor(
+      'fleet-drain-1 placed',
+      async () => (await cluster.client.vms.get('fleet-drain-1')).worker || undefined,
+      30_000,
+      100,
+    );
+    const worker = (await cluster.client.vms.get('fleet-drain-1')).worker;
+    const page = await browser.newPage();
+    await signIn(page, cluster, cluster.admin);
+    await page.click('nav >> text=Fleet');
+    const card = page.locator(`[data-worker="${worker}"]`);
+    await card.locator('a', { hasText: 'fleet-drain-1' }).waitFor();
+
+    await page.click(`button[aria-label="Drain ${worker}"]`);
+    await card.locator('text=Draining: 1 VM left (fleet-drain-1)').waitFor();
+    await card.locator('.badge-paused').waitFor();
+    expect((await cluster.client.workers.get(worker)).scheduling_paused).toBe(true);
+    await screenshot(page, 'console-fleet-draining');
+
+    await cluster.client.vms.delete('fleet-drain-1');
+    await card.locator('text=Drained: no VMs left').waitFor();
+    await page.click(`button[aria-label="Resume ${worker}"]`);
+    await card.locator('.badge-online').waitFor();
+    expect((await cluster.client.workers.get(worker)).scheduling_paused).toBe(false);
+  });
+
+  it('filters the list by search text, status, worker and label', async () => {
+    await cluster.client.vms.create({ name: 'fleet-filter-a', image: 'any', labels: {} });
+    await cluster.client.vms.create({ name: 'fleet-filter-b', image: 'any', labels: { pool: 'nowhere' } });
+    const page = await browser.newPage();
+    await signIn(page, cluster, cluster.admin);
+    const names = () => page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-vm')));
+    await page.locator('tr[data-vm="fleet-filter-b"]').waitFor();
+    await page.locator('tr[data-vm="fleet-filter-a"] .badge-running').waitFor({ timeout: 30_000 });
+
+    await page.fill('input[type=search]', 'filter-a');
+    await expect(names()).resolves.toEqual(['fleet-filter-a']);
+    await page.fill('input[type=search]', '');
+    // No worker has the label: the VM waits, and says why.
+    await page.locator('select[aria-label="Filter by label"]').selectOption('pool=nowhere');
+    await expect(names()).resolves.toEqual(['fleet-filter-b']);
+    await expect(page.locator('tr[data-vm="fleet-filter-b"] .status-message').innerText()).resolves.toContain(
+      'pool=nowhere',
+    );
+    await page.locator('select[aria-label="Filter by label"]').selectOption('');
+    await page.locator('select[aria-label="Filter by status"]').selectOption('pending');
+    await expect(names()).resolves.toContain('fleet-filter-b');
+    await expect(names()).resolves.not.toContain('fleet-filter-a');
+    await screenshot(page, 'console-vms-filtered');
+    await cluster.client.vms.delete('fleet-filter-a');
+    await cluster.client.vms.delete('fleet-filter-b');
+  });
+
   it('shows a compute:read account everything but no button that changes anything', async () => {
     await cluster.client.vms.create({ name: 'fleet-read-1', image: 'any' });
     const reader = await cluster.createAccount('console-reader', ['compute:read']);
@@ -162,9 +217,10 @@ describe('console: sign-in, fleet and VMs', () => {
       await page.keyboard.press('Tab');
     }
     await page.keyboard.press('Enter');
-    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Yes, delete');
+    const focusedText = () => page.evaluate(() => document.activeElement?.textContent ?? '');
+    await waitFor('the focus on the confirmation', async () => (await focusedText()) === 'Yes, delete', 5_000, 50);
     await page.keyboard.press('Escape');
-    await expect(focused()).resolves.toBe('Delete fleet-keys-1');
+    await waitFor('the focus back on Delete', async () => (await focused()) === 'Delete fleet-keys-1', 5_000, 50);
     await page.keyboard.press('Enter');
     await page.keyboard.press('Enter');
     await page.locator('tr[data-vm="fleet-keys-1"]').waitFor({ state: 'detached' });
