@@ -183,8 +183,10 @@ function VmRow({ vm, writable }: { vm: Vm; writable: boolean }) {
       </td>
       <td data-label="Status">
         <div>
-          <StatusBadge status={vm.status} />
-          {vm.status !== 'running' && vm.status_message && <span class="status-message">{vm.status_message}</span>}
+          <StatusBadge status={vm.status} /> {vm.powerState !== 'running' && <span class="badge">{vm.powerState}</span>}
+          {(vm.status !== 'running' || vm.powerState !== 'running') && vm.status_message && (
+            <span class="status-message">{vm.status_message}</span>
+          )}
         </div>
       </td>
       <td data-label="Worker">{vm.worker || <span class="muted">unassigned</span>}</td>
