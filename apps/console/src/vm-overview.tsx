@@ -58,7 +58,7 @@ export function VmOverview({ vm }: { vm: Vm }) {
     .join(', ');
   return (
     <>
-      {vm.status !== 'running' && vm.status_message && (
+      {(vm.status !== 'running' || vm.powerState !== 'running') && vm.status_message && (
         <p class={`banner ${vm.status === 'failed' ? 'banner-error' : 'banner-warn'}`} role="status">
           <span>
             <strong>{vm.status}:</strong> {vm.status_message}
