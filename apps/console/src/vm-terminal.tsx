@@ -6,8 +6,9 @@ import { Terminal } from '@xterm/xterm';
 import { useEffect, useRef } from 'preact/hooks';
 import { seg, wsProtocols, wsUrl, type Credentials } from './api';
 import { can, credentials, rolesKnown } from './session';
-import { canReadClipboard, clipboardKeys, copySelection, pasteClipboard } from './terminal/clipboard';
+import { canReadClipboard, copySelection, pasteClipboard } from './terminal/clipboard';
 import { LOGIN_SHELL_COMMAND } from './terminal/exec-frames';
+import { terminalKeys } from './terminal/keys';
 import { vmNotRunning } from './terminal/reachability';
 import { diagnoseShell, newSessionId } from './terminal/shell-diagnosis';
 import { ShellSession, type ShellState } from './terminal/shell-session';
@@ -61,6 +62,7 @@ interface ShellViewProps {
 
 function ShellView({ vm, creds, onRestart }: ShellViewProps) {
   const host = useRef<HTMLDivElement>(null);
+  const toolbar = useRef<HTMLDivElement>(null);
   const term = useRef<Terminal | undefined>(undefined);
   const session = useRef<ShellSession | undefined>(undefined);
   const state = useSignal<ShellState>({ kind: 'connecting' });
@@ -98,7 +100,12 @@ function ShellView({ vm, creds, onRestart }: ShellViewProps) {
     });
     term.current = terminal;
     session.current = shell;
-    terminal.attachCustomKeyEventHandler(clipboardKeys(terminal));
+    terminal.attachCustomKeyEventHandler(
+      terminalKeys(terminal, () => {
+        const bar = toolbar.current;
+        (bar?.querySelector<HTMLElement>('button:not(:disabled)') ?? bar)?.focus();
+      }),
+    );
     const subscriptions = [
       terminal.onData((data) => shell.input(data)),
       terminal.onBinary((data) => shell.inputBinary(data)),
@@ -135,9 +142,12 @@ function ShellView({ vm, creds, onRestart }: ShellViewProps) {
   const ended = current.kind === 'exited' || current.kind === 'failed';
   return (
     <div class="vm-terminal">
-      <div class="toolbar terminal-toolbar">
+      <div class="toolbar terminal-toolbar" ref={toolbar} tabIndex={-1}>
         <StateLine state={current} />
         <span class="grow" />
+        <span class="terminal-hint" aria-hidden="true">
+          Ctrl+Shift+C/V copy, paste · Ctrl+Shift+E leaves the terminal
+        </span>
         <button
           type="button"
           class="btn btn-small"
@@ -186,7 +196,12 @@ function ShellView({ vm, creds, onRestart }: ShellViewProps) {
           {notice.value}
         </p>
       )}
-      <div class="terminal-host" ref={host} data-state={current.kind} />
+      <div
+        class="terminal-host"
+        ref={host}
+        data-state={current.kind}
+        aria-label="Terminal: Ctrl+Shift+C copies, Ctrl+Shift+V pastes, Ctrl+Shift+E moves the focus out"
+      />
     </div>
   );
 }

@@ -216,6 +216,10 @@ describe('console: terminal, screen and ports of a VM', () => {
     );
     await page.keyboard.press('Enter');
     await waitForLines(page, 'the pasted command ran', /^pasted-5$/);
+
+    // Tab belongs to the shell; Ctrl+Shift+E moves the focus out of the terminal, to its toolbar.
+    await page.keyboard.press('Control+Shift+KeyE');
+    expect(await page.evaluate(() => document.activeElement?.closest('.terminal-toolbar') !== null)).toBe(true);
   });
 
   it("shows the VM's screen from its VNC server", async () => {
