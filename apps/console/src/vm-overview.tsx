@@ -5,6 +5,7 @@ import { labelPairs } from './format';
 import type { Vm } from './types';
 import { VmActions } from './vm-actions';
 import { VmEvents, VmLogs } from './vm-events';
+import { WorkerHealth } from './worker-health';
 
 const NEVER = '0001-01-01T00:00:00Z';
 
@@ -65,6 +66,7 @@ export function VmOverview({ vm }: { vm: Vm }) {
           </span>
         </p>
       )}
+      {vm.worker && <WorkerHealth name={vm.worker} />}
       <div class="overview-actions">
         <VmActions vm={vm} afterDelete="#/vms" />
       </div>

@@ -239,4 +239,28 @@ describe('console: sign-in, fleet and VMs', () => {
     await expect(row.locator('a', { hasText: 'fleet-narrow-1' }).isVisible()).resolves.toBe(true);
     await screenshot(page, 'console-vms-narrow');
   });
+
+  // Last: it stops a worker of the suite's cluster.
+  it("says on a VM's page and on the Fleet page when the VM's worker is gone", async () => {
+    await cluster.client.vms.create({ name: 'fleet-lost-1', image: 'any' });
+    await waitFor(
+      'fleet-lost-1 running',
+      async () => (await cluster.client.vms.get('fleet-lost-1')).status === 'running',
+      30_000,
+      100,
+    );
+    const worker = (await cluster.client.vms.get('fleet-lost-1')).worker;
+    const page = await browser.newPage();
+    await signIn(page, cluster, cluster.admin);
+    await page.goto(cluster.consoleUrl('#/vms/fleet-lost-1'));
+    await page.waitForSelector('#spec-title');
+    await expect(page.locator(`text=Worker ${worker} has no session`).count()).resolves.toBe(0);
+
+    await cluster.workers[cluster.workerNames.indexOf(worker)].stop();
+    await page.locator(`text=Worker ${worker} has no session with the controller`).waitFor({ timeout: 30_000 });
+    await screenshot(page, 'console-vm-worker-gone');
+
+    await page.click('nav >> text=Fleet');
+    await page.locator(`[data-worker="${worker}"] >> text=session none`).waitFor();
+  });
 });
