@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { EMPTY_DRAFT, toCreateBody, type Draft } from './vm-create-body';
+import { EMPTY_DRAFT, FieldError, toCreateBody, type Draft } from './vm-create-body';
 
 const draft = (fields: Partial<Draft>): Draft => ({ ...EMPTY_DRAFT, name: 'v1', image: 'any', ...fields });
 
@@ -69,5 +69,22 @@ describe('the create form body', () => {
     expect(() => toCreateBody(draft({ resources: 'gpu=' }))).toThrow('Resources: gpu needs an amount');
     expect(() => toCreateBody(draft({ hostDirs: 'cache' }))).toThrow('Host directories: "cache" is not NAME:PATH[:ro]');
     expect(() => toCreateBody(draft({ labels: 'ios' }))).toThrow('Labels: "ios" is not KEY=VALUE');
+  });
+
+  it('says which API field a refused input is', () => {
+    const fieldOf = (d: Partial<Draft>) => {
+      try {
+        toCreateBody(draft(d));
+      } catch (err) {
+        return err instanceof FieldError ? err.field : 'not a FieldError';
+      }
+      return 'accepted';
+    };
+    expect(fieldOf({ memory: 'x' })).toBe('memory');
+    expect(fieldOf({ diskSize: '1.5' })).toBe('diskSize');
+    expect(fieldOf({ labels: 'ios' })).toBe('labels');
+    expect(fieldOf({ resources: 'gpu=' })).toBe('resources');
+    expect(fieldOf({ hostDirs: 'x' })).toBe('hostDirs');
+    expect(fieldOf({})).toBe('accepted');
   });
 });

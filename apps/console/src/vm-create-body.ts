@@ -47,6 +47,26 @@ export const EMPTY_DRAFT: Draft = {
   startupScript: '',
 };
 
+/** Input of one form field (named as the API names it) that cannot be sent. */
+export class FieldError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FieldError';
+  }
+}
+
+/** Runs `parse` for the API field `field`, turning its error into a FieldError. */
+function forField<T>(field: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new FieldError(field, err instanceof Error ? err.message : String(err));
+  }
+}
+
 function int(field: string, text: string): number | undefined {
   const t = text.trim();
   if (t === '') {
@@ -58,7 +78,7 @@ function int(field: string, text: string): number | undefined {
   return Number(t);
 }
 
-/** The request body; throws an Error naming the field for input that cannot even be sent. */
+/** The request body; throws a FieldError naming the field for input that cannot even be sent. */
 export function toCreateBody(d: Draft): Record<string, unknown> {
   const body: Record<string, unknown> = { name: d.name.trim(), image: d.image.trim() };
   const numbers: [string, string, string][] = [
@@ -67,7 +87,7 @@ export function toCreateBody(d: Draft): Record<string, unknown> {
     ['diskSize', 'Disk size', d.diskSize],
   ];
   for (const [key, label, text] of numbers) {
-    const value = int(label, text);
+    const value = forField(key, () => int(label, text));
     if (value !== undefined) {
       body[key] = value;
     }
@@ -88,17 +108,17 @@ export function toCreateBody(d: Draft): Record<string, unknown> {
   if (d.password !== '') {
     body.password = d.password;
   }
-  const labels = parsePairs('Labels', d.labels);
+  const labels = forField('labels', () => parsePairs('Labels', d.labels));
   if (Object.keys(labels).length > 0) {
     body.labels = labels;
   }
-  const resources = parsePairs('Resources', d.resources);
+  const resources = forField('resources', () => parsePairs('Resources', d.resources));
   if (Object.keys(resources).length > 0) {
     body.resources = Object.fromEntries(
       Object.entries(resources).map(([k, v]) => {
-        const n = int(`Resources ${k}`, v);
+        const n = forField('resources', () => int(`Resources ${k}`, v));
         if (n === undefined) {
-          throw new Error(`Resources: ${k} needs an amount`);
+          throw new FieldError('resources', `Resources: ${k} needs an amount`);
         }
         return [k, n];
       }),
@@ -114,7 +134,7 @@ export function toCreateBody(d: Draft): Record<string, unknown> {
       const spec = ro ? text.slice(0, -3) : text;
       const idx = spec.indexOf(':');
       if (idx <= 0 || idx === spec.length - 1) {
-        throw new Error(`Host directories: "${text}" is not NAME:PATH[:ro]`);
+        throw new FieldError('hostDirs', `Host directories: "${text}" is not NAME:PATH[:ro]`);
       }
       return { name: spec.slice(0, idx), path: spec.slice(idx + 1), ro };
     });

@@ -3,14 +3,30 @@
  * message is shown next to the form and what was typed stays.
  */
 import { useSignal } from '@preact/signals';
+import { useEffect, useRef } from 'preact/hooks';
 import type { TargetedEvent } from 'preact';
-import { api } from './api';
+import { api, ApiError } from './api';
 import { describeError } from './errors';
 import { useFocusOnMount } from './focus';
-import { EMPTY_DRAFT, toCreateBody, type Draft } from './vm-create-body';
+import { EMPTY_DRAFT, FieldError, toCreateBody, type Draft } from './vm-create-body';
 import { credentials } from './session';
 import type { Vm } from './types';
 import { refreshAfterChange } from './vm-store';
+
+/** The form fields a 400 names (`{errors: [{field: "startup_script.script_content"}]}` → `startup_script`). */
+function apiErrorFields(err: unknown): string[] {
+  if (!(err instanceof ApiError) || typeof err.body !== 'object' || err.body === null) {
+    return [];
+  }
+  const errors = (err.body as { errors?: unknown }).errors;
+  if (!Array.isArray(errors)) {
+    return [];
+  }
+  return errors
+    .map((e) => (typeof e === 'object' && e !== null ? (e as { field?: unknown }).field : undefined))
+    .filter((f): f is string => typeof f === 'string')
+    .map((f) => f.split('.')[0]);
+}
 
 export function VmCreateForm({ onClose }: { onClose: () => void }) {
   const draft = useSignal<Draft>({ ...EMPTY_DRAFT });
@@ -19,6 +35,25 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
   const created = useSignal('');
   const d = draft.value;
   const nameInput = useFocusOnMount<HTMLInputElement>();
+  // The fields the last error names (API field names, as the inputs are named): marked invalid, the first focused.
+  const invalid = useSignal<string[]>([]);
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    const fields = form.current?.querySelectorAll<HTMLElement>('input[name], select[name], textarea[name]') ?? [];
+    let first: HTMLElement | undefined;
+    for (const el of fields) {
+      const bad = invalid.value.includes(el.getAttribute('name') ?? '');
+      if (bad) {
+        el.setAttribute('aria-invalid', 'true');
+        el.setAttribute('aria-describedby', 'create-error');
+        first ??= el;
+      } else {
+        el.removeAttribute('aria-invalid');
+        el.removeAttribute('aria-describedby');
+      }
+    }
+    first?.focus();
+  }, [invalid.value]);
 
   const set = <K extends keyof Draft>(key: K, value: Draft[K]) => {
     draft.value = { ...draft.value, [key]: value };
@@ -35,12 +70,14 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
       return;
     }
     error.value = '';
+    invalid.value = [];
     created.value = '';
     let body: Record<string, unknown>;
     try {
       body = toCreateBody(draft.value);
     } catch (err) {
       error.value = describeError(err);
+      invalid.value = err instanceof FieldError ? [err.field] : [];
       return;
     }
     busy.value = true;
@@ -52,13 +89,20 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
       refreshAfterChange();
     } catch (err) {
       error.value = describeError(err);
+      invalid.value = apiErrorFields(err);
     } finally {
       busy.value = false;
     }
   };
 
   return (
-    <form class="card" onSubmit={(e) => void submit(e)} aria-labelledby="create-title" aria-describedby="create-error">
+    <form
+      class="card"
+      ref={form}
+      onSubmit={(e) => void submit(e)}
+      aria-labelledby="create-title"
+      aria-describedby="create-error"
+    >
       <h2 id="create-title">Create a VM</h2>
       <div class="form-grid">
         <label class="field">

@@ -89,6 +89,8 @@ describe('console: sign-in, fleet and VMs', () => {
     const error = page.locator('form .form-error');
     await expect(error.innerText()).resolves.toContain('name contains restricted characters');
     await expect(page.inputValue('textarea[name=labels]')).resolves.toBe('team=console');
+    // The field the API named is marked and takes the focus.
+    await page.locator('input[name=name][aria-invalid=true]:focus').waitFor();
     await screenshot(page, 'console-create-error');
 
     // Workers carry no `team` label: without one the VM would wait. Clear it and create for real.
