@@ -183,6 +183,20 @@ describe('console: sign-in, fleet and VMs', () => {
     await cluster.client.vms.delete('fleet-filter-b');
   });
 
+  it('stops a VM from its row: the power state changes and the list shows it', async () => {
+    await cluster.client.vms.create({ name: 'fleet-stop-1', image: 'any' });
+    const page = await browser.newPage();
+    await signIn(page, cluster, cluster.admin);
+    const row = page.locator('tr[data-vm="fleet-stop-1"]');
+    await row.locator('.badge-running').waitFor({ timeout: 30_000 });
+    await page.click('button[aria-label="Stop fleet-stop-1"]');
+    await page.click('button:has-text("Yes, stop")');
+    await row.locator('.badge', { hasText: 'stopped' }).waitFor();
+    await expect(row.locator('button[aria-label="Stop fleet-stop-1"]').count()).resolves.toBe(0);
+    expect((await cluster.client.vms.get('fleet-stop-1')).powerState).toBe('stopped');
+    await cluster.client.vms.delete('fleet-stop-1');
+  });
+
   it('shows a compute:read account everything but no button that changes anything', async () => {
     await cluster.client.vms.create({ name: 'fleet-read-1', image: 'any' });
     const reader = await cluster.createAccount('console-reader', ['compute:read']);
