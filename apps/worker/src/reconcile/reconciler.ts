@@ -146,8 +146,20 @@ export class Reconciler {
     // Each action concerns one VM, and most of them wait (a state report for the controller, a listener): they run side
     // by side, so that a pass over several VMs that changed costs one round trip to the controller rather than one per
     // VM, and a VM that boots meanwhile waits less for the next pass (issue 13: create → running, 8 at a time). A
-    // failure is reported once the others are done.
-    const outcomes = await Promise.allSettled(planSync(pairs).map((planned) => this.execute(planned)));
+    // failure is reported once the others are done. Creates start once the others' requests are sent: cloning begins
+    // with synchronous work (a synthetic clone writes its files at once), which would hold back the reports of VMs that
+    // are already up.
+    const planned = planSync(pairs);
+    const isCreate = ({ action }: PlannedSyncAction<Vm>) => action.kind === 'create';
+    const others = Promise.allSettled(planned.filter((p) => !isCreate(p)).map((p) => this.execute(p)));
+    let created: PromiseSettledResult<void>[] = [];
+    if (planned.some(isCreate)) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.closed) {
+        created = await Promise.allSettled(planned.filter(isCreate).map((p) => this.execute(p)));
+      }
+    }
+    const outcomes = [...(await others), ...created];
     const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failed) {
       throw failed.reason;
