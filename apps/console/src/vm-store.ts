@@ -94,7 +94,7 @@ function start(): void {
     onMessage: (message) => apply(message, seen),
     onInterrupted: (err, retryInMs) => {
       vmListState.value = 'reconnecting';
-      vmListNote.value = `Live updates interrupted (${describeError(err)}); reconnecting in ${Math.ceil(retryInMs / 1000)} s…`;
+      vmListNote.value = `Live updates stopped: ${describeError(err).replace(/\.?$/, '.')} Next try in ${Math.ceil(retryInMs / 1000)} s.`;
       reportProblem(PROBLEM_KEY, err, true, 'Lost the live VM list');
     },
     onUnsupported: (err) => {

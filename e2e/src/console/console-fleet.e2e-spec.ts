@@ -197,6 +197,65 @@ describe('console: sign-in, fleet and VMs', () => {
     await cluster.client.vms.delete('fleet-stop-1');
   });
 
+  it('says when the live list is cut off, and catches up without a reload once the controller answers again', async () => {
+    await cluster.client.vms.create({ name: 'fleet-keep-1', image: 'any' });
+    await cluster.client.vms.create({ name: 'fleet-gone-1', image: 'any' });
+    const page = await browser.newPage();
+    // The test cuts the page off from the controller as a network failure would: it wraps the page's fetch to end the
+    // open watch streams and to fail requests while "offline" (the console has no test hook of its own).
+    await page.context().addInitScript(() => {
+      const native = window.fetch.bind(window);
+      const streams = new Set<AbortController>();
+      let offline = false;
+      (window as unknown as { groveTest: unknown }).groveTest = {
+        cutOff() {
+          offline = true;
+          streams.forEach((c) => c.abort());
+          streams.clear();
+        },
+        reconnect() {
+          offline = false;
+        },
+      };
+      window.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+        const url = input instanceof Request ? input.url : String(input);
+        if (offline && url.includes('/v1/')) {
+          return Promise.reject(new TypeError('Failed to fetch'));
+        }
+        if (!url.includes('watch=true')) {
+          return native(input, init);
+        }
+        const cut = new AbortController();
+        streams.add(cut);
+        const signal = init?.signal ? AbortSignal.any([init.signal, cut.signal]) : cut.signal;
+        return native(input, { ...init, signal });
+      };
+    });
+    await signIn(page, cluster, cluster.admin);
+    await markDocument(page);
+    await page.locator('tr[data-vm="fleet-gone-1"]').waitFor();
+    await page.locator('#vms-title .badge-running').waitFor();
+
+    await page.evaluate(() => (window as unknown as { groveTest: { cutOff(): void } }).groveTest.cutOff());
+    await page.locator('text=Reconnecting…').waitFor();
+    await page.locator('.banner-error', { hasText: 'The controller is unreachable.' }).waitFor();
+    await screenshot(page, 'console-vms-reconnecting');
+
+    // Meanwhile: one VM created, one deleted.
+    await cluster.client.vms.create({ name: 'fleet-new-1', image: 'any' });
+    await cluster.client.vms.delete('fleet-gone-1');
+    await page.evaluate(() => (window as unknown as { groveTest: { reconnect(): void } }).groveTest.reconnect());
+
+    await page.locator('#vms-title .badge-running').waitFor({ timeout: 30_000 });
+    await page.locator('tr[data-vm="fleet-new-1"]').waitFor();
+    await page.locator('tr[data-vm="fleet-gone-1"]').waitFor({ state: 'detached' });
+    await page.locator('.banner-error').waitFor({ state: 'detached' });
+    await expect(page.locator('tr[data-vm="fleet-keep-1"]').count()).resolves.toBe(1);
+    expect(await documentMarked(page)).toBe(true);
+    await cluster.client.vms.delete('fleet-keep-1');
+    await cluster.client.vms.delete('fleet-new-1');
+  });
+
   it('shows a compute:read account everything but no button that changes anything', async () => {
     await cluster.client.vms.create({ name: 'fleet-read-1', image: 'any' });
     const reader = await cluster.createAccount('console-reader', ['compute:read']);
