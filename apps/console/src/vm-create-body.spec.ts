@@ -60,6 +60,17 @@ describe('the create form body', () => {
       startup_script: { script_content: 'echo hi' },
     });
     expect(toCreateBody(draft({ network: 'softnet' }))['net-softnet']).toBe(true);
+    expect(
+      toCreateBody(
+        draft({ network: 'softnet', softnetAllow: '10.0.0.0/8, 192.168.0.0/16', softnetBlock: '0.0.0.0/0' }),
+      ),
+    ).toMatchObject({ netSoftnetAllow: ['10.0.0.0/8', '192.168.0.0/16'], netSoftnetBlock: ['0.0.0.0/0'] });
+    expect(toCreateBody(draft({ randomSerial: true, audio: true, clipboard: true }))).toMatchObject({
+      randomSerial: true,
+      audio: true,
+      clipboard: true,
+    });
+    expect(toCreateBody(draft({ softnetAllow: '10.0.0.0/8' })).netSoftnetAllow).toBeUndefined();
   });
 
   it('leaves range checks to the API (its 400 names the field) but refuses what is not a number at all', () => {

@@ -17,6 +17,12 @@ export interface Draft {
   headless: boolean;
   nested: boolean;
   suspendable: boolean;
+  randomSerial: boolean;
+  audio: boolean;
+  clipboard: boolean;
+  /** Softnet's allowed and blocked CIDRs, comma or line separated. */
+  softnetAllow: string;
+  softnetBlock: string;
   restartPolicy: string;
   username: string;
   password: string;
@@ -38,6 +44,11 @@ export const EMPTY_DRAFT: Draft = {
   headless: true,
   nested: false,
   suspendable: false,
+  randomSerial: false,
+  audio: false,
+  clipboard: false,
+  softnetAllow: '',
+  softnetBlock: '',
   restartPolicy: 'Never',
   username: '',
   password: '',
@@ -65,6 +76,13 @@ function forField<T>(field: string, parse: () => T): T {
   } catch (err) {
     throw new FieldError(field, err instanceof Error ? err.message : String(err));
   }
+}
+
+function list(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
 }
 
 function int(field: string, text: string): number | undefined {
@@ -95,12 +113,26 @@ export function toCreateBody(d: Draft): Record<string, unknown> {
   body.imagePullPolicy = d.imagePullPolicy;
   if (d.network === 'softnet') {
     body['net-softnet'] = true;
+    const allow = list(d.softnetAllow);
+    const block = list(d.softnetBlock);
+    if (allow.length > 0) {
+      body.netSoftnetAllow = allow;
+    }
+    if (block.length > 0) {
+      body.netSoftnetBlock = block;
+    }
   } else if (d.network === 'bridged') {
     body['net-bridged'] = d.bridged.trim();
   }
   body.headless = d.headless;
   body.nested = d.nested;
   body.suspendable = d.suspendable;
+  // Opt-ins, sent only when chosen (as the CLI's flags).
+  for (const key of ['randomSerial', 'audio', 'clipboard'] as const) {
+    if (d[key]) {
+      body[key] = true;
+    }
+  }
   body.restart_policy = d.restartPolicy;
   if (d.username.trim() !== '') {
     body.username = d.username.trim();

@@ -158,6 +158,28 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
             <option value="bridged">Bridged</option>
           </select>
         </label>
+        {d.network === 'softnet' && (
+          <>
+            <label class="field">
+              <span>Softnet allow (CIDRs)</span>
+              <input
+                name="netSoftnetAllow"
+                placeholder="10.0.0.0/8"
+                value={d.softnetAllow}
+                onInput={text('softnetAllow')}
+              />
+            </label>
+            <label class="field">
+              <span>Softnet block (CIDRs)</span>
+              <input
+                name="netSoftnetBlock"
+                placeholder="0.0.0.0/0"
+                value={d.softnetBlock}
+                onInput={text('softnetBlock')}
+              />
+            </label>
+          </>
+        )}
         {d.network === 'bridged' && (
           <label class="field">
             <span>Bridged interface</span>
@@ -197,6 +219,17 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
           <label class="check">
             <input type="checkbox" name="suspendable" checked={d.suspendable} onChange={check('suspendable')} />{' '}
             Suspendable
+          </label>
+          <label class="check">
+            <input type="checkbox" name="randomSerial" checked={d.randomSerial} onChange={check('randomSerial')} />{' '}
+            Random serial number
+          </label>
+          <label class="check">
+            <input type="checkbox" name="audio" checked={d.audio} onChange={check('audio')} /> Audio
+          </label>
+          <label class="check">
+            <input type="checkbox" name="clipboard" checked={d.clipboard} onChange={check('clipboard')} /> Clipboard
+            sharing
           </label>
         </fieldset>
         <label class="field">
