@@ -220,7 +220,8 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
       names.length > 0
         ? `Workers: ${names.join(', ')} (${runtime} runtime${
             runtime === 'synthetic'
-              ? '; VMs are in-process: SSH on VM port 22 runs commands with /bin/sh on this host, echo on port 7'
+              ? '; VMs are in-process: SSH on VM port 22 runs commands with /bin/sh on this host, echo on port 7, ' +
+                'VNC on port 5900, a web page on port 80'
               : ''
           }).`
         : 'No workers (--workers 0): start one with `grove worker run`.',
@@ -228,6 +229,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
       options.metricsPublic
         ? `Controller metrics: ${url}/metrics (no credentials needed: --metrics-public).`
         : `Controller metrics: ${url}/metrics (as bootstrap-admin, or any account with admin:read).`,
+      `Web console: ${url}/ui/ (sign in as bootstrap-admin with the token in ${join(dataDir, 'dev-admin-token')}).`,
       `API explorer: ${url}/v1/docs`,
       ...(options.insecureAllowHostDirs
         ? [
