@@ -5,7 +5,7 @@ import { describeError } from './errors';
 import { vmHref } from './router';
 import { credentials } from './session';
 import type { Vm } from './types';
-import { canConnect } from './vm-terminal';
+import { canConnect } from './vm-connect';
 
 /** A port of the VM the tab lists. */
 interface KnownPort {

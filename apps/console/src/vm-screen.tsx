@@ -5,52 +5,32 @@ import type { Credentials } from './api';
 import { ScreenClipboard } from './screen/screen-clipboard';
 import { CredentialsForm } from './screen/credentials-form';
 import { VncConnection, type ScreenState } from './screen/vnc-connection';
-import { credentials, rolesKnown } from './session';
-import { vmNotRunning } from './terminal/reachability';
 import type { Vm } from './types';
-import { canConnect } from './vm-terminal';
+import { ConnectGate } from './vm-connect';
 
 /**
  * The Screen tab: the VM's display with noVNC through the port-forward WebSocket to its port 5900 (issue 16), scaled
  * to the page, with a view-only switch, Ctrl+Alt+Del and the clipboard.
  */
 export function VmScreen({ vm }: { vm: Vm }) {
-  const creds = credentials.value;
   const generation = useSignal(0);
   // After the VNC server refused credentials, the next attempt asks the user instead of sending the VM's again.
   const askCredentials = useSignal(false);
-  if (!creds) {
-    return null;
-  }
-  if (!rolesKnown.value) {
-    // After a page reload the roles arrive a moment later: no "cannot" sentence in the meantime.
-    return <p class="muted">Loading…</p>;
-  }
-  if (!canConnect()) {
-    return (
-      <p class="banner banner-warn" role="status">
-        This account cannot see the screen: it needs the role compute:connect (or compute:write).
-      </p>
-    );
-  }
-  if (vm.status !== 'running') {
-    return (
-      <p class="banner banner-info" role="status">
-        {vmNotRunning(vm)} The screen opens when it runs.
-      </p>
-    );
-  }
   return (
-    <ScreenView
-      key={`${vm.uid}:${generation.value}`}
-      vm={vm}
-      creds={creds}
-      useVmCredentials={!askCredentials.value}
-      onReconnect={(authFailed) => {
-        askCredentials.value ||= authFailed;
-        generation.value++;
-      }}
-    />
+    <ConnectGate vm={vm} action="see the screen" thing="screen">
+      {(creds) => (
+        <ScreenView
+          key={`${vm.uid}:${generation.value}`}
+          vm={vm}
+          creds={creds}
+          useVmCredentials={!askCredentials.value}
+          onReconnect={(authFailed) => {
+            askCredentials.value ||= authFailed;
+            generation.value++;
+          }}
+        />
+      )}
+    </ConnectGate>
   );
 }
 

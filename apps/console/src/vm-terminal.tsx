@@ -5,19 +5,13 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { useEffect, useRef } from 'preact/hooks';
 import { seg, wsProtocols, wsUrl, type Credentials } from './api';
-import { can, credentials, rolesKnown } from './session';
 import { canReadClipboard, copySelection, pasteClipboard } from './terminal/clipboard';
 import { LOGIN_SHELL_COMMAND } from './terminal/exec-frames';
 import { terminalKeys } from './terminal/keys';
-import { vmNotRunning } from './terminal/reachability';
 import { diagnoseShell, newSessionId } from './terminal/shell-diagnosis';
 import { ShellSession, type ShellState } from './terminal/shell-session';
 import type { Vm } from './types';
-
-/** Roles that may open the exec WebSocket (docs/exec.md). */
-export function canConnect(): boolean {
-  return can('compute:connect') || can('compute:write');
-}
+import { ConnectGate } from './vm-connect';
 
 /**
  * The Terminal tab: a login shell in the VM on a pseudo-terminal, through the exec WebSocket (issue 16). The shell
@@ -25,32 +19,19 @@ export function canConnect(): boolean {
  * Leaving the tab ends the shell.
  */
 export function VmTerminal({ vm }: { vm: Vm }) {
-  const creds = credentials.value;
   const generation = useSignal(0);
-  if (!creds) {
-    return null;
-  }
-  if (!rolesKnown.value) {
-    // After a page reload the roles arrive a moment later: no "cannot" sentence in the meantime.
-    return <p class="muted">Loading…</p>;
-  }
-  if (!canConnect()) {
-    return (
-      <p class="banner banner-warn" role="status">
-        This account cannot open a terminal: it needs the role compute:connect (or compute:write).
-      </p>
-    );
-  }
-  if (vm.status !== 'running') {
-    return (
-      <p class="banner banner-info" role="status">
-        {vmNotRunning(vm)} The terminal opens when it runs.
-      </p>
-    );
-  }
   // A new incarnation of the VM (same name, new uid), or "Start a new shell", gets a new terminal.
   return (
-    <ShellView key={`${vm.uid}:${generation.value}`} vm={vm.name} creds={creds} onRestart={() => generation.value++} />
+    <ConnectGate vm={vm} action="open a terminal" thing="terminal">
+      {(creds) => (
+        <ShellView
+          key={`${vm.uid}:${generation.value}`}
+          vm={vm.name}
+          creds={creds}
+          onRestart={() => generation.value++}
+        />
+      )}
+    </ConnectGate>
   );
 }
 
