@@ -65,14 +65,19 @@ describe('noVNC in Chromium shows a synthetic VM screen through the port-forward
     });
     // Each browser WebSocket becomes a port-forward of the admin to VM port 5900 (the browser sends no credentials).
     new WebSocketServer({ server }).on('connection', (browserSocket) => {
-      void cluster.client.vms.portForward('vnc', { port: 5900 }).then((forward) => {
-        const vm = webSocketStream(forward);
-        vm.on('data', (chunk: Buffer) => browserSocket.send(chunk));
-        vm.on('error', () => browserSocket.close());
-        vm.on('close', () => browserSocket.close());
-        browserSocket.on('message', (data: Buffer) => vm.write(data));
-        browserSocket.on('close', () => vm.destroy());
-      });
+      cluster.client.vms.portForward('vnc', { port: 5900 }).then(
+        (forward) => {
+          const vm = webSocketStream(forward);
+          vm.on('data', (chunk: Buffer) => browserSocket.send(chunk));
+          vm.on('error', () => browserSocket.close());
+          vm.on('close', () => browserSocket.close());
+          browserSocket.on('message', (data: Buffer) => vm.write(data));
+          browserSocket.on('close', () => vm.destroy());
+        },
+        // A refused port-forward closes the page's socket (the test then fails on noVNC's events, not on an unhandled
+        // rejection).
+        () => browserSocket.close(),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -80,8 +85,11 @@ describe('noVNC in Chromium shows a synthetic VM screen through the port-forward
 
   afterAll(async () => {
     await browser?.close();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    if (server) {
+      // (without a server, a promise waiting for its close would never settle and the cluster would stay up)
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
     await cluster?.stop();
   });
 

@@ -137,23 +137,28 @@ describe('console: sign-in, fleet and VMs', () => {
       100,
     );
     const worker = (await cluster.client.vms.get('fleet-drain-1')).worker;
-    const page = await browser.newPage();
-    await signIn(page, cluster, cluster.admin);
-    await page.click('nav >> text=Fleet');
-    const card = page.locator(`[data-worker="${worker}"]`);
-    await card.locator('a', { hasText: 'fleet-drain-1' }).waitFor();
+    try {
+      const page = await browser.newPage();
+      await signIn(page, cluster, cluster.admin);
+      await page.click('nav >> text=Fleet');
+      const card = page.locator(`[data-worker="${worker}"]`);
+      await card.locator('a', { hasText: 'fleet-drain-1' }).waitFor();
 
-    await page.click(`button[aria-label="Drain ${worker}"]`);
-    await card.locator('text=Draining: 1 VM left (fleet-drain-1)').waitFor();
-    await card.locator('.badge-paused').waitFor();
-    expect((await cluster.client.workers.get(worker)).scheduling_paused).toBe(true);
-    await screenshot(page, 'console-fleet-draining');
+      await page.click(`button[aria-label="Drain ${worker}"]`);
+      await card.locator('text=Draining: 1 VM left (fleet-drain-1)').waitFor();
+      await card.locator('.badge-paused').waitFor();
+      expect((await cluster.client.workers.get(worker)).scheduling_paused).toBe(true);
+      await screenshot(page, 'console-fleet-draining');
 
-    await cluster.client.vms.delete('fleet-drain-1');
-    await card.locator('text=Drained: no VMs left').waitFor();
-    await page.click(`button[aria-label="Resume ${worker}"]`);
-    await card.locator('.badge-online').waitFor();
-    expect((await cluster.client.workers.get(worker)).scheduling_paused).toBe(false);
+      await cluster.client.vms.delete('fleet-drain-1');
+      await card.locator('text=Drained: no VMs left').waitFor();
+      await page.click(`button[aria-label="Resume ${worker}"]`);
+      await card.locator('.badge-online').waitFor();
+      expect((await cluster.client.workers.get(worker)).scheduling_paused).toBe(false);
+    } finally {
+      // A failure half-way leaves the worker schedulable for the tests after this one.
+      await cluster.client.workers.update(worker, { name: worker, scheduling_paused: false }).catch(() => undefined);
+    }
   });
 
   it('filters the list by search text, status, worker and label', async () => {

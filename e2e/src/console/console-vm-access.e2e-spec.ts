@@ -2,6 +2,7 @@ import { waitFor } from '@grove/testing';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, screenshot, type TestBrowser } from '../test-support/browser';
 import { startConsoleCluster, type ConsoleAccount, type ConsoleCluster } from '../test-support/console-cluster';
+import { untilRunning } from '../test-support/running-vm';
 
 // Issue 16: a running VM's Terminal (exec WebSocket), Screen (noVNC through the port-forward WebSocket to port 5900)
 // and Ports (preview of an HTTP port) tabs in a real browser against a two-worker synthetic cluster.
@@ -115,7 +116,7 @@ describe('console: terminal, screen and ports of a VM', () => {
     cluster = await startConsoleCluster('vm-access');
     browser = await launchBrowser();
     await cluster.client.vms.create({ name: VM, image: 'any' });
-    await waitFor(`${VM} running`, async () => (await cluster.client.vms.get(VM)).status === 'running', 30_000, 100);
+    await untilRunning(cluster.client, VM, 30_000);
     page = await browser.newPage({ width: 1280, height: 800 });
     // The test breaks the terminal's WebSocket as a network failure would: it keeps a hand on every socket the page
     // opens (the console has no test hook of its own).
@@ -137,6 +138,11 @@ describe('console: terminal, screen and ports of a VM', () => {
   afterAll(async () => {
     await browser?.close();
     await cluster?.stop();
+  });
+
+  // The tests share one signed-in page; one that resized it does not leave the next with a small window.
+  afterEach(async () => {
+    await page?.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('runs a shell in the VM: echo, resize, and a broken connection that the same shell survives', async () => {
@@ -172,6 +178,14 @@ describe('console: terminal, screen and ports of a VM', () => {
     // A variable set in this shell proves that the shell after the break is the same one; output written while no
     // socket is open arrives after the reconnect, once.
     await typeLine(page, 'MARK=kept-$((6*7)); sleep 1; echo late-$((6*7))');
+    const execSockets = () =>
+      page.evaluate(
+        () =>
+          (window as unknown as { groveTestSockets: WebSocket[] }).groveTestSockets.filter((s) =>
+            s.url.includes('/exec'),
+          ).length,
+      );
+    const socketsBefore = await execSockets();
     const dropped = await page.evaluate(() => {
       const sockets = (window as unknown as { groveTestSockets: WebSocket[] }).groveTestSockets;
       const open = sockets.filter((s) => s.url.includes('/exec') && s.readyState === WebSocket.OPEN);
@@ -179,7 +193,9 @@ describe('console: terminal, screen and ports of a VM', () => {
       return open.length;
     });
     expect(dropped).toBe(1);
-    await page.waitForSelector('.terminal-state-reconnecting, .terminal-state-connecting', { timeout: 5_000 });
+    // The page opens a new socket to the same shell. (Not the "Reconnecting" state line: it may last too short a
+    // time to be seen.)
+    await waitFor('a new exec socket', async () => (await execSockets()) > socketsBefore, 20_000, 100);
     await page.waitForSelector('.terminal-state-connected');
     await waitForLines(page, 'the output written during the break', /^late-42$/);
     await typeLine(page, 'echo "$MARK"');
@@ -189,7 +205,6 @@ describe('console: terminal, screen and ports of a VM', () => {
     // have scrolled out of the small window).
     expect((await terminalText(page)).replace(/\n/g, '')).toContain('MARK=kept-$((6*7)); sleep 1; echo late-$((6*7))');
     await screenshot(page, 'vm-terminal');
-    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it("copies the terminal's selection with Ctrl+Shift+C and pastes the clipboard with the Paste button", async () => {

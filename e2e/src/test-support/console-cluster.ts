@@ -48,9 +48,13 @@ export async function startConsoleCluster(name: string): Promise<ConsoleCluster>
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      await Promise.all(workers.map((w) => w.stop()));
-      await controller?.stop();
-      rmSync(home, { recursive: true, force: true });
+      // Everything is stopped and removed even when one part fails to stop (a failed test leaves no process behind).
+      try {
+        await Promise.allSettled(workers.map((w) => w.stop()));
+        await controller?.stop();
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
     })());
   try {
     controller = await startController();
