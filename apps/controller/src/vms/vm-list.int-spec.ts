@@ -124,7 +124,7 @@ describe('GET /v1/vms', () => {
       expect((await ctl.request('DELETE', `/v1/vms/${mine[15]}`)).status).toBe(200);
       await createAll('held-0', 2);
 
-      for (const headers of [{}, { 'accept-encoding': 'gzip' }]) {
+      for (const headers of [{}, { 'accept-encoding': 'gzip' }] as Record<string, string>[]) {
         const res = await get('/v1/vms', headers);
         const body = res.headers['content-encoding'] === 'gzip' ? gunzipSync(res.body) : res.body;
         expect(body.toString('utf8')).toBe(await joinedInOneStatement());
