@@ -6,8 +6,9 @@
 import { signal, useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { api, seg } from './api';
-import { clearProblem, describeError, reportProblem } from './errors';
+import { clearProblem, reportProblem } from './errors';
 import { ago } from './clock';
+import { runAction, startPolling } from './requests';
 import { vmHref } from './router';
 import { can, credentials } from './session';
 import type { Vm, Worker } from './types';
@@ -44,15 +45,13 @@ function useWorkers() {
     if (!creds) {
       return;
     }
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const poll = async () => {
+    const stop = startPolling(async (stopped) => {
       try {
         const [list, cluster] = await Promise.all([
           api<Worker[]>(creds, 'GET', '/v1/workers'),
           api<{ workers: WorkerStatus[] }>(creds, 'GET', '/v1/status').catch(() => undefined),
         ]);
-        if (stopped) {
+        if (stopped()) {
           return;
         }
         workers.value = [...list].sort((a, b) => a.name.localeCompare(b.name));
@@ -61,18 +60,13 @@ function useWorkers() {
         }
         clearProblem(PROBLEM_KEY);
       } catch (err) {
-        if (!stopped) {
+        if (!stopped()) {
           reportProblem(PROBLEM_KEY, err, true, 'Could not read the workers');
         }
       }
-      if (!stopped) {
-        timer = setTimeout(() => void poll(), POLL_MS);
-      }
-    };
-    void poll();
+    }, POLL_MS);
     return () => {
-      stopped = true;
-      clearTimeout(timer);
+      stop();
       clearProblem(PROBLEM_KEY);
     };
   }, [creds]);
@@ -185,14 +179,8 @@ function WorkerCard({
   const isDraining = draining.value.has(worker.name);
   const left = remaining(onWorker, worker.name);
 
-  const setPaused = async (value: boolean, drain: boolean) => {
-    const creds = credentials.value;
-    if (!creds) {
-      return;
-    }
-    busy.value = true;
-    error.value = '';
-    try {
+  const setPaused = (value: boolean, drain: boolean) =>
+    runAction({ busy, error }, async (creds) => {
       // Only the name and the flag: a concurrent heartbeat keeps its last_seen (as `grove pause worker`).
       const next = await api<Worker>(creds, 'PUT', `/v1/workers/${seg(worker.name)}`, {
         name: worker.name,
@@ -206,12 +194,7 @@ function WorkerCard({
         set.delete(worker.name);
       }
       draining.value = set;
-    } catch (err) {
-      error.value = describeError(err);
-    } finally {
-      busy.value = false;
-    }
-  };
+    });
 
   return (
     <article class="card worker" aria-labelledby={`worker-${worker.name}`} data-worker={worker.name}>

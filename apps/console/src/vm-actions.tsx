@@ -2,10 +2,10 @@
 import { useSignal } from '@preact/signals';
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import { api, seg } from './api';
-import { describeError } from './errors';
 import { useFocusOnMount } from './focus';
 import { navigate } from './router';
-import { can, credentials } from './session';
+import { runAction } from './requests';
+import { can } from './session';
 import type { Vm } from './types';
 import { refreshAfterChange } from './vm-store';
 
@@ -30,14 +30,8 @@ export function VmActions({ vm, afterDelete }: { vm: Vm; afterDelete?: string })
     return null;
   }
 
-  const run = async (action: Action) => {
-    const creds = credentials.value;
-    if (!creds) {
-      return;
-    }
-    busy.value = true;
-    error.value = '';
-    try {
+  const run = (action: Action) =>
+    runAction({ busy, error }, async (creds) => {
       if (action === 'delete') {
         await api(creds, 'DELETE', `/v1/vms/${seg(vm.name)}`);
         refreshAfterChange();
@@ -53,12 +47,7 @@ export function VmActions({ vm, afterDelete }: { vm: Vm; afterDelete?: string })
         refreshAfterChange();
       }
       confirming.value = undefined;
-    } catch (err) {
-      error.value = describeError(err);
-    } finally {
-      busy.value = false;
-    }
-  };
+    });
 
   const pending = confirming.value;
   if (pending) {

@@ -6,6 +6,7 @@ import { useSignal } from '@preact/signals';
 import { useEffect } from 'preact/hooks';
 import { api, seg } from './api';
 import { ago, now } from './clock';
+import { startPolling } from './requests';
 import { credentials } from './session';
 import type { Worker } from './types';
 
@@ -36,9 +37,7 @@ export function WorkerHealth({ name }: { name: string }) {
     if (!creds || !name) {
       return;
     }
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const poll = async () => {
+    return startPolling(async () => {
       try {
         worker.value = await api<Worker>(creds, 'GET', `/v1/workers/${seg(name)}`);
         missing.value = false;
@@ -46,15 +45,7 @@ export function WorkerHealth({ name }: { name: string }) {
         // A deleted worker is a problem to show; anything else (the controller unreachable) has its own banner.
         missing.value = (err as { status?: number }).status === 404;
       }
-      if (!stopped) {
-        timer = setTimeout(() => void poll(), POLL_MS);
-      }
-    };
-    void poll();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
+    }, POLL_MS);
   }, [creds, name]);
 
   if (missing.value) {
