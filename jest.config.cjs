@@ -41,6 +41,8 @@ function project(dir, displayName, extra = {}) {
     rootDir: `<rootDir>/${dir}`,
     moduleNameMapper: {
       '^@grove/(resources|proto|tunnel|telemetry|client|testing)$': `<rootDir>/${up}libs/$1/src/index.ts`,
+      // The one browser-safe module the console imports at run time (the barrel pulls node:crypto).
+      '^@grove/resources/(exec-output-order)$': `<rootDir>/${up}libs/resources/src/$1.ts`,
     },
     ...extra,
   };

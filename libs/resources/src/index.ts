@@ -15,5 +15,6 @@ export * from './fingerprint';
 export * from './version';
 export * from './bootstrap-token';
 export * from './exec';
+export * from './exec-output-order';
 export * from './ssh-key';
 export * from './status';

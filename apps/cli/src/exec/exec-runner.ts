@@ -1,5 +1,5 @@
 import { closeWebSocket } from '@grove/client';
-import type { ExecFrame, ExecSessionParams } from '@grove/resources';
+import { ExecOutputOrder, type ExecFrame, type ExecSessionParams } from '@grove/resources';
 import type { Writable } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { describeError } from '../cli.errors';
@@ -81,15 +81,16 @@ class ExecRun {
   private readonly session: boolean;
   private ws: WebSocket | undefined;
   private endConnection: ((end: ConnectionEnd) => void) | undefined;
-  /** Highest watermark handed to the local streams. */
-  private delivered = 0;
+  /** Output in watermark order, each frame once; its `delivered` is the highest watermark handed to the streams. */
+  private readonly output = new ExecOutputOrder({
+    // (false once the command's end was seen)
+    accepting: () => this.endConnection !== undefined,
+    deliver: (frame) => this.deliver(frame),
+  });
   /** Highest watermark whose bytes the local stream has taken; what `ack` reports. */
   private written = 0;
   private acked = 0;
   private ackTimer: NodeJS.Timeout | undefined;
-  /** False between `history` and `no_more_history`: frames after a gap wait here for the replay to fill it. */
-  private historyDone = true;
-  private readonly held = new Map<number, ExecFrame>();
   private progressed = false;
   private failedAttempts = 0;
   private connections = 0;
@@ -312,8 +313,8 @@ class ExecRun {
         ws.resume();
       }
       if (this.session) {
-        this.historyDone = false;
-        this.send(ws, { type: 'history', watermark: this.delivered });
+        this.output.startReplay();
+        this.send(ws, { type: 'history', watermark: this.output.delivered });
       }
       if (this.plan.tty && (this.plan.command === undefined || this.connections > 1)) {
         // Attaching to a running PTY: it has the size of whichever terminal started it.
@@ -334,66 +335,16 @@ class ExecRun {
       return; // not a frame of this protocol; the controller never sends one
     }
     this.progressed = true;
-    switch (frame.type) {
-      case 'stdout':
-      case 'stderr':
-      case 'exit':
-      case 'error':
-        this.receive(frame);
-        break;
-      case 'no_more_history':
-        this.historyDone = true;
-        for (const wm of [...this.held.keys()].sort((a, b) => a - b)) {
-          const held = this.held.get(wm);
-          this.held.delete(wm);
-          if (held && wm > this.delivered) {
-            this.deliver(held);
-          }
-        }
-        break;
-      case 'stdin':
-      case 'resize':
-      case 'history':
-      case 'ack':
-      case 'detach':
-      case 'close':
-        break; // client frame types never come from the controller
-    }
+    // Without a session there is no replay: output is written as it comes.
+    this.output.take(frame, this.session);
   }
 
-  /**
-   * Output frames in watermark order, each once: frames at or below the delivered watermark were written before (a
-   * replay, or a live frame the replay repeats); during a replay a frame after a gap waits until the gap is filled or
-   * the replay ends.
-   */
-  private receive(frame: ExecFrame): void {
-    const wm = frame.watermark;
-    if (!this.session || wm === undefined) {
-      this.deliver(frame);
-      return;
-    }
-    if (wm <= this.delivered) {
-      return;
-    }
-    if (!this.historyDone && wm !== this.delivered + 1) {
-      this.held.set(wm, frame);
-      return;
-    }
-    this.deliver(frame);
-    for (let next = this.held.get(this.delivered + 1); next; next = this.held.get(this.delivered + 1)) {
-      this.held.delete(this.delivered + 1);
-      this.deliver(next);
-    }
-  }
-
+  /** An output frame, in order and once. */
   private deliver(frame: ExecFrame): void {
     if (this.endConnection === undefined) {
-      return; // the command's end was seen already
+      return; // (ExecOutputOrder asks first; this keeps the type checker sure)
     }
     const wm = frame.watermark;
-    if (wm !== undefined) {
-      this.delivered = Math.max(this.delivered, wm);
-    }
     switch (frame.type) {
       case 'stdout':
         this.write(this.deps.streams.stdout, frame.data, wm);

@@ -1,4 +1,6 @@
 import type { ExecFrame, ExecTerminal } from '@grove/resources';
+// Not from the barrel: that pulls Node modules the browser has not (apps/console/tsconfig.json names this path).
+import { ExecOutputOrder } from '@grove/resources/exec-output-order';
 import { base64ToBytes, bytesToBase64, describeClose, parseFrame } from './exec-frames';
 import { Liveness } from './liveness';
 
@@ -59,13 +61,14 @@ export class ShellSession {
   private ws: WebSocket | undefined;
   private liveness: Liveness | undefined;
   private created = false;
-  private delivered = 0;
   private acked = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** False between `history` and `no_more_history`: frames after a gap wait here for the replay to fill it. */
-  private historyDone = true;
-  private readonly held = new Map<number, ExecFrame>();
+  /** Output in watermark order, each frame once (a replay repeats frames this page already showed). */
+  private readonly output = new ExecOutputOrder({
+    accepting: () => !this.ended,
+    deliver: (frame) => this.deliver(frame),
+  });
   private pendingInput: Uint8Array[] = [];
   private pendingBytes = 0;
   private failedAttempts = 0;
@@ -177,13 +180,13 @@ export class ShellSession {
       this.created = true;
       this.failedAttempts = 0;
       this.options.onState({ kind: 'connected' });
-      this.historyDone = false;
-      this.send({ type: 'history', watermark: this.delivered });
+      this.output.startReplay();
+      this.send({ type: 'history', watermark: this.output.delivered });
       this.resize();
       this.flushInput();
       this.liveness = new Liveness({
         // `history` from what was shown is answered by `no_more_history` (and repeats nothing).
-        probe: () => this.send({ type: 'history', watermark: this.delivered }),
+        probe: () => this.send({ type: 'history', watermark: this.output.delivered }),
         dead: () => this.abandon(ws, 'the connection stopped answering'),
       });
       this.liveness.start();
@@ -267,61 +270,14 @@ export class ShellSession {
 
   private onMessage(data: unknown): void {
     const frame = parseFrame(data);
-    switch (frame?.type) {
-      case 'stdout':
-      case 'stderr':
-      case 'exit':
-      case 'error':
-        this.receive(frame);
-        break;
-      case 'no_more_history':
-        this.historyDone = true;
-        for (const wm of [...this.held.keys()].sort((a, b) => a - b)) {
-          const held = this.held.get(wm)!;
-          this.held.delete(wm);
-          if (wm > this.delivered) {
-            this.deliver(held);
-          }
-        }
-        break;
-      case 'stdin':
-      case 'resize':
-      case 'history':
-      case 'ack':
-      case 'detach':
-      case 'close':
-      case undefined:
-        break; // not a frame, or a client frame type, which never comes from the controller
+    if (frame) {
+      this.output.take(frame);
     }
   }
 
-  /** Output in watermark order, each frame once (a replay repeats frames this page already showed). */
-  private receive(frame: ExecFrame): void {
-    const wm = frame.watermark;
-    if (wm === undefined) {
-      this.deliver(frame); // an error frame about the client's last frame carries none
-      return;
-    }
-    if (wm <= this.delivered) {
-      return;
-    }
-    if (!this.historyDone && wm !== this.delivered + 1) {
-      this.held.set(wm, frame);
-      return;
-    }
-    this.deliver(frame);
-    for (let next = this.held.get(this.delivered + 1); next; next = this.held.get(this.delivered + 1)) {
-      this.held.delete(this.delivered + 1);
-      this.deliver(next);
-    }
-  }
-
+  /** An output frame, in order and once. */
   private deliver(frame: ExecFrame): void {
-    if (this.ended) {
-      return;
-    }
     if (frame.watermark !== undefined) {
-      this.delivered = Math.max(this.delivered, frame.watermark);
       this.scheduleAck();
     }
     switch (frame.type) {
@@ -346,7 +302,7 @@ export class ShellSession {
       case 'ack':
       case 'detach':
       case 'close':
-        break; // never delivered: see onMessage
+        break; // never delivered (ExecOutputOrder hands on output only)
     }
   }
 
@@ -362,8 +318,9 @@ export class ShellSession {
     }
     this.ackTimer = setTimeout(() => {
       this.ackTimer = undefined;
-      if (this.delivered > this.acked && this.send({ type: 'ack', watermark: this.delivered })) {
-        this.acked = this.delivered;
+      const delivered = this.output.delivered;
+      if (delivered > this.acked && this.send({ type: 'ack', watermark: delivered })) {
+        this.acked = delivered;
       }
     }, ACK_DELAY_MS);
   }
