@@ -7,23 +7,11 @@ import { credentials as grpcCredentials, status, type ServiceError } from '@grpc
 import { loadTartAgentProtocol, type TartAgentClient, type TartExecResponse } from '@grove/proto';
 import { waitFor } from '@grove/testing';
 import { Client, type ClientChannel, type PseudoTtyOptions } from 'ssh2';
-import type { VmRunExit, VmRunOptions } from '../vm-runtime';
+import { runOptions } from '../../test-support/run-options';
+import type { VmRunExit } from '../vm-runtime';
 import { SyntheticRuntime, type SyntheticRuntimeOptions } from './synthetic-runtime';
 
-const RUN: VmRunOptions = {
-  netSoftnet: false,
-  netSoftnetAllow: [],
-  netSoftnetBlock: [],
-  netSoftnetExpose: [],
-  netBridged: '',
-  headless: true,
-  nested: false,
-  suspendable: true,
-  audio: false,
-  clipboard: false,
-  hostDirs: [],
-  credentials: { username: 'ci', password: 'secret' },
-};
+const RUN = runOptions({ suspendable: true, credentials: { username: 'ci', password: 'secret' } });
 const ADMIN = { username: 'admin', password: 'admin' };
 const IP_OPTIONS = { bridged: false, waitSeconds: 0 };
 

@@ -3,25 +3,12 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@grove/testing';
-import type { VmRunOptions } from '../vm-runtime';
+import { runOptions } from '../../test-support/run-options';
 import { vmDisplayName } from './service-listener';
 import { SyntheticRuntime } from './synthetic-runtime';
 import { RfbTestClient } from './test-support/rfb-test-client';
 
-const RUN: VmRunOptions = {
-  netSoftnet: false,
-  netSoftnetAllow: [],
-  netSoftnetBlock: [],
-  netSoftnetExpose: [],
-  netBridged: '',
-  headless: true,
-  nested: false,
-  suspendable: true,
-  audio: false,
-  clipboard: false,
-  hostDirs: [],
-  credentials: { username: 'ci', password: 'secret' },
-};
+const RUN = runOptions({ suspendable: true, credentials: { username: 'ci', password: 'secret' } });
 const VM = 'grove-web1-0b5e0d1c-2f4e-4c1a-9d6e-7a8b9c0d1e2f-0';
 
 interface Reply {
