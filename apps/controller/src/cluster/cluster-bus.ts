@@ -151,3 +151,24 @@ export class ClusterBus implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 }
+
+/**
+ * Whether what this replica read from the database at `readAt` may still stand in for a new read at `now` (the
+ * in-memory caches ask): it is at most `ttlMs` old and, when other replicas can exist, was read while the bus heard
+ * them without a break, so that no change of theirs was missed.
+ */
+export function readStillTrusted(
+  bus: Pick<ClusterBus, 'enabled' | 'listeningSince'>,
+  readAt: number,
+  now: number,
+  ttlMs: number,
+): boolean {
+  if (now - readAt > ttlMs) {
+    return false;
+  }
+  if (!bus.enabled) {
+    return true;
+  }
+  const since = bus.listeningSince;
+  return since !== undefined && since <= readAt;
+}

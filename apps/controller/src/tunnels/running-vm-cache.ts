@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Vm } from '@grove/resources';
-import { ClusterBus } from '../cluster/cluster-bus';
+import { ClusterBus, readStillTrusted } from '../cluster/cluster-bus';
 import { VmChangeBus } from '../vms/vm-change-bus';
 
 /** How long a running VM is kept at most; changes are forgotten at once, this bounds what a lost notification costs. */
@@ -88,13 +88,6 @@ export class RunningVmCache {
 
   /** Whether what was read at `readAt` can still be used at `now`. */
   private trusted(readAt: number, now: number): boolean {
-    if (now - readAt > this.ttlMs) {
-      return false;
-    }
-    if (!this.bus.enabled) {
-      return true;
-    }
-    const since = this.bus.listeningSince;
-    return since !== undefined && since <= readAt;
+    return readStillTrusted(this.bus, readAt, now, this.ttlMs);
   }
 }

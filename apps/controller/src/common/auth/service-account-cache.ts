@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ClusterBus, type ClusterMessage } from '../../cluster/cluster-bus';
+import { ClusterBus, readStillTrusted, type ClusterMessage } from '../../cluster/cluster-bus';
 import type { ServiceAccountEntity } from '../../service-accounts/service-account.entity';
 
 /**
@@ -76,13 +76,6 @@ export class ServiceAccountCache {
 
   /** Whether what was read at `readAt` can still be used at `now`. */
   private trusted(readAt: number, now: number): boolean {
-    if (now - readAt > this.ttlMs) {
-      return false;
-    }
-    if (!this.bus.enabled) {
-      return true;
-    }
-    const since = this.bus.listeningSince;
-    return since !== undefined && since <= readAt;
+    return readStillTrusted(this.bus, readAt, now, this.ttlMs);
   }
 }
