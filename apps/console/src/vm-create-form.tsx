@@ -9,6 +9,16 @@ import { api, ApiError } from './api';
 import { describeError } from './errors';
 import { useFocusOnMount } from './focus';
 import { EMPTY_DRAFT, FieldError, toCreateBody, type Draft } from './vm-create-body';
+import {
+  BRIDGED,
+  CHECKS,
+  CheckField,
+  IMAGE_AND_SIZE,
+  LISTS_AND_SCRIPT,
+  SOFTNET,
+  SSH_LOGIN,
+  TextField,
+} from './vm-create-fields';
 import { credentials } from './session';
 import type { Vm } from './types';
 import { refreshAfterChange } from './vm-store';
@@ -109,40 +119,9 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
           <span>Name</span>
           <input name="name" required ref={nameInput} value={d.name} onInput={text('name')} />
         </label>
-        <label class="field wide">
-          <span>Image</span>
-          <input
-            name="image"
-            required
-            placeholder="ghcr.io/cirruslabs/macos-sequoia-base:latest"
-            value={d.image}
-            onInput={text('image')}
-          />
-        </label>
-        <label class="field">
-          <span>CPUs</span>
-          <input name="cpu" inputMode="numeric" placeholder="worker default" value={d.cpu} onInput={text('cpu')} />
-        </label>
-        <label class="field">
-          <span>Memory (MB)</span>
-          <input
-            name="memory"
-            inputMode="numeric"
-            placeholder="worker default"
-            value={d.memory}
-            onInput={text('memory')}
-          />
-        </label>
-        <label class="field">
-          <span>Disk size (GB)</span>
-          <input
-            name="diskSize"
-            inputMode="numeric"
-            placeholder="image's size"
-            value={d.diskSize}
-            onInput={text('diskSize')}
-          />
-        </label>
+        {IMAGE_AND_SIZE.map((spec) => (
+          <TextField key={spec.key} spec={spec} value={d[spec.key]} onInput={text(spec.key)} />
+        ))}
         <label class="field">
           <span>Image pull policy</span>
           <select name="imagePullPolicy" value={d.imagePullPolicy} onChange={text('imagePullPolicy')}>
@@ -158,34 +137,9 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
             <option value="bridged">Bridged</option>
           </select>
         </label>
-        {d.network === 'softnet' && (
-          <>
-            <label class="field">
-              <span>Softnet allow (CIDRs)</span>
-              <input
-                name="netSoftnetAllow"
-                placeholder="10.0.0.0/8"
-                value={d.softnetAllow}
-                onInput={text('softnetAllow')}
-              />
-            </label>
-            <label class="field">
-              <span>Softnet block (CIDRs)</span>
-              <input
-                name="netSoftnetBlock"
-                placeholder="0.0.0.0/0"
-                value={d.softnetBlock}
-                onInput={text('softnetBlock')}
-              />
-            </label>
-          </>
-        )}
-        {d.network === 'bridged' && (
-          <label class="field">
-            <span>Bridged interface</span>
-            <input name="net-bridged" placeholder="en0" value={d.bridged} onInput={text('bridged')} />
-          </label>
-        )}
+        {d.network === 'softnet' &&
+          SOFTNET.map((spec) => <TextField key={spec.key} spec={spec} value={d[spec.key]} onInput={text(spec.key)} />)}
+        {d.network === 'bridged' && <TextField spec={BRIDGED} value={d.bridged} onInput={text('bridged')} />}
         <label class="field">
           <span>Restart policy</span>
           <select name="restart_policy" value={d.restartPolicy} onChange={text('restartPolicy')}>
@@ -193,61 +147,18 @@ export function VmCreateForm({ onClose }: { onClose: () => void }) {
             <option value="OnFailure">OnFailure</option>
           </select>
         </label>
-        <label class="field">
-          <span>SSH username</span>
-          <input name="username" autoComplete="off" placeholder="admin" value={d.username} onInput={text('username')} />
-        </label>
-        <label class="field">
-          <span>SSH password</span>
-          <input
-            name="password"
-            type="password"
-            autoComplete="new-password"
-            placeholder="admin"
-            value={d.password}
-            onInput={text('password')}
-          />
-        </label>
+        {SSH_LOGIN.map((spec) => (
+          <TextField key={spec.key} spec={spec} value={d[spec.key]} onInput={text(spec.key)} />
+        ))}
         <fieldset class="field wide checks">
           <legend class="sr-only">Options</legend>
-          <label class="check">
-            <input type="checkbox" name="headless" checked={d.headless} onChange={check('headless')} /> Headless
-          </label>
-          <label class="check">
-            <input type="checkbox" name="nested" checked={d.nested} onChange={check('nested')} /> Nested virtualization
-          </label>
-          <label class="check">
-            <input type="checkbox" name="suspendable" checked={d.suspendable} onChange={check('suspendable')} />{' '}
-            Suspendable
-          </label>
-          <label class="check">
-            <input type="checkbox" name="randomSerial" checked={d.randomSerial} onChange={check('randomSerial')} />{' '}
-            Random serial number
-          </label>
-          <label class="check">
-            <input type="checkbox" name="audio" checked={d.audio} onChange={check('audio')} /> Audio
-          </label>
-          <label class="check">
-            <input type="checkbox" name="clipboard" checked={d.clipboard} onChange={check('clipboard')} /> Clipboard
-            sharing
-          </label>
+          {CHECKS.map((spec) => (
+            <CheckField key={spec.key} spec={spec} checked={d[spec.key]} onChange={check(spec.key)} />
+          ))}
         </fieldset>
-        <label class="field">
-          <span>Labels (key=value, comma or line separated)</span>
-          <textarea name="labels" rows={2} value={d.labels} onInput={text('labels')} />
-        </label>
-        <label class="field">
-          <span>Resources (name=amount)</span>
-          <textarea name="resources" rows={2} value={d.resources} onInput={text('resources')} />
-        </label>
-        <label class="field">
-          <span>Host directories (name:path[:ro], one a line)</span>
-          <textarea name="hostDirs" rows={2} value={d.hostDirs} onInput={text('hostDirs')} />
-        </label>
-        <label class="field wide">
-          <span>Startup script</span>
-          <textarea name="startup_script" rows={4} value={d.startupScript} onInput={text('startupScript')} />
-        </label>
+        {LISTS_AND_SCRIPT.map((spec) => (
+          <TextField key={spec.key} spec={spec} value={d[spec.key]} onInput={text(spec.key)} />
+        ))}
       </div>
       <div id="create-error" aria-live="polite">
         {error.value && (
