@@ -5,12 +5,15 @@ import type { ExecFrame } from './exec';
  * logic without Node or browser APIs, so that both can run it.
  */
 
+/** An output frame of the controller: what the sink is handed. */
+export type ExecOutputFrame = ExecFrame & { type: 'stdout' | 'stderr' | 'exit' | 'error' };
+
 /** Where ordered output goes. */
 export interface ExecOutputSink {
   /** Whether output is still taken (false once the command's end was handed on or the client gave up). */
   accepting(): boolean;
   /** An output frame (`stdout`, `stderr`, `exit` or `error`), in watermark order, each once. */
-  deliver(frame: ExecFrame): void;
+  deliver(frame: ExecOutputFrame): void;
 }
 
 /**
@@ -22,7 +25,7 @@ export interface ExecOutputSink {
 export class ExecOutputOrder {
   private highest = 0;
   private replaying = false;
-  private readonly held = new Map<number, ExecFrame>();
+  private readonly held = new Map<number, ExecOutputFrame>();
 
   constructor(private readonly sink: ExecOutputSink) {}
 
@@ -46,10 +49,11 @@ export class ExecOutputOrder {
       case 'stderr':
       case 'exit':
       case 'error':
+        // (the case narrows the type field, not the frame)
         if (ordered) {
-          this.receive(frame);
+          this.receive(frame as ExecOutputFrame);
         } else {
-          this.hand(frame);
+          this.hand(frame as ExecOutputFrame);
         }
         break;
       case 'no_more_history':
@@ -72,7 +76,7 @@ export class ExecOutputOrder {
     }
   }
 
-  private receive(frame: ExecFrame): void {
+  private receive(frame: ExecOutputFrame): void {
     const wm = frame.watermark;
     if (wm === undefined) {
       this.hand(frame); // an error frame about the client's last frame carries none
@@ -92,7 +96,7 @@ export class ExecOutputOrder {
     }
   }
 
-  private hand(frame: ExecFrame): void {
+  private hand(frame: ExecOutputFrame): void {
     if (!this.sink.accepting()) {
       return;
     }

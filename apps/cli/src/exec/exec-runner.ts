@@ -1,5 +1,5 @@
 import { closeWebSocket } from '@grove/client';
-import { ExecOutputOrder, type ExecFrame, type ExecSessionParams } from '@grove/resources';
+import { ExecOutputOrder, type ExecFrame, type ExecOutputFrame, type ExecSessionParams } from '@grove/resources';
 import type { Writable } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { describeError } from '../cli.errors';
@@ -340,7 +340,7 @@ class ExecRun {
   }
 
   /** An output frame, in order and once. */
-  private deliver(frame: ExecFrame): void {
+  private deliver(frame: ExecOutputFrame): void {
     if (this.endConnection === undefined) {
       return; // (ExecOutputOrder asks first; this keeps the type checker sure)
     }
@@ -358,14 +358,6 @@ class ExecRun {
       case 'error':
         this.endConnection({ kind: 'error', message: frame.error || 'the controller reported an unknown error' });
         break;
-      case 'no_more_history':
-      case 'stdin':
-      case 'resize':
-      case 'history':
-      case 'ack':
-      case 'detach':
-      case 'close':
-        break; // never delivered: see onMessage
     }
   }
 

@@ -1,6 +1,6 @@
 import type { ExecFrame, ExecTerminal } from '@grove/resources';
 // Not from the barrel: that pulls Node modules the browser has not (apps/console/tsconfig.json names this path).
-import { ExecOutputOrder } from '@grove/resources/exec-output-order';
+import { ExecOutputOrder, type ExecOutputFrame } from '@grove/resources/exec-output-order';
 import { base64ToBytes, bytesToBase64, describeClose, parseFrame } from './exec-frames';
 import { Liveness } from './liveness';
 
@@ -276,7 +276,7 @@ export class ShellSession {
   }
 
   /** An output frame, in order and once. */
-  private deliver(frame: ExecFrame): void {
+  private deliver(frame: ExecOutputFrame): void {
     if (frame.watermark !== undefined) {
       this.scheduleAck();
     }
@@ -295,14 +295,6 @@ export class ShellSession {
           canRetry: false,
         });
         break;
-      case 'no_more_history':
-      case 'stdin':
-      case 'resize':
-      case 'history':
-      case 'ack':
-      case 'detach':
-      case 'close':
-        break; // never delivered (ExecOutputOrder hands on output only)
     }
   }
 
