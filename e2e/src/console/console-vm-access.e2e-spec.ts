@@ -63,39 +63,36 @@ function paintedPixels(page: Page): Promise<{ width: number; height: number; pai
   });
 }
 
-/** Pure-white pixels (the synthetic screen's left-button dots) in rows `from`–`to` of the VM's 1024×768 screen. */
-function whiteDots(page: Page, from: number, to: number): Promise<number> {
+/**
+ * A measure of rows `from`–`to` of the VM's 1024×768 screen: `white` counts its pure-white pixels (the synthetic
+ * screen's left-button dots), `checksum` changes when the server redraws them differently.
+ */
+function measureRows(page: Page, measure: 'white' | 'checksum', from: number, to: number): Promise<number> {
   return page.$eval(
     '.screen-host canvas',
-    (canvas: HTMLCanvasElement, rows: [number, number]) => {
-      const data = canvas.getContext('2d')!.getImageData(0, rows[0], canvas.width, rows[1] - rows[0]).data;
-      let white = 0;
-      for (let i = 0; i < data.length; i += 4) {
-        if (data[i] === 255 && data[i + 1] === 255 && data[i + 2] === 255) {
-          white++;
+    (canvas: HTMLCanvasElement, args: [string, number, number]) => {
+      const [kind, top, bottom] = args;
+      const data = canvas.getContext('2d')!.getImageData(0, top, canvas.width, bottom - top).data;
+      let result = 0;
+      if (kind === 'white') {
+        for (let i = 0; i < data.length; i += 4) {
+          if (data[i] === 255 && data[i + 1] === 255 && data[i + 2] === 255) {
+            result++;
+          }
+        }
+      } else {
+        for (let i = 0; i < data.length; i++) {
+          result = (result * 31 + data[i]) % 1_000_000_007;
         }
       }
-      return white;
+      return result;
     },
-    [from, to] as [number, number],
+    [measure, from, to] as [string, number, number],
   );
 }
 
-/** A checksum of rows `from`–`to` of the VM's screen: it changes when the server redraws them differently. */
-function rowsChecksum(page: Page, from: number, to: number): Promise<number> {
-  return page.$eval(
-    '.screen-host canvas',
-    (canvas: HTMLCanvasElement, rows: [number, number]) => {
-      const data = canvas.getContext('2d')!.getImageData(0, rows[0], canvas.width, rows[1] - rows[0]).data;
-      let sum = 0;
-      for (let i = 0; i < data.length; i++) {
-        sum = (sum * 31 + data[i]) % 1_000_000_007;
-      }
-      return sum;
-    },
-    [from, to] as [number, number],
-  );
-}
+const whiteDots = (page: Page, from: number, to: number) => measureRows(page, 'white', from, to);
+const rowsChecksum = (page: Page, from: number, to: number) => measureRows(page, 'checksum', from, to);
 
 /** Drags with the left button across the screen's drawing area at row `y` of the VM's screen (768 rows). */
 async function dragAcross(page: Page, y: number): Promise<void> {

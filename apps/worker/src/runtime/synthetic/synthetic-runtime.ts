@@ -4,8 +4,6 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
-import { hostAgent, loadTartAgentProtocol } from '@grove/proto';
 import {
   RuntimeError,
   type GuestAgentAddress,
@@ -17,12 +15,8 @@ import {
   type VmRuntime,
 } from '../vm-runtime';
 import { exitAfterMessage, faultMessage, imageFaults } from './image-faults';
-import { serveRfb } from './rfb-server';
-import { connectLoopback, echo, ServiceListener, vmDisplayName } from './service-listener';
-import { TestPatternScreen } from './test-pattern-screen';
-import { UdpEcho } from './udp-echo';
-import { VmSshServer } from './vm-ssh-server';
-import { VmWebServer } from './vm-web-server';
+import { connectLoopback } from './service-listener';
+import { VmServices } from './vm-services';
 
 /** How long each step of a synthetic VM takes, in milliseconds (0 when unset). */
 export interface SyntheticDelays {
@@ -64,21 +58,16 @@ interface RunningVm {
 /** sun_path holds 104 bytes on macOS (108 on Linux) including the NUL; longer paths move to the temp dir. */
 const MAX_SOCKET_PATH = 103;
 
-const SSH_PORT = 22;
-const ECHO_PORT = 7;
-const HTTP_PORT = 80;
-const VNC_PORT = 5900;
-
 /**
  * The synthetic runtime: VMs that live inside the worker process, for `grove dev` and tests on any machine, without
  * root or Tart. A VM is a directory `<dataDir>/vms/<onDiskName>/` holding `vm.json` (image, hardware, suspension) and
  * a scratch directory `home/`, so a restarted worker finds its VMs again (none of them running). While a VM runs, it
- * serves on 127.0.0.1, on ports the OS picks:
- * - VM port 22: an SSH server ({@link VmSshServer}); its commands run with /bin/sh in `home/` **on the worker host**;
+ * serves on 127.0.0.1, on ports the OS picks ({@link VmServices}):
+ * - VM port 22: an SSH server (`VmSshServer`); its commands run with /bin/sh in `home/` **on the worker host**;
  * - VM port 7: an echo service, on TCP and on UDP;
- * - VM port 5900: a VNC server (RFB 3.8, no authentication, {@link serveRfb}) showing a live test pattern
- *   ({@link TestPatternScreen}) that pointer and keyboard input draw on, so the console's screen is tested for real;
- * - VM port 80: a web server ({@link VmWebServer}) with a page naming the VM, for the console's preview links;
+ * - VM port 5900: a VNC server (RFB 3.8, no authentication, `serveRfb`) showing a live test pattern
+ *   (`TestPatternScreen`) that pointer and keyboard input draw on, so the console's screen is tested for real;
+ * - VM port 80: a web server (`VmWebServer`) with a page naming the VM, for the console's preview links;
  * - the Tart guest agent (`/Agent/Exec`, `/Agent/ResolveIP`, tart.md §4.3) on `<vmdir>/control.sock`, its commands
  *   also on the host; when that path is too long for a Unix socket, on a short path in the temp dir instead.
  * The VM's IP is 127.0.0.1, and `connect` maps its ports 22, 7, 5900 and 80 to the loopback ports (`udpTarget` port
@@ -158,33 +147,14 @@ export class SyntheticRuntime implements VmRuntime {
     }
     const home = this.home(onDiskName);
     const socketPath = this.socketPath(onDiskName);
-    const ssh = new VmSshServer({ hostKey: this.sshHostKey(), credentials: options.credentials, home });
-    const agent = hostAgent({ cwd: home, ip: () => '127.0.0.1' });
-    const grpc = new GrpcServer();
-    grpc.addService(loadTartAgentProtocol().Agent.service, agent.handlers);
-    const agentConnections = grpc.createConnectionInjector(ServerCredentials.createInsecure());
-    const screen = new TestPatternScreen(vmDisplayName(onDiskName));
-    const web = new VmWebServer(vmDisplayName(onDiskName));
-    const listeners = {
-      ssh: new ServiceListener((socket) => ssh.handle(socket)),
-      echo: new ServiceListener(echo),
-      vnc: new ServiceListener((socket) => serveRfb(socket, screen, (line) => this.log(`${onDiskName}: ${line}`))),
-      http: new ServiceListener((socket) => web.handle(socket)),
-      agent: new ServiceListener((socket) => {
-        switch (faults.agent) {
-          case 'serving':
-            agentConnections.injectConnection(socket);
-            return;
-          case 'absent':
-            socket.destroy();
-            return;
-          case 'hung':
-            // Accepted and never answered; the listener destroys it when the VM stops.
-            return;
-        }
-      }),
-    };
-    const udpEcho = new UdpEcho();
+    const services = new VmServices({
+      onDiskName,
+      hostKey: this.sshHostKey(),
+      credentials: options.credentials,
+      home,
+      agent: faults.agent,
+      log: (line) => this.log(line),
+    });
     const boot = new AbortController();
 
     let exited: (exit: VmRunExit) => void = () => undefined;
@@ -196,12 +166,7 @@ export class SyntheticRuntime implements VmRuntime {
         boot.abort();
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        ssh.close();
-        screen.close();
-        agent.killAll();
-        agentConnections.destroy();
-        grpc.forceShutdown();
-        await Promise.all([...Object.values(listeners).map((listener) => listener.close()), udpEcho.close()]);
+        await services.close();
         this.running.delete(onDiskName);
         this.log(`${onDiskName}: stopped${result.error ? ` (${result.error})` : ''}`);
         exited(result);
@@ -214,27 +179,12 @@ export class SyntheticRuntime implements VmRuntime {
     vm.booted = (async () => {
       await this.wait('boot', boot.signal);
       rmSync(socketPath, { force: true }); // left behind by a worker that died
-      const [sshPort, echoPort, vncPort, httpPort, , udpEchoPort] = await Promise.all([
-        listeners.ssh.listenLoopback(),
-        listeners.echo.listenLoopback(),
-        listeners.vnc.listenLoopback(),
-        listeners.http.listenLoopback(),
-        listeners.agent.listenUnix(socketPath),
-        udpEcho.listenLoopback(),
-      ]);
+      const { ports, udpPorts, describe } = await services.listen(socketPath);
       boot.signal.throwIfAborted();
-      vm.udpPorts = new Map([[ECHO_PORT, udpEchoPort]]);
-      vm.ports = new Map([
-        [SSH_PORT, sshPort],
-        [ECHO_PORT, echoPort],
-        [VNC_PORT, vncPort],
-        [HTTP_PORT, httpPort],
-      ]);
+      vm.ports = ports;
+      vm.udpPorts = udpPorts;
       this.save(onDiskName, { ...this.load(onDiskName), suspended: false });
-      this.log(
-        `${onDiskName}: running, SSH on 127.0.0.1:${sshPort}, echo on 127.0.0.1:${echoPort} (TCP) and ` +
-          `127.0.0.1:${udpEchoPort} (UDP), VNC on 127.0.0.1:${vncPort}, HTTP on 127.0.0.1:${httpPort}, agent ${socketPath}`,
-      );
+      this.log(`${onDiskName}: running, ${describe}`);
       if (faults.exitAfterMs !== undefined) {
         const ms = faults.exitAfterMs;
         timer = setTimeout(() => void end({ code: 1, error: exitAfterMessage(ms) }), ms);
