@@ -7,7 +7,6 @@ import { WebSocketServer } from 'ws';
 import { launchBrowser, screenshot, type TestBrowser } from '../test-support/browser';
 import { startConsoleCluster, type ConsoleCluster } from '../test-support/console-cluster';
 import { REPO_ROOT } from '../test-support/paths';
-import { untilRunning } from '../test-support/running-vm';
 
 /** What the page's script exposes: noVNC's RFB class, and what happened to the connection it opened. */
 const PAGE_SCRIPT = `
@@ -48,8 +47,7 @@ describe('noVNC in Chromium shows a synthetic VM screen through the port-forward
   beforeAll(async () => {
     cluster = await startConsoleCluster('novnc');
     browser = await launchBrowser();
-    await cluster.client.vms.create({ name: 'vnc', image: 'any', os: 'linux' });
-    await untilRunning(cluster.client, 'vnc');
+    await cluster.runVm('vnc', { os: 'linux' });
     const bundle = await build({
       stdin: { contents: PAGE_SCRIPT, resolveDir: REPO_ROOT, loader: 'js' },
       bundle: true,

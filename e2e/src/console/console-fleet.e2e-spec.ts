@@ -322,14 +322,7 @@ describe('console: sign-in, fleet and VMs', () => {
 
   // Last: it stops a worker of the suite's cluster.
   it("says on a VM's page and on the Fleet page when the VM's worker is gone", async () => {
-    await cluster.client.vms.create({ name: 'fleet-lost-1', image: 'any' });
-    await waitFor(
-      'fleet-lost-1 running',
-      async () => (await cluster.client.vms.get('fleet-lost-1')).status === 'running',
-      30_000,
-      100,
-    );
-    const worker = (await cluster.client.vms.get('fleet-lost-1')).worker;
+    const { worker } = await cluster.runVm('fleet-lost-1');
     const page = await browser.newPage();
     await signIn(page, cluster, cluster.admin);
     await page.goto(cluster.consoleUrl('#/vms/fleet-lost-1'));

@@ -2,7 +2,6 @@ import { waitFor } from '@grove/testing';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, screenshot, type TestBrowser } from '../test-support/browser';
 import { startConsoleCluster, type ConsoleAccount, type ConsoleCluster } from '../test-support/console-cluster';
-import { untilRunning } from '../test-support/running-vm';
 
 // Issue 16: a running VM's Terminal (exec WebSocket), Screen (noVNC through the port-forward WebSocket to port 5900)
 // and Ports (preview of an HTTP port) tabs in a real browser against a two-worker synthetic cluster.
@@ -112,8 +111,7 @@ describe('console: terminal, screen and ports of a VM', () => {
   beforeAll(async () => {
     cluster = await startConsoleCluster('vm-access');
     browser = await launchBrowser();
-    await cluster.client.vms.create({ name: VM, image: 'any' });
-    await untilRunning(cluster.client, VM, 30_000);
+    await cluster.runVm(VM);
     page = await browser.newPage({ width: 1280, height: 800 });
     // The test breaks the terminal's WebSocket as a network failure would: it keeps a hand on every socket the page
     // opens (the console has no test hook of its own).

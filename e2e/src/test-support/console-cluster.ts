@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GroveClient } from '@grove/client';
-import type { Role } from '@grove/resources';
+import type { Role, Vm, VmCreateInput } from '@grove/resources';
 import type { RunningProcess } from '@grove/testing';
 import { adminClient, BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './controller-process';
+import { untilRunning } from './running-vm';
 import { startSyntheticWorker } from './synthetic-worker';
 
 /** A service account's sign-in: what the console's sign-in form asks for. */
@@ -26,6 +27,11 @@ export interface ConsoleCluster {
   /** The two workers' names, as the fleet page shows them. */
   workerNames: [string, string];
   workers: RunningProcess[];
+  /**
+   * Creates VM `name` (image `any`, plus `fields`) and resolves once it runs; 30 s at most, for a loaded CI machine
+   * where other suites start VMs too.
+   */
+  runVm(name: string, fields?: Omit<VmCreateInput, 'name'>): Promise<Vm>;
   /** Creates another service account with `roles` (e.g. `['compute:read']`) and a generated token. */
   createAccount(name: string, roles: Role[]): Promise<ConsoleAccount>;
   /** The console's URL for a hash route, e.g. `consoleUrl('#/vms/v1')` (default: its start page). */
@@ -78,6 +84,10 @@ export async function startConsoleCluster(name: string): Promise<ConsoleCluster>
       client,
       workerNames,
       workers,
+      async runVm(vmName, fields = {}) {
+        await client.vms.create({ image: 'any', ...fields, name: vmName });
+        return untilRunning(client, vmName, 30_000);
+      },
       async createAccount(accountName, roles) {
         const token = randomBytes(18).toString('base64url');
         await client.serviceAccounts.create({ name: accountName, roles, token });
