@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { fetchPeerCertificate, GroveClient } from '@grove/client';
 import { certificateFingerprint } from '@grove/resources';
 import { opensslCertificate, waitFor, type RunningProcess } from '@grove/testing';
@@ -94,6 +97,20 @@ describe('docker/compose.yml: one controller on Postgres', () => {
     }
     // A user's first command: the context pins the certificate after showing the fingerprint the log printed.
     expect(await operator.login(compose.url, adminToken)).toContain(`fingerprint is: ${fingerprint}`);
+  });
+
+  it('serves the web console built into the image at /ui/, and / redirects there', async () => {
+    const root = await pinnedGet(`${compose.url}/`, fingerprint);
+    expect(root.status).toBe(302);
+    expect(root.headers.location).toBe('/ui/');
+    const page = await pinnedGet(`${compose.url}/ui/`, fingerprint);
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    const script = /src="([^"]+\.js)"/.exec(page.body)?.[1];
+    expect(script).toBeDefined();
+    const bundle = await pinnedGet(new URL(script ?? '', `${compose.url}/ui/`).href, fingerprint);
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers['content-type']).toMatch(/javascript/);
   });
 
   it('a synthetic worker on this host joins with a bootstrap token and runs a VM', async () => {
@@ -283,3 +300,28 @@ describe('docker/compose.yml: one controller on Postgres', () => {
     expect(await servedFingerprint(compose.url)).toBe(ownFingerprint);
   });
 });
+
+/** GET over TLS from the controller whose certificate has this fingerprint (the one its log printed). */
+function pinnedGet(
+  url: string,
+  fingerprint: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { rejectUnauthorized: false, timeout: 10_000 }, (res) => {
+      const served = certificateFingerprint((res.socket as TLSSocket).getPeerCertificate().raw);
+      if (served !== fingerprint) {
+        res.destroy();
+        reject(new Error(`${url} was served with certificate ${served}, not ${fingerprint}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+      );
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url} did not answer within 10 s`)));
+    req.on('error', reject);
+  });
+}
