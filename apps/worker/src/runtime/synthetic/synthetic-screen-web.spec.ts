@@ -90,4 +90,9 @@ describe('a synthetic VM screen (VNC, port 5900) and web server (port 80)', () =
     expect(await get('/', 'POST')).toMatchObject({ status: 405 });
     expect(await get('/', 'HEAD')).toMatchObject({ status: 200, body: '' });
   });
+
+  it('answers a request target that is no URL with 400 and goes on serving', async () => {
+    expect(await get('http://[')).toMatchObject({ status: 400, body: '"http://[" is not a valid request target\n' });
+    expect(await get('/')).toMatchObject({ status: 200 });
+  });
 });

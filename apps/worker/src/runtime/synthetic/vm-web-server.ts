@@ -20,7 +20,14 @@ export class VmWebServer {
   }
 
   private answer(req: IncomingMessage, res: ServerResponse): void {
-    const path = new URL(req.url ?? '/', 'http://vm').pathname;
+    // A request target that is no URL (`GET http://[ HTTP/1.1` passes the HTTP parser) would throw out of the
+    // server's 'request' event and end the worker process.
+    const url = URL.parse(req.url ?? '/', 'http://vm');
+    if (!url) {
+      this.send(res, 400, 'text/plain; charset=utf-8', `${JSON.stringify(req.url)} is not a valid request target\n`);
+      return;
+    }
+    const path = url.pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       this.send(res, 405, 'text/plain; charset=utf-8', `${req.method ?? ''} is not allowed: this page is read-only\n`, {
         allow: 'GET, HEAD',
