@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the machine has Chromium (Debian's package): the web console's browser tests drive it headless through
-# playwright-core (issue 16). Quiet when it is already there.
+# playwright-core (issue 16). Quiet when it is already there, or when GROVE_CHROMIUM names the binary the tests use.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then
+if [ -x "${GROVE_CHROMIUM:-/usr/bin/chromium}" ]; then
   exit 0
 fi
 echo "==> installing Chromium from Debian packages"
