@@ -15,6 +15,7 @@ describe('console routes', () => {
     ['#/vms/v1/ports', { page: 'vm', name: 'v1', tab: 'ports' }],
     ['#/vms/v1/bogus', { page: 'vm', name: 'v1', tab: 'overview' }],
     ['#/vms/a%3Ab.c', { page: 'vm', name: 'a:b.c', tab: 'overview' }],
+    ['#/vms/bad%E0%A4%A/screen', { page: 'vm', name: 'bad%E0%A4%A', tab: 'screen' }],
   ])('reads %s', (hash, route) => {
     expect(parseRoute(hash)).toEqual(route);
   });

@@ -15,9 +15,18 @@ export function parseRoute(hash: string): Route {
   }
   if (parts[0] === 'vms' && parts[1]) {
     const tab = (VM_TABS as readonly string[]).includes(parts[2] ?? '') ? (parts[2] as VmTab) : 'overview';
-    return { page: 'vm', name: decodeURIComponent(parts[1]), tab };
+    return { page: 'vm', name: decodeName(parts[1]), tab };
   }
   return { page: 'vms' };
+}
+
+/** A name from the address bar; a malformed escape (`%E0%A4%A`, typed or cut off) is kept as typed, not thrown. */
+function decodeName(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 export function routeHref(route: Route): string {
