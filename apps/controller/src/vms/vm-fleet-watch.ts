@@ -1,8 +1,26 @@
 import type { ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import type { Vm, WatchMessage } from '@grove/resources';
 import type { VmChange, VmChangeBus } from './vm-change-bus';
 import type { VmWatchStreams } from './vm-watch';
+
+/**
+ * How many bytes of changes a stream may hold for a client that does not read them (a laptop asleep, a stuck tab)
+ * before it is cut: about three times a 10,000-VM fleet's list. The client watches again and gets the whole fleet.
+ */
+export const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+
+/** Resolves when `raw` can take more, or is closed; leaves no listener behind either way. */
+function drainedOrClosed(raw: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
+}
 
 /** What the stream remembers of a VM it announced: enough to tell a newer change, and a recreated VM, from a stale one. */
 interface Announced {
@@ -23,6 +41,7 @@ export async function streamFleetWatch(
   bus: VmChangeBus,
   list: () => Promise<AsyncIterable<string>>,
   streams: VmWatchStreams,
+  { maxBufferedBytes = MAX_BUFFERED_BYTES } = {},
 ): Promise<void> {
   const announced = new Map<string, Announced>();
   const pending: VmChange[] = [];
@@ -43,13 +62,20 @@ export async function streamFleetWatch(
 
   const open = () => !raw.writableEnded && !raw.destroyed;
   const send = (message: WatchMessage<Vm>): boolean => (open() ? raw.write(`${JSON.stringify(message)}\n`) : true);
+  /** A change: the client that stopped reading is cut rather than held in memory without bound. */
+  const sendChange = (message: WatchMessage<Vm>) => {
+    send(message);
+    if (open() && raw.writableLength > maxBufferedBytes) {
+      raw.destroy();
+    }
+  };
   const deliver = (change: VmChange) => {
     const { name, uid, version } = change.vm;
     const known = announced.get(name);
     if (change.type === 'DELETED') {
       if (known && known.uid === uid) {
         announced.delete(name);
-        send({ type: 'DELETED', object: change.vm });
+        sendChange({ type: 'DELETED', object: change.vm });
       }
       return;
     }
@@ -57,7 +83,7 @@ export async function streamFleetWatch(
       return;
     }
     announced.set(name, { uid, version });
-    send({ type: known && known.uid === uid ? 'MODIFIED' : 'ADDED', object: change.vm });
+    sendChange({ type: known && known.uid === uid ? 'MODIFIED' : 'ADDED', object: change.vm });
   };
 
   raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
@@ -76,7 +102,7 @@ export async function streamFleetWatch(
       // More is asked for once the client took this chunk (the list reads one ahead): a slow client holds about
       // two chunks, not the fleet.
       if (!flowing && open()) {
-        await Promise.race([once(raw, 'drain'), once(raw, 'close')]);
+        await drainedOrClosed(raw);
       }
     }
   } catch (err) {
