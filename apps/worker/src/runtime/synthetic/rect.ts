@@ -30,12 +30,22 @@ export function intersection(a: Rect, b: Rect): Rect {
   };
 }
 
-/** Whether `inner` lies wholly inside `outer`. */
-export function contains(outer: Rect, inner: Rect): boolean {
-  return (
-    inner.x >= outer.x &&
-    inner.y >= outer.y &&
-    inner.x + inner.width <= outer.x + outer.width &&
-    inner.y + inner.height <= outer.y + outer.height
-  );
+/** What of `a` lies outside `b`: up to four rectangles (bands above and below `b`, then beside it). */
+export function subtract(a: Rect, b: Rect): Rect[] {
+  const overlap = intersection(a, b);
+  if (overlap.width === 0 || overlap.height === 0) {
+    return [a];
+  }
+  const pieces: Rect[] = [
+    { x: a.x, y: a.y, width: a.width, height: overlap.y - a.y },
+    { x: a.x, y: overlap.y + overlap.height, width: a.width, height: a.y + a.height - overlap.y - overlap.height },
+    { x: a.x, y: overlap.y, width: overlap.x - a.x, height: overlap.height },
+    {
+      x: overlap.x + overlap.width,
+      y: overlap.y,
+      width: a.x + a.width - overlap.x - overlap.width,
+      height: overlap.height,
+    },
+  ];
+  return pieces.filter((piece) => piece.width > 0 && piece.height > 0);
 }

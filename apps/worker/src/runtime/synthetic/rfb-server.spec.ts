@@ -111,6 +111,24 @@ describe('the synthetic VM VNC server (RFB)', () => {
     expect(pixelAt(stroke, 320, 500)).toBe(0xffffff);
   });
 
+  it('answers an incremental request for part of the screen only once more when something in it changed', async () => {
+    const c = await client();
+    await c.handshake();
+    c.requestUpdate(false, 0, 400, 1024, 280); // the canvas and the typed text
+    await c.readUpdate();
+    c.requestUpdate(true, 0, 400, 1024, 280);
+    c.pointer(500, 401, 1); // a dot reaching above the requested part
+    const [dot] = await c.readUpdate();
+    expect(dot).toMatchObject({ y: 400 });
+
+    c.requestUpdate(true, 0, 400, 1024, 280);
+    c.key('k'.charCodeAt(0), true); // what changes next is the typed text, not the dot sent already
+    const update = await c.readUpdate();
+    expect(update.map(({ x, y, width, height }) => ({ x, y, width, height }))).toEqual([
+      { x: 0, y: 600, width: 1024, height: 80 },
+    ]);
+  });
+
   it('shows typed keys, and a moving bar without any input', async () => {
     const c = await client();
     await c.handshake();

@@ -6,7 +6,7 @@ import {
   SERVER_PIXEL_FORMAT,
   writePixelFormat,
 } from './rfb-pixel-format';
-import { contains, intersection, union, type Rect } from './rect';
+import { intersection, subtract, union, type Rect } from './rect';
 import type { TestPatternScreen } from './test-pattern-screen';
 
 /**
@@ -206,10 +206,14 @@ class RfbConnection {
 
   private damaged(damage: Rect): void {
     this.dirty.push(damage);
+    this.mergeDirty();
+    this.flush();
+  }
+
+  private mergeDirty(): void {
     if (this.dirty.length > MAX_DIRTY) {
       this.dirty = [this.dirty.reduce(union)];
     }
-    this.flush();
   }
 
   /** Answers a waiting incremental request with the parts of it that changed, if any did. */
@@ -225,9 +229,13 @@ class RfbConnection {
     }
   }
 
-  /** A FramebufferUpdate of Raw rectangles; what they cover is no longer dirty. */
+  /**
+   * A FramebufferUpdate of Raw rectangles; what they cover is no longer dirty (a dirty rectangle only partly sent keeps
+   * its other part: kept whole, it would answer every later incremental request for the part at once, unchanged).
+   */
   private sendUpdate(rects: Rect[]): void {
-    this.dirty = this.dirty.filter((dirty) => !rects.some((rect) => contains(rect, dirty)));
+    this.dirty = rects.reduce((dirty, sent) => dirty.flatMap((rect) => subtract(rect, sent)), this.dirty);
+    this.mergeDirty();
     const header = Buffer.alloc(4);
     header.writeUInt8(0, 0); // FramebufferUpdate
     header.writeUInt16BE(rects.length, 2);
