@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { ApiError } from './api';
 import { readNdjson, watchNdjson } from './ndjson';
@@ -104,5 +105,33 @@ describe('the watch', () => {
     });
     expect(err.status).toBe(400);
     expect(globalThis.fetch).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps retrying through a long outage without piling up listeners on its signal', async () => {
+    jest.useFakeTimers();
+    try {
+      const signals: AbortSignal[] = [];
+      globalThis.fetch = jest.fn((_url: RequestInfo | URL, init?: RequestInit) => {
+        signals.push(init!.signal!);
+        return Promise.reject(new TypeError('Failed to fetch'));
+      });
+      let interruptions = 0;
+      const stop = watchNdjson(creds, '/v1/vms?watch=true', {
+        onOpen: () => undefined,
+        onMessage: () => undefined,
+        onInterrupted: () => void interruptions++,
+      });
+      await jest.advanceTimersByTimeAsync(5 * 60_000);
+      expect(interruptions).toBeGreaterThan(10);
+      // At most the one wait in progress listens for the stop.
+      expect(getEventListeners(signals[0], 'abort').length).toBeLessThanOrEqual(1);
+      stop();
+      await jest.advanceTimersByTimeAsync(60_000);
+      const calls = (globalThis.fetch as jest.Mock).mock.calls.length;
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect((globalThis.fetch as jest.Mock).mock.calls.length).toBe(calls);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -95,11 +95,16 @@ export function watchNdjson<T>(creds: Credentials, path: string, callbacks: Watc
         callbacks.onInterrupted(err, delay);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          signal.addEventListener('abort', () => {
+          // The listener goes with its wait: a long outage must not pile one up per retry on the watch's signal.
+          const onAbort = () => {
             clearTimeout(timer);
             resolve();
-          });
+          };
+          const timer = setTimeout(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          }, delay);
+          signal.addEventListener('abort', onAbort, { once: true });
         });
       }
     }
