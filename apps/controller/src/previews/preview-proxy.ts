@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
 import { duplexPair } from './duplex-pair';
+import { scopePreviewCookie } from './preview-cookies';
 import { PreviewKey } from './preview-key';
 import { checkPreviewToken, type PreviewClaims } from './preview-token';
 
@@ -72,6 +73,12 @@ function downstreamHeaders(headers: IncomingHttpHeaders, token: string): Outgoin
     if (value !== undefined && !NOT_FORWARDED.has(name)) {
       out[name] = value;
     }
+  }
+  // `Clear-Site-Data` would act on the controller's origin: the console's stored sign-in, every other preview's cookies.
+  delete out['clear-site-data'];
+  const cookies = headers['set-cookie'];
+  if (cookies) {
+    out['set-cookie'] = cookies.map((cookie) => scopePreviewCookie(cookie, `${PREVIEW_PREFIX}${token}`));
   }
   const location = headers.location;
   if (location?.startsWith('/') && !location.startsWith('//')) {

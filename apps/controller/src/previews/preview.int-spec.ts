@@ -55,7 +55,17 @@ describe('previews', () => {
   beforeAll(async () => {
     web = createServer((req, res) => {
       seen.push(req);
-      if (req.url === '/redirect') {
+      if (req.url === '/cookies') {
+        res.writeHead(200, {
+          'set-cookie': [
+            'session=s1; Path=/; HttpOnly',
+            'pref=p; Domain=example.com; Path=/app; Max-Age=60',
+            'plain=1',
+          ],
+          'clear-site-data': '"storage"',
+        });
+        res.end();
+      } else if (req.url === '/redirect') {
         res.writeHead(302, { location: '/hello' }).end();
       } else if (req.method === 'POST') {
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -150,6 +160,19 @@ describe('previews', () => {
     const redirect = await fetchRaw(port, `${url}redirect`);
     expect(redirect.status).toBe(302);
     expect(redirect.headers['location']).toBe(`${url}hello`);
+  });
+
+  it("keeps the VM's cookies to its own link and its answers off the console's storage", async () => {
+    const { url } = (await preview('pv-vm', { port: 80 })).body as { url: string };
+    const res = await fetchRaw(port, `${url}cookies`);
+    expect(res.status).toBe(200);
+    const prefix = url.slice(0, -1);
+    expect(res.headers['set-cookie']).toEqual([
+      `session=s1; Path=${prefix}/; HttpOnly`,
+      `pref=p; Path=${prefix}/app; Max-Age=60`,
+      'plain=1',
+    ]);
+    expect(res.headers['clear-site-data']).toBeUndefined();
   });
 
   it('streams request and answer bodies both ways', async () => {
