@@ -18,7 +18,7 @@ const dir = process.env['BENCH_CPU_PROFILE_DIR'];
 if (dir && isMainThread) {
   const session = new Session();
   session.connect();
-  // The default 1 ms interval misses short frames of a busy relay; 100 µs is what `--cpu-prof-interval` defaults to.
+  // The default interval, 1 ms (also `--cpu-prof-interval`'s default), misses short frames of a busy relay: 100 µs.
   session.post('Profiler.enable');
   session.post('Profiler.setSamplingInterval', { interval: 100 });
   session.post('Profiler.start');
