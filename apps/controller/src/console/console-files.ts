@@ -82,14 +82,14 @@ export interface ConsoleFile {
  * hidden (a dot name). An empty path is `index.html`.
  */
 export async function findConsoleFile(root: string, relative: string): Promise<ConsoleFile | undefined> {
-  let decoded: string;
+  let segments: string[];
   try {
-    decoded = decodeURIComponent(relative);
+    // Segment by segment: an encoded slash (`%2F`) is part of a name, not a separator, and so never names a file.
+    segments = relative === '' ? ['index.html'] : relative.split('/').map((s) => decodeURIComponent(s));
   } catch {
     return undefined;
   }
-  const segments = decoded === '' ? ['index.html'] : decoded.split('/');
-  if (segments.some((s) => s === '' || s.startsWith('.') || s.includes('\\') || s.includes('\0'))) {
+  if (segments.some((s) => s === '' || s.startsWith('.') || /[/\\\0]/.test(s))) {
     return undefined;
   }
   const base = resolve(root);

@@ -81,6 +81,7 @@ describe('web console files', () => {
       '/ui/%2e%2e/grove-console-outside.txt',
       '/ui/fonts/%2e%2e%2f%2e%2e%2fgrove-console-outside.txt',
       '/ui/..%5cgrove-console-outside.txt',
+      '/ui/fonts%2Fmono.woff2',
       '/ui/missing.js',
     ]) {
       const res = await ctl.request('GET', url, { auth: null });
