@@ -1,8 +1,8 @@
 import type { Vm, VmEvent } from '@grove/resources';
 import type { Socket } from 'node:net';
-import type { GuestAgentAddress, OnDiskVm, VmRuntime } from '../runtime/vm-runtime';
+import type { GuestAgentAddress, VmRuntime } from '../runtime/vm-runtime';
 import { ManagedVm, type ManagedVmOptions, type StartupScriptRunner } from '../vms/managed-vm';
-import { planOnDiskGc } from './on-disk-name';
+import { OnDiskCollector } from './on-disk-collector';
 import { describeSidecarChange, onlySidecarsChanged } from './sidecar-change';
 import { ownedConditions, reportChanges, type ObservedState, type VmStateReport } from './state-report';
 import { pairByOnDiskName, planSync, type PlannedSyncAction } from './transition-table';
@@ -50,14 +50,8 @@ export class Reconciler {
   private readonly vms = new Map<string, ManagedVm>();
   /** The endpoint listeners and host processes of VMs (orchard-2026.md §1.2.2, §1.2.3). */
   private readonly sidecars: VmSidecars;
-  /**
-   * On-disk clones that garbage collection is stopping or deleting in the background, with whether that worked. No
-   * pass plans them again meanwhile, and `create` of the same name waits for them: `tart clone` refuses a name that
-   * exists.
-   */
-  private readonly collecting = new Map<string, Promise<boolean>>();
-  /** `grove-` names that are not Grove on-disk names, warned about once rather than on every pass. */
-  private readonly warnedAbout = new Set<string>();
+  /** On-disk garbage collection; `create` waits for its deletion of the same name (`tart clone` refuses it). */
+  private readonly garbage: OnDiskCollector;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -66,6 +60,7 @@ export class Reconciler {
 
   constructor(private readonly options: ReconcilerOptions) {
     this.remote = new RemoteVms(options.controller, options.workerName);
+    this.garbage = new OnDiskCollector(options.runtime, options.log);
     this.sidecars = new VmSidecars({
       workerName: options.workerName,
       runtime: options.runtime,
@@ -134,7 +129,7 @@ export class Reconciler {
     if (this.closed) {
       return;
     }
-    await this.collectGarbage(remote);
+    await this.garbage.collect(remote, () => this.vms.keys());
     this.adoptSidecarOnlyChanges(remote);
     const pairs = pairByOnDiskName(
       remote.map((vm) => [vm.localName, vm] as const),
@@ -279,7 +274,7 @@ export class Reconciler {
   }
 
   private create(remote: Vm): void {
-    const collecting = this.collecting.get(remote.localName);
+    const collecting = this.garbage.pending(remote.localName);
     if (collecting) {
       // The stale clone of this very incarnation is being deleted; clone once it is gone. A failed deletion asks for no
       // pass, so that it is retried at the poll's pace rather than in a tight loop.
@@ -342,67 +337,6 @@ export class Reconciler {
     }
   }
 
-  /**
-   * On-disk clean-up (orchard.md §5.5), in every pass rather than only at session start (issue 11, "continuous garbage
-   * collection"), so that a clone whose VM was deleted while this worker did not manage it (it restarted, or a deletion
-   * failed) goes within one poll interval: deletes Grove clones the controller does not know (or still has pending,
-   * so that `create` can clone afresh) and stops running clones the controller has moved past pending, whose process
-   * this worker lost. Foreign and `orchard-*` VMs are never touched (planOnDiskGc). It reuses the list this pass just
-   * read, and the races are closed by construction:
-   * - a clone being made now belongs to a VM in `vms` (it is added before `clone` starts), and names managed before or
-   *   after the disk listing are both spared;
-   * - a VM created on the controller after the list was read can only get a clone from a later pass, and passes never
-   *   overlap, so its clone is not on disk yet;
-   * - the stopping and deleting run in the background (a `tart stop` may take 30 s) under `collecting`, which later
-   *   passes skip and `create` waits for.
-   */
-  private async collectGarbage(remote: readonly Vm[]): Promise<void> {
-    const managedBefore = new Set(this.vms.keys());
-    let onDisk: OnDiskVm[];
-    try {
-      onDisk = await this.options.runtime.list();
-    } catch (err) {
-      this.options.log(`on-disk garbage collection failed: cannot list VMs: ${(err as Error).message}`);
-      return;
-    }
-    const spared = new Set([...managedBefore, ...this.vms.keys(), ...this.collecting.keys()]);
-    const plan = planOnDiskGc(onDisk, remote, spared);
-    for (const name of plan.ignored.filter((name) => !this.warnedAbout.has(name))) {
-      this.warnedAbout.add(name);
-      this.options.log(`leaving ${name} alone: it starts with "grove-" but is not a Grove on-disk name`);
-    }
-    for (const { name, stopFirst } of plan.delete) {
-      this.options.log(`garbage-collecting ${name}: the controller does not need it`);
-      this.collectInBackground(name, async () => {
-        if (stopFirst) {
-          await this.stopQuietly(name);
-        }
-        await this.options.runtime.delete(name);
-      });
-    }
-    for (const name of plan.stop) {
-      this.options.log(`stopping ${name}: this worker lost its process`);
-      this.collectInBackground(name, () => this.stopQuietly(name));
-    }
-  }
-
-  private collectInBackground(name: string, run: () => Promise<void>): void {
-    const done = run().then(
-      () => true,
-      (err: Error) => {
-        this.options.log(`garbage collection of ${name} failed (the next pass retries): ${err.message}`);
-        return false;
-      },
-    );
-    this.collecting.set(name, done);
-    void done.then(() => this.collecting.delete(name));
-  }
-
-  /** A failed stop is logged and not fatal: deleting a VM that still runs is Tart's business to refuse. */
-  private async stopQuietly(name: string): Promise<void> {
-    await this.options.runtime.stop(name, 30).catch((err: Error) => this.options.log(err.message));
-  }
-
   /** A TCP connection to a port of a running VM, for a tunnel session. */
   connect(vmUid: string, port: number, signal: AbortSignal): Promise<Socket> {
     const vm = this.runningVm(vmUid);
@@ -448,7 +382,7 @@ export class Reconciler {
   async close(): Promise<void> {
     this.closed = true;
     await this.running;
-    await Promise.all(this.collecting.values());
+    await this.garbage.settled();
     await Promise.allSettled(
       [...this.vms.values()].map((vm) =>
         vm.delete().catch((err: Error) => this.options.log(`deleting ${vm.onDiskName} failed: ${err.message}`)),
