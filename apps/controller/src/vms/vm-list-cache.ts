@@ -90,11 +90,20 @@ export class VmListReader {
       const span = this.fleet.listed.slice(from, to + 1);
       const known = new Map(span.map((vm, i) => [vm.key, from! + i]));
       const limit = span.length + rows;
-      const found = await this.readRows({ ...range, through: span[span.length - 1].name }, limit, [...known.keys()]);
+      // The last span reads on to the end of the table: a list that ends within it knows so (a short list is sent
+      // uncompressed, as the first one was).
+      const lastSpan = to + 1 >= this.fleet.listed.length;
+      const spanRange = lastSpan ? range : { ...range, through: span[span.length - 1].name };
+      const found = await this.readRows(spanRange, limit, [...known.keys()]);
       // More VMs than the span and a chunk: go on by count from here.
       this.next = found.length >= limit ? undefined : to + 1;
       if (found.length > 0) {
-        return { ...this.chunk(found, known, span), more: true };
+        const chunk = this.chunk(found, known, span);
+        const more = !lastSpan || found.length >= limit;
+        if (!more && this.seen) {
+          this.cache.replace(this.seen);
+        }
+        return { ...chunk, more };
       }
       range = { ...range, after: span[span.length - 1].name };
       from = this.next;

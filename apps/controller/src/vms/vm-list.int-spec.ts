@@ -106,6 +106,38 @@ describe('GET /v1/vms', () => {
     });
   });
 
+  describe('a short fleet', () => {
+    let short: TestController;
+    let shortPort: number;
+    beforeAll(async () => {
+      short = await TestController.start();
+      await short.app.listen(0, '127.0.0.1');
+      shortPort = (short.app.getHttpServer().address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+      await short?.close();
+    });
+
+    it('is sent uncompressed every time, also when the list before it is held', async () => {
+      for (const name of ['short-1', 'short-2', 'short-3']) {
+        expect((await short.request('POST', '/v1/vms', { body: { name, image: 'i' } })).status).toBe(200);
+      }
+      for (let i = 0; i < 3; i++) {
+        const res = await rawRequest(shortPort, {
+          method: 'GET',
+          path: '/v1/vms',
+          headers: { authorization: ADMIN, 'accept-encoding': 'gzip' },
+        });
+        expect([i, res.headers['content-encoding']]).toEqual([i, undefined]);
+        expect(names(res)).toEqual(['short-1', 'short-2', 'short-3']);
+      }
+      // A VM created after the held list's last name is in the next list.
+      expect((await short.request('POST', '/v1/vms', { body: { name: 'short-4', image: 'i' } })).status).toBe(200);
+      const res = await rawRequest(shortPort, { method: 'GET', path: '/v1/vms', headers: { authorization: ADMIN } });
+      expect(names(res)).toEqual(['short-1', 'short-2', 'short-3', 'short-4']);
+    });
+  });
+
   describe('documents held from the last list', () => {
     it('shows every change at once: through the API, at the SQL prompt without a new version, new and deleted VMs', async () => {
       const mine = await createAll('held', 30);

@@ -204,7 +204,7 @@ export class VmService {
     const first = await read(range, FIRST_CHUNK_ROWS);
     return {
       chunks: vmListChunks(chunksAfter(read, range, first, FIRST_CHUNK_ROWS)),
-      fitsOneRead: !(first?.more ?? (first?.count ?? 0) >= FIRST_CHUNK_ROWS),
+      fitsOneRead: !(first?.more ?? (first?.count ?? 0) >= FIRST_CHUNK_ROWS) && (first?.count ?? 0) < FIRST_CHUNK_ROWS,
       nextCursor,
     };
   }
