@@ -139,6 +139,9 @@ function PortRow({ vm, known }: { vm: Vm; known: KnownPort }) {
     }
     // The tab is opened during the click (a tab opened after an await is a popup browsers block), then navigated.
     const tab = window.open('', '_blank');
+    // A tab this page opens starts with a copy of its sessionStorage, the signed-in token included: the preview (and
+    // whoever the tab is left to) must not hold it.
+    forgetSession(tab);
     busy.value = true;
     error.value = '';
     try {
@@ -192,6 +195,15 @@ function PortRow({ vm, known }: { vm: Vm; known: KnownPort }) {
       </td>
     </tr>
   );
+}
+
+/** Empties the sessionStorage a tab opened by this page inherited (it is still on this origin's about:blank). */
+function forgetSession(tab: Window | null): void {
+  try {
+    tab?.sessionStorage.clear();
+  } catch {
+    // No storage there (disabled, or the browser gave the tab another origin): nothing was copied.
+  }
 }
 
 function CopyCommand({ text }: { text: string }) {

@@ -289,6 +289,9 @@ describe('console: terminal, screen and ports of a VM', () => {
     expect(await preview.locator('body').innerText()).toContain(VM);
     await screenshot(page, 'vm-ports');
     await screenshot(preview, 'vm-port-80-preview');
+    // The tab the console opened does not carry its signed-in token: the console there asks to sign in.
+    await preview.goto(cluster.consoleUrl('#/vms'));
+    await preview.locator('#signin-name').waitFor();
     await preview.close();
   });
 
