@@ -109,6 +109,13 @@ function answerText(res: ServerResponse, status: number, text: string, headers: 
   res.end(text);
 }
 
+/** The VM of the link's name is a newer one than the link was made for. */
+class RecreatedVm extends DomainError {
+  constructor() {
+    super(DomainErrorCode.NotFound, 'the preview link was made for an earlier VM of this name');
+  }
+}
+
 /** The answer to a preview whose tunnel could not be opened. */
 function failureStatus(err: unknown): number {
   if (!(err instanceof DomainError)) {
@@ -204,10 +211,20 @@ export class PreviewProxy {
       opened = await this.tunnels.openVmPort(claims.vm, claims.port, {
         waitSeconds: PREVIEW_WAIT_SECONDS,
         signal: gone.signal,
+        // A new VM of the same name is not the one the link was made for: refused at once, not waited for.
+        check: (vm) => {
+          if (vm.uid !== claims.uid) {
+            throw new RecreatedVm();
+          }
+        },
       });
     } catch (err) {
       res.off('close', onGone);
       req.resume();
+      if (err instanceof RecreatedVm) {
+        answerText(res, 404, `This preview link was made for a VM "${claims.vm}" that no longer exists.\n`);
+        return;
+      }
       const status = failureStatus(err);
       if (status === 500) {
         this.logger.error(`preview of ${target} failed: ${(err as Error).stack ?? String(err)}`);
@@ -216,12 +233,6 @@ export class PreviewProxy {
       return;
     }
     res.off('close', onGone);
-    if (opened.vm.uid !== claims.uid) {
-      this.tunnels.abandonVmTunnel(opened, 'the preview was made for another VM of the same name');
-      req.resume();
-      answerText(res, 404, `This preview link was made for a VM "${claims.vm}" that no longer exists.\n`);
-      return;
-    }
     const [local, client] = duplexPair();
     void this.tunnels.attachVmTunnel(opened, local, {
       subject: { type: 'preview', account: claims.account, remoteAddress: req.socket.remoteAddress ?? '' },

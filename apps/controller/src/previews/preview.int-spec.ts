@@ -216,6 +216,18 @@ describe('previews', () => {
     const recreated = await fetchRaw(port, `/preview/${other}/`);
     expect(recreated.status).toBe(404);
     expect(recreated.body.toString()).toContain('no longer exists');
+    // Also while the new VM of that name is not running yet: no wait for it (nor a 504 when it does not start).
+    expect((await ctl.request('POST', '/v1/vms', { body: { name: 'pv-new', image: 'i' } })).status).toBe(200);
+    const earlier = signPreviewToken(key, {
+      vm: 'pv-new',
+      uid: 'an-older-vm',
+      port: 80,
+      account: 'a',
+      expiresAt: Date.now() + 60_000,
+    });
+    const pending = await fetchRaw(port, `/preview/${earlier}/`);
+    expect(pending.status).toBe(404);
+    expect(pending.body.toString()).toContain('no longer exists');
   });
 
   it('answers 502 naming the VM port when nothing serves HTTP there', async () => {

@@ -309,15 +309,16 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
    * channels): waits up to `waitSeconds` for the VM to run, takes a tunnel of its worker and waits for the worker to
    * reach the port. Throws DomainErrors: 404 unknown VM, 408 not running in time, 417 failed, and Unavailable when
    * the worker cannot be reached or cannot connect (its reason, e.g. connection refused). The caller then either
-   * `attachVmTunnel`s a stream to it or `abandonVmTunnel`s it, in the same tick.
+   * `attachVmTunnel`s a stream to it or `abandonVmTunnel`s it, in the same tick. `check` sees the VM each time it is
+   * read, as `waitForRunningVm`'s.
    */
   async openVmPort(
     name: string,
     port: number,
-    options: { waitSeconds: number; signal?: AbortSignal },
+    options: { waitSeconds: number; signal?: AbortSignal; check?: (vm: Vm) => void },
   ): Promise<OpenedVmTunnel> {
     const deadline = Date.now() + options.waitSeconds * 1000;
-    const vm = await this.waitForRunningVm(name, options.waitSeconds);
+    const vm = await this.waitForRunningVm(name, options.waitSeconds, options.check);
     const setupStartedAt = performance.now();
     let call: TunnelLink;
     try {
