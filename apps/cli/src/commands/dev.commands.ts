@@ -108,6 +108,11 @@ function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
+/** The dev controller's URL (API, console, workers): a wildcard listen is reached on loopback, IPv6 in brackets. */
+export function devControllerUrl(host: string, port: number): string {
+  return `http://${hostPort(host === '0.0.0.0' || host === '' || host === '::' ? '127.0.0.1' : host, port)}`;
+}
+
 /** The argv of one dev worker; the token travels in a 0600 file, never on a command line. */
 export function devWorkerArgs(
   main: string,
@@ -180,7 +185,7 @@ export async function devRun(io: CommandIo, options: DevOptions): Promise<number
   delete env['GROVE_DATABASE_URL'];
   io.out(`Starting a development controller (data in ${dataDir})...\n`);
   const { child, exit } = spawnController(args, env);
-  const url = `http://${host === '0.0.0.0' || host === '' ? '127.0.0.1' : host}:${port}`;
+  const url = devControllerUrl(host, port);
   const deadline = Date.now() + 120_000;
   let exited = false;
   void exit.finally(() => (exited = true));
