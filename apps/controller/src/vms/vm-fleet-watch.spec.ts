@@ -98,6 +98,32 @@ describe('fleet watch stream', () => {
     expect(raw!.listenerCount('close')).toBeLessThan(5);
   });
 
+  it('cuts a client that stopped reading in the middle of the list once too many changes wait behind it', async () => {
+    const bus = new FakeBus();
+    let raw: ServerResponse | undefined;
+    // Far more than the socket buffers take: the stream waits for the client in the middle of the list.
+    const big = Array.from({ length: 20 }, (_, c) => chunkOf([vm(`vm-${c}`, 1, 'x'.repeat(1024 * 1024))]));
+    handler = (res) =>
+      void streamFleetWatch(
+        () => (raw = res),
+        bus as unknown as VmChangeBus,
+        () => Promise.resolve(chunksOf(big)),
+        new VmWatchStreams(),
+        { maxPendingChanges: 100 },
+      );
+    const res = await open();
+    res.pause();
+    await waitFor('the stream', () => raw !== undefined);
+    const closed = new Promise<void>((resolve) => raw!.once('close', resolve));
+    for (let version = 2; version < 1000 && !raw!.destroyed; version++) {
+      bus.publish({ type: 'MODIFIED', vm: vm('vm-0', version) });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(raw!.destroyed).toBe(true);
+    await closed;
+    res.destroy();
+  });
+
   it('cuts a client that stopped reading once its backlog of changes passes the limit', async () => {
     const bus = new FakeBus();
     let raw: ServerResponse | undefined;

@@ -9,6 +9,12 @@ import type { VmWatchStreams } from './vm-watch';
  */
 export const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
+/**
+ * How many changes a stream may hold back while it is still sending the list (they follow it) before it is cut: a
+ * client that stopped reading in the middle of the list would otherwise hold every change of the fleet from then on.
+ */
+export const MAX_PENDING_CHANGES = 20_000;
+
 /** Resolves when `raw` can take more, or is closed; leaves no listener behind either way. */
 function drainedOrClosed(raw: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
@@ -41,13 +47,21 @@ export async function streamFleetWatch(
   bus: VmChangeBus,
   list: () => Promise<AsyncIterable<string>>,
   streams: VmWatchStreams,
-  { maxBufferedBytes = MAX_BUFFERED_BYTES } = {},
+  { maxBufferedBytes = MAX_BUFFERED_BYTES, maxPendingChanges = MAX_PENDING_CHANGES } = {},
 ): Promise<void> {
   const announced = new Map<string, Announced>();
   const pending: VmChange[] = [];
   let ready = false;
+  let begun: ServerResponse | undefined = undefined;
+  const hold = (change: VmChange) => {
+    pending.push(change);
+    if (begun && pending.length > maxPendingChanges) {
+      pending.length = 0;
+      begun.destroy();
+    }
+  };
 
-  const unsubscribe = bus.subscribeAll((change) => (ready ? deliver(change) : pending.push(change)));
+  const unsubscribe = bus.subscribeAll((change) => (ready ? deliver(change) : hold(change)));
   let chunks: AsyncIterable<string>;
   try {
     // The first chunk is read before the answer starts: a database failure is still an error status.
@@ -57,6 +71,7 @@ export async function streamFleetWatch(
     throw err;
   }
   const raw = begin();
+  begun = raw;
   raw.on('close', unsubscribe);
   raw.on('finish', unsubscribe);
 
