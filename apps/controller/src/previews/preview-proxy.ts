@@ -103,6 +103,9 @@ function answerText(res: ServerResponse, status: number, text: string, headers: 
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'cache-control': 'no-store',
+    // The sentence may quote the worker's reason: never to be taken for a page.
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': PREVIEW_SANDBOX,
     'content-length': Buffer.byteLength(text),
     ...headers,
   });

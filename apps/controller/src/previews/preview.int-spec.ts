@@ -191,6 +191,8 @@ describe('previews', () => {
     const forged = await fetchRaw(port, '/preview/eyJ2IjoicHYtdm0ifQ.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/');
     expect(forged.status).toBe(404);
     expect(forged.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(forged.headers['x-content-type-options']).toBe('nosniff');
+    expect(forged.headers['content-security-policy']).toMatch(/^sandbox /);
     expect(forged.body.toString()).toContain('not valid');
 
     const vm = (await ctl.request('GET', '/v1/vms/pv-vm')).body as { uid: string };
