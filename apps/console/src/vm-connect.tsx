@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import type { Credentials } from './api';
 import { can, credentials, rolesKnown } from './session';
-import { vmNotRunning } from './terminal/reachability';
+import { vmIsUp, vmNotRunning } from './terminal/reachability';
 import type { Vm } from './types';
 
 /*
@@ -44,7 +44,7 @@ export function ConnectGate({ vm, action, thing, children }: ConnectGateProps) {
       </p>
     );
   }
-  if (vm.status !== 'running') {
+  if (!vmIsUp(vm)) {
     return (
       <p class="banner banner-info" role="status">
         {vmNotRunning(vm)} The {thing} opens when it runs.

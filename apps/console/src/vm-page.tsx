@@ -104,6 +104,7 @@ export function VmPage({ name, tab }: { name: string; tab: VmTab }) {
       </p>
       <h1 id="vm-title">
         {name} {current && <StatusBadge status={current.status} />}
+        {current && current.powerState !== 'running' && <span class="badge">{current.powerState}</span>}
       </h1>
       {gone.value && <p class="banner banner-warn">This VM was deleted.</p>}
       <nav class="tabs" aria-label="VM views">

@@ -6,6 +6,7 @@ import { vmHref } from './router';
 import { credentials } from './session';
 import type { Vm } from './types';
 import { canConnect } from './vm-connect';
+import { vmIsUp, vmNotRunning } from './terminal/reachability';
 
 /** A port of the VM the tab lists. */
 interface KnownPort {
@@ -67,9 +68,9 @@ export function VmPorts({ vm }: { vm: Vm }) {
   }
   return (
     <div class="vm-ports">
-      {vm.status !== 'running' && (
+      {!vmIsUp(vm) && (
         <p class="banner banner-info" role="status">
-          The VM is {vm.status}: its ports answer once it runs.
+          {vmNotRunning(vm)} Its ports answer once it runs.
         </p>
       )}
       <form

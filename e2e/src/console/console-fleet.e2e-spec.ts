@@ -199,6 +199,10 @@ describe('console: sign-in, fleet and VMs', () => {
     await row.locator('.badge', { hasText: 'stopped' }).waitFor();
     await expect(row.locator('button[aria-label="Stop fleet-stop-1"]').count()).resolves.toBe(0);
     expect((await cluster.client.vms.get('fleet-stop-1')).powerState).toBe('stopped');
+    // Its status stays `running`: the terminal says it is stopped instead of retrying a shell that cannot start.
+    await page.goto(cluster.consoleUrl('#/vms/fleet-stop-1/terminal'));
+    await page.getByText('VM fleet-stop-1 is not running: it is stopped').waitFor();
+    await expect(page.locator('.xterm').count()).resolves.toBe(0);
     await cluster.client.vms.delete('fleet-stop-1');
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ApiError } from '../api';
 import type { Worker } from '../types';
-import { fromApiError, vmNotRunning, workerObstacle } from './reachability';
+import { fromApiError, vmIsUp, vmNotRunning, workerObstacle } from './reachability';
 
 const NOW = new Date('2026-12-05T20:00:00Z');
 
@@ -16,11 +16,21 @@ function worker(fields: Partial<Worker>): Worker {
 
 describe('reachability', () => {
   it('says why a VM is not running', () => {
-    expect(vmNotRunning({ name: 'v1', status: 'pending', status_message: 'pulling the image' })).toBe(
-      'VM v1 is not running: it is pending (pulling the image).',
-    );
-    expect(vmNotRunning({ name: 'v1', status: 'failed', status_message: '' })).toBe(
+    expect(
+      vmNotRunning({ name: 'v1', status: 'pending', powerState: 'running', status_message: 'pulling the image' }),
+    ).toBe('VM v1 is not running: it is pending (pulling the image).');
+    expect(vmNotRunning({ name: 'v1', status: 'failed', powerState: 'running', status_message: '' })).toBe(
       'VM v1 is not running: it is failed.',
+    );
+  });
+
+  it('takes a stopped or suspended VM, whose status stays running, as not running', () => {
+    expect(vmIsUp({ status: 'running', powerState: 'running' })).toBe(true);
+    expect(vmIsUp({ status: 'running', powerState: 'stopped' })).toBe(false);
+    expect(vmIsUp({ status: 'running', powerState: 'suspended' })).toBe(false);
+    expect(vmIsUp({ status: 'pending', powerState: 'running' })).toBe(false);
+    expect(vmNotRunning({ name: 'v1', status: 'running', powerState: 'stopped', status_message: 'VM stopped' })).toBe(
+      'VM v1 is not running: it is stopped (VM stopped).',
     );
   });
 

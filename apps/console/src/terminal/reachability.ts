@@ -19,10 +19,19 @@ export interface Obstacle {
   final: boolean;
 }
 
-/** The reason a VM is not running, for a sentence: `pending (pulling the image)`. */
-export function vmNotRunning(vm: Pick<Vm, 'name' | 'status' | 'status_message'>): string {
+/**
+ * Whether the VM's terminal, screen and ports can answer: it runs and is not stopped or suspended (a stopped VM keeps
+ * status `running`; its `powerState` says it was stopped).
+ */
+export function vmIsUp(vm: Pick<Vm, 'status' | 'powerState'>): boolean {
+  return vm.status === 'running' && vm.powerState === 'running';
+}
+
+/** The reason a VM is not running, for a sentence: `pending (pulling the image)`, `stopped (VM stopped)`. */
+export function vmNotRunning(vm: Pick<Vm, 'name' | 'status' | 'status_message' | 'powerState'>): string {
+  const state = vm.status === 'running' && vm.powerState !== 'running' ? vm.powerState : vm.status;
   const detail = vm.status_message ? ` (${vm.status_message})` : '';
-  return `VM ${vm.name} is not running: it is ${vm.status}${detail}.`;
+  return `VM ${vm.name} is not running: it is ${state}${detail}.`;
 }
 
 /** Looks for what prevents reaching VM `name`: the controller, the VM, its worker. */
@@ -33,7 +42,7 @@ export async function findObstacle(creds: Credentials, name: string): Promise<Ob
   } catch (err) {
     return fromApiError(err, `VM ${name}`);
   }
-  if (vm.status !== 'running') {
+  if (!vmIsUp(vm)) {
     return { message: vmNotRunning(vm), final: true };
   }
   if (!vm.worker) {
