@@ -96,6 +96,7 @@ describe('ShellSession', () => {
       cols: '80',
       'env[TERM]': 'xterm-256color',
       'env[COLORTERM]': 'truecolor',
+      detachTimeout: '300',
     });
     first.open();
     expect(t.states).toEqual([{ kind: 'connecting' }, { kind: 'connected' }]);

@@ -44,6 +44,11 @@ export interface ShellSessionOptions {
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 8000, 8000, 8000, 8000, 8000];
 /** Seconds the controller may wait for the VM to run and the shell to start. */
 const WAIT_SECONDS = '15';
+/**
+ * Seconds without an attached socket after which the controller ends the shell (Grove's `detachTimeout`): a tab that
+ * vanished without closing its session (crash, sleep, network gone) does not leave the shell running (docs/console.md).
+ */
+const DETACH_TIMEOUT_SECONDS = '300';
 /** Acknowledgements are coalesced: one per this many milliseconds at most. */
 const ACK_DELAY_MS = 100;
 /** WebSocket ready states (the standard's numbers; no global WebSocket is needed to compare them). */
@@ -156,6 +161,7 @@ export class ShellSession {
       query.set('cols', String(this.firstSize.cols));
       query.set('env[TERM]', 'xterm-256color');
       query.set('env[COLORTERM]', 'truecolor');
+      query.set('detachTimeout', DETACH_TIMEOUT_SECONDS);
     }
     return query;
   }

@@ -74,6 +74,18 @@ describe('exec query parameters (Orchard api_vms_exec.go)', () => {
     expect(messageOf(`command=x&${query}`)).toBe(message);
   });
 
+  it('reads detachTimeout (a Grove extension) for reconnectable sessions only', () => {
+    expect(parse('command=x&session=s&detachTimeout=300').detachTimeoutSeconds).toBe(300);
+    expect(parse('command=x&session=s').detachTimeoutSeconds).toBeUndefined();
+    const range = '"detachTimeout" parameter must be an integer from 1 to 86400 (seconds)';
+    for (const bad of ['0', '86401', '-5', '1.5', 'abc', '']) {
+      expect(messageOf(`command=x&session=s&detachTimeout=${bad}`)).toBe(range);
+    }
+    expect(messageOf('command=x&detachTimeout=5')).toBe(
+      '"detachTimeout" parameter needs a reconnectable session (a "session" parameter)',
+    );
+  });
+
   it('reads env like gin QueryMap: the name between the brackets, env[] ignored', () => {
     expect(parse('command=x&env[]=a&env[A]b=c&envX=d').spec?.env).toEqual({ A: 'c' });
   });

@@ -1,4 +1,5 @@
 import { DomainError, DomainErrorCode } from '../common/domain-error';
+import { MAX_DETACH_TIMEOUT_SECONDS } from './exec-detach-timer';
 
 /** Seconds to wait for the VM and the command when the request does not say (Orchard: 10). */
 export const DEFAULT_EXEC_WAIT_SECONDS = 10;
@@ -27,6 +28,8 @@ export interface ExecQuery {
   /** The reconnectable session's id (`session`, else `cmux_session_id`); absent for a legacy session. */
   session?: string;
   waitSeconds: number;
+  /** Grove extension: a created reconnectable session closes after this long without a socket (docs/exec.md). */
+  detachTimeoutSeconds?: number;
 }
 
 function invalid(message: string): DomainError {
@@ -143,6 +146,7 @@ export function parseExecQuery(query: URLSearchParams): ExecQuery {
       throw invalid('"wait" parameter must be an integer from 0 to 65535 (seconds)');
     }
   }
+  const detachTimeoutSeconds = detachTimeoutParam(query, session !== undefined);
   const spec: ExecCommandSpec | undefined =
     command === ''
       ? undefined
@@ -154,7 +158,28 @@ export function parseExecQuery(query: URLSearchParams): ExecQuery {
           env,
           ...(workdir !== undefined ? { workdir } : {}),
         };
-  return { spec, ...(session !== undefined ? { session } : {}), waitSeconds };
+  return {
+    spec,
+    ...(session !== undefined ? { session } : {}),
+    waitSeconds,
+    ...(detachTimeoutSeconds !== undefined ? { detachTimeoutSeconds } : {}),
+  };
+}
+
+/** `detachTimeout=<seconds>`: 1 to 86400, and only for a reconnectable session (a legacy one ends with its socket). */
+function detachTimeoutParam(query: URLSearchParams, reconnectable: boolean): number | undefined {
+  const text = query.get('detachTimeout');
+  if (text === null) {
+    return undefined;
+  }
+  const seconds = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(seconds >= 1 && seconds <= MAX_DETACH_TIMEOUT_SECONDS)) {
+    throw invalid(`"detachTimeout" parameter must be an integer from 1 to ${MAX_DETACH_TIMEOUT_SECONDS} (seconds)`);
+  }
+  if (!reconnectable) {
+    throw invalid('"detachTimeout" parameter needs a reconnectable session (a "session" parameter)');
+  }
+  return seconds;
 }
 
 /** Whether two requests describe the same command (Orchard's specMatches, env compared as a set). */

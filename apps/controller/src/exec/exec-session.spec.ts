@@ -326,6 +326,41 @@ describe('reconnectable exec sessions', () => {
     }
   });
 
+  it('with a detach timeout, closes the session once no socket was attached that long; attaching in time resets it', () => {
+    jest.useFakeTimers();
+    try {
+      const onClosed = jest.fn();
+      const { exec, s } = reconnectable({ onClosed, detachTimeoutMs: 5_000 });
+      const first = new FakeSocket();
+      const sub = s.attach(first)!;
+      jest.advanceTimersByTime(60_000);
+      expect(exec.killedWith).toBeUndefined(); // attached: no countdown
+      s.detach(sub);
+      jest.advanceTimersByTime(4_999);
+      const second = new FakeSocket();
+      const sub2 = s.attach(second)!;
+      jest.advanceTimersByTime(60_000);
+      expect(exec.killedWith).toBeUndefined(); // reattached in time
+      s.detach(sub2);
+      jest.advanceTimersByTime(5_000);
+      expect(exec.killedWith).toBe('the exec session was closed');
+      expect(onClosed).toHaveBeenCalledTimes(1);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('with a detach timeout, closes a session whose creating socket never attached', () => {
+    jest.useFakeTimers();
+    try {
+      const { exec } = reconnectable({ detachTimeoutMs: 1_000 });
+      jest.advanceTimersByTime(1_000);
+      expect(exec.killedWith).toBe('the exec session was closed');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('a controller shutdown kills the command and closes sockets with 1001', () => {
     const { exec, s } = reconnectable();
     const socket = new FakeSocket();

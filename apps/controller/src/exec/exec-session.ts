@@ -1,5 +1,6 @@
 import type { ExecFrame } from '@grove/resources';
 import type { ExecEnd, RemoteExec } from '../worker-sessions/remote-exec';
+import { ExecDetachTimer } from './exec-detach-timer';
 
 /** Output frames carry at most this many bytes of data (Orchard's chunk size). */
 export const EXEC_CHUNK_BYTES = 4096;
@@ -47,6 +48,8 @@ export interface ExecSessionOptions {
   tty: boolean;
   /** How long a finished reconnectable session stays for reattaching clients. */
   retentionMs: number;
+  /** Reconnectable only: close the session once no socket has been attached for this long (`detachTimeout`). */
+  detachTimeoutMs?: number;
   /** Called once when the session is closed (to forget it). */
   onClosed?: (session: ExecSession) => void;
 }
@@ -111,11 +114,17 @@ export class ExecSession {
   private attachedOnce = false;
   /** Frames published before the first socket attached (it is being upgraded): that socket gets them live. */
   private early: ExecFrame[] = [];
+  private readonly detachTimer: ExecDetachTimer | undefined;
 
   constructor(
     readonly process: ExecProcess,
     private readonly options: ExecSessionOptions,
   ) {
+    if (options.id !== undefined && options.detachTimeoutMs !== undefined) {
+      this.detachTimer = new ExecDetachTimer(options.detachTimeoutMs, () => this.close());
+      // No socket is attached yet: the creating one normally attaches at once; if it never does, the timer ends it.
+      this.detachTimer.start();
+    }
     process.on('stdout', (data: Buffer) => this.output('stdout', data));
     process.on('stderr', (data: Buffer) => this.output('stderr', data));
     process.once('end', (end: ExecEnd) => this.ended(end));
@@ -162,6 +171,7 @@ export class ExecSession {
     this.early = [];
     const subscriber = new ExecSubscriber(socket, early[0]?.watermark ?? this.nextWatermark);
     this.subscribers.add(subscriber);
+    this.detachTimer?.stop();
     for (const frame of early) {
       this.deliver(subscriber, frame);
     }
@@ -181,6 +191,9 @@ export class ExecSession {
     }
     subscriber.gone = true;
     this.maybeResumeOutput();
+    if (this.subscribers.size === 0 && !this.isClosed) {
+      this.detachTimer?.start();
+    }
     if (!this.reconnectable && !this.isClosed) {
       this.isClosed = true;
       this.process.kill('the client closed the exec WebSocket');
@@ -212,6 +225,7 @@ export class ExecSession {
     }
     this.isClosed = true;
     clearTimeout(this.retention);
+    this.detachTimer?.stop();
     if (!this.process.finished) {
       this.process.kill(code === CLOSE_GOING_AWAY ? reason : 'the exec session was closed');
     }

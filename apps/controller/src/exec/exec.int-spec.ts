@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { GroveClient } from '@grove/client';
 import type { ExecFrame, Vm } from '@grove/resources';
 import { waitFor } from '@grove/testing';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { ADMIN, ADMIN_TOKEN, TestController } from '../test-support/test-controller';
 import { TunnelSessionService } from '../tunnels/tunnel-session.service';
 import { ExecLauncher, ExecStartError, type ExecSpec, type RemoteExec } from '../worker-sessions/remote-exec';
@@ -110,6 +110,17 @@ describe('exec endpoints (in-process controller, fake worker exec)', () => {
 
   const last = () => started[started.length - 1];
 
+  /** Opens an exec WebSocket with a raw query (for Grove's parameters the client library does not send). */
+  const openRaw = (query: string): Promise<WebSocket> =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/vms/${vm.name}/exec?${query}`, {
+        headers: { authorization: ADMIN },
+      });
+      ws.once('open', () => resolve(ws));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`exec answered HTTP ${res.statusCode}`)));
+    });
+
   describe('parameters, roles and errors before the start', () => {
     it.each([
       ['', '"command" parameter cannot be empty'],
@@ -118,6 +129,8 @@ describe('exec endpoints (in-process controller, fake worker exec)', () => {
       ['command=x&rows=24', '"rows" and "cols" must be provided together'],
       ['command=x&env[1X]=y', 'invalid environment variable name "1X"'],
       ['command=x&wait=x', '"wait" parameter must be an integer from 0 to 65535 (seconds)'],
+      ['command=x&session=s&detachTimeout=0', '"detachTimeout" parameter must be an integer from 1 to 86400 (seconds)'],
+      ['command=x&detachTimeout=5', '"detachTimeout" parameter needs a reconnectable session (a "session" parameter)'],
     ])('GET ?%s → 400 %s', async (query, message) => {
       const res = await ctl.request('GET', `/v1/vms/${vm.name}/exec?${query}`);
       expect(res.status).toBe(400);
@@ -256,6 +269,44 @@ describe('exec endpoints (in-process controller, fake worker exec)', () => {
         expect(await view.closed).toEqual({ code: 1000, reason: 'exec session is closed' });
       }
       await expect(client.vms.exec(vm.name, { session: id })).rejects.toMatchObject({ status: 404 });
+    });
+  });
+
+  describe('detachTimeout (Grove extension)', () => {
+    const create = (id: string) => openRaw(`command=cat&interactive=true&session=${id}&detachTimeout=1`);
+
+    it('kills the command and forgets the session once no socket was attached for the timeout', async () => {
+      const raw = await create('dt-1');
+      const ws = frames(raw);
+      const exec = last().exec;
+      exec.out('stdout', 'before\n');
+      await waitFor('output', () => ws.output() === 'before\n');
+      raw.terminate(); // the tab vanished: no detach, no close frame
+      await ws.closed;
+      await waitFor('the kill', () => exec.killedWith !== undefined);
+      expect(exec.killedWith).toBe('the exec session was closed');
+      await expect(client.vms.exec(vm.name, { session: 'dt-1' })).rejects.toMatchObject({
+        status: 404,
+        message: 'exec session "dt-1" does not exist',
+      });
+    });
+
+    it('keeps the command when a socket attaches again within the timeout', async () => {
+      const first = frames(await create('dt-2'));
+      const exec = last().exec;
+      first.send({ type: 'detach' });
+      await first.closed;
+      const second = frames(await client.vms.exec(vm.name, { session: 'dt-2' }));
+      // A witness session detached after the reattach: once its timeout has killed it, dt-2's would have fired too.
+      const witness = frames(await create('dt-witness'));
+      const witnessExec = last().exec;
+      witness.send({ type: 'detach' });
+      await waitFor('the witness kill', () => witnessExec.killedWith !== undefined);
+      expect(exec.killedWith).toBeUndefined();
+      exec.out('stdout', 'still here\n');
+      await waitFor('output', () => second.output() === 'still here\n');
+      second.send({ type: 'close' });
+      expect(await second.closed).toEqual({ code: 1000, reason: 'exec session is closed' });
     });
   });
 

@@ -216,6 +216,7 @@ export class ExecService implements BeforeApplicationShutdown {
           interactive: spec.interactive,
           tty: spec.tty,
           retentionMs: this.config.execSessionRetentionMs,
+          ...(query.detachTimeoutSeconds !== undefined ? { detachTimeoutMs: query.detachTimeoutSeconds * 1000 } : {}),
           onClosed: (s) => {
             this.sessions.delete(s);
             this.registry.remove(name, id, s);
