@@ -38,7 +38,11 @@ export class VmServices {
   private readonly agent: ReturnType<typeof hostAgent>;
   private readonly grpc = new GrpcServer();
   private readonly agentConnections: ReturnType<GrpcServer['createConnectionInjector']>;
-  private readonly screen: TestPatternScreen;
+  /**
+   * Drawn when the first VNC viewer connects: the 3 MB framebuffer and its pattern cost 2–5 ms of the worker's event
+   * loop, which every VM's boot paid before, viewed or not.
+   */
+  private screen: TestPatternScreen | undefined;
   private readonly listeners: Record<'ssh' | 'echo' | 'vnc' | 'http' | 'agent', ServiceListener>;
   private readonly udpEcho = new UdpEcho();
 
@@ -48,12 +52,14 @@ export class VmServices {
     this.agent = hostAgent({ cwd: options.home, ip: () => '127.0.0.1' });
     this.grpc.addService(loadTartAgentProtocol().Agent.service, this.agent.handlers);
     this.agentConnections = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
-    this.screen = new TestPatternScreen(vmDisplayName(onDiskName));
     const web = new VmWebServer(vmDisplayName(onDiskName));
     this.listeners = {
       ssh: new ServiceListener((socket) => this.ssh.handle(socket)),
       echo: new ServiceListener(echo),
-      vnc: new ServiceListener((socket) => serveRfb(socket, this.screen, (line) => log(`${onDiskName}: ${line}`))),
+      vnc: new ServiceListener((socket) => {
+        this.screen ??= new TestPatternScreen(vmDisplayName(onDiskName));
+        serveRfb(socket, this.screen, (line) => log(`${onDiskName}: ${line}`));
+      }),
       http: new ServiceListener((socket) => web.handle(socket)),
       agent: new ServiceListener((socket) => {
         switch (agentFault) {
@@ -98,7 +104,7 @@ export class VmServices {
   /** Ends every session and closes every listener. */
   async close(): Promise<void> {
     this.ssh.close();
-    this.screen.close();
+    this.screen?.close();
     this.agent.killAll();
     this.agentConnections.destroy();
     this.grpc.forceShutdown();
