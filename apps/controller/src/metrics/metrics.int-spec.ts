@@ -104,13 +104,19 @@ describe('GET /metrics', () => {
     expect(await value('grove_worker_resources', total)).toBe(4);
     expect(await value('grove_worker_resources', used)).toBe(0);
 
+    // A create asks for a pass at once: the worker is paused so that the VM stays pending until the test lets it go.
+    const pause = (paused: boolean) =>
+      ctl.request('PUT', `/v1/workers/${WORKER}`, { body: { name: WORKER, scheduling_paused: paused } });
+    expect((await pause(true)).status).toBe(200);
     expect((await ctl.request('POST', '/v1/vms', { body: { name: 'm-vm', image: 'i', labels: PIN } })).status).toBe(
       200,
     );
+    await schedule();
     expect(await value('grove_vms', { status: 'pending', worker: '' })).toBe(1);
     expect(await value('grove_vms', { status: 'running', worker: WORKER })).toBe(0);
     expect(await value('grove_scheduling_delay_seconds_count')).toBe(0);
 
+    expect((await pause(false)).status).toBe(200);
     await schedule();
     expect(await value('grove_vms', { status: 'pending', worker: '' })).toBe(0);
     expect(await value('grove_vms', { status: 'pending', worker: WORKER })).toBe(1);
@@ -126,8 +132,6 @@ describe('GET /metrics', () => {
     await ctl.request('PUT', '/v1/vms/m-vm/state', { body: { status: 'running', status_message: 'still' } });
     expect(await value('grove_vm_start_seconds_count', { worker: WORKER })).toBe(1);
 
-    const pause = (paused: boolean) =>
-      ctl.request('PUT', `/v1/workers/${WORKER}`, { body: { name: WORKER, scheduling_paused: paused } });
     expect((await pause(true)).status).toBe(200);
     expect(await value('grove_workers', { state: 'paused' })).toBe(1);
     expect(await value('grove_workers', { state: 'online' })).toBe(0);
