@@ -6,4 +6,5 @@
 export { readTelemetryConfig, type OtlpProtocol, type OtlpTarget, type TelemetryConfig } from './telemetry-config';
 export { formatTraceparent, parseTraceparent, vmStartTrace, type TraceIds } from './trace-context';
 export { startTelemetry, stopWithin, type Telemetry, type TelemetryOptions } from './telemetry';
+export { ExportingApp } from './exporting-app';
 export type { SpanAttributes, SpanEnd, SpanStart, TraceSpan, Tracing } from './tracing';

@@ -1,11 +1,8 @@
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { GROVE_VERSION } from '@grove/resources';
-import { startTelemetry, stopWithin, type Telemetry, type Tracing } from '@grove/telemetry';
+import { ExportingApp, startTelemetry, type Tracing } from '@grove/telemetry';
 import { CONTROLLER_CONFIG, type ControllerConfig } from '../infra/config/controller-config';
 import { MetricsRegistry } from '../metrics/metrics-registry';
-
-/** How long the last exports may take at shutdown before the controller stops without them. */
-const STOP_TIMEOUT_MS = 5_000;
 
 /**
  * The controller's OTLP export (issue 14, docs/observability.md "OpenTelemetry"): its /metrics series, read from its
@@ -13,11 +10,10 @@ const STOP_TIMEOUT_MS = 5_000;
  * of OpenTelemetry loaded) unless the configuration names an OTLP endpoint.
  */
 @Injectable()
-export class ControllerTelemetry implements BeforeApplicationShutdown, OnApplicationShutdown {
+export class ControllerTelemetry extends ExportingApp {
   private readonly logger = new Logger('Telemetry');
-  private readonly telemetry: Telemetry | undefined;
-
   constructor(@Inject(CONTROLLER_CONFIG) config: ControllerConfig, metrics: MetricsRegistry) {
+    super();
     this.telemetry = startTelemetry({
       config: config.telemetry,
       serviceName: 'grove-controller',
@@ -31,21 +27,5 @@ export class ControllerTelemetry implements BeforeApplicationShutdown, OnApplica
   /** Where spans are started; undefined when traces are not exported. */
   get tracing(): Tracing | undefined {
     return this.telemetry?.tracing;
-  }
-
-  /** The last metrics export, while the app's metrics are all still there. */
-  async beforeApplicationShutdown(): Promise<void> {
-    const telemetry = this.telemetry;
-    if (telemetry) {
-      await stopWithin(() => telemetry.stopMetrics(), STOP_TIMEOUT_MS);
-    }
-  }
-
-  /** The spans of the sessions that the shutdown ended go out last. */
-  async onApplicationShutdown(): Promise<void> {
-    const telemetry = this.telemetry;
-    if (telemetry) {
-      await stopWithin(() => telemetry.stopTraces(), STOP_TIMEOUT_MS);
-    }
   }
 }

@@ -1,19 +1,14 @@
-import type { BeforeApplicationShutdown, OnApplicationShutdown } from '@nestjs/common';
 import { GROVE_VERSION, type Vm } from '@grove/resources';
 import {
+  ExportingApp,
   formatTraceparent,
   startTelemetry,
-  stopWithin,
   vmStartTrace,
-  type Telemetry,
   type TelemetryConfig,
   type Tracing,
 } from '@grove/telemetry';
 import type { WorkerMetrics } from '../metrics/worker-metrics';
 import type { VmStep } from '../vms/managed-vm';
-
-/** How long the last exports may take when the worker stops. */
-const STOP_TIMEOUT_MS = 5_000;
 
 /** The steps of a VM's start; `stop` and `delete` belong to no start. */
 const START_STEPS: ReadonlySet<VmStep> = new Set(['pull', 'clone', 'configure', 'boot', 'startup-script']);
@@ -23,15 +18,14 @@ const START_STEPS: ReadonlySet<VmStep> = new Set(['pull', 'clone', 'configure', 
  * its Prometheus registry at every export, and its spans of sessions and VM starts. Off (undefined `tracing`, nothing
  * of OpenTelemetry loaded) unless the configuration names an OTLP endpoint.
  */
-export class WorkerTelemetry implements BeforeApplicationShutdown, OnApplicationShutdown {
-  private readonly telemetry: Telemetry | undefined;
-
+export class WorkerTelemetry extends ExportingApp {
   constructor(options: {
     config: TelemetryConfig | undefined;
     workerName: string;
     metrics: WorkerMetrics;
     log: (line: string) => void;
   }) {
+    super();
     this.telemetry = startTelemetry({
       config: options.config,
       serviceName: 'grove-worker',
@@ -71,20 +65,4 @@ export class WorkerTelemetry implements BeforeApplicationShutdown, OnApplication
       })
       .end({ endTime: end });
   };
-
-  /** The last metrics export, while the worker's state still says what it ran. */
-  async beforeApplicationShutdown(): Promise<void> {
-    const telemetry = this.telemetry;
-    if (telemetry) {
-      await stopWithin(() => telemetry.stopMetrics(), STOP_TIMEOUT_MS);
-    }
-  }
-
-  /** The spans of the sessions that the stop ended go out last. */
-  async onApplicationShutdown(): Promise<void> {
-    const telemetry = this.telemetry;
-    if (telemetry) {
-      await stopWithin(() => telemetry.stopTraces(), STOP_TIMEOUT_MS);
-    }
-  }
 }
