@@ -1,24 +1,12 @@
+import { runOptions as baseRunOptions } from '../../test-support/run-options';
 import type { VmRunOptions } from '../vm-runtime';
 import { tartDirValue, tartIpArgs, tartRunArgs, tartSetArgs, tartStopArgs } from './tart-args';
 
 const ODN = 'grove-ci-3f0c7c8e-1d2b-4c55-9a1e-0b7e2f6a9c11-0';
 
+/** Tart's own default is a window: these tests start from `headless: false`. */
 function runOptions(overrides: Partial<VmRunOptions> = {}): VmRunOptions {
-  return {
-    netSoftnet: false,
-    netSoftnetAllow: [],
-    netSoftnetBlock: [],
-    netSoftnetExpose: [],
-    netBridged: '',
-    headless: false,
-    nested: false,
-    suspendable: false,
-    audio: false,
-    clipboard: false,
-    hostDirs: [],
-    credentials: { username: 'admin', password: 'admin' },
-    ...overrides,
-  };
+  return baseRunOptions({ headless: false, ...overrides });
 }
 
 describe('tartRunArgs', () => {
