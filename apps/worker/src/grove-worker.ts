@@ -3,7 +3,8 @@ import type { ExecServer } from './exec/exec-server';
 import type { Reconciler } from './reconcile/reconciler';
 import type { VmRuntime } from './runtime/vm-runtime';
 import type { TunnelServer } from './session/tunnel-server';
-import type { TunnelClientCall, TunnelOpenFrame } from './session/tunnel-pool';
+import type { Socket } from 'node:net';
+import type { PortForwardOpenFrame, TunnelClientCall, TunnelOpenFrame } from './session/tunnel-pool';
 import type { WorkerSession } from './session/worker-session';
 
 /** Orchard's worker polls its VMs every 5 s besides reacting to SyncVms (orchard.md §5.1). */
@@ -45,6 +46,7 @@ export class GroveWorker implements OnApplicationBootstrap, BeforeApplicationShu
         void this.execs.serve(first, call);
       }
     });
+    this.session.on('link', (open: PortForwardOpenFrame, socket: Socket) => void this.tunnels.serveLink(open, socket));
     this.session.on('connected', () => this.onConnected());
     this.session.on('disconnected', () => this.stopPolling());
     this.session.on('sync', () => void this.reconciler.requestSync());

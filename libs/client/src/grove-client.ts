@@ -15,10 +15,12 @@ import type {
   WatchMessage,
   Worker,
 } from '@grove/resources';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { HttpTransport } from './http-transport';
 import { parseNdjson } from './ndjson';
 import { HALF_CLOSE_PROTOCOL } from './websocket-stream';
+import { RAW_TUNNEL_PROTOCOL, readTunnelStatus, WORKER_LINK_PROTOCOL } from './raw-tunnel';
 
 export interface GroveClientOptions {
   /** Controller URL, e.g. `https://controller.example.com:6120`. */
@@ -234,6 +236,15 @@ export class VmApi {
   }
 
   /**
+   * The same session as `portForward`, as a plain byte stream (Grove's raw tunnel protocol, Grove controllers only):
+   * resolves once the VM's worker reached the port, with a socket whose half-close and reset reach the target as
+   * they would on a direct connection. A target that refuses is a TunnelRefusedError with the worker's reason.
+   */
+  portForwardStream(name: string, options: PortForwardOptions): Promise<Socket> {
+    return openPortForwardStream(this.http, `vms/${segment(name)}/port-forward`, options);
+  }
+
+  /**
    * `GET /v1/vms/{name}/exec` (WebSocket of JSON text frames, `ExecFrame`): runs `params.command` with `/bin/sh -c`
    * in the VM, or attaches to the reconnectable session `params.session`. Returned paused, like portForward: attach
    * the 'message' listener, then `resume()`.
@@ -325,6 +336,37 @@ function openPortForward(http: HttpTransport, path: string, options: PortForward
   });
 }
 
+/** A port-forward's target could not be reached: the worker's reason (connection refused, VM gone, …). */
+export class TunnelRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TunnelRefusedError';
+  }
+}
+
+async function openPortForwardStream(http: HttpTransport, path: string, options: PortForwardOptions): Promise<Socket> {
+  const wait = options.waitSeconds ?? 10;
+  const socket = await http.rawUpgrade({
+    path,
+    query: { ...portForwardTarget(options), wait },
+    protocol: RAW_TUNNEL_PROTOCOL,
+    signal: options.signal,
+    handshakeMs: (wait + 30) * 1000,
+  });
+  let status;
+  try {
+    status = await readTunnelStatus(socket);
+  } catch (err) {
+    socket.destroy();
+    throw new TunnelRefusedError(`the tunnel ended before it opened: ${(err as Error).message}`);
+  }
+  if (!status.opened) {
+    socket.destroy();
+    throw new TunnelRefusedError(status.message);
+  }
+  return socket;
+}
+
 /** The worker endpoints (`/v1/workers`). */
 export class WorkerApi {
   constructor(private readonly http: HttpTransport) {}
@@ -354,6 +396,25 @@ export class WorkerApi {
   /** `GET /v1/workers/{name}/port-forward` (WebSocket): a TCP connection to a port of the worker host. */
   portForward(name: string, options: PortForwardOptions): Promise<WebSocket> {
     return openPortForward(this.http, `workers/${segment(name)}/port-forward`, options);
+  }
+
+  /** `portForward` as a plain byte stream, as VmApi.portForwardStream. */
+  portForwardStream(name: string, options: PortForwardOptions): Promise<Socket> {
+    return openPortForwardStream(this.http, `workers/${segment(name)}/port-forward`, options);
+  }
+
+  /**
+   * For workers: an idle tunnel link of the worker session `sessionKey` (docs/tunnels.md "Raw byte streams"), after
+   * the controller's 101; the controller's open header is the first thing to read from it.
+   */
+  openTunnelLink(name: string, sessionKey: string, signal?: AbortSignal): Promise<Socket> {
+    return this.http.rawUpgrade({
+      path: `workers/${segment(name)}/tunnel-link`,
+      protocol: WORKER_LINK_PROTOCOL,
+      headers: { 'x-grove-session-key': sessionKey },
+      handshakeMs: 30_000,
+      signal,
+    });
   }
 }
 
@@ -454,7 +515,15 @@ export class GroveClient {
     return (await this.http.json<ClusterStatus>({ method: 'GET', path: 'status' })).body;
   }
 
-  /** Closes idle keep-alive connections. */
+  /**
+   * Keeps one connection to the controller open and ready from now on, so that each `portForwardStream` skips the
+   * TCP and TLS handshakes (for programs that open many sessions, like `grove port-forward`).
+   */
+  keepConnectionReady(): void {
+    this.http.keepRawConnectionReady();
+  }
+
+  /** Closes idle keep-alive connections and the one kept ready. */
   close(): void {
     this.http.close();
   }

@@ -1,11 +1,13 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type * as Zlib from 'node:zlib';
 import type * as Ws from 'ws';
 import type { WebSocket } from 'ws';
 import { ApiError, connectionError, ControllerConnectionError } from './client.errors';
+import { RawDialer } from './raw-dialer';
 
 /**
  * The DNS name in the SAN of the controller's self-signed certificate. A pinned certificate is checked against this
@@ -70,6 +72,7 @@ export class HttpTransport {
   private readonly timeoutMs: number;
   private readonly headers: Record<string, string>;
   private readonly tls: { ca?: string; servername?: string; checkServerIdentity?: typeof checkServerIdentity };
+  private readonly raw: RawDialer;
 
   constructor(options: TransportOptions) {
     this.baseUrl = parseBaseUrl(options.url);
@@ -90,6 +93,7 @@ export class HttpTransport {
       const credentials = `${options.serviceAccountName}:${options.serviceAccountToken ?? ''}`;
       this.headers['authorization'] = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
     }
+    this.raw = new RawDialer(this.baseUrl, this.secure ? this.tls : undefined, this.headers, this.pinned);
   }
 
   /** The controller URL as shown in messages. */
@@ -183,9 +187,29 @@ export class HttpTransport {
     });
   }
 
-  /** Closes idle keep-alive connections; in-flight requests finish. */
+  /**
+   * Upgrades a new connection to one of Grove's raw protocols (raw-tunnel.ts) and returns it after the 101, the bytes
+   * after the answer unread; another answer is an ApiError with the controller's message.
+   */
+  rawUpgrade(
+    req: Omit<TransportRequest, 'method' | 'body'> & {
+      protocol: string;
+      handshakeMs: number;
+      headers?: Record<string, string>;
+    },
+  ): Promise<Socket> {
+    return this.raw.upgrade({ ...req, url: this.target(req.path, req.query) });
+  }
+
+  /** From now on keeps one connection ready for the next `rawUpgrade` (a session then skips TCP and TLS handshakes). */
+  keepRawConnectionReady(): void {
+    this.raw.prepare();
+  }
+
+  /** Closes idle keep-alive connections and the connection kept ready; in-flight requests finish. */
   close(): void {
     this.agent.destroy();
+    this.raw.close();
   }
 
   private open(req: TransportRequest): Promise<IncomingMessage> {

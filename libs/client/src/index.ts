@@ -4,3 +4,15 @@ export { CONTROLLER_SERVER_NAME, DEFAULT_TIMEOUT_MS } from './http-transport';
 export * from './ndjson';
 export * from './peer-certificate';
 export { closeWebSocket, HALF_CLOSE_PROTOCOL, WEBSOCKET_CLOSE_GRACE_MS, webSocketStream } from './websocket-stream';
+export {
+  linkOpenHeader,
+  RAW_TUNNEL_PROTOCOL,
+  readLinkOpenHeader,
+  readTunnelStatus,
+  TUNNEL_OPENED,
+  tunnelRefusal,
+  TunnelStatusReader,
+  upgradeConnection,
+  WORKER_LINK_PROTOCOL,
+  type TunnelStatus,
+} from './raw-tunnel';

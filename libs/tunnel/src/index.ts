@@ -14,3 +14,5 @@ export {
   GRPC_STREAM_WINDOW,
 } from './grpc-flow-control';
 export { startDelayProxy, type DelayProxy } from './delay-proxy';
+export { useLargeReads } from './large-reads';
+export { SocketSplice, type SpliceSide } from './socket-splice';

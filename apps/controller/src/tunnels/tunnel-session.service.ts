@@ -4,9 +4,17 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { ServiceAccount, Vm } from '@grove/resources';
-import type { TunnelFrame } from '@grove/proto';
+import { encodeTunnelFrame, type TunnelFrame } from '@grove/proto';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
-import { closeWebSocket, HALF_CLOSE_PROTOCOL, webSocketStream } from '@grove/client';
+import {
+  closeWebSocket,
+  HALF_CLOSE_PROTOCOL,
+  linkOpenHeader,
+  TUNNEL_OPENED,
+  tunnelRefusal,
+  webSocketStream,
+  WORKER_LINK_PROTOCOL,
+} from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CONSOLE_PROTOCOL, selectProtocol } from '../common/auth/websocket-credentials';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
@@ -18,6 +26,7 @@ import { VmService } from '../vms/vm.service';
 import { WorkerService } from '../workers/worker.service';
 import { IpResolutionError, IpResolver } from '../worker-sessions/ip-resolver';
 import { TunnelBroker, TunnelUnavailableError, type TunnelLink } from '../worker-sessions/tunnel-broker';
+import { TunnelLinkBroker, type TakenLink } from '../worker-sessions/tunnel-link-broker';
 import { WorkerSessionRegistry } from '../worker-sessions/worker-session.registry';
 import {
   auditFields,
@@ -26,6 +35,13 @@ import {
   openFrame,
   type PortForwardDestination,
 } from './port-forward-destination';
+import {
+  acceptRawClient,
+  isRawTunnelRequest,
+  LinkSession,
+  type AbortableSession,
+  type AcceptedClient,
+} from './link-session';
 import { RunningVmCache } from './running-vm-cache';
 import { tunnelAuditRecord, type TunnelAuditInfo, type TunnelAuditSubject } from './tunnel-audit';
 import {
@@ -87,7 +103,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     // The half-close protocol when offered; the console's own otherwise, never its credentials (docs/console.md).
     handleProtocols: (protocols: Set<string>) => selectProtocol(protocols, [HALF_CLOSE_PROTOCOL, CONSOLE_PROTOCOL]),
   });
-  private readonly active = new Set<TunnelEndpoint>();
+  private readonly active = new Set<AbortableSession>();
 
   constructor(
     private readonly vms: VmService,
@@ -95,6 +111,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     private readonly changes: VmChangeBus,
     private readonly workers: WorkerService,
     private readonly broker: TunnelBroker,
+    private readonly links: TunnelLinkBroker,
     private readonly registry: WorkerSessionRegistry,
     private readonly ips: IpResolver,
     private readonly auditRecorder: AuditRecorder,
@@ -109,8 +126,8 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
 
   /** Before the HTTP server closes (after the drain, if any): it would otherwise wait for the open WebSockets. */
   beforeApplicationShutdown(): void {
-    for (const endpoint of [...this.active]) {
-      endpoint.abort('the controller is shutting down');
+    for (const session of [...this.active]) {
+      session.abort('the controller is shutting down');
     }
     this.wss.close();
   }
@@ -186,10 +203,12 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
    */
   async portForward(req: PortForwardRequest): Promise<void> {
     const upgrade = pendingUpgrade(req.request);
-    if (!upgrade || !isWebSocketHandshake(req.request)) {
+    const raw = upgrade !== undefined && isRawTunnelRequest(req.request);
+    if (!upgrade || (!raw && !isWebSocketHandshake(req.request))) {
       throw new DomainError(
         DomainErrorCode.InvalidInput,
-        'this endpoint needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Key, Sec-WebSocket-Version: 13)',
+        'this endpoint needs a WebSocket handshake (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Key, ' +
+          "Sec-WebSocket-Version: 13) or Grove's raw tunnel upgrade (Connection: Upgrade, Upgrade: grove-tunnel/1)",
       );
     }
     const deadline = Date.now() + req.waitSeconds * 1000;
@@ -215,6 +234,17 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       { vm, worker: workerName, traceparent: traceparentOf(req.request) },
       { 'grove.port': port || undefined, 'grove.target': target, 'grove.host_process': hostProcess },
     );
+    const session = randomUUID();
+    const open = openFrame(session, vm?.uid ?? '', req.to, trace?.traceparent);
+    const info = { session, workerName, vm, setupStartedAt, ...destination };
+    // A raw link of the worker when one is parked here: no framing on either hop (docs/tunnels.md "Raw byte streams").
+    let onLost: (message: string) => void = () => undefined;
+    const link = this.links.take(workerName, (message) => onLost(message));
+    if (link) {
+      const linkSession = this.overLink(req, upgrade, raw, link, encodeTunnelFrame(open), info, trace);
+      onLost = (message) => linkSession.abort(message);
+      return;
+    }
     const gone = new AbortController();
     const onGone = () => gone.abort();
     upgrade.socket.once('close', onGone);
@@ -230,12 +260,116 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     } finally {
       upgrade.socket.off('close', onGone);
     }
-    const session = randomUUID();
-    call.write(openFrame(session, vm?.uid ?? '', req.to, trace?.traceparent));
-    const info = { session, workerName, vm, setupStartedAt, ...destination };
+    call.write(open);
     // HTTP/2 sends the open frame at the end of this event-loop turn, the 101 answer would leave at once: answering one
     // turn later lets the worker start connecting to the target while this side completes the handshake.
-    setImmediate(() => this.accept(req, upgrade, call, info, trace));
+    setImmediate(() => this.accept(req, upgrade, raw, call, info, trace));
+  }
+
+  /**
+   * `GET /v1/workers/{name}/tunnel-link`: parks a worker's idle raw link (docs/tunnels.md "Raw byte streams") when it
+   * belongs to the worker's session held by this replica; 409 otherwise (another replica holds it, or it ended).
+   */
+  acceptLink(workerName: string, request: IncomingMessage): void {
+    const upgrade = pendingUpgrade(request);
+    if (!upgrade || request.headers.upgrade?.toLowerCase() !== WORKER_LINK_PROTOCOL) {
+      throw new DomainError(
+        DomainErrorCode.InvalidInput,
+        `this endpoint needs Connection: Upgrade and Upgrade: ${WORKER_LINK_PROTOCOL}`,
+      );
+    }
+    const key = request.headers['x-grove-session-key'];
+    if (typeof key !== 'string' || !this.links.accepts(workerName, key)) {
+      throw new DomainError(
+        DomainErrorCode.Conflict,
+        `this controller does not hold the session of worker "${workerName}" that the link names`,
+      );
+    }
+    const socket = upgrade.socket as Socket;
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WORKER_LINK_PROTOCOL}\r\n\r\n`);
+    if (upgrade.head.length > 0) {
+      // A link carries nothing before its open header.
+      socket.destroy();
+      return;
+    }
+    this.links.park(workerName, key, socket);
+  }
+
+  /** Runs a session over a worker's raw link: the open header and the 101 leave at once, bytes follow. */
+  private overLink(
+    req: PortForwardRequest,
+    upgrade: PendingUpgrade,
+    raw: boolean,
+    link: TakenLink,
+    open: Buffer,
+    info: TunnelAuditInfo & { setupStartedAt: number },
+    trace: SessionTrace | undefined,
+  ): AbortableSession {
+    link.socket.write(linkOpenHeader(open));
+    if (raw && upgrade.head.length > 0) {
+      link.socket.write(upgrade.head);
+    }
+    const client = raw ? acceptRawClient(upgrade.socket as Socket) : this.acceptWebSocket(req, upgrade);
+    if (!client) {
+      link.socket.destroy();
+      link.release();
+      trace?.ended('error', { toTarget: 0, fromTarget: 0 }, { error: 'the client went away during the handshake' });
+      return { abort: () => undefined };
+    }
+    const session = new LinkSession(client, link.socket, link.confirmEnd);
+    const finish = this.started(req, info, trace, session);
+    void session.done.then((outcome) => {
+      link.release();
+      finish(outcome);
+    });
+    return session;
+  }
+
+  /** Completes a WebSocket handshake now; undefined when the client already went away. */
+  private acceptWebSocket(req: PortForwardRequest, upgrade: PendingUpgrade): AcceptedClient | undefined {
+    if (upgrade.socket.destroyed) {
+      return undefined;
+    }
+    let accepted: AcceptedClient | undefined;
+    this.wss.handleUpgrade(req.request, upgrade.socket, upgrade.head, (ws: WebSocket) => {
+      configureTunnelSocket(upgrade.socket as Socket);
+      const stream = webSocketStream(ws);
+      const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
+      ws.once('close', stopPinging);
+      accepted = { kind: 'websocket', ws, stream, halfClose: ws.protocol === HALF_CLOSE_PROTOCOL };
+    });
+    return accepted;
+  }
+
+  /**
+   * Counts a session that started (metrics, trace, the set of sessions ended at shutdown); returns what to call with
+   * its outcome: the metrics, the trace's end and the audit record.
+   */
+  private started(
+    req: PortForwardRequest,
+    info: TunnelAuditInfo & { setupStartedAt: number },
+    trace: SessionTrace | undefined,
+    session: AbortableSession,
+  ): (outcome: TunnelOutcome) => void {
+    const startedAt = new Date();
+    this.active.add(session);
+    const ended = this.metrics.started(tunnelSessionKind(info.port), info.setupStartedAt);
+    trace?.established({ 'grove.session.id': info.session });
+    return (outcome) => {
+      this.active.delete(session);
+      countEnd(ended, outcome);
+      trace?.ended(
+        outcome.result === 'closed' ? 'ok' : 'error',
+        { toTarget: outcome.bytesSent, fromTarget: outcome.bytesReceived },
+        outcome.result === 'closed' ? {} : { error: outcome.error },
+      );
+      this.record(
+        { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
+        info,
+        startedAt,
+        outcome,
+      );
+    };
   }
 
   /**
@@ -247,61 +381,59 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     return this.registry.isConnected(name) ? name : (await this.workers.get(name)).name;
   }
 
+  /**
+   * Accepts the client of a session over a gRPC tunnel (no raw link was parked): a WebSocket, or a raw client that gets
+   * the status record when the worker answers `opened` (or the refusal), then the bytes.
+   */
   private accept(
     req: PortForwardRequest,
     upgrade: PendingUpgrade,
+    raw: boolean,
     call: TunnelLink,
     info: TunnelAuditInfo & { setupStartedAt: number },
     trace: SessionTrace | undefined,
   ): void {
-    const startedAt = new Date();
-    let upgraded = false;
-    const clientGone = () => {
-      if (!upgraded) {
-        call.write({ kind: 'error', message: 'the client went away during the handshake' });
-        call.end();
-        trace?.ended('error', { toTarget: 0, fromTarget: 0 }, { error: 'the client went away during the handshake' });
-      }
-    };
-    if (upgrade.socket.destroyed) {
-      clientGone();
+    const client = upgrade.socket.destroyed
+      ? undefined
+      : raw
+        ? acceptRawClient(upgrade.socket as Socket)
+        : this.acceptWebSocket(req, upgrade);
+    if (!client) {
+      call.write({ kind: 'error', message: 'the client went away during the handshake' });
+      call.end();
+      trace?.ended('error', { toTarget: 0, fromTarget: 0 }, { error: 'the client went away during the handshake' });
       return;
     }
-    upgrade.socket.once('close', clientGone);
-    this.wss.handleUpgrade(req.request, upgrade.socket, upgrade.head, (ws: WebSocket) => {
-      upgraded = true;
-      configureTunnelSocket(upgrade.socket as Socket);
-      const local = webSocketStream(ws);
-      const endpoint = new TunnelEndpoint({
-        link: call,
-        local,
-        halfClose: ws.protocol === HALF_CLOSE_PROTOCOL,
-        minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
-        linkLostMessage: 'the connection to the worker was lost',
-        // A client that does not answer the close (it stopped reading) is cut off after a grace period.
-        abortLocal: (message) => closeWebSocket(ws, 1011, clipCloseReason(message)),
-      });
-      this.active.add(endpoint);
-      const ended = this.metrics.started(tunnelSessionKind(info.port), info.setupStartedAt);
-      trace?.established({ 'grove.session.id': info.session });
-      const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
-      void endpoint.done.then((outcome) => {
-        stopPinging();
-        this.active.delete(endpoint);
-        countEnd(ended, outcome);
-        trace?.ended(
-          outcome.result === 'closed' ? 'ok' : 'error',
-          { toTarget: outcome.bytesSent, fromTarget: outcome.bytesReceived },
-          outcome.result === 'closed' ? {} : { error: outcome.error },
-        );
-        this.record(
-          { type: 'port-forward', account: req.account.name, remoteAddress: req.remoteAddress },
-          info,
-          startedAt,
-          outcome,
-        );
-      });
-    });
+    let opened = false;
+    const endpoint =
+      client.kind === 'raw'
+        ? new TunnelEndpoint({
+            link: call,
+            local: client.socket,
+            halfClose: true,
+            minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
+            linkLostMessage: 'the connection to the worker was lost',
+            onFrame: (frame) => {
+              if (frame.kind === 'opened' && !opened) {
+                opened = true;
+                client.socket.write(TUNNEL_OPENED);
+              }
+            },
+            // Before `opened` the client learns why (the status record); after it, a reset as on any TCP failure.
+            abortLocal: (message) =>
+              opened ? client.socket.resetAndDestroy() : client.socket.end(tunnelRefusal(message)),
+          })
+        : new TunnelEndpoint({
+            link: call,
+            local: client.stream,
+            halfClose: client.halfClose,
+            minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
+            linkLostMessage: 'the connection to the worker was lost',
+            // A client that does not answer the close (it stopped reading) is cut off after a grace period.
+            abortLocal: (message) => closeWebSocket(client.ws, 1011, clipCloseReason(message)),
+          });
+    const finish = this.started(req, info, trace, endpoint);
+    void endpoint.done.then(finish);
   }
 
   /**

@@ -1,5 +1,12 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBasicAuth,
+  ApiExcludeEndpoint,
+  ApiOkResponse,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest } from '../common/auth/auth.guard';
 import {
@@ -93,6 +100,15 @@ export class TunnelController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     await this.forward({ kind: 'worker', name }, query, req, reply);
+  }
+
+  /** A worker's idle raw link (docs/tunnels.md "Raw byte streams"); workers only, so not in the OpenAPI file. */
+  @Get('workers/:name/tunnel-link')
+  @RequireRoles('compute:write')
+  @ApiExcludeEndpoint()
+  tunnelLink(@Param('name') name: string, @Req() req: AuthenticatedRequest, @Res() reply: FastifyReply): void {
+    this.sessions.acceptLink(name, req.raw);
+    reply.hijack();
   }
 
   @Get('vms/:name/ip')

@@ -24,6 +24,7 @@ import { ServiceAccountService } from '../service-accounts/service-account.servi
 import { WorkerService } from '../workers/worker.service';
 import { IpResolver } from './ip-resolver';
 import { RelayServer } from './relay.server';
+import { TunnelLinkBroker } from './tunnel-link-broker';
 import { TunnelBroker, type TunnelCall } from './tunnel-broker';
 import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
 
@@ -64,6 +65,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
     private readonly workers: WorkerService,
     private readonly registry: WorkerSessionRegistry,
     private readonly tunnels: TunnelBroker,
+    private readonly links: TunnelLinkBroker,
     private readonly ips: IpResolver,
     private readonly relay: RelayServer,
   ) {}
@@ -233,6 +235,14 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
     let nonce = 0;
     let closed = false;
     const sentAt = new Map<string, bigint>();
+    /** Probes waiting for a pong to a ping sent at or after `nonce`. */
+    let probes: { nonce: number; resolve: (alive: boolean) => void }[] = [];
+    const endProbes = () => {
+      for (const probe of probes) {
+        probe.resolve(false);
+      }
+      probes = [];
+    };
     const handle: WorkerSessionHandle = {
       workerName,
       connectedAt: new Date(),
@@ -252,14 +262,27 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
         }
         closed = true;
         clearInterval(pinger);
+        endProbes();
         call.emit('error', { code: GrpcStatus.UNAVAILABLE, details: reason });
         call.end();
       },
+      probe: () =>
+        new Promise<boolean>((resolve) => {
+          if (closed) {
+            resolve(false);
+            return;
+          }
+          const sent = ++nonce;
+          probes.push({ nonce: sent, resolve });
+          handle.send({ ping: { nonce: String(sent) } });
+        }),
     };
     const interval = this.config.workerPingIntervalMs;
     const pinger = setInterval(() => {
       if (Date.now() - lastHeard > 3 * interval) {
-        const cut = this.tunnels.abortInUse(handle.sessionKey, 'the connection to the worker was lost');
+        const cut =
+          this.tunnels.abortInUse(handle.sessionKey, 'the connection to the worker was lost') +
+          this.links.abortInUse(handle.sessionKey, 'the connection to the worker was lost');
         this.logger.warn(
           `worker "${workerName}" stopped answering; closing its session` +
             (cut > 0 ? ` and ${cut} tunnel(s) in use` : ''),
@@ -278,6 +301,10 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
       } else if (message.kind === 'pong' && message.pong) {
         const sent = sentAt.get(message.pong.nonce);
         sentAt.clear();
+        const answered = Number(message.pong.nonce);
+        if (probes.length > 0) {
+          probes = probes.filter((probe) => (answered >= probe.nonce ? (probe.resolve(true), false) : true));
+        }
         if (sent !== undefined) {
           const rtt = Number(process.hrtime.bigint() - sent) / 1e6;
           handle.minRttMs = Math.min(handle.minRttMs ?? rtt, rtt);
@@ -292,6 +319,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
         clearInterval(pinger);
         call.end();
       }
+      endProbes();
       this.registry.unregister(handle);
     };
     call.on('end', finish);

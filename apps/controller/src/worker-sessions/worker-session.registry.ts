@@ -16,6 +16,11 @@ export interface WorkerSessionHandle {
   minRttMs: number | undefined;
   send(message: ControllerMessage): void;
   close(reason: string): void;
+  /**
+   * Resolves true once the worker answered a ping sent now, false when the session ends first: whether the worker is
+   * still there (a raw link's FIN is a clean end only if it is, see TunnelLinkBroker). Absent in tests: alive.
+   */
+  probe?(): Promise<boolean>;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { connect, type Socket } from 'node:net';
 import type { Tracing } from '@grove/telemetry';
-import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
+import { TUNNEL_OPENED, tunnelRefusal } from '@grove/client';
+import { configureTunnelSocket, SocketSplice, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
 import { unixSocketPath, type GuestAgentAddress } from '../runtime/vm-runtime';
 import type { PortForwardOpenFrame, TunnelClientCall } from './tunnel-pool';
 
@@ -110,7 +111,7 @@ function connectGuestAgent(address: GuestAgentAddress, vmUid: string, signal: Ab
  * error frame with the reason), then moves bytes until the session ends and logs how it went.
  */
 export class TunnelServer {
-  private readonly active = new Set<TunnelEndpoint>();
+  private readonly active = new Set<TunnelEndpoint | SocketSplice>();
 
   constructor(private readonly options: TunnelServerOptions) {}
 
@@ -120,6 +121,88 @@ export class TunnelServer {
 
   /** Serves one tunnel the controller started using. */
   async serve(open: PortForwardOpenFrame, call: TunnelClientCall): Promise<void> {
+    const attempt = await this.reach(open, (lost) => {
+      call.once('error', lost);
+      call.once('end', lost);
+      return () => {
+        call.off('error', lost);
+        call.off('end', lost);
+      };
+    });
+    if (!attempt.socket) {
+      if (attempt.refusal !== undefined) {
+        call.on('error', () => undefined);
+        call.write({ kind: 'error', message: attempt.refusal });
+        call.end();
+      }
+      return;
+    }
+    const socket = attempt.socket;
+    call.write({ kind: 'opened' });
+    const endpoint = new TunnelEndpoint({
+      link: call,
+      local: socket,
+      halfClose: true,
+      minRttMs: this.options.minRttMs,
+      linkLostMessage: 'the connection to the controller was lost',
+      // A unix socket (the guest agent's, a host process's) has no TCP reset, and Node throws when asked for one: it is
+      // closed instead.
+      ...(isUnixTarget(open) ? { abortLocal: () => socket.destroy() } : {}),
+    });
+    this.active.add(endpoint);
+    const outcome: TunnelOutcome = await endpoint.done;
+    this.active.delete(endpoint);
+    attempt.ended(outcome, { fromTarget: outcome.bytesSent, toTarget: outcome.bytesReceived });
+  }
+
+  /**
+   * Serves one session the controller started on a raw link (docs/tunnels.md "Raw byte streams"): connects to the
+   * target, answers with the status record (opened, or the reason), then splices the link and the target's socket.
+   */
+  async serveLink(open: PortForwardOpenFrame, link: Socket): Promise<void> {
+    configureTunnelSocket(link);
+    // A failing link is noticed by its 'close'; an 'error' without a listener would end the process.
+    link.on('error', () => undefined);
+    // Bytes the client sent with its request wait on the link, unread, until the target is there.
+    link.pause();
+    const attempt = await this.reach(open, (lost) => {
+      link.once('close', lost);
+      return () => link.off('close', lost);
+    });
+    if (!attempt.socket) {
+      if (attempt.refusal !== undefined && !link.destroyed) {
+        link.end(tunnelRefusal(attempt.refusal));
+      }
+      return;
+    }
+    const socket = attempt.socket;
+    link.write(TUNNEL_OPENED);
+    const splice = new SocketSplice(
+      { stream: link, lostMessage: 'the connection to the controller was lost' },
+      {
+        stream: socket,
+        lostMessage: 'the target closed the connection without ending it',
+        ...(isUnixTarget(open) ? { abort: () => socket.destroy() } : {}),
+      },
+    );
+    this.active.add(splice);
+    const outcome = await splice.done;
+    this.active.delete(splice);
+    attempt.ended(outcome, { fromTarget: outcome.bytesReceived, toTarget: outcome.bytesSent });
+  }
+
+  /**
+   * Connects to what the open frame names, within the connect timeout and while the session's link lives (`watch`
+   * calls `lost` when it breaks and returns how to stop watching). Resolves with the socket and a function that logs
+   * the session's end, or with the reason to tell the controller (`refusal`; none when the link was lost).
+   */
+  private async reach(
+    open: PortForwardOpenFrame,
+    watch: (lost: () => void) => () => void,
+  ): Promise<
+    | { socket: Socket; ended: (outcome: TunnelOutcome, bytes: { fromTarget: number; toTarget: number }) => void }
+    | { socket?: undefined; refusal?: string }
+  > {
     // One controller and a plain timer rather than AbortSignal.any/timeout: cheaper on every session's setup.
     const cancelled = new AbortController();
     let timedOut = false;
@@ -128,21 +211,11 @@ export class TunnelServer {
       cancelled.abort();
     }, CONNECT_TIMEOUT_MS);
     let lost = false;
-    const onLost = () => {
+    const unwatch = watch(() => {
       lost = true;
       cancelled.abort();
-    };
-    call.once('error', onLost);
-    call.once('end', onLost);
-    const { signal } = cancelled;
-    const target =
-      open.target === 'tart-guest-agent'
-        ? `the Tart guest agent of VM ${open.vmUid}`
-        : open.target === 'host-process'
-          ? `host process ${open.hostProcess} of VM ${open.vmUid}`
-          : open.vmUid
-            ? `VM ${open.vmUid} port ${open.port}`
-            : `worker host port ${open.port}`;
+    });
+    const target = describeTarget(open);
     const span = this.options.tracing?.startSpan('worker.port-forward', {
       parent: open.traceparent,
       kind: 'server',
@@ -157,57 +230,42 @@ export class TunnelServer {
     const connecting = span && this.options.tracing?.startSpan('worker.connect', { parent: span });
     let socket: Socket;
     try {
-      socket = await this.connect(open, signal);
+      socket = await this.connect(open, cancelled.signal);
     } catch (err) {
       const message = timedOut ? `timed out connecting to ${target}` : (err as Error).message;
       this.options.log(`tunnel session ${open.session}: ${message}`);
-      call.on('error', () => undefined);
-      call.write({ kind: 'error', message });
-      call.end();
       connecting?.end({ error: message });
       span?.setAttributes({ 'grove.session.result': 'refused' });
       span?.end({ error: message });
-      return;
+      return lost ? {} : { refusal: message };
     } finally {
       clearTimeout(timer);
-      call.off('error', onLost);
-      call.off('end', onLost);
+      unwatch();
     }
     connecting?.end();
     if (lost) {
       socket.destroy();
       span?.end({ error: 'the connection to the controller was lost' });
-      return;
+      return {};
     }
     // Half-closes travel through the tunnel, so the socket must keep reading after the target stops writing.
     socket.allowHalfOpen = true;
     configureTunnelSocket(socket);
-    call.write({ kind: 'opened' });
-    const endpoint = new TunnelEndpoint({
-      link: call,
-      local: socket,
-      halfClose: true,
-      minRttMs: this.options.minRttMs,
-      linkLostMessage: 'the connection to the controller was lost',
-      // A unix socket (the guest agent's, a host process's) has no TCP reset, and Node throws when asked for one: it is
-      // closed instead.
-      ...(open.target === 'tart-guest-agent' || open.target === 'host-process'
-        ? { abortLocal: () => socket.destroy() }
-        : {}),
-    });
-    this.active.add(endpoint);
-    const outcome: TunnelOutcome = await endpoint.done;
-    this.active.delete(endpoint);
-    span?.setAttributes({
-      'grove.session.result': outcome.result === 'closed' ? 'ok' : 'error',
-      'grove.session.bytes_to_target': outcome.bytesReceived,
-      'grove.session.bytes_from_target': outcome.bytesSent,
-    });
-    span?.end(outcome.result === 'closed' ? {} : { error: outcome.error });
-    this.options.log(
-      `tunnel session ${open.session} to ${target} ${outcome.result === 'closed' ? 'closed' : `failed: ${outcome.error}`}` +
-        ` (${outcome.bytesSent} bytes from the target, ${outcome.bytesReceived} bytes to it)`,
-    );
+    return {
+      socket,
+      ended: (outcome, bytes) => {
+        span?.setAttributes({
+          'grove.session.result': outcome.result === 'closed' ? 'ok' : 'error',
+          'grove.session.bytes_to_target': bytes.toTarget,
+          'grove.session.bytes_from_target': bytes.fromTarget,
+        });
+        span?.end(outcome.result === 'closed' ? {} : { error: outcome.error });
+        this.options.log(
+          `tunnel session ${open.session} to ${target} ${outcome.result === 'closed' ? 'closed' : `failed: ${outcome.error}`}` +
+            ` (${bytes.fromTarget} bytes from the target, ${bytes.toTarget} bytes to it)`,
+        );
+      },
+    };
   }
 
   /** Connects to what the open frame names; throws with the reason, also for a target this worker does not serve. */
@@ -239,8 +297,24 @@ export class TunnelServer {
 
   /** Ends every session (the worker is stopping). */
   closeAll(reason: string): void {
-    for (const endpoint of [...this.active]) {
-      endpoint.abort(reason);
+    for (const session of [...this.active]) {
+      session.abort(reason);
     }
   }
+}
+
+/** The guest agent's and host processes' unix sockets have no TCP reset (Node throws when asked for one). */
+function isUnixTarget(open: PortForwardOpenFrame): boolean {
+  return open.target === 'tart-guest-agent' || open.target === 'host-process';
+}
+
+/** What an open frame reaches, for messages. */
+function describeTarget(open: PortForwardOpenFrame): string {
+  if (open.target === 'tart-guest-agent') {
+    return `the Tart guest agent of VM ${open.vmUid}`;
+  }
+  if (open.target === 'host-process') {
+    return `host process ${open.hostProcess} of VM ${open.vmUid}`;
+  }
+  return open.vmUid ? `VM ${open.vmUid} port ${open.port}` : `worker host port ${open.port}`;
 }

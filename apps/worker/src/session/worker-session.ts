@@ -23,7 +23,8 @@ import {
 } from '@grove/resources';
 import { INITIAL_RECONNECT_STATE, nextReconnect, type SessionOutcome } from './backoff';
 import { failureOutcome, SessionStreamError } from './session-outcome';
-import { TunnelPool, type TunnelClientCall, type TunnelOpenFrame } from './tunnel-pool';
+import { LinkPool } from './link-pool';
+import { TunnelPool, type PortForwardOpenFrame, type TunnelClientCall, type TunnelOpenFrame } from './tunnel-pool';
 
 /** Who the worker is, as it registers with the controller. */
 export interface WorkerIdentity {
@@ -75,7 +76,8 @@ const REPEATED_FAILURE_LOG_MS = 60_000;
  * is given up on; a controller that says it is going away is left at once for a new session, while the tunnels in use
  * on its connection run until they end. Emits `connected`, `disconnected` (with the reason), `sync` (the controller
  * asks for a reconciliation), `resolveIp` (`{session, vmUid}` and a `reply({ip} | {error})` function) and `tunnel` (an
- * open frame and the Tunnel call the controller started using, from the pool of idle tunnels this session keeps).
+ * open frame and the Tunnel call the controller started using, from the pool of idle tunnels this session keeps) and
+ * `link` (an open frame and the raw link socket a port-forward session took, from the session's idle links).
  */
 export class WorkerSession extends EventEmitter {
   private readonly client: GroveClient;
@@ -85,6 +87,8 @@ export class WorkerSession extends EventEmitter {
   private rtt: number | undefined;
   /** The idle tunnels of the session that is up, if one is. */
   private pool: TunnelPool | undefined;
+  /** The idle raw links of the session that is up, if one is. */
+  private links: LinkPool | undefined;
   /** The last failure logged, to keep a controller that is down for an hour from filling the log every second. */
   private lastFailure: { line: string; loggedAt: number; repeats: number } | undefined;
 
@@ -177,6 +181,11 @@ export class WorkerSession extends EventEmitter {
     return this.pool?.idleCount ?? 0;
   }
 
+  /** Idle raw links the current session keeps open now. */
+  get idleLinks(): number {
+    return this.links?.idleCount ?? 0;
+  }
+
   /** Whether `stop()` was called: the worker is shutting down. */
   get isStopped(): boolean {
     return this.stopped;
@@ -231,6 +240,7 @@ export class WorkerSession extends EventEmitter {
       stream.cancel();
     }
     let pool: TunnelPool | undefined;
+    let links: LinkPool | undefined;
     let pinger: NodeJS.Timeout | undefined;
     let lastHeard = Date.now();
     let nonce = 0;
@@ -272,6 +282,13 @@ export class WorkerSession extends EventEmitter {
                 log: this.options.log,
               });
               this.pool = pool;
+              links = new LinkPool({
+                open: (signal) => this.client.workers.openTunnelLink(identity.name, welcome.session_key, signal),
+                idleTarget: welcome.idle_tunnels,
+                onOpen: (open: PortForwardOpenFrame, socket) => this.emit('link', open, socket),
+                log: this.options.log,
+              });
+              this.links = links;
               const interval = welcome.ping_interval_ms || 10_000;
               ping();
               pinger = setInterval(() => {
@@ -339,6 +356,8 @@ export class WorkerSession extends EventEmitter {
       clearInterval(pinger);
       pool?.stop();
       this.pool = undefined;
+      links?.stop();
+      this.links = undefined;
       this.stream = undefined;
       // Tunnels in use ride this connection too; closing the client lets them finish while no new call starts.
       client.close();

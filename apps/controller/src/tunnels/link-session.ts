@@ -1,0 +1,122 @@
+import type { IncomingMessage } from 'node:http';
+import { type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { closeWebSocket, RAW_TUNNEL_PROTOCOL, readTunnelStatus, TUNNEL_OPENED, tunnelRefusal } from '@grove/client';
+import { configureTunnelSocket, SocketSplice, type TunnelOutcome } from '@grove/tunnel';
+import type { WebSocket } from 'ws';
+import { clipCloseReason } from './websocket-upgrade';
+
+/** The 101 answer of a raw tunnel upgrade (docs/tunnels.md "Raw byte streams"). */
+const RAW_SWITCHING_PROTOCOLS = `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${RAW_TUNNEL_PROTOCOL}\r\n\r\n`;
+
+/** Whether a request asks for Grove's raw tunnel protocol (`Upgrade: grove-tunnel/1`) instead of a WebSocket. */
+export function isRawTunnelRequest(req: IncomingMessage): boolean {
+  return req.headers.upgrade?.toLowerCase() === RAW_TUNNEL_PROTOCOL;
+}
+
+/** A port-forward client once its upgrade was answered: a plain socket, or a WebSocket read as a byte stream. */
+export type AcceptedClient =
+  { kind: 'raw'; socket: Socket } | { kind: 'websocket'; ws: WebSocket; stream: Duplex; halfClose: boolean };
+
+/** Answers a raw tunnel upgrade: the socket carries the session from here on. */
+export function acceptRawClient(socket: Socket): AcceptedClient {
+  configureTunnelSocket(socket);
+  socket.write(RAW_SWITCHING_PROTOCOLS);
+  return { kind: 'raw', socket };
+}
+
+/** Anything a session in progress can be ended with (controller shutdown). */
+export interface AbortableSession {
+  abort(message: string): void;
+}
+
+const LOST = 'the connection to the worker was lost';
+
+/**
+ * One port-forward session over a worker's raw link: waits for the worker's status record (it reached the target, or
+ * why not), tells the client (a raw client gets the record, a WebSocket the 1011 close with the reason), then splices
+ * the two byte streams until both ends close or one fails. `confirmEnd` is asked before the worker's end of data is
+ * passed on: a killed worker's sockets close with a FIN as a clean end would, and only its session tells them apart.
+ */
+export class LinkSession implements AbortableSession {
+  readonly done: Promise<TunnelOutcome>;
+  private splice: SocketSplice | undefined;
+  private aborted: string | undefined;
+
+  constructor(
+    private readonly client: AcceptedClient,
+    private readonly link: Socket,
+    confirmEnd: () => Promise<boolean>,
+  ) {
+    configureTunnelSocket(link);
+    // Failures are read from 'close' and the splice's own listeners; an 'error' without a listener would end the process.
+    link.on('error', () => undefined);
+    (client.kind === 'raw' ? client.socket : client.stream).on('error', () => undefined);
+    this.done = this.run(confirmEnd);
+  }
+
+  /** Ends the session: before the status the client is refused with `message`, after it both sides are cut. */
+  abort(message: string): void {
+    if (this.splice) {
+      this.splice.abort(message);
+      return;
+    }
+    this.aborted ??= message;
+    this.link.destroy();
+  }
+
+  private async run(confirmEnd: () => Promise<boolean>): Promise<TunnelOutcome> {
+    const clientStream = this.client.kind === 'raw' ? this.client.socket : this.client.stream;
+    // A client that leaves while the worker connects ends the link, and with it the worker's attempt.
+    const clientGone = () => this.abort('the client went away');
+    clientStream.once('close', clientGone);
+    let refusal: string | undefined;
+    try {
+      const status = await readTunnelStatus(this.link);
+      refusal = status.opened ? this.aborted : status.message;
+    } catch {
+      refusal = this.aborted ?? LOST;
+    } finally {
+      clientStream.off('close', clientGone);
+    }
+    if (refusal !== undefined || clientStream.destroyed) {
+      this.link.destroy();
+      const message = refusal ?? 'the client went away';
+      this.refuse(message);
+      return {
+        result: 'error',
+        error: message,
+        failedBy: refusal === LOST ? 'link' : 'peer',
+        bytesSent: 0,
+        bytesReceived: 0,
+      };
+    }
+    const client = this.client;
+    if (client.kind === 'raw') {
+      client.socket.write(TUNNEL_OPENED);
+    }
+    this.splice = new SocketSplice(
+      client.kind === 'raw'
+        ? { stream: client.socket, lostMessage: 'the client went away' }
+        : {
+            stream: client.stream,
+            lostMessage: 'the client went away',
+            halfClose: client.halfClose,
+            abort: (message) => closeWebSocket(client.ws, 1011, clipCloseReason(message)),
+          },
+      { stream: this.link, lostMessage: LOST, confirmEnd },
+    );
+    return this.splice.done;
+  }
+
+  /** Tells the client why its session did not open. */
+  private refuse(message: string): void {
+    if (this.client.kind === 'raw') {
+      if (!this.client.socket.destroyed) {
+        this.client.socket.end(tunnelRefusal(message));
+      }
+    } else {
+      closeWebSocket(this.client.ws, 1011, clipCloseReason(message));
+    }
+  }
+}

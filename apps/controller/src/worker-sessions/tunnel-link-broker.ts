@@ -1,0 +1,160 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { configureTunnelSocket } from '@grove/tunnel';
+import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
+
+/** A worker link in use: how to end its session when the worker's session ends. */
+export interface BusyLink {
+  socket: Socket;
+  /** Ends the session riding on the link with the reason (the worker is gone). */
+  lost(message: string): void;
+}
+
+/** A link a session took: its socket, how to check the worker's end of data, and its release when the session ends. */
+export interface TakenLink {
+  socket: Socket;
+  confirmEnd: () => Promise<boolean>;
+  release: () => void;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * The workers' idle raw links (docs/tunnels.md "Raw byte streams"): TCP connections each worker opens ahead of time,
+ * as it does its idle Tunnel streams, for sessions that move bytes without framing. A link belongs to the worker
+ * session whose key it presented, and only the replica holding that session parks it. A session takes one if there
+ * is one (`take` never waits: without a link, the session uses a gRPC tunnel). When the worker's session ends, its
+ * idle links are closed; when it died (no answer to pings), the sessions on its busy links end with
+ * `the connection to the worker was lost`, as on its Tunnel streams.
+ */
+@Injectable()
+export class TunnelLinkBroker implements OnApplicationShutdown {
+  private readonly idle = new Map<string, Map<Socket, string>>();
+  private readonly busy = new Map<string, Set<BusyLink>>();
+
+  constructor(private readonly registry: WorkerSessionRegistry) {
+    registry.onRemoved((session) => this.retire(session));
+  }
+
+  /** Idle links parked for a worker (for tests and diagnostics). */
+  idleCount(workerName: string): number {
+    return this.idle.get(workerName)?.size ?? 0;
+  }
+
+  /**
+   * Whether a link presenting `sessionKey` belongs to the worker's session held here: a link for a session held by
+   * another replica, or for an ended one, is refused (the worker opens it again).
+   */
+  accepts(workerName: string, sessionKey: string): boolean {
+    const session = this.registry.get(workerName);
+    return session !== undefined && sameSecret(session.sessionKey, sessionKey);
+  }
+
+  /** Parks an upgraded link until a session takes it or it closes. */
+  park(workerName: string, sessionKey: string, socket: Socket): void {
+    configureTunnelSocket(socket);
+    let links = this.idle.get(workerName);
+    if (!links) {
+      links = new Map();
+      this.idle.set(workerName, links);
+    }
+    links.set(socket, sessionKey);
+    // An idle link carries nothing: whatever ends it (the worker's close, a reset, a half-close) just forgets it.
+    const forget = () => {
+      if (links.delete(socket) && links.size === 0 && this.idle.get(workerName) === links) {
+        this.idle.delete(workerName);
+      }
+      socket.destroy();
+    };
+    socket.once('close', forget);
+    socket.once('end', forget);
+    socket.once('error', forget);
+    (socket as Socket & { forgetIdle?: () => void }).forgetIdle = () => {
+      socket.off('close', forget);
+      socket.off('end', forget);
+      socket.off('error', forget);
+    };
+  }
+
+  /**
+   * An idle link of the worker's current session, now busy; undefined when there is none. `lost` is called if the
+   * worker's session ends while the link is in use; `release` must be called when the session on it ends.
+   */
+  take(workerName: string, lost: (message: string) => void): TakenLink | undefined {
+    const session = this.registry.get(workerName);
+    const links = this.idle.get(workerName);
+    if (!session || !links) {
+      return undefined;
+    }
+    for (const [socket, key] of links) {
+      links.delete(socket);
+      (socket as Socket & { forgetIdle?: () => void }).forgetIdle?.();
+      if (socket.destroyed || key !== session.sessionKey) {
+        socket.destroy();
+        continue;
+      }
+      if (links.size === 0) {
+        this.idle.delete(workerName);
+      }
+      const busy: BusyLink = { socket, lost };
+      let set = this.busy.get(key);
+      if (!set) {
+        set = new Set();
+        this.busy.set(key, set);
+      }
+      set.add(busy);
+      const owner = set;
+      return {
+        socket,
+        // The worker's end of data is a clean end only while its session lives (a killed worker's sockets send FINs).
+        confirmEnd: () =>
+          this.registry.get(workerName) === session
+            ? (session.probe?.() ?? Promise.resolve(true))
+            : Promise.resolve(false),
+        release: () => {
+          owner.delete(busy);
+          if (owner.size === 0 && this.busy.get(key) === owner) {
+            this.busy.delete(key);
+          }
+        },
+      };
+    }
+    return undefined;
+  }
+
+  onApplicationShutdown(): void {
+    for (const links of this.idle.values()) {
+      for (const socket of links.keys()) {
+        socket.destroy();
+      }
+    }
+    this.idle.clear();
+  }
+
+  /**
+   * Ends the sessions on the busy links of a worker session that died (no answer to its pings: a frozen worker keeps
+   * its sockets open); returns how many. A session that was replaced or went away keeps them: they finish as they are.
+   */
+  abortInUse(sessionKey: string, reason: string): number {
+    const busy = [...(this.busy.get(sessionKey) ?? [])];
+    this.busy.delete(sessionKey);
+    for (const link of busy) {
+      link.lost(reason);
+    }
+    return busy.length;
+  }
+
+  private retire(session: WorkerSessionHandle): void {
+    const links = this.idle.get(session.workerName);
+    for (const [socket, key] of [...(links ?? [])]) {
+      if (key === session.sessionKey) {
+        socket.destroy();
+      }
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { Socket } from 'node:net';
+
+/**
+ * Large reads into reused buffers for plain TCP sockets that relay bytes (docs/tunnels.md "Raw byte streams").
+ *
+ * A Node socket normally reads at most 64 KiB per system call into a new buffer each time, and the garbage collector
+ * then reclaims every one. A relay that moves hundreds of MB/s spends much of its time there: in a chain of Node relays
+ * on loopback, reading into reused 256 KiB buffers moved 20–40 % more bytes per second than `pipe()`
+ * (docs/benchmarks.md "Raw byte streams"). Node offers this as the `onread` option of `net.connect`, but not for
+ * sockets a server accepted (the controller's every socket, the CLI's local ones); `useLargeReads` switches such a
+ * socket to the same mode. It relies on how Node 20 keeps that option on the socket, found by looking at a socket
+ * made with the option; where that is not found, or for TLS sockets, it returns false and the caller reads as usual.
+ */
+
+/** Buffer of a read that filled its buffer: the stream is moving bulk data. */
+const LARGE = 256 * 1024;
+/** Buffer of a read after a short one: an interactive session holds no more than this while idle. */
+const SMALL = 16 * 1024;
+/** Free buffers kept for reuse, per size. */
+const MAX_FREE = 64;
+
+const free: Record<number, Buffer[]> = { [LARGE]: [], [SMALL]: [] };
+
+function take(size: number): Buffer {
+  return free[size].pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+function give(buffer: Buffer): void {
+  const list = free[buffer.length];
+  if (list && list.length < MAX_FREE) {
+    list.push(buffer);
+  }
+}
+
+interface OnreadSymbols {
+  buffer: symbol;
+  generator: symbol;
+  callback: symbol;
+}
+
+let symbols: OnreadSymbols | null | undefined;
+
+/** The keys under which Node keeps a socket's `onread` option, found on a socket made with one. */
+function onreadSymbols(): OnreadSymbols | null {
+  if (symbols !== undefined) {
+    return symbols;
+  }
+  // `onread` is a documented option of net.connect that the constructor's types do not list.
+  const probe = new Socket({ onread: { buffer: () => Buffer.alloc(1), callback: () => true } } as object);
+  const byName = new Map(Object.getOwnPropertySymbols(probe).map((s) => [s.description, s]));
+  const buffer = byName.get('kBuffer');
+  const generator = byName.get('kBufferGen');
+  const callback = byName.get('kBufferCb');
+  probe.destroy();
+  symbols = buffer && generator && callback ? { buffer, generator, callback } : null;
+  return symbols;
+}
+
+type Handle = { useUserBuffer?: (buffer: Buffer) => void };
+
+/**
+ * Reads `socket` into reused buffers from now on, handing each read to `deliver(chunk, release)`: `release` gives the
+ * buffer back once the chunk is no longer needed (after the write that carried it completed), and returning false
+ * pauses the socket until `resume()`. Bytes the socket had already buffered are delivered first (release is then a
+ * no-op). Returns false, changing nothing, when the socket cannot be switched (TLS, no handle, another Node).
+ */
+export function useLargeReads(socket: Socket, deliver: (chunk: Buffer, release: () => void) => boolean): boolean {
+  const keys = onreadSymbols();
+  const handle = (socket as unknown as { _handle?: Handle })._handle;
+  if (!keys || (socket as Socket & { encrypted?: boolean }).encrypted || typeof handle?.useUserBuffer !== 'function') {
+    return false;
+  }
+  let buffered: Buffer | null;
+  while ((buffered = socket.read() as Buffer | null) !== null) {
+    deliver(buffered, () => undefined);
+  }
+  let size = SMALL;
+  const next = (): Buffer => take(size);
+  const target = socket as unknown as Record<symbol, unknown>;
+  target[keys.generator] = next;
+  target[keys.callback] = (length: number, buffer: Buffer): boolean => {
+    // Bulk moves up to large buffers, a short read (a keystroke, the end of a burst) goes back to small ones.
+    size = length === buffer.length ? LARGE : length < SMALL ? SMALL : size;
+    return deliver(buffer.subarray(0, length), () => give(buffer));
+  };
+  const first = next();
+  target[keys.buffer] = first;
+  handle.useUserBuffer(first);
+  return true;
+}
