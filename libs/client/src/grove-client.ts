@@ -19,8 +19,14 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { HttpTransport } from './http-transport';
 import { parseNdjson } from './ndjson';
-import { HALF_CLOSE_PROTOCOL } from './websocket-stream';
-import { RAW_TUNNEL_PROTOCOL, readTunnelStatus, WORKER_LINK_PROTOCOL } from './raw-tunnel';
+import {
+  openPortForward,
+  openPortForwardStream,
+  startPortForwardStream,
+  type PortForwardOptions,
+  type PortForwardStream,
+} from './port-forward';
+import { WORKER_LINK_PROTOCOL } from './raw-tunnel';
 
 export interface GroveClientOptions {
   /** Controller URL, e.g. `https://controller.example.com:6120`. */
@@ -244,6 +250,11 @@ export class VmApi {
     return openPortForwardStream(this.http, `vms/${segment(name)}/port-forward`, options);
   }
 
+  /** `portForwardStream` without waiting for the target: the first bytes may be written at once (PortForwardStream). */
+  startPortForwardStream(name: string, options: PortForwardOptions): PortForwardStream {
+    return startPortForwardStream(this.http, `vms/${segment(name)}/port-forward`, options);
+  }
+
   /**
    * `GET /v1/vms/{name}/exec` (WebSocket of JSON text frames, `ExecFrame`): runs `params.command` with `/bin/sh -c`
    * in the VM, or attaches to the reconnectable session `params.session`. Returned paused, like portForward: attach
@@ -291,82 +302,6 @@ export class VmApi {
   }
 }
 
-/** Options of a port-forward WebSocket. */
-export interface PortForwardOptions {
-  /** TCP port to connect to; left out with `target` or `hostProcess`. */
-  port?: number;
-  /**
-   * VMs only, instead of `port`: `tart-guest-agent`, the VM's Tart guest agent, whose gRPC `Agent` service the
-   * WebSocket then carries (role `compute:write` or `compute:connect:tart-guest-agent`).
-   */
-  target?: 'tart-guest-agent';
-  /**
-   * VMs only, instead of `port` and `target`: the name of one of the VM's host processes (orchard-2026.md §1.2.3);
-   * the WebSocket then carries a connection to the Unix socket it listens on (`?hostProcess=NAME`, role
-   * `host-process:connect` besides `compute:write` or `compute:connect`).
-   */
-  hostProcess?: string;
-  /** Seconds the controller may wait for the VM to run and its worker to answer (the API's default is 10). */
-  waitSeconds?: number;
-  signal?: AbortSignal;
-  /**
-   * Ask for Grove's half-close protocol (HALF_CLOSE_PROTOCOL): read the WebSocket with `webSocketStream()`, whose
-   * end sends an empty message instead of closing, so the far end's answer still arrives. Grove controllers only.
-   */
-  halfClose?: boolean;
-}
-
-/** The one query parameter that says what a port-forward connects to: `hostProcess`, `target` or `port`. */
-function portForwardTarget(options: PortForwardOptions): Record<string, string | number | undefined> {
-  if (options.hostProcess !== undefined) {
-    return { hostProcess: options.hostProcess };
-  }
-  return options.target === undefined ? { port: options.port } : { target: options.target };
-}
-
-function openPortForward(http: HttpTransport, path: string, options: PortForwardOptions): Promise<WebSocket> {
-  const wait = options.waitSeconds ?? 10;
-  return http.webSocket({
-    path,
-    query: { ...portForwardTarget(options), wait },
-    signal: options.signal,
-    protocols: options.halfClose ? [HALF_CLOSE_PROTOCOL] : [],
-    // The controller answers the handshake only once the tunnel is ready: allow the whole wait and then some.
-    handshakeMs: (wait + 30) * 1000,
-  });
-}
-
-/** A port-forward's target could not be reached: the worker's reason (connection refused, VM gone, …). */
-export class TunnelRefusedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TunnelRefusedError';
-  }
-}
-
-async function openPortForwardStream(http: HttpTransport, path: string, options: PortForwardOptions): Promise<Socket> {
-  const wait = options.waitSeconds ?? 10;
-  const socket = await http.rawUpgrade({
-    path,
-    query: { ...portForwardTarget(options), wait },
-    protocol: RAW_TUNNEL_PROTOCOL,
-    signal: options.signal,
-    handshakeMs: (wait + 30) * 1000,
-  });
-  let status;
-  try {
-    status = await readTunnelStatus(socket);
-  } catch (err) {
-    socket.destroy();
-    throw new TunnelRefusedError(`the tunnel ended before it opened: ${(err as Error).message}`);
-  }
-  if (!status.opened) {
-    socket.destroy();
-    throw new TunnelRefusedError(status.message);
-  }
-  return socket;
-}
-
 /** The worker endpoints (`/v1/workers`). */
 export class WorkerApi {
   constructor(private readonly http: HttpTransport) {}
@@ -401,6 +336,11 @@ export class WorkerApi {
   /** `portForward` as a plain byte stream, as VmApi.portForwardStream. */
   portForwardStream(name: string, options: PortForwardOptions): Promise<Socket> {
     return openPortForwardStream(this.http, `workers/${segment(name)}/port-forward`, options);
+  }
+
+  /** `portForwardStream` without waiting for the target, as VmApi.startPortForwardStream. */
+  startPortForwardStream(name: string, options: PortForwardOptions): PortForwardStream {
+    return startPortForwardStream(this.http, `workers/${segment(name)}/port-forward`, options);
   }
 
   /**

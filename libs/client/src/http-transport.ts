@@ -201,6 +201,21 @@ export class HttpTransport {
     return this.raw.upgrade({ ...req, url: this.target(req.path, req.query) });
   }
 
+  /**
+   * `rawUpgrade` without waiting: returns the connection once the request is written, so that the session's first
+   * bytes can follow it at once; `answered` settles as `rawUpgrade` would.
+   */
+  beginRawUpgrade(
+    req: Omit<TransportRequest, 'method' | 'body'> & {
+      protocol: string;
+      handshakeMs: number;
+      headers?: Record<string, string>;
+      withStatus?: boolean;
+    },
+  ): { socket: Socket; answered: Promise<void> } {
+    return this.raw.begin({ ...req, url: this.target(req.path, req.query) });
+  }
+
   /** From now on keeps one connection ready for the next `rawUpgrade` (a session then skips TCP and TLS handshakes). */
   keepRawConnectionReady(): void {
     this.raw.prepare();

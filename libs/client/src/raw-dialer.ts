@@ -1,7 +1,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { ApiError, connectionError, ControllerConnectionError } from './client.errors';
-import { upgradeConnection, type UpgradeAnswer } from './raw-tunnel';
+import { readUpgradeAnswer, sendUpgradeRequest, TunnelRefusedError } from './raw-tunnel';
 
 /** A connection kept ready is replaced after this long unused (servers drop connections that send no request). */
 const WARM_MAX_AGE_MS = 20_000;
@@ -15,6 +15,11 @@ export interface RawUpgradeRequest {
   headers?: Record<string, string>;
   /** How long the connection and the answer may take. */
   handshakeMs: number;
+  /**
+   * Read a port-forward's status record right behind the 101 (raw-tunnel.ts): `answered` then resolves once the target
+   * was reached and rejects with a TunnelRefusedError when it was not.
+   */
+  withStatus?: boolean;
   signal?: AbortSignal;
 }
 
@@ -60,19 +65,43 @@ export class RawDialer {
    */
   async upgrade(req: RawUpgradeRequest): Promise<Socket> {
     const warm = this.takeWarm();
+    const first = this.begin(req, warm);
     try {
-      return await this.upgradeOn(warm ?? this.connect(), req);
+      await first.answered;
+      return first.socket;
     } catch (err) {
       // A kept connection the server closed just now: once more on a new one.
-      if (warm && !(err instanceof ApiError) && !req.signal?.aborted) {
-        return this.upgradeOn(this.connect(), req);
+      if (warm && !(err instanceof ApiError) && !(err instanceof TunnelRefusedError) && !req.signal?.aborted) {
+        const again = this.begin(req);
+        await again.answered;
+        return again.socket;
       }
       throw err;
     }
   }
 
-  private async upgradeOn(socket: Socket, req: RawUpgradeRequest): Promise<Socket> {
+  /**
+   * Sends the upgrade request on the connection kept ready (or a new one) and returns at once: the caller may write
+   * the session's first bytes right behind the request, and read once `answered` resolved (reading earlier is safe:
+   * the answer's head is consumed first). When the answer is not a 101, the socket is destroyed and `answered`
+   * rejects as `upgrade` does.
+   */
+  begin(
+    req: RawUpgradeRequest,
+    socket: Socket = this.takeWarm() ?? this.connect(),
+  ): {
+    socket: Socket;
+    answered: Promise<void>;
+  } {
     const display = this.baseUrl.toString().replace(/\/$/, '');
+    // The failure is `answered`'s rejection (and the error event of whoever reads the socket): never a crash.
+    socket.on('error', () => undefined);
+    sendUpgradeRequest(socket, {
+      path: `${req.url.pathname}${req.url.search}`,
+      host: this.baseUrl.host,
+      protocol: req.protocol,
+      headers: { ...this.headers, ...req.headers },
+    });
     const fail = (err: Error) => socket.destroy(err);
     const timer = setTimeout(
       () =>
@@ -83,25 +112,32 @@ export class RawDialer {
     );
     const onAbort = () => fail(new Error('cancelled'));
     req.signal?.addEventListener('abort', onAbort, { once: true });
-    let answer: UpgradeAnswer;
-    try {
-      answer = await upgradeConnection(socket, {
-        path: `${req.url.pathname}${req.url.search}`,
-        host: this.baseUrl.host,
-        protocol: req.protocol,
-        headers: { ...this.headers, ...req.headers },
-      });
-    } catch (err) {
-      socket.destroy();
-      throw req.signal?.aborted ? err : connectionError(err, display, this.pinned);
-    } finally {
-      clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onAbort);
-    }
-    if (answer.status !== 101) {
-      throw ApiError.fromResponse(answer.status, answer.body, answer.headers);
-    }
-    return socket;
+    const answered = readUpgradeAnswer(socket, req.protocol, req.withStatus).then(
+      (answer) => {
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        if (answer.status !== 101) {
+          const error = ApiError.fromResponse(answer.status, answer.body, answer.headers);
+          socket.destroy(error);
+          throw error;
+        }
+        if (answer.tunnel && !answer.tunnel.opened) {
+          const error = new TunnelRefusedError(answer.tunnel.message);
+          socket.destroy(error);
+          throw error;
+        }
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        const error = req.signal?.aborted ? (err as Error) : connectionError(err, display, this.pinned);
+        socket.destroy(error);
+        throw error;
+      },
+    );
+    // Whoever only reads the socket learns of a failure from its error: an unawaited `answered` is not a crash.
+    answered.catch(() => undefined);
+    return { socket, answered };
   }
 
   private connect(): Socket {

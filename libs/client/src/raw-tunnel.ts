@@ -37,6 +37,14 @@ export function tunnelRefusal(message: string): Buffer {
   return record;
 }
 
+/** A port-forward's target could not be reached: the worker's reason (connection refused, VM gone, …). */
+export class TunnelRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TunnelRefusedError';
+  }
+}
+
 /** What a status record said: the target was reached, or why not. */
 export type TunnelStatus = { opened: true } | { opened: false; message: string };
 
@@ -50,6 +58,7 @@ export class TunnelStatusReader {
   push(chunk: Buffer): { status: TunnelStatus; rest: Buffer } | undefined {
     const buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     if (buf.length === 0) {
+      this.pending = buf;
       return undefined;
     }
     if (buf[0] === 0) {
@@ -119,15 +128,11 @@ export interface UpgradeAnswer {
   body: string;
 }
 
-/**
- * Sends an upgrade request on a connected socket and reads the answer's head. On a 101 the bytes that came after the
- * head are left unread on the socket (the tunnel's first bytes); on any other answer the body is read and the socket
- * destroyed. Rejects when the connection ends or fails first, or when the answer is not HTTP.
- */
-export async function upgradeConnection(
+/** Writes an HTTP/1.1 upgrade request on a socket (connected or still connecting). */
+export function sendUpgradeRequest(
   socket: Duplex,
   request: { path: string; host: string; protocol: string; headers: Record<string, string> },
-): Promise<UpgradeAnswer> {
+): void {
   const lines = [
     `GET ${request.path} HTTP/1.1`,
     `Host: ${request.host}`,
@@ -136,61 +141,110 @@ export async function upgradeConnection(
     ...Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`),
   ];
   socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-  const head = await readPrefix(socket, headReader());
-  if (head.status === 101) {
-    if (head.headers['upgrade']?.toLowerCase() !== request.protocol) {
-      socket.destroy();
-      throw new Error(`the server switched to "${head.headers['upgrade'] ?? ''}", not ${request.protocol}`);
+}
+
+/**
+ * Reads the answer to an upgrade request, and with `withStatus` the status record that follows a 101 (a port-forward's,
+ * in the same read, so that nothing of the stream can reach another reader in between). On a 101 the bytes after what
+ * was read are left unread on the socket (the tunnel's first bytes); on any other answer the body is read and the
+ * socket destroyed. Rejects when the connection ends or fails first, or when the answer is not HTTP.
+ */
+export async function readUpgradeAnswer(
+  socket: Duplex,
+  protocol: string,
+  withStatus = false,
+): Promise<UpgradeAnswer & { tunnel?: TunnelStatus }> {
+  const readHead = headReader();
+  const readStatus = new TunnelStatusReader();
+  type Head = { status: number; headers: IncomingHttpHeaders };
+  let head: Head | undefined;
+  const read = await readPrefix<{ head: Head; tunnel?: TunnelStatus }>(socket, (chunk) => {
+    let next = chunk;
+    if (!head) {
+      const parsed = readHead(chunk);
+      if (!parsed) {
+        return undefined;
+      }
+      head = parsed.value;
+      if (head.status !== 101 || !withStatus) {
+        return { value: { head }, rest: parsed.rest };
+      }
+      next = parsed.rest;
     }
-    return { ...head, body: '' };
+    const status = readStatus.push(next);
+    return status && { value: { head, tunnel: status.status }, rest: status.rest };
+  });
+  if (read.head.status === 101) {
+    if (read.head.headers['upgrade']?.toLowerCase() !== protocol) {
+      socket.destroy();
+      throw new Error(`the server switched to "${read.head.headers['upgrade'] ?? ''}", not ${protocol}`);
+    }
+    return { ...read.head, body: '', ...(read.tunnel ? { tunnel: read.tunnel } : {}) };
   }
-  const body = await readBody(socket, Number(head.headers['content-length'] ?? NaN));
+  const body = await readBody(socket, Number(read.head.headers['content-length'] ?? NaN));
   socket.destroy();
-  return { ...head, body };
+  return { ...read.head, body };
 }
 
 type Prefix<T> = (chunk: Buffer) => { value: T; rest: Buffer } | undefined;
 
 /**
- * Consumes a stream's first bytes with `parse` until it returns a value, then unshifts what followed and leaves the
- * stream paused for its next owner.
+ * Consumes a stream's first bytes with `parse` until it returns a value, then unshifts what followed. While it reads,
+ * the stream's 'data' events reach `parse` only: a 'data' listener or a `pipe()` its next owner adds early (a
+ * pipelined port-forward is read at once) sees nothing of the prefix, and then the rest in order. Afterwards the
+ * stream is left as a new one is when nobody listens yet: data waits until a listener or a read takes it.
  */
 function readPrefix<T>(stream: Duplex, parse: Prefix<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const cleanup = () => {
-      stream.off('data', onData);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as it was, on the same object
+    const emit = stream.emit;
+    let done = false;
+    const finish = () => {
+      done = true;
+      stream.emit = emit;
       stream.off('end', onEnd);
       stream.off('close', onEnd);
       stream.off('error', onError);
     };
-    const onData = (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer) => {
       let parsed: { value: T; rest: Buffer } | undefined;
       try {
         parsed = parse(chunk);
       } catch (err) {
-        cleanup();
-        stream.destroy();
-        reject(err instanceof Error ? err : new Error(String(err)));
+        finish();
+        const error = err instanceof Error ? err : new Error(String(err));
+        stream.destroy(error);
+        reject(error);
         return;
       }
-      if (parsed) {
-        cleanup();
-        stream.pause();
-        if (parsed.rest.length > 0) {
-          stream.unshift(parsed.rest);
-        }
-        resolve(parsed.value);
+      if (!parsed) {
+        return;
       }
+      finish();
+      if (stream.listenerCount('data') === 0) {
+        stream.pause();
+        (stream as { readableFlowing: boolean | null }).readableFlowing = null;
+      }
+      if (parsed.rest.length > 0) {
+        stream.unshift(parsed.rest);
+      }
+      resolve(parsed.value);
     };
+    stream.emit = function (this: Duplex, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'data' && !done) {
+        onChunk(args[0] as Buffer);
+        return true;
+      }
+      return emit.call(this, event, ...args);
+    } as typeof stream.emit;
     const onEnd = () => {
-      cleanup();
+      finish();
       reject(new Error('the connection closed before the answer was complete'));
     };
     const onError = (err: Error) => {
-      cleanup();
+      finish();
       reject(err);
     };
-    stream.on('data', onData);
     stream.once('end', onEnd);
     stream.once('close', onEnd);
     stream.once('error', onError);

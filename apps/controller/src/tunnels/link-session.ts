@@ -14,15 +14,26 @@ export function isRawTunnelRequest(req: IncomingMessage): boolean {
   return req.headers.upgrade?.toLowerCase() === RAW_TUNNEL_PROTOCOL;
 }
 
-/** A port-forward client once its upgrade was answered: a plain socket, or a WebSocket read as a byte stream. */
+/**
+ * A port-forward client once its upgrade was accepted: a plain socket (`answered`: whether its 101 was sent; over a
+ * worker link it leaves together with the status record), or a WebSocket read as a byte stream.
+ */
 export type AcceptedClient =
-  { kind: 'raw'; socket: Socket } | { kind: 'websocket'; ws: WebSocket; stream: Duplex; halfClose: boolean };
+  | { kind: 'raw'; socket: Socket; answered: boolean }
+  | { kind: 'websocket'; ws: WebSocket; stream: Duplex; halfClose: boolean };
 
-/** Answers a raw tunnel upgrade: the socket carries the session from here on. */
-export function acceptRawClient(socket: Socket): AcceptedClient {
+/** Takes a raw tunnel upgrade; with `answer` the 101 is sent now, else the session sends it with its status record. */
+export function acceptRawClient(socket: Socket, answer: boolean): AcceptedClient {
   configureTunnelSocket(socket);
-  socket.write(RAW_SWITCHING_PROTOCOLS);
-  return { kind: 'raw', socket };
+  if (answer) {
+    socket.write(RAW_SWITCHING_PROTOCOLS);
+  }
+  return { kind: 'raw', socket, answered: answer };
+}
+
+/** What a raw client is sent before the status record: the 101, unless it already went. */
+function answerHead(client: { answered: boolean }): Buffer {
+  return Buffer.from(client.answered ? '' : RAW_SWITCHING_PROTOCOLS, 'latin1');
 }
 
 /** Anything a session in progress can be ended with (controller shutdown). */
@@ -93,7 +104,8 @@ export class LinkSession implements AbortableSession {
     }
     const client = this.client;
     if (client.kind === 'raw') {
-      client.socket.write(TUNNEL_OPENED);
+      // The 101 and the status record in one write: one wake-up of the client less than two.
+      client.socket.write(Buffer.concat([answerHead(client), TUNNEL_OPENED]));
     }
     this.splice = new SocketSplice(
       client.kind === 'raw'
@@ -113,7 +125,7 @@ export class LinkSession implements AbortableSession {
   private refuse(message: string): void {
     if (this.client.kind === 'raw') {
       if (!this.client.socket.destroyed) {
-        this.client.socket.end(tunnelRefusal(message));
+        this.client.socket.end(Buffer.concat([answerHead(this.client), tunnelRefusal(message)]));
       }
     } else {
       closeWebSocket(this.client.ws, 1011, clipCloseReason(message));

@@ -305,11 +305,11 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     info: TunnelAuditInfo & { setupStartedAt: number },
     trace: SessionTrace | undefined,
   ): AbortableSession {
-    link.socket.write(linkOpenHeader(open));
-    if (raw && upgrade.head.length > 0) {
-      link.socket.write(upgrade.head);
-    }
-    const client = raw ? acceptRawClient(upgrade.socket as Socket) : this.acceptWebSocket(req, upgrade);
+    // The open header and whatever the client sent behind its request, in one write.
+    link.socket.write(
+      raw && upgrade.head.length > 0 ? Buffer.concat([linkOpenHeader(open), upgrade.head]) : linkOpenHeader(open),
+    );
+    const client = raw ? acceptRawClient(upgrade.socket as Socket, false) : this.acceptWebSocket(req, upgrade);
     if (!client) {
       link.socket.destroy();
       link.release();
@@ -393,10 +393,14 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     info: TunnelAuditInfo & { setupStartedAt: number },
     trace: SessionTrace | undefined,
   ): void {
+    if (raw && upgrade.head.length > 0) {
+      // Bytes the client sent right behind its request go first.
+      upgrade.socket.unshift(upgrade.head);
+    }
     const client = upgrade.socket.destroyed
       ? undefined
       : raw
-        ? acceptRawClient(upgrade.socket as Socket)
+        ? acceptRawClient(upgrade.socket as Socket, true)
         : this.acceptWebSocket(req, upgrade);
     if (!client) {
       call.write({ kind: 'error', message: 'the client went away during the handshake' });

@@ -1,0 +1,232 @@
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { useLargeReads } from './large-reads';
+import { SocketSplice, type SpliceSide } from './socket-splice';
+import type { TunnelOutcome } from './tunnel-endpoint';
+
+const MiB = 1024 * 1024;
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+function dial(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Everything a socket receives until its end; rejects on an error (a reset). */
+function readAll(socket: Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+  });
+}
+
+/**
+ * A relay like the controller's: the test's user connects to it, it connects to the target, and a SocketSplice joins
+ * the two accepted/connected sockets (both switched to large reads). Resolves the outcomes of its sessions.
+ */
+async function startRelay(
+  target: (socket: Socket) => void,
+  sides: { a?: Partial<SpliceSide>; b?: Partial<SpliceSide> } = {},
+) {
+  const targetServer = createServer({ allowHalfOpen: true }, (socket) => {
+    // Resets are what several tests cause; each test reads them where it cares.
+    socket.on('error', () => undefined);
+    target(socket);
+  });
+  const targetPort = await listen(targetServer);
+  const splices: SocketSplice[] = [];
+  const outcomes: Promise<TunnelOutcome>[] = [];
+  const relay = createServer({ allowHalfOpen: true }, (user) => {
+    const upstream = connect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true });
+    const splice = new SocketSplice(
+      { stream: user, lostMessage: 'the user went away', ...sides.a },
+      { stream: upstream, lostMessage: 'the target went away', ...sides.b },
+    );
+    splices.push(splice);
+    outcomes.push(splice.done);
+  });
+  const port = await listen(relay);
+  return {
+    port,
+    splices,
+    outcomes,
+    stop: async () => {
+      relay.close();
+      targetServer.close();
+      await Promise.all(outcomes);
+    },
+  };
+}
+
+const echo = (socket: Socket) => socket.pipe(socket);
+
+describe('SocketSplice', () => {
+  it('carries bytes both ways byte-exact and reports what it moved', async () => {
+    const relay = await startRelay(echo);
+    const user = await dial(relay.port);
+    const data = randomBytes(8 * MiB + 123);
+    const back = readAll(user);
+    user.end(data);
+    expect((await back).equals(data)).toBe(true);
+    await expect(relay.outcomes[0]).resolves.toEqual({
+      result: 'closed',
+      bytesSent: data.length,
+      bytesReceived: data.length,
+    });
+    await relay.stop();
+  });
+
+  it('passes a half-close on: the target answers after the user stopped writing', async () => {
+    // The target reads to the end, then answers with how much it got.
+    const relay = await startRelay((socket) => {
+      let count = 0;
+      socket.on('data', (chunk: Buffer) => (count += chunk.length));
+      socket.once('end', () => socket.end(`got ${count}`));
+    });
+    const user = await dial(relay.port);
+    const answer = readAll(user);
+    user.end(randomBytes(300_000));
+    expect((await answer).toString()).toBe('got 300000');
+    await expect(relay.outcomes[0]).resolves.toMatchObject({ result: 'closed' });
+    await relay.stop();
+  });
+
+  it('passes a reset on: a target that resets makes the user see a reset, not an end', async () => {
+    const relay = await startRelay((socket) => {
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    const user = await dial(relay.port);
+    const read = readAll(user);
+    user.write('hello');
+    await expect(read).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(relay.outcomes[0]).resolves.toMatchObject({ result: 'error', failedBy: 'link' });
+    await relay.stop();
+  });
+
+  it('abort() resets both sides with the reason in the outcome', async () => {
+    const targetSide: Promise<Buffer>[] = [];
+    const relay = await startRelay((socket) => targetSide.push(readAll(socket)));
+    const user = await dial(relay.port);
+    const read = readAll(user);
+    user.write('x');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    relay.splices[0].abort('the controller is shutting down');
+    await expect(read).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(targetSide[0]).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(relay.outcomes[0]).resolves.toMatchObject({ result: 'error', error: 'the controller is shutting down' });
+    await relay.stop();
+  });
+
+  it("turns an end that confirmEnd does not confirm into a failure (a killed peer's FIN)", async () => {
+    const relay = await startRelay((socket) => socket.end('partial'), {
+      b: { confirmEnd: () => Promise.resolve(false) },
+    });
+    const user = await dial(relay.port);
+    const read = readAll(user);
+    await expect(read).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(relay.outcomes[0]).resolves.toMatchObject({ result: 'error', error: 'the target went away' });
+    await relay.stop();
+  });
+
+  it('ends the session when a side that cannot half-close ends (a WebSocket without the half-close protocol)', async () => {
+    const targetInputEnded: Promise<unknown>[] = [];
+    const relay = await startRelay(
+      (socket) => {
+        // Never ends by itself: only the session's end ends its input.
+        socket.resume();
+        socket.on('error', () => undefined);
+        targetInputEnded.push(new Promise((resolve) => socket.once('end', resolve)));
+      },
+      { a: { halfClose: false } },
+    );
+    const user = await dial(relay.port);
+    user.resume();
+    user.end('bye');
+    await expect(relay.outcomes[0]).resolves.toMatchObject({ result: 'closed', bytesSent: 3 });
+    await targetInputEnded[0];
+    await relay.stop();
+  });
+
+  it('holds a reader that stops: the writer meets backpressure and nothing piles up in the relay', async () => {
+    let written = 0;
+    let stalled = false;
+    const relay = await startRelay((socket) => {
+      const chunk = randomBytes(64 * 1024);
+      const pump = () => {
+        while (written < 512 * MiB) {
+          written += chunk.length;
+          if (!socket.write(chunk)) {
+            stalled = true;
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        socket.end();
+      };
+      pump();
+      socket.on('error', () => undefined);
+    });
+    const user = await dial(relay.port);
+    user.pause();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = written;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Stood still: the kernel buffers and the relay's one or two reads in flight are all it holds.
+    expect(stalled).toBe(true);
+    expect(written).toBe(before);
+    expect(written).toBeLessThan(64 * MiB);
+    // And flows again once the user reads.
+    let received = 0;
+    user.on('data', (c: Buffer) => (received += c.length));
+    user.resume();
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (received > before + 16 * MiB) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 10);
+    });
+    user.destroy();
+    await relay.outcomes[0];
+    await relay.stop();
+  });
+});
+
+describe('useLargeReads', () => {
+  it('switches an accepted socket to reused buffers and delivers every byte in order, buffered ones first', async () => {
+    const data = randomBytes(4 * MiB);
+    const received: Buffer[] = [];
+    let switched = false;
+    const done = new Promise<void>((resolve) => {
+      const server = createServer((socket) => {
+        // Some bytes arrive before the switch and sit in the socket's buffer.
+        setTimeout(() => {
+          switched = useLargeReads(socket, (chunk, release) => {
+            received.push(Buffer.from(chunk));
+            release();
+            return true;
+          });
+          socket.once('end', () => {
+            server.close();
+            resolve();
+          });
+          socket.resume();
+        }, 50);
+      });
+      void listen(server).then(async (port) => (await dial(port)).end(data));
+    });
+    await done;
+    expect(switched).toBe(true);
+    expect(Buffer.concat(received).equals(data)).toBe(true);
+    // Reads of a bulk stream grow beyond the 64 KiB a socket reads by default.
+    expect(Math.max(...received.map((b) => b.length))).toBeGreaterThan(64 * 1024);
+  });
+});
