@@ -146,8 +146,8 @@ export function sendUpgradeRequest(
 /**
  * Reads the answer to an upgrade request, and with `withStatus` the status record that follows a 101 (a port-forward's,
  * in the same read, so that nothing of the stream can reach another reader in between). On a 101 the bytes after what
- * was read are left unread on the socket (the tunnel's first bytes); on any other answer the body is read and the
- * socket destroyed. Rejects when the connection ends or fails first, or when the answer is not HTTP.
+ * was read are left unread on the socket (the tunnel's first bytes); on any other answer the body is read, and the
+ * caller ends the socket (with the error it makes of the answer). Rejects when the connection ends or fails first, or when the answer is not HTTP.
  */
 export async function readUpgradeAnswer(
   socket: Duplex,
@@ -182,7 +182,6 @@ export async function readUpgradeAnswer(
     return { ...read.head, body: '', ...(read.tunnel ? { tunnel: read.tunnel } : {}) };
   }
   const body = await readBody(socket, Number(read.head.headers['content-length'] ?? NaN));
-  socket.destroy();
   return { ...read.head, body };
 }
 

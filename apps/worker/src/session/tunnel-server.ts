@@ -152,7 +152,7 @@ export class TunnelServer {
     this.active.add(endpoint);
     const outcome: TunnelOutcome = await endpoint.done;
     this.active.delete(endpoint);
-    attempt.ended(outcome, { fromTarget: outcome.bytesSent, toTarget: outcome.bytesReceived });
+    attempt.ended(outcome, { fromTarget: outcome.bytesSent, toTarget: outcome.bytesReceived, via: 'a tunnel stream' });
   }
 
   /**
@@ -188,7 +188,7 @@ export class TunnelServer {
     this.active.add(splice);
     const outcome = await splice.done;
     this.active.delete(splice);
-    attempt.ended(outcome, { fromTarget: outcome.bytesReceived, toTarget: outcome.bytesSent });
+    attempt.ended(outcome, { fromTarget: outcome.bytesReceived, toTarget: outcome.bytesSent, via: 'a raw link' });
   }
 
   /**
@@ -200,7 +200,10 @@ export class TunnelServer {
     open: PortForwardOpenFrame,
     watch: (lost: () => void) => () => void,
   ): Promise<
-    | { socket: Socket; ended: (outcome: TunnelOutcome, bytes: { fromTarget: number; toTarget: number }) => void }
+    | {
+        socket: Socket;
+        ended: (outcome: TunnelOutcome, bytes: { fromTarget: number; toTarget: number; via: string }) => void;
+      }
     | { socket?: undefined; refusal?: string }
   > {
     // One controller and a plain timer rather than AbortSignal.any/timeout: cheaper on every session's setup.
@@ -262,7 +265,7 @@ export class TunnelServer {
         span?.end(outcome.result === 'closed' ? {} : { error: outcome.error });
         this.options.log(
           `tunnel session ${open.session} to ${target} ${outcome.result === 'closed' ? 'closed' : `failed: ${outcome.error}`}` +
-            ` (${bytes.fromTarget} bytes from the target, ${bytes.toTarget} bytes to it)`,
+            ` (${bytes.fromTarget} bytes from the target, ${bytes.toTarget} bytes to it, over ${bytes.via})`,
         );
       },
     };
