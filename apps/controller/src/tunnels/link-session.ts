@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeWebSocket, RAW_TUNNEL_PROTOCOL, readTunnelStatus, TUNNEL_OPENED, tunnelRefusal } from '@grove/client';
-import { configureTunnelSocket, SocketSplice, type TunnelOutcome } from '@grove/tunnel';
+import { configureTunnelSocket, SocketSplice, TunnelEndpoint, type FrameLink, type TunnelOutcome } from '@grove/tunnel';
 import type { WebSocket } from 'ws';
 import { clipCloseReason } from './websocket-upgrade';
 
@@ -131,4 +131,40 @@ export class LinkSession implements AbortableSession {
       closeWebSocket(this.client.ws, 1011, clipCloseReason(message));
     }
   }
+}
+
+/**
+ * A client's session over a gRPC tunnel stream (no raw link was parked, or the worker is held by another replica):
+ * a raw client gets the status record when the worker answers `opened` (or the refusal), then the bytes; a WebSocket
+ * is closed with 1011 and the reason when the session fails.
+ */
+export function tunnelEndpointFor(
+  client: AcceptedClient,
+  link: FrameLink,
+  minRttMs: () => number | undefined,
+): TunnelEndpoint {
+  const common = { link, minRttMs, linkLostMessage: LOST };
+  if (client.kind === 'websocket') {
+    return new TunnelEndpoint({
+      ...common,
+      local: client.stream,
+      halfClose: client.halfClose,
+      // A client that does not answer the close (it stopped reading) is cut off after a grace period.
+      abortLocal: (message) => closeWebSocket(client.ws, 1011, clipCloseReason(message)),
+    });
+  }
+  let opened = false;
+  return new TunnelEndpoint({
+    ...common,
+    local: client.socket,
+    halfClose: true,
+    onFrame: (frame) => {
+      if (frame.kind === 'opened' && !opened) {
+        opened = true;
+        client.socket.write(TUNNEL_OPENED);
+      }
+    },
+    // Before `opened` the client learns why (the status record); after it, a reset as on any TCP failure.
+    abortLocal: (message) => (opened ? client.socket.resetAndDestroy() : client.socket.end(tunnelRefusal(message))),
+  });
 }

@@ -6,15 +6,7 @@ import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/comm
 import type { ServiceAccount, Vm } from '@grove/resources';
 import { encodeTunnelFrame, type TunnelFrame } from '@grove/proto';
 import { configureTunnelSocket, TunnelEndpoint, type TunnelOutcome } from '@grove/tunnel';
-import {
-  closeWebSocket,
-  HALF_CLOSE_PROTOCOL,
-  linkOpenHeader,
-  TUNNEL_OPENED,
-  tunnelRefusal,
-  webSocketStream,
-  WORKER_LINK_PROTOCOL,
-} from '@grove/client';
+import { HALF_CLOSE_PROTOCOL, linkOpenHeader, webSocketStream } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CONSOLE_PROTOCOL, selectProtocol } from '../common/auth/websocket-credentials';
 import { DomainError, DomainErrorCode } from '../common/domain-error';
@@ -38,6 +30,7 @@ import {
 import {
   acceptRawClient,
   isRawTunnelRequest,
+  tunnelEndpointFor,
   LinkSession,
   type AbortableSession,
   type AcceptedClient,
@@ -45,7 +38,6 @@ import {
 import { RunningVmCache } from './running-vm-cache';
 import { tunnelAuditRecord, type TunnelAuditInfo, type TunnelAuditSubject } from './tunnel-audit';
 import {
-  clipCloseReason,
   isWebSocketHandshake,
   keepWebSocketAlive,
   pendingUpgrade,
@@ -266,35 +258,6 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     setImmediate(() => this.accept(req, upgrade, raw, call, info, trace));
   }
 
-  /**
-   * `GET /v1/workers/{name}/tunnel-link`: parks a worker's idle raw link (docs/tunnels.md "Raw byte streams") when it
-   * belongs to the worker's session held by this replica; 409 otherwise (another replica holds it, or it ended).
-   */
-  acceptLink(workerName: string, request: IncomingMessage): void {
-    const upgrade = pendingUpgrade(request);
-    if (!upgrade || request.headers.upgrade?.toLowerCase() !== WORKER_LINK_PROTOCOL) {
-      throw new DomainError(
-        DomainErrorCode.InvalidInput,
-        `this endpoint needs Connection: Upgrade and Upgrade: ${WORKER_LINK_PROTOCOL}`,
-      );
-    }
-    const key = request.headers['x-grove-session-key'];
-    if (typeof key !== 'string' || !this.links.accepts(workerName, key)) {
-      throw new DomainError(
-        DomainErrorCode.Conflict,
-        `this controller does not hold the session of worker "${workerName}" that the link names`,
-      );
-    }
-    const socket = upgrade.socket as Socket;
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WORKER_LINK_PROTOCOL}\r\n\r\n`);
-    if (upgrade.head.length > 0) {
-      // A link carries nothing before its open header.
-      socket.destroy();
-      return;
-    }
-    this.links.park(workerName, key, socket);
-  }
-
   /** Runs a session over a worker's raw link: the open header and the 101 leave at once, bytes follow. */
   private overLink(
     req: PortForwardRequest,
@@ -408,34 +371,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       trace?.ended('error', { toTarget: 0, fromTarget: 0 }, { error: 'the client went away during the handshake' });
       return;
     }
-    let opened = false;
-    const endpoint =
-      client.kind === 'raw'
-        ? new TunnelEndpoint({
-            link: call,
-            local: client.socket,
-            halfClose: true,
-            minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
-            linkLostMessage: 'the connection to the worker was lost',
-            onFrame: (frame) => {
-              if (frame.kind === 'opened' && !opened) {
-                opened = true;
-                client.socket.write(TUNNEL_OPENED);
-              }
-            },
-            // Before `opened` the client learns why (the status record); after it, a reset as on any TCP failure.
-            abortLocal: (message) =>
-              opened ? client.socket.resetAndDestroy() : client.socket.end(tunnelRefusal(message)),
-          })
-        : new TunnelEndpoint({
-            link: call,
-            local: client.stream,
-            halfClose: client.halfClose,
-            minRttMs: () => this.registry.get(info.workerName)?.minRttMs,
-            linkLostMessage: 'the connection to the worker was lost',
-            // A client that does not answer the close (it stopped reading) is cut off after a grace period.
-            abortLocal: (message) => closeWebSocket(client.ws, 1011, clipCloseReason(message)),
-          });
+    const endpoint = tunnelEndpointFor(client, call, () => this.registry.get(info.workerName)?.minRttMs);
     const finish = this.started(req, info, trace, endpoint);
     void endpoint.done.then(finish);
   }

@@ -11,6 +11,7 @@ import {
 import { SessionMetrics, tunnelSessionKind } from '../metrics/session-metrics';
 import type { PortForwardDestination } from './port-forward-destination';
 import { IpQueryDto, PortForwardQueryDto, VmPortForwardQueryDto } from './port-forward.dto';
+import { TunnelLinkBroker } from '../worker-sessions/tunnel-link-broker';
 import { TunnelSessionService, type PortForwardRequest } from './tunnel-session.service';
 
 const DEFAULT_PORT_FORWARD_WAIT_SECONDS = 10;
@@ -54,6 +55,7 @@ class IpResponseDto {
 export class TunnelController {
   constructor(
     private readonly sessions: TunnelSessionService,
+    private readonly links: TunnelLinkBroker,
     private readonly metrics: SessionMetrics,
   ) {}
 
@@ -100,7 +102,7 @@ export class TunnelController {
   @RequireRoles('compute:write')
   @ApiExcludeEndpoint()
   tunnelLink(@Param('name') name: string, @Req() req: AuthenticatedRequest, @Res() reply: FastifyReply): void {
-    this.sessions.acceptLink(name, req.raw);
+    this.links.acceptUpgrade(name, req.raw);
     reply.hijack();
   }
 

@@ -1,7 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { WORKER_LINK_PROTOCOL } from '@grove/client';
 import { configureTunnelSocket } from '@grove/tunnel';
+import { DomainError, DomainErrorCode } from '../common/domain-error';
+import { pendingUpgrade } from '../tunnels/websocket-upgrade';
 import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
 
 /** A worker link in use: how to end its session when the worker's session ends. */
@@ -47,16 +51,37 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
   }
 
   /**
-   * Whether a link presenting `sessionKey` belongs to the worker's session held here: a link for a session held by
-   * another replica, or for an ended one, is refused (the worker opens it again).
+   * `GET /v1/workers/{name}/tunnel-link`: parks a worker's idle raw link when it presents the key of the worker's
+   * session held by this replica; 409 otherwise (another replica holds it, or it ended: the worker opens it again).
    */
-  accepts(workerName: string, sessionKey: string): boolean {
+  acceptUpgrade(workerName: string, request: IncomingMessage): void {
+    const upgrade = pendingUpgrade(request);
+    if (!upgrade || request.headers.upgrade?.toLowerCase() !== WORKER_LINK_PROTOCOL) {
+      throw new DomainError(
+        DomainErrorCode.InvalidInput,
+        `this endpoint needs Connection: Upgrade and Upgrade: ${WORKER_LINK_PROTOCOL}`,
+      );
+    }
+    const key = request.headers['x-grove-session-key'];
     const session = this.registry.get(workerName);
-    return session !== undefined && sameSecret(session.sessionKey, sessionKey);
+    if (typeof key !== 'string' || session === undefined || !sameSecret(session.sessionKey, key)) {
+      throw new DomainError(
+        DomainErrorCode.Conflict,
+        `this controller does not hold the session of worker "${workerName}" that the link names`,
+      );
+    }
+    const socket = upgrade.socket as Socket;
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WORKER_LINK_PROTOCOL}\r\n\r\n`);
+    if (upgrade.head.length > 0) {
+      // A link carries nothing before its open header.
+      socket.destroy();
+      return;
+    }
+    this.park(workerName, key, socket);
   }
 
   /** Parks an upgraded link until a session takes it or it closes. */
-  park(workerName: string, sessionKey: string, socket: Socket): void {
+  private park(workerName: string, sessionKey: string, socket: Socket): void {
     configureTunnelSocket(socket);
     let links = this.idle.get(workerName);
     if (!links) {
