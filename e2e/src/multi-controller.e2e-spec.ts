@@ -70,6 +70,20 @@ describe('several controllers on one Postgres', () => {
     }
   }
 
+  /** The same over Grove's raw tunnel protocol (`Upgrade: grove-tunnel/1`). */
+  async function rawEchoThroughReplica(replica: Replica, vm: string): Promise<void> {
+    const socket = await replica.client.vms.portForwardStream(vm, { port: 7, waitSeconds: 10 });
+    const data = randomBytes(256 * 1024);
+    const chunks: Buffer[] = [];
+    const back = new Promise<Buffer>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.once('end', () => resolve(Buffer.concat(chunks)));
+      socket.once('error', reject);
+    });
+    socket.end(data);
+    expect((await back).equals(data)).toBe(true);
+  }
+
   it('names the replica in /v1/controller/info and lists which replica holds each worker', async () => {
     const names = await Promise.all(cluster.replicas.map(async (r) => (await r.client.controllerInfo()).replica));
     expect(names).toEqual(['ctl-a', 'ctl-b']);
@@ -87,9 +101,13 @@ describe('several controllers on one Postgres', () => {
   });
 
   it('relays port-forward, exec and ip from the replica without the worker to the one with it', async () => {
-    const { other } = await holderAndOther('mw-1');
+    const { holder, other } = await holderAndOther('mw-1');
     await vmOn(other.client, 'relay-vm', 'mw-1');
     await echoThroughReplica(other, 'relay-vm');
+    // Raw port-forwards: relayed over a tunnel stream from the replica without the worker, over one of the worker's
+    // raw links (or a stream) at the replica that holds it.
+    await rawEchoThroughReplica(other, 'relay-vm');
+    await rawEchoThroughReplica(holder, 'relay-vm');
 
     const events = [];
     for await (const event of other.client.vms.execStream('relay-vm', {
