@@ -15,4 +15,4 @@ export {
 } from './grpc-flow-control';
 export { startDelayProxy, type DelayProxy } from './delay-proxy';
 export { useLargeReads } from './large-reads';
-export { SocketSplice, type SpliceSide } from './socket-splice';
+export { resetStream, SocketSplice, type SpliceSide } from './socket-splice';

@@ -191,19 +191,26 @@ export class SocketSplice {
   }
 }
 
-/** Ends a side after a failure: its own abort, a TCP reset for a plain socket, else destroy. */
+/** Ends a side after a failure: its own abort, else a reset. */
 function abortSide(side: SpliceSide, message: string): void {
   if (side.abort) {
     side.abort(message);
     return;
   }
-  const stream = side.stream;
+  resetStream(side.stream);
+}
+
+/**
+ * Ends a stream because its session failed: a TCP reset (RST) for a plain TCP socket, so that the peer sees a failure
+ * rather than the end of the data; otherwise (TLS, unix sockets, other streams, which have no reset) destroyed.
+ */
+export function resetStream(stream: Duplex): void {
   if (stream instanceof Socket && !stream.destroyed && !(stream as Socket & { encrypted?: boolean }).encrypted) {
     try {
       stream.resetAndDestroy();
       return;
     } catch {
-      // Not a TCP socket (a unix socket): closed instead.
+      // Not a TCP handle (a unix socket): destroyed instead.
     }
   }
   stream.destroy();

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { TUNNEL_MAX_DATA_BYTES, type TunnelFrame } from '@grove/proto';
+import { resetStream } from './socket-splice';
 
 /** Bytes each side may send before the first `window` frame: the receive window every tunnel starts with. */
 export const INITIAL_TUNNEL_WINDOW = 256 * 1024;
@@ -338,16 +339,13 @@ export class TunnelEndpoint {
     } else {
       this.link.destroy();
     }
-    const socket = this.local as Duplex & { resetAndDestroy?: () => void };
     if (!tellLocal) {
       this.local.destroy();
     } else if (this.options.abortLocal) {
       this.options.abortLocal(message);
-    } else if (socket.resetAndDestroy) {
-      // A TCP reset, not a FIN: the program on this side must not take a failure for a clean end of data.
-      socket.resetAndDestroy();
     } else {
-      this.local.destroy();
+      // A TCP reset, not a FIN: the program on this side must not take a failure for a clean end of data.
+      resetStream(this.local);
     }
     this.resolveDone({
       result: 'error',

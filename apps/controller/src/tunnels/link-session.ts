@@ -2,7 +2,14 @@ import type { IncomingMessage } from 'node:http';
 import { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeWebSocket, RAW_TUNNEL_PROTOCOL, readTunnelStatus, TUNNEL_OPENED, tunnelRefusal } from '@grove/client';
-import { configureTunnelSocket, SocketSplice, TunnelEndpoint, type FrameLink, type TunnelOutcome } from '@grove/tunnel';
+import {
+  configureTunnelSocket,
+  resetStream,
+  SocketSplice,
+  TunnelEndpoint,
+  type FrameLink,
+  type TunnelOutcome,
+} from '@grove/tunnel';
 import type { WebSocket } from 'ws';
 import { clipCloseReason } from './websocket-upgrade';
 
@@ -165,6 +172,6 @@ export function tunnelEndpointFor(
       }
     },
     // Before `opened` the client learns why (the status record); after it, a reset as on any TCP failure.
-    abortLocal: (message) => (opened ? client.socket.resetAndDestroy() : client.socket.end(tunnelRefusal(message))),
+    abortLocal: (message) => (opened ? resetStream(client.socket) : client.socket.end(tunnelRefusal(message))),
   });
 }
