@@ -85,6 +85,14 @@ describe('raw tunnels', () => {
   });
 
   it('echoes byte-exact through a worker link and records the bytes in the audit event', async () => {
+    // The worker keeps its idle links parked at the controller (as many as idle tunnel streams).
+    const metricsUrl = /serving \/healthz and \/metrics on (http:\/\/\S+)/.exec(worker.output())?.[1];
+    await waitFor(
+      'eight idle links',
+      async () => /^grove_worker_idle_tunnel_links 8$/m.test(await (await fetch(`${metricsUrl}/metrics`)).text()),
+      5_000,
+      50,
+    );
     const socket = await client.vms.portForwardStream(vm.name, { port: 7 });
     const data = randomBytes(4 * MiB + 1);
     const back = readAll(socket);

@@ -86,6 +86,15 @@ describe('WorkerMetrics', () => {
     expect(sampleValue(text, 'grove_worker_tunnel_streams', { state: 'idle' })).toBe(0);
   });
 
+  it('counts the idle raw links of the session', async () => {
+    const metrics = new WorkerMetrics();
+    let idle = 8;
+    metrics.countIdleLinks(() => idle);
+    expect(sampleValue((await metrics.text()).body, 'grove_worker_idle_tunnel_links')).toBe(8);
+    idle = 7;
+    expect(sampleValue((await metrics.text()).body, 'grove_worker_idle_tunnel_links')).toBe(7);
+  });
+
   it('keeps each worker’s numbers in its own registry, with the process metrics', async () => {
     const one = new WorkerMetrics();
     const other = new WorkerMetrics();

@@ -31,6 +31,7 @@ export class WorkerMetrics {
   private readonly pullSeconds: Histogram<'command'>;
   private vmStates: () => Iterable<ManagedVmState> = () => [];
   private readonly streamSources: { state: TunnelStreamState; count: () => number }[] = [];
+  private readonly idleLinkSources: (() => number)[] = [];
 
   constructor() {
     const registers = [this.registry];
@@ -96,6 +97,15 @@ export class WorkerMetrics {
         }
       },
     });
+    const links = this.idleLinkSources;
+    new Gauge({
+      name: 'grove_worker_idle_tunnel_links',
+      help: 'Raw tunnel links to the controller waiting for a port-forward session (docs/tunnels.md "Raw byte streams").',
+      registers,
+      collect(this: Gauge) {
+        this.set(sum(links.map((count) => count())));
+      },
+    });
   }
 
   /**
@@ -129,6 +139,11 @@ export class WorkerMetrics {
   /** Adds a source of `grove_worker_tunnel_streams{state}`; several of one state are summed. */
   countTunnelStreams(state: TunnelStreamState, count: () => number): void {
     this.streamSources.push({ state, count });
+  }
+
+  /** Adds a source of `grove_worker_idle_tunnel_links` (the session's idle raw links). */
+  countIdleLinks(count: () => number): void {
+    this.idleLinkSources.push(count);
   }
 
   /** A step of a VM completed (ManagedVm, the startup script runner). */

@@ -49,6 +49,7 @@ import { WorkerSession } from './worker-session';
           log,
         });
         metrics.countTunnelStreams('idle', () => session.idleTunnels);
+        metrics.countIdleLinks(() => session.idleLinks);
         return session;
       },
     },
