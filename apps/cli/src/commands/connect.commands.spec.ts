@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { tunnelRefusal } from '@grove/client';
 import { freePort } from '@grove/testing';
 import { bridgeTo, startFakeSshServer, type FakeSshServer } from '../test-support/fake-ssh-server';
 import { cli, echo, json, startCli, useFakeController, type RunningCli } from '../test-support/fake-controller';
@@ -78,6 +79,8 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       const urls = t.fake.requests.map((r) => `${r.method} ${r.url}`);
       expect(urls[0]).toBe('GET /v1/vms/a');
       expect(urls.slice(1)).toEqual(Array(3).fill('GET /v1/vms/a/port-forward?port=7&wait=5'));
+      // Grove's raw tunnel protocol for every connection (this fake controller speaks it).
+      expect(t.fake.requests.slice(1).map((r) => r.protocol)).toEqual(Array(3).fill('grove-tunnel/1'));
       expect(t.fake.requests[1].authorization).toBe(`Basic ${Buffer.from('admin:secret').toString('base64')}`);
     });
 
@@ -131,7 +134,9 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
           return { status: 408, body: { message: 'VM "a" did not start running within 5 s' } };
         }
         if (n === 2) {
-          return (ws: WebSocket) => ws.close(1011, 'cannot connect to port 80 of VM "a": connection refused');
+          return {
+            raw: (socket) => socket.end(tunnelRefusal('cannot connect to port 80 of VM "a": connection refused')),
+          };
         }
         return echo;
       };
@@ -153,11 +158,30 @@ describe('connecting to VMs (in-process, against a fake controller)', () => {
       );
     });
 
-    // portForward() resolves after the socket's 'open' event, and `ws` would emit the
-    // messages that came in the same read as the handshake's answer before the caller can listen, so they are lost
-    // (an SSH server's banner, when the controller sends it right after the 101); the client pauses the socket in
-    // its 'open' handler and createWebSocketStream resumes it on its first read.
-    it('delivers the bytes a far end sends first, in the same read as the handshake', async () => {
+    it('falls back to WebSockets when the controller does not know the raw protocol (400)', async () => {
+      t.fake.route = (_req, res) => json(res, 200, VM);
+      // A WebSocket handler other than `echo`: the fake refuses the raw upgrade as an older controller does.
+      t.fake.upgrade = () => (ws: WebSocket) => echo(ws);
+      const run = startCli(t.env, ['port-forward', 'vm', 'a', '0:7', '--wait', '5']);
+      const port = await forwardedPort(run);
+      expect(await roundTrip(port, Buffer.from('one'))).toEqual(Buffer.from('one'));
+      expect(await roundTrip(port, Buffer.from('two'))).toEqual(Buffer.from('two'));
+      run.interrupt();
+      expect(await run.result).toMatchObject({ code: 0, stderr: '' });
+      // Found out once: the first connection's raw upgrade, then WebSockets only.
+      expect(t.fake.requests.slice(1).map((r) => `${r.protocol} ${r.url}`)).toEqual([
+        'grove-tunnel/1 /v1/vms/a/port-forward?port=7&wait=5',
+        'websocket /v1/vms/a/port-forward?port=7&wait=5',
+        'websocket /v1/vms/a/port-forward?port=7&wait=5',
+      ]);
+    });
+
+    // Over WebSockets (the fake refuses the raw upgrade when it answers with a WebSocket first message): portForward()
+    // resolves after the socket's 'open' event, and `ws` would emit the messages that came in the same read as the
+    // handshake's answer before the caller can listen, so they are lost (an SSH server's banner, when the controller
+    // sends it right after the 101); the client pauses the socket in its 'open' handler and createWebSocketStream
+    // resumes it on its first read.
+    it('delivers the bytes a far end sends first over a WebSocket, in the same read as the handshake', async () => {
       t.fake.route = (_req, res) => json(res, 200, VM);
       t.fake.upgrade = () => ({ firstMessage: Buffer.from('SSH-2.0-banner\r\n') });
       const run = startCli(t.env, ['port-forward', 'vm', 'a', '22']);

@@ -6,6 +6,7 @@ import { CliError, describeError, EXIT_SSH_FAILURE } from '../cli.errors';
 import { hostForUrl, resolveCredentials, vncUrl, type Credentials } from '../connect/credentials';
 import { openUrl } from '../connect/open-url';
 import { PortForwarder } from '../connect/port-forwarder';
+import { FallbackTunnelOpener } from '../connect/tunnel-opener';
 import type { PortSpec } from '../connect/port-spec';
 import type * as SshSession from '../connect/ssh-session';
 import {
@@ -13,6 +14,7 @@ import {
   describeRemote,
   describeTarget,
   openTunnel,
+  openTunnelStream,
   type Target,
   type TargetKind,
   type TunnelRemote,
@@ -124,20 +126,34 @@ export async function vnc(io: CommandIo, kind: TargetKind, name: string, options
   });
 }
 
-function startForwarder(
+/**
+ * Listens and forwards each local connection through a tunnel of its own: a raw byte stream, or a WebSocket once the
+ * controller turns out not to know the raw protocol (FallbackTunnelOpener). From then on one connection to the
+ * controller is kept ready, so that a connection's tunnel does not wait for TCP and TLS handshakes.
+ */
+async function startForwarder(
   io: CommandIo,
   client: GroveClient,
   target: Target,
   options: { host: string; port: number; remote: TunnelRemote; wait: number },
 ): Promise<PortForwarder> {
-  return PortForwarder.listen({
+  const tunnel = { ...options.remote, waitSeconds: options.wait };
+  const opener = new FallbackTunnelOpener(
+    {
+      stream: (signal) => openTunnelStream(client, target, { ...tunnel, signal }),
+      webSocket: (signal) => openTunnel(client, target, { ...tunnel, signal, halfClose: true }),
+    },
+    target.name,
+  );
+  const forwarder = await PortForwarder.listen({
     host: options.host,
     port: options.port,
     label: `${describeTarget(target)} ${describeRemote(options.remote)}`,
-    openTunnel: (signal) =>
-      openTunnel(client, target, { ...options.remote, waitSeconds: options.wait, signal, halfClose: true }),
+    openTunnel: (signal) => opener.open(signal),
     report: (line) => io.err(`${line}\n`),
   });
+  client.keepConnectionReady();
+  return forwarder;
 }
 
 /** Resolves on the first Ctrl-C (or SIGTERM); a second one gets the default behaviour again (exit at once). */

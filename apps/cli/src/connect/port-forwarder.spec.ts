@@ -122,7 +122,7 @@ function collectUntilClosed(socket: Socket): Promise<Buffer> {
   return new Promise((resolve) => socket.once('close', () => resolve(Buffer.concat(chunks))));
 }
 
-describe('PortForwarder', () => {
+describe('PortForwarder over WebSockets', () => {
   it('carries a half-close both ways with the half-close protocol', async () => {
     // The far end answers once the client has finished sending: the answer needs the client's end to arrive.
     server = await startTunnelServer((ws) => {
@@ -148,12 +148,13 @@ describe('PortForwarder', () => {
   let forwarder: PortForwarder | undefined;
   let server: { url: string; close(): Promise<void> } | undefined;
 
+  /** A forwarder whose tunnels are WebSockets (the path of controllers without the raw protocol). */
   async function listen(openTunnel: (signal: AbortSignal) => Promise<WebSocket>): Promise<PortForwarder> {
     forwarder = await PortForwarder.listen({
       host: '127.0.0.1',
       port: 0,
       label: 'VM "a" port 7',
-      openTunnel,
+      openTunnel: async (signal) => ({ kind: 'websocket', ws: await openTunnel(signal) }),
       report: (line) => reports.push(line),
     });
     return forwarder;

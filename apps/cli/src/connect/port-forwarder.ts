@@ -1,8 +1,19 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { webSocketStream } from '@grove/client';
+import type * as TunnelLib from '@grove/tunnel';
 import type { WebSocket } from 'ws';
 import { CliError, describeError } from '../cli.errors';
 import { hostForUrl } from './credentials';
+import type { Tunnel } from './tunnel-opener';
+
+/**
+ * The tunnel library, loaded when a forwarder starts listening rather than with the program: its barrel pulls in the
+ * gRPC contract (~140 ms), which every other command would pay.
+ */
+function tunnelLib(): typeof TunnelLib {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberate lazy load, see above
+  return require('@grove/tunnel') as typeof TunnelLib;
+}
 
 export interface PortForwarderOptions {
   /** Address to listen on, e.g. 127.0.0.1. */
@@ -12,7 +23,7 @@ export interface PortForwarderOptions {
   /** What the tunnels reach, for messages: `VM "ci-1" port 5900`. */
   label: string;
   /** Opens the tunnel of one accepted connection; aborting `signal` abandons the attempt. */
-  openTunnel(signal: AbortSignal): Promise<WebSocket>;
+  openTunnel(signal: AbortSignal): Promise<Tunnel>;
   /** Reports one connection's failure, `connection 3: VM "ci-1" port 5900: <reason>`; the listener keeps going. */
   report(line: string): void;
 }
@@ -21,12 +32,14 @@ export interface PortForwarderOptions {
 interface Connection {
   socket: Socket;
   abort: AbortController;
-  ws?: WebSocket;
+  /** Once open: ends the tunnel mid-session (a reset at the far end). */
+  cut?: () => void;
 }
 
 /**
- * Listens on a local TCP port and relays every accepted connection through a WebSocket of its own (the controller's
- * port-forward API), both ways with backpressure. A connection's failure is reported and ends only that connection.
+ * Listens on a local TCP port and relays every accepted connection through a tunnel of its own (the controller's
+ * port-forward API: a plain byte stream, or a WebSocket with older controllers), both ways with backpressure. A
+ * connection's failure is reported and ends only that connection.
  */
 export class PortForwarder {
   private readonly connections = new Map<Connection, Promise<void>>();
@@ -43,8 +56,9 @@ export class PortForwarder {
 
   /** Starts listening; rejects with a CliError when the address cannot be bound. */
   static listen(options: PortForwarderOptions): Promise<PortForwarder> {
-    // Half-open sockets: the tunnel carries a half-close (Grove's half-close protocol), so a client that stops
-    // writing still gets the rest of the answer.
+    // Half-open sockets: the tunnel carries a half-close (TCP's own, or Grove's WebSocket half-close protocol), so a
+    // client that stops writing still gets the rest of the answer.
+    tunnelLib();
     const server = createServer({ allowHalfOpen: true });
     return new Promise((resolve, reject) => {
       server.once('error', (err) => {
@@ -76,7 +90,7 @@ export class PortForwarder {
       connection.abort.abort();
       // The forwarding stops mid-session: the program must not take it for the end of the data.
       resetLocal(connection.socket);
-      connection.ws?.terminate();
+      connection.cut?.();
     }
     await Promise.all([stopped, ...this.connections.values()]);
   }
@@ -103,9 +117,9 @@ export class PortForwarder {
     socket.once('close', giveUp);
     // 'end' before anything was read means the client closed without sending a byte: nobody waits for an answer.
     socket.once('end', giveUp);
-    let ws: WebSocket;
+    let tunnel: Tunnel;
     try {
-      ws = await this.options.openTunnel(abort.signal);
+      tunnel = await untilAborted(this.options.openTunnel(abort.signal), abort.signal);
     } catch (err) {
       // No tunnel: a reset, like a refused connection, rather than an empty answer.
       resetLocal(socket);
@@ -118,11 +132,11 @@ export class PortForwarder {
       socket.off('end', giveUp);
     }
     if (abort.signal.aborted || socket.destroyed) {
-      ws.terminate();
+      cut(tunnel);
       return;
     }
-    connection.ws = ws;
-    const problem = await relay(socket, ws);
+    connection.cut = () => cut(tunnel);
+    const problem = tunnel.kind === 'stream' ? await splice(socket, tunnel.socket) : await relay(socket, tunnel.ws);
     if (problem !== undefined && !this.closing) {
       this.fail(id, problem);
     }
@@ -141,6 +155,67 @@ export function resetLocal(socket: Socket): void {
   if (!socket.destroyed) {
     socket.resetAndDestroy();
   }
+}
+
+/**
+ * Settles with `opening`, or rejects as soon as `signal` aborts: an opener may notice the abort late (a raw tunnel
+ * waiting for its status record), and close() must not wait for it. A tunnel that opens after all is cut at once.
+ */
+function untilAborted(opening: Promise<Tunnel>, signal: AbortSignal): Promise<Tunnel> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(new Error('cancelled'));
+      opening.then(cut, () => undefined);
+    };
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    opening.then(
+      (tunnel) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(tunnel);
+      },
+      (err: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Ends a tunnel mid-session: the far end sees a failure (a reset, or a WebSocket closed without its end). */
+function cut(tunnel: Tunnel): void {
+  if (tunnel.kind === 'websocket') {
+    tunnel.ws.terminate();
+  } else if (!tunnel.socket.destroyed) {
+    // A TLS socket has no reset of its own: its TCP connection closes.
+    if ((tunnel.socket as Socket & { encrypted?: boolean }).encrypted) {
+      tunnel.socket.destroy();
+    } else {
+      tunnel.socket.resetAndDestroy();
+    }
+  }
+}
+
+/**
+ * Relays a local socket and a raw tunnel (a plain byte stream to the target, after the controller's status record)
+ * until both directions ended or either side failed: half-closes travel as FINs, failures as resets, both ways
+ * (SocketSplice). Resolves with what went wrong when the tunnel, not the local program, failed.
+ */
+async function splice(socket: Socket, remote: Socket): Promise<string | undefined> {
+  const relayed = new (tunnelLib().SocketSplice)(
+    { stream: socket, lostMessage: 'the local connection closed before the end of the data' },
+    { stream: remote, lostMessage: 'the tunnel closed before the end of the data' },
+  );
+  const outcome = await relayed.done;
+  if (outcome.result !== 'error' || outcome.failedBy === 'local') {
+    return undefined;
+  }
+  const error = outcome.error ?? 'the tunnel failed';
+  // The controller resets the tunnel when it lost the worker or the worker lost the target: say so, not only "read".
+  return /^(read|write) E[A-Z]+$/.test(error) ? `the tunnel was cut (${error})` : error;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ApiError, type GroveClient } from '@grove/client';
 import type { Vm } from '@grove/resources';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
 /** What a tunnel reaches: a port of a VM, or a port on a worker host (`localhost` there). */
@@ -61,4 +62,18 @@ export function openTunnel(
   return target.kind === 'vm'
     ? client.vms.portForward(target.name, options)
     : client.workers.portForward(target.name, options);
+}
+
+/**
+ * Opens one port-forward session as a plain byte stream (Grove's raw tunnel protocol): resolves once the far end
+ * reached the target, rejects with a TunnelRefusedError naming why not.
+ */
+export function openTunnelStream(
+  client: GroveClient,
+  target: Target,
+  options: TunnelRemote & { waitSeconds: number; signal?: AbortSignal },
+): Promise<Socket> {
+  return target.kind === 'vm'
+    ? client.vms.portForwardStream(target.name, options)
+    : client.workers.portForwardStream(target.name, options);
 }

@@ -5,7 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
-import { HALF_CLOSE_PROTOCOL } from '@grove/client';
+import { HALF_CLOSE_PROTOCOL, RAW_TUNNEL_PROTOCOL, TUNNEL_OPENED } from '@grove/client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CommandIo } from '../commands/io';
 import { runCli } from '../program';
@@ -15,17 +15,26 @@ export interface Recorded {
   url: string;
   authorization?: string;
   body: unknown;
+  /** An upgrade's protocol (`websocket`, or Grove's raw tunnel protocol `grove-tunnel/1`); absent for other requests. */
+  protocol?: string;
 }
 
 export type Route = (req: Recorded, res: ServerResponse) => void;
 
 /**
- * Answers a WebSocket upgrade (the port-forward endpoints): a function accepts it and gets the open socket, an object
- * refuses it with that status and JSON body, as the controller does before a tunnel is ready.
+ * Answers an upgrade (the port-forward endpoints): a function accepts a WebSocket and gets the open socket, `raw`
+ * accepts Grove's raw tunnel protocol (101) and gets the socket (which then writes the status record itself), an object
+ * with a status refuses either with that status and JSON body, as the controller does before a tunnel is ready.
+ * A raw upgrade answered with a WebSocket handler is refused with 400, as a controller that only knows WebSockets
+ * does, except for {@link echo}, which serves either protocol.
  */
 export type UpgradeRoute = (
   req: Recorded,
-) => ((ws: WebSocket) => void) | { status: number; body: unknown } | { firstMessage: Buffer };
+) =>
+  | ((ws: WebSocket) => void)
+  | { status: number; body: unknown }
+  | { firstMessage: Buffer }
+  | { raw: (socket: Socket) => void; greeting?: Buffer };
 
 /** An HTTP stand-in for the controller on 127.0.0.1: records requests, answers with `route` and `upgrade`. */
 export interface FakeController {
@@ -78,9 +87,28 @@ export async function startFakeController(route: Route): Promise<FakeController>
       url: req.url ?? '',
       authorization: req.headers.authorization,
       body: undefined,
+      protocol: String(req.headers.upgrade ?? '').toLowerCase(),
     };
     fake.requests.push(recorded);
-    const answer = fake.upgrade(recorded);
+    let answer = fake.upgrade(recorded);
+    if (recorded.protocol === RAW_TUNNEL_PROTOCOL) {
+      answer = answer === echo ? { raw: rawEcho } : answer;
+      if (typeof answer === 'function' || 'firstMessage' in answer) {
+        answer = { status: 400, body: { message: 'this endpoint needs a WebSocket handshake' } };
+      }
+    } else if ('raw' in answer) {
+      answer = { status: 400, body: { message: `this endpoint needs Upgrade: ${RAW_TUNNEL_PROTOCOL}` } };
+    }
+    if ('raw' in answer) {
+      // `greeting`: bytes in the same write as the 101 (the status record and a target that speaks first).
+      const switching = `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${RAW_TUNNEL_PROTOCOL}\r\n\r\n`;
+      socket.write(Buffer.concat([Buffer.from(switching), answer.greeting ?? Buffer.alloc(0)]));
+      if (head.length > 0) {
+        socket.unshift(head);
+      }
+      answer.raw(socket);
+      return;
+    }
     if (typeof answer === 'function') {
       wss.handleUpgrade(req, socket, head, (ws) => answer(ws));
       return;
@@ -129,9 +157,18 @@ function handshakeWithMessage(req: IncomingMessage, message: Buffer): Buffer {
   return Buffer.concat([Buffer.from(response), Buffer.from([0x82, message.length]), message]);
 }
 
-/** Sends every binary message back: the far end of a tunnel to an echo service. */
+/**
+ * Sends every binary message back: the far end of a tunnel to an echo service. Asked for a raw tunnel, the fake
+ * controller serves {@link rawEcho} instead.
+ */
 export function echo(ws: WebSocket): void {
   ws.on('message', (data: Buffer) => ws.send(data, { binary: true }));
+}
+
+/** A raw tunnel to an echo service: the status record of an opened session, then every byte back, and its end. */
+export function rawEcho(socket: Socket): void {
+  socket.write(TUNNEL_OPENED);
+  socket.pipe(socket);
 }
 
 export interface CliResult {
