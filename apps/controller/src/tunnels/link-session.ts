@@ -31,6 +31,9 @@ export type AcceptedClient =
 
 /** Takes a raw tunnel upgrade; with `answer` the 101 is sent now, else the session sends it with its status record. */
 export function acceptRawClient(socket: Socket, answer: boolean): AcceptedClient {
+  // Half-closes travel end to end. An HTTPS server's sockets are not half-open (an HTTP one's are): without this, a
+  // TLS client's FIN ended the answer's direction too (issue 17, the tunnel benchmark's --tls echo check).
+  socket.allowHalfOpen = true;
   configureTunnelSocket(socket);
   if (answer) {
     socket.write(RAW_SWITCHING_PROTOCOLS);

@@ -82,6 +82,8 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
 
   /** Parks an upgraded link until a session takes it or it closes. */
   private park(workerName: string, sessionKey: string, socket: Socket): void {
+    // Half-closes travel end to end: an HTTPS server's sockets are not half-open by default (an HTTP one's are).
+    socket.allowHalfOpen = true;
     configureTunnelSocket(socket);
     let links = this.idle.get(workerName);
     if (!links) {
