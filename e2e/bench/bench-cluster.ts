@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
@@ -29,11 +29,18 @@ export interface BenchClusterOptions {
   workerLinkDelayMs?: number;
   /** More arguments for the controller (e.g. `--listen-ssh 127.0.0.1:P`). */
   controllerArgs?: string[];
+  /**
+   * Run the controller with TLS (the certificate it generates in its data directory) instead of
+   * `--insecure-no-tls`; the client and the workers pin that certificate (`certificatePem`).
+   */
+  tls?: boolean;
 }
 
 export interface BenchCluster {
   /** The controller's URL for users (undelayed). */
   url: string;
+  /** With `tls`: the controller's certificate (PEM), which its clients pin. */
+  certificatePem?: string;
   client: GroveClient;
   /** Names of the started workers, all connected. */
   workerNames: string[];
@@ -77,6 +84,7 @@ export async function startBenchCluster(options: BenchClusterOptions = {}): Prom
   };
   try {
     const delayMs = options.workerLinkDelayMs ?? 0;
+    const scheme = options.tls ? 'https' : 'http';
     let port: number;
     let grpcPort = 0;
     let workerUrl: string;
@@ -88,17 +96,17 @@ export async function startBenchCluster(options: BenchClusterOptions = {}): Prom
       proxies.push(grpc);
       port = rest.port;
       grpcPort = grpc.port;
-      workerUrl = `http://${DELAYED_HOST}:${port}`;
+      workerUrl = `${scheme}://${DELAYED_HOST}:${port}`;
     } else {
       port = await freePort();
-      workerUrl = `http://${HOST}:${port}`;
+      workerUrl = `${scheme}://${HOST}:${port}`;
     }
-    const url = `http://${HOST}:${port}`;
+    const url = `${scheme}://${HOST}:${port}`;
     const databaseUrl = cluster.url.replace(/\/postgres$/, '/bench');
     const controller = startNodeProcess(
       [
         CONTROLLER_MAIN,
-        '--insecure-no-tls',
+        ...(options.tls ? [] : ['--insecure-no-tls']),
         '--listen',
         `${HOST}:${port}`,
         '--listen-grpc',
@@ -114,13 +122,34 @@ export async function startBenchCluster(options: BenchClusterOptions = {}): Prom
       },
     );
     processes.push(controller);
-    const client = new GroveClient({ url, serviceAccountName: BENCH_ADMIN, serviceAccountToken: BENCH_ADMIN_TOKEN });
+    let certificatePem: string | undefined;
+    if (options.tls) {
+      // Generated at start-up when the controller has no --tls-cert (infra/tls/certificate.ts).
+      const certificateFile = join(dataDir, 'controller', 'controller.crt');
+      await waitFor(
+        'the controller certificate',
+        () => existsSync(certificateFile) && readFileSync(certificateFile, 'utf8').includes('END CERTIFICATE'),
+        60_000,
+        100,
+      );
+      certificatePem = readFileSync(certificateFile, 'utf8');
+    }
+    const client = new GroveClient({
+      url,
+      serviceAccountName: BENCH_ADMIN,
+      serviceAccountToken: BENCH_ADMIN_TOKEN,
+      certificatePem,
+    });
     await waitFor('controller', () => client.controllerInfo().then(() => true), 60_000, 100);
     const info = await client.controllerInfo();
     if (delayMs > 0 && info.grpcPort !== grpcPort) {
       throw new Error(`the controller announces gRPC port ${info.grpcPort}, the delay proxy is on ${grpcPort}`);
     }
-    const token = encodeBootstrapToken({ serviceAccountName: BENCH_ADMIN, serviceAccountToken: BENCH_ADMIN_TOKEN });
+    const token = encodeBootstrapToken({
+      serviceAccountName: BENCH_ADMIN,
+      serviceAccountToken: BENCH_ADMIN_TOKEN,
+      certificatePem,
+    });
     const workerNames: string[] = [];
     for (let i = 1; i <= (options.workers ?? 0); i++) {
       const name = `bench-worker-${i}`;
@@ -143,7 +172,7 @@ export async function startBenchCluster(options: BenchClusterOptions = {}): Prom
       workerNames.push(name);
     }
     const postgres = cluster.binDir.split('/').at(-2) ?? '?';
-    return { url, client, workerNames, postgres, databaseUrl, controller, stop };
+    return { url, certificatePem, client, workerNames, postgres, databaseUrl, controller, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -12,23 +12,25 @@ import {
   type PingPongUnderBulk,
   attemptMeasure,
 } from './support/measure';
-import { groveApiPath, groveCliPath } from './support/grove';
+import { groveApiPath, groveCliPath, groveWebSocketPath } from './support/grove';
 import { openSshPath, rawTcpPath, rawTcpViaDelayProxyPath, type BenchPath, type StartedPath } from './support/paths';
 import { startTargets } from './support/targets';
 
 /**
  * Tunnel benchmark: the same user ↔ "VM" sessions over several paths side by side — raw TCP (the ceiling), raw TCP
- * through the delay proxy (what the emulated link itself allows), OpenSSH `ssh -L`, and Grove's tunnel both through the
- * API (a port-forward WebSocket per session) and through `grove port-forward` (tunnels.md §4.2 has the method and the
- * numbers to compare with). The target services (echo, sink, source) and the delay proxies run in worker threads of
- * their own; ssh, sshd, the controller, the worker and the CLI are processes. Loopback only. With --rtt, the tunnel hop
- * (ssh↔sshd, worker↔controller for Grove) gets rtt/2 of delay each way; raw TCP is never delayed, and the user's side
- * of each tunnel (driver or CLI ↔ ssh or controller) neither.
+ * through the delay proxy (what the emulated link itself allows), OpenSSH `ssh -L`, and Grove's tunnel through the API
+ * (a raw port-forward per session, `Upgrade: grove-tunnel/1`), through the API over WebSockets (older controllers and
+ * Orchard), and through `grove port-forward` (tunnels.md §4.2 has the method and the numbers to compare with). The
+ * target services (echo, sink, source) and the delay proxies run in worker threads of their own; ssh, sshd, the
+ * controller, the worker and the CLI are processes. Loopback only. With --rtt, the tunnel hop (ssh↔sshd,
+ * worker↔controller for Grove) gets rtt/2 of delay each way; raw TCP is never delayed, and the user's side of each
+ * tunnel (driver or CLI ↔ ssh or controller) neither. With --tls, the Grove controller serves TLS (its generated
+ * certificate, pinned by the driver, the workers and the CLI), as a real deployment does; the rows say "(TLS)".
  *
  *   npm run bench:tunnel
  *   npm run bench:tunnel -- --rtt 20
  *   npm run bench:tunnel -- --paths openssh --ssh-cipher aes128-gcm@openssh.com --mib 512 --runs 5
- *   npm run bench:tunnel -- --paths grove,grove-cli
+ *   npm run bench:tunnel -- --paths grove,grove-ws,grove-cli --tls
  */
 const MiB = 1024 * 1024;
 
@@ -146,7 +148,8 @@ async function main(): Promise<void> {
       setups: { type: 'string' },
       sessions: { type: 'string', default: '200' },
       'session-mib': { type: 'string', default: '1' },
-      paths: { type: 'string', default: 'raw,proxy,openssh,grove,grove-cli' },
+      paths: { type: 'string', default: 'raw,proxy,openssh,grove,grove-ws,grove-cli' },
+      tls: { type: 'boolean', default: false },
       'ssh-cipher': { type: 'string' },
       'timeout-s': { type: 'string', default: '120' },
     },
@@ -174,8 +177,9 @@ async function main(): Promise<void> {
     raw: rawTcpPath,
     proxy: rawTcpViaDelayProxyPath({ delayMs }),
     openssh: openSshPath({ delayMs, cipher: values['ssh-cipher'] }),
-    grove: groveApiPath({ delayMs }),
-    'grove-cli': groveCliPath({ delayMs }),
+    grove: groveApiPath({ delayMs, tls: values.tls }),
+    'grove-ws': groveWebSocketPath({ delayMs, tls: values.tls }),
+    'grove-cli': groveCliPath({ delayMs, tls: values.tls }),
   };
   const paths = values.paths.split(',').map((key) => {
     const path = available[key.trim()];

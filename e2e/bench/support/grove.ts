@@ -8,15 +8,17 @@ import { BENCH_ADMIN, BENCH_ADMIN_TOKEN, CLI_MAIN, startBenchCluster, type Bench
 import { tcpDial, type Dial } from './measure';
 import type { BenchPath } from './paths';
 
-/** Options of both Grove paths. */
+/** Options of the Grove paths. */
 export interface GrovePathOptions {
   /** One-way delay in ms on the worker↔controller link (user↔controller stays undelayed). */
   delayMs?: number;
+  /** The controller serves TLS (its generated certificate, pinned by the client and the CLI); rows say "(TLS)". */
+  tls?: boolean;
 }
 
 /** A bench cluster with one synthetic worker, on whose host (this machine) the target services run. */
 async function startOneWorkerCluster(options: GrovePathOptions): Promise<{ cluster: BenchCluster; worker: string }> {
-  const cluster = await startBenchCluster({ workers: 1, workerLinkDelayMs: options.delayMs });
+  const cluster = await startBenchCluster({ workers: 1, workerLinkDelayMs: options.delayMs, tls: options.tls });
   return { cluster, worker: cluster.workerNames[0] };
 }
 
@@ -25,19 +27,56 @@ function clusterNotes(cluster: BenchCluster, options: GrovePathOptions): string[
     ? `${options.delayMs} ms each way between worker and controller (delay proxies on 127.0.0.2 for its REST and gRPC ` +
       'connections); user↔controller undelayed'
     : 'no added delay';
-  return [`controller (Postgres ${cluster.postgres}) and one synthetic worker on this machine; ${link}`];
+  const tls = options.tls ? '; TLS (the controller’s generated certificate, pinned) on every connection to it' : '';
+  return [`controller (Postgres ${cluster.postgres}) and one synthetic worker on this machine; ${link}${tls}`];
+}
+
+/** A row's name, marked when the controller serves TLS. */
+function rowName(name: string, options: GrovePathOptions): string {
+  return options.tls ? `${name} (TLS)` : name;
 }
 
 /**
- * Grove's API as a program uses it: every dial opens `GET /v1/workers/{name}/port-forward?port=P` (a new WebSocket, a
- * new tunnel session) to the target on the worker host. The half-close protocol is asked for, so that ending the
- * user→target direction (the sink's "that was all", the echo sessions' end) leaves the other direction open, as TCP
- * does; `webSocketStream` is the client library's Duplex for it. (`createWebSocketStream` from `ws` closes the whole
- * WebSocket on end(), so the sink's byte count would never come back.)
+ * Grove's API as a program uses it: every dial opens `GET /v1/workers/{name}/port-forward?port=P` with
+ * `Upgrade: grove-tunnel/1` (Grove's raw tunnel protocol, docs/tunnels.md "Raw byte streams": a new tunnel session
+ * whose bytes travel unframed) to the target on the worker host, and gets a plain socket once the worker reached the
+ * target. The client keeps one connection to the controller ready, so a session does not wait for TCP and TLS
+ * handshakes.
  */
 export function groveApiPath(options: GrovePathOptions = {}): BenchPath {
   return {
-    name: 'grove tunnel (WebSocket API)',
+    name: rowName('grove tunnel (API)', options),
+    start: async (targets) => {
+      const { cluster, worker } = await startOneWorkerCluster(options);
+      cluster.client.keepConnectionReady();
+      const dial =
+        (port: number): Dial =>
+        () =>
+          cluster.client.workers.portForwardStream(worker, { port });
+      return {
+        dialEcho: dial(targets.echo),
+        dialSink: dial(targets.sink),
+        dialSource: dial(targets.source),
+        notes: [
+          ...clusterNotes(cluster, options),
+          'each session is a new raw port-forward (Upgrade: grove-tunnel/1) from the driver, one connection kept ready',
+        ],
+        stop: () => cluster.stop(),
+      };
+    },
+  };
+}
+
+/**
+ * Grove's API over WebSockets (what older controllers and Orchard offer): every dial opens the same endpoint as a
+ * WebSocket. The half-close protocol is asked for, so that ending the user→target direction (the sink's "that was
+ * all", the echo sessions' end) leaves the other direction open, as TCP does; `webSocketStream` is the client
+ * library's Duplex for it. (`createWebSocketStream` from `ws` closes the whole WebSocket on end(), so the sink's byte
+ * count would never come back.)
+ */
+export function groveWebSocketPath(options: GrovePathOptions = {}): BenchPath {
+  return {
+    name: rowName('grove tunnel (WebSocket API)', options),
     start: async (targets) => {
       const { cluster, worker } = await startOneWorkerCluster(options);
       const dial =
@@ -99,11 +138,11 @@ async function startCliForward(
 /**
  * The user's path: `grove port-forward worker NAME 0:PORT`, one CLI process per target service (a context created with
  * `grove context create` in a temporary GROVE_HOME). Every TCP connection to a CLI's local port gets its own
- * port-forward WebSocket, so this is the API path plus one more Node relay (the CLI) and its TCP hop.
+ * raw port-forward, so this is the API path plus one more Node relay (the CLI) and its TCP hop.
  */
 export function groveCliPath(options: GrovePathOptions = {}): BenchPath {
   return {
-    name: 'grove port-forward (CLI)',
+    name: rowName('grove port-forward (CLI)', options),
     start: async (targets) => {
       const { cluster, worker } = await startOneWorkerCluster(options);
       const home = mkdtempSync(join(tmpdir(), 'grove-bench-cli-'));
@@ -127,6 +166,8 @@ export function groveCliPath(options: GrovePathOptions = {}): BenchPath {
             BENCH_ADMIN,
             '--service-account-token',
             BENCH_ADMIN_TOKEN,
+            // TLS: pin the certificate the controller presents (it is the one it generated, on loopback).
+            ...(options.tls ? ['--no-pki', '--yes'] : []),
           ],
           { env, encoding: 'utf8', input: '', timeout: 30_000 },
         );
@@ -146,7 +187,8 @@ export function groveCliPath(options: GrovePathOptions = {}): BenchPath {
           dialSource: tcpDial(source),
           notes: [
             ...clusterNotes(cluster, options),
-            'one `grove port-forward worker` process per target; each TCP connection to it opens a new port-forward WebSocket',
+            'one `grove port-forward worker` process per target; each TCP connection to it opens a new raw port-forward ' +
+              '(WebSocket only with a controller without the raw protocol)',
           ],
           stop,
         };
