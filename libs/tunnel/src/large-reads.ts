@@ -5,29 +5,47 @@ import { Socket } from 'node:net';
  *
  * A Node socket normally reads at most 64 KiB per system call into a new buffer each time, and the garbage collector
  * then reclaims every one. A relay that moves hundreds of MB/s spends much of its time there: in a chain of Node relays
- * on loopback, reading into reused 256 KiB buffers moved 20–40 % more bytes per second than `pipe()`
+ * on loopback, reading into reused 256 KiB–1 MiB buffers moved 20–40 % more bytes per second than `pipe()`
  * (docs/benchmarks.md "Raw byte streams"). Node offers this as the `onread` option of `net.connect`, but not for
  * sockets a server accepted (the controller's every socket, the CLI's local ones); `useLargeReads` switches such a
  * socket to the same mode. It relies on how Node 20 keeps that option on the socket, found by looking at a socket
  * made with the option; where that is not found, or for TLS sockets, it returns false and the caller reads as usual.
  */
 
-/** Buffer of a read that filled its buffer: the stream is moving bulk data. */
-const LARGE = 256 * 1024;
+/** Buffer of a read after one that filled its buffer: the stream is moving bulk data. */
+const LARGE = 1024 * 1024;
 /** Buffer of a read after a short one: an interactive session holds no more than this while idle. */
 const SMALL = 16 * 1024;
 /** Free buffers kept for reuse, per size. */
-const MAX_FREE = 64;
+const MAX_FREE = { [LARGE]: 16, [SMALL]: 64 };
+/**
+ * Large buffers handed out at once (armed for a read, or carrying a chunk being written), across the process: past
+ * this, reads get small buffers, so that many bulk sessions (or many that went idle after a burst, each keeping its
+ * armed buffer) hold at most 64 MiB in them.
+ */
+const MAX_OUTSTANDING_LARGE = 64;
 
 const free: Record<number, Buffer[]> = { [LARGE]: [], [SMALL]: [] };
+let outstandingLarge = 0;
 
-function take(size: number): Buffer {
+function take(wanted: number): Buffer {
+  let size = wanted;
+  if (size === LARGE) {
+    if (outstandingLarge >= MAX_OUTSTANDING_LARGE) {
+      size = SMALL;
+    } else {
+      outstandingLarge++;
+    }
+  }
   return free[size].pop() ?? Buffer.allocUnsafeSlow(size);
 }
 
 function give(buffer: Buffer): void {
+  if (buffer.length === LARGE) {
+    outstandingLarge--;
+  }
   const list = free[buffer.length];
-  if (list && list.length < MAX_FREE) {
+  if (list && list.length < MAX_FREE[buffer.length]) {
     list.push(buffer);
   }
 }
@@ -75,14 +93,23 @@ export function useLargeReads(socket: Socket, deliver: (chunk: Buffer, release: 
     deliver(buffered, () => undefined);
   }
   let size = SMALL;
-  const next = (): Buffer => take(size);
+  /** The buffer armed for the next read: given back if the socket closes before it is read into. */
+  let armed: Buffer | undefined;
+  const next = (): Buffer => (armed = take(size));
   const target = socket as unknown as Record<symbol, unknown>;
   target[keys.generator] = next;
   target[keys.callback] = (length: number, buffer: Buffer): boolean => {
+    armed = undefined;
     // Bulk moves up to large buffers, a short read (a keystroke, the end of a burst) goes back to small ones.
     size = length === buffer.length ? LARGE : length < SMALL ? SMALL : size;
     return deliver(buffer.subarray(0, length), () => give(buffer));
   };
+  socket.once('close', () => {
+    if (armed) {
+      give(armed);
+      armed = undefined;
+    }
+  });
   const first = next();
   target[keys.buffer] = first;
   handle.useUserBuffer(first);
