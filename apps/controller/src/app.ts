@@ -16,6 +16,7 @@ import { HttpMetrics } from './metrics/http-metrics';
 import { buildOpenApiDocument, serveOpenApi } from './openapi';
 import { PreviewProxy } from './previews/preview-proxy';
 import { routeWebSocketUpgrades } from './tunnels/websocket-upgrade';
+import { TunnelLinkBroker } from './worker-sessions/tunnel-link-broker';
 
 export interface TlsMaterial {
   certPem: string;
@@ -132,6 +133,11 @@ export async function createControllerApp(
   // Before Fastify reads request bodies: a preview streams them to the VM as they come.
   app.get(PreviewProxy).install(fastify);
   await app.init();
-  routeWebSocketUpgrades(server, (req, res) => fastify.routing(req, res));
+  const links = app.get(TunnelLinkBroker);
+  routeWebSocketUpgrades(
+    server,
+    (req, res) => fastify.routing(req, res),
+    (req, socket, head) => links.interceptUpgrade(req, socket, head),
+  );
   return app;
 }

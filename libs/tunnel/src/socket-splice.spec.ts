@@ -110,6 +110,35 @@ describe('SocketSplice', () => {
     await relay.stop();
   });
 
+  it('closes a target it had already ended when the session then fails (a reset is refused after a FIN)', async () => {
+    // The target writes without end and never reads; the user ends its side, then goes away while the target still
+    // has data queued: the relay must not leave the target's connection open (blocked on its writes) forever.
+    let targetClosed!: Promise<void>;
+    const relay = await startRelay((socket) => {
+      targetClosed = new Promise((resolve) => socket.once('close', () => resolve()));
+      const chunk = Buffer.alloc(64 * 1024);
+      const pump = () => {
+        while (!socket.destroyed && socket.write(chunk)) {
+          // Until the socket buffers are full.
+        }
+        if (!socket.destroyed) {
+          socket.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    const user = await dial(relay.port);
+    user.on('error', () => undefined);
+    user.once('data', () => {
+      user.pause();
+      user.end();
+      setTimeout(() => user.destroy(), 100);
+    });
+    await expect(relay.outcomes[0]).resolves.toMatchObject({ result: 'error' });
+    await targetClosed;
+    await relay.stop();
+  });
+
   it('abort() resets both sides with the reason in the outcome', async () => {
     const targetSide: Promise<Buffer>[] = [];
     const relay = await startRelay((socket) => targetSide.push(readAll(socket)));

@@ -205,7 +205,14 @@ function abortSide(side: SpliceSide, message: string): void {
  * rather than the end of the data; otherwise (TLS, unix sockets, other streams, which have no reset) destroyed.
  */
 export function resetStream(stream: Duplex): void {
-  if (stream instanceof Socket && !stream.destroyed && !(stream as Socket & { encrypted?: boolean }).encrypted) {
+  // A socket this side has already ended (FIN sent) cannot be reset (libuv refuses, and the socket would stay open): it
+  // is closed, which the kernel turns into a reset when the peer's data is still unread.
+  if (
+    stream instanceof Socket &&
+    !stream.destroyed &&
+    !stream.writableEnded &&
+    !(stream as Socket & { encrypted?: boolean }).encrypted
+  ) {
     try {
       stream.resetAndDestroy();
       return;

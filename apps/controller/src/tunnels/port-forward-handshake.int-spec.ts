@@ -77,4 +77,27 @@ describe('port-forward handshakes', () => {
       message: 'cannot reach worker "pf-w1": not connected',
     });
   });
+
+  it('refuses a worker link (grove-worker-link/1) whose session key is not the one of a session held here: 409', async () => {
+    await expect(admin.workers.openTunnelLink('pf-w1', 'not-the-session-key')).rejects.toMatchObject({
+      status: 409,
+      message: 'this controller does not hold the session of worker "pf-w1" that the link names',
+    });
+    // The key is the credential: without the worker's account the answer is the same.
+    await expect(
+      new GroveClient({ url: base }).workers.openTunnelLink('pf-w1', 'not-the-session-key'),
+    ).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('answers a raw port-forward (grove-tunnel/1) as it answers a WebSocket one before the upgrade', async () => {
+    await expect(admin.vms.portForwardStream('no-such-vm', { port: 22, waitSeconds: 0 })).rejects.toMatchObject({
+      status: 404,
+    });
+    await expect(admin.workers.portForwardStream('pf-w1', { port: 0, waitSeconds: 0 })).rejects.toMatchObject({
+      status: 400,
+    });
+    await expect(
+      client('bootstrap-admin', 'wrong-token').workers.portForwardStream('pf-w1', { port: 22, waitSeconds: 0 }),
+    ).rejects.toMatchObject({ status: 401 });
+  });
 });

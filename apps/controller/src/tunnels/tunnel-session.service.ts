@@ -37,12 +37,7 @@ import {
 } from './link-session';
 import { RunningVmCache } from './running-vm-cache';
 import { tunnelAuditRecord, type TunnelAuditInfo, type TunnelAuditSubject } from './tunnel-audit';
-import {
-  isWebSocketHandshake,
-  keepWebSocketAlive,
-  pendingUpgrade,
-  type PendingUpgrade,
-} from './websocket-upgrade';
+import { isWebSocketHandshake, keepWebSocketAlive, pendingUpgrade, type PendingUpgrade } from './websocket-upgrade';
 
 /** Largest WebSocket message a client may send; the CLI sends at most 64 KiB, Orchard's client 32 KiB. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;

@@ -1,5 +1,5 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiBasicAuth, ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest } from '../common/auth/auth.guard';
 import {
@@ -11,7 +11,6 @@ import {
 import { SessionMetrics, tunnelSessionKind } from '../metrics/session-metrics';
 import type { PortForwardDestination } from './port-forward-destination';
 import { IpQueryDto, PortForwardQueryDto, VmPortForwardQueryDto } from './port-forward.dto';
-import { TunnelLinkBroker } from '../worker-sessions/tunnel-link-broker';
 import { TunnelSessionService, type PortForwardRequest } from './tunnel-session.service';
 
 const DEFAULT_PORT_FORWARD_WAIT_SECONDS = 10;
@@ -55,7 +54,6 @@ class IpResponseDto {
 export class TunnelController {
   constructor(
     private readonly sessions: TunnelSessionService,
-    private readonly links: TunnelLinkBroker,
     private readonly metrics: SessionMetrics,
   ) {}
 
@@ -95,15 +93,6 @@ export class TunnelController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     await this.forward({ kind: 'worker', name }, query, req, reply);
-  }
-
-  /** A worker's idle raw link (docs/tunnels.md "Raw byte streams"); workers only, so not in the OpenAPI file. */
-  @Get('workers/:name/tunnel-link')
-  @RequireRoles('compute:write')
-  @ApiExcludeEndpoint()
-  tunnelLink(@Param('name') name: string, @Req() req: AuthenticatedRequest, @Res() reply: FastifyReply): void {
-    this.links.acceptUpgrade(name, req.raw);
-    reply.hijack();
   }
 
   @Get('vms/:name/ip')

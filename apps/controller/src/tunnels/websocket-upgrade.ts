@@ -16,13 +16,20 @@ type UpgradeRequest = IncomingMessage & { [UPGRADE]?: PendingUpgrade };
 /**
  * Sends WebSocket handshakes through the ordinary HTTP routing, so that WebSocket endpoints get the same
  * authentication, validation and error answers (`400 {"message": …}` …) as every other endpoint; a handler takes
- * the socket with `pendingUpgrade()` once it has decided to accept. Unknown paths get the router's 404.
+ * the socket with `pendingUpgrade()` once it has decided to accept. Unknown paths get the router's 404. `intercept`
+ * may take an upgrade first (returning true).
  */
 export function routeWebSocketUpgrades(
   server: Server,
   routing: (req: IncomingMessage, res: ServerResponse) => void,
+  intercept?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean,
 ): void {
   server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
+    // An upgrade that needs none of the routing (a worker's raw link, authenticated by its session key) is answered
+    // before it.
+    if (intercept?.(req, socket, head)) {
+      return;
+    }
     req[UPGRADE] = { socket, head };
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;

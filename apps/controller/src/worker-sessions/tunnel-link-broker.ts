@@ -1,11 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { WORKER_LINK_PROTOCOL } from '@grove/client';
 import { configureTunnelSocket } from '@grove/tunnel';
-import { DomainError, DomainErrorCode } from '../common/domain-error';
-import { pendingUpgrade } from '../tunnels/websocket-upgrade';
 import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
 
 /** A worker link in use: how to end its session when the worker's session ends. */
@@ -14,6 +13,9 @@ export interface BusyLink {
   /** Ends the session riding on the link with the reason (the worker is gone). */
   lost(message: string): void;
 }
+
+/** The path of a worker's link upgrade (under the API's `/v1/`). */
+const LINK_PATH = /^\/v1\/workers\/([^/?]+)\/tunnel-link(?:\?|$)/;
 
 /** A link a session took: its socket, how to check the worker's end of data, and its release when the session ends. */
 export interface TakenLink {
@@ -51,33 +53,48 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
   }
 
   /**
-   * `GET /v1/workers/{name}/tunnel-link`: parks a worker's idle raw link when it presents the key of the worker's
-   * session held by this replica; 409 otherwise (another replica holds it, or it ended: the worker opens it again).
+   * `GET /v1/workers/{name}/tunnel-link` with `Upgrade: grove-worker-link/1`, taken before the HTTP routing (every
+   * port-forward session makes the worker open one): the session key from `Welcome` is the credential, as for the
+   * worker's Tunnel streams (only the worker's authenticated session received it). Parks the link when the key is the
+   * one of the worker's session held by this replica; `409` otherwise (another replica holds it, or it ended: the
+   * worker opens it again). Returns false for any other request, which the routing then answers.
    */
-  acceptUpgrade(workerName: string, request: IncomingMessage): void {
-    const upgrade = pendingUpgrade(request);
-    if (!upgrade || request.headers.upgrade?.toLowerCase() !== WORKER_LINK_PROTOCOL) {
-      throw new DomainError(
-        DomainErrorCode.InvalidInput,
-        `this endpoint needs Connection: Upgrade and Upgrade: ${WORKER_LINK_PROTOCOL}`,
-      );
+  interceptUpgrade(request: IncomingMessage, stream: Duplex, head: Buffer): boolean {
+    if (request.headers.upgrade?.toLowerCase() !== WORKER_LINK_PROTOCOL) {
+      return false;
+    }
+    const match = LINK_PATH.exec(request.url ?? '');
+    if (!match) {
+      return false;
+    }
+    const socket = stream as Socket;
+    socket.on('error', () => undefined);
+    let workerName: string;
+    try {
+      workerName = decodeURIComponent(match[1]);
+    } catch {
+      workerName = '';
     }
     const key = request.headers['x-grove-session-key'];
     const session = this.registry.get(workerName);
     if (typeof key !== 'string' || session === undefined || !sameSecret(session.sessionKey, key)) {
-      throw new DomainError(
-        DomainErrorCode.Conflict,
-        `this controller does not hold the session of worker "${workerName}" that the link names`,
+      const body = JSON.stringify({
+        message: `this controller does not hold the session of worker "${workerName}" that the link names`,
+      });
+      socket.end(
+        `HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Connection: close\r\n\r\n${body}`,
       );
+      return true;
     }
-    const socket = upgrade.socket as Socket;
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WORKER_LINK_PROTOCOL}\r\n\r\n`);
-    if (upgrade.head.length > 0) {
+    if (head.length > 0) {
       // A link carries nothing before its open header.
       socket.destroy();
-      return;
+      return true;
     }
     this.park(workerName, key, socket);
+    return true;
   }
 
   /** Parks an upgraded link until a session takes it or it closes. */
