@@ -1,22 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
-import type { RunningProcess } from '@grove/testing';
+import { readAll, type RunningProcess } from '@grove/testing';
 import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
-
-/** Everything a socket receives until its end; rejects with its error (a reset). */
-function readAll(socket: Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => resolve(Buffer.concat(chunks)));
-    socket.once('error', reject);
-  });
-}
 
 /**
  * Raw port-forwards (docs/tunnels.md "Raw byte streams") with a controller serving HTTPS, as deployed: the client's

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, TunnelRefusedError, type GroveClient } from '@grove/client';
 import type { Vm } from '@grove/resources';
-import { waitFor, type RunningProcess } from '@grove/testing';
+import { readAll, waitFor, type RunningProcess } from '@grove/testing';
 import { adminClient, BOOTSTRAP_ADMIN } from './test-support/controller-process';
 import { EndlessSource } from './test-support/forwarded-download';
 import { startRestartableController, type RestartableController } from './test-support/restartable-controller';
@@ -16,16 +16,6 @@ import { within } from './test-support/websocket-session';
 const MiB = 1024 * 1024;
 /** `--worker-ping-interval` of this controller: a frozen worker is given up after three silent intervals. */
 const PING_INTERVAL_MS = 1_000;
-
-/** Everything a socket receives until its end; rejects with its error (a reset). */
-function readAll(socket: Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => resolve(Buffer.concat(chunks)));
-    socket.once('error', reject);
-  });
-}
 
 /** How a socket's reading side ended: a clean end of data, or an error code. */
 function endOf(socket: Socket): Promise<string> {

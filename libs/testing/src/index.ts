@@ -4,3 +4,4 @@ export * from './database';
 export * from './wait';
 export * from './certificates';
 export * from './process';
+export * from './streams';

@@ -3,6 +3,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { useLargeReads } from './large-reads';
 import { SocketSplice, type SpliceSide } from './socket-splice';
 import type { TunnelOutcome } from './tunnel-endpoint';
+import { readAll } from '@grove/testing';
 
 const MiB = 1024 * 1024;
 
@@ -13,16 +14,6 @@ function listen(server: Server): Promise<number> {
 function dial(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-/** Everything a socket receives until its end; rejects on an error (a reset). */
-function readAll(socket: Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => resolve(Buffer.concat(chunks)));
     socket.once('error', reject);
   });
 }
@@ -149,7 +140,10 @@ describe('SocketSplice', () => {
     relay.splices[0].abort('the controller is shutting down');
     await expect(read).rejects.toMatchObject({ code: 'ECONNRESET' });
     await expect(targetSide[0]).rejects.toMatchObject({ code: 'ECONNRESET' });
-    await expect(relay.outcomes[0]).resolves.toMatchObject({ result: 'error', error: 'the controller is shutting down' });
+    await expect(relay.outcomes[0]).resolves.toMatchObject({
+      result: 'error',
+      error: 'the controller is shutting down',
+    });
     await relay.stop();
   });
 
