@@ -152,9 +152,9 @@ export class PortForwarder {
  * see an error when the tunnel failed, never an end of file that looks like a complete answer (issue 11).
  */
 export function resetLocal(socket: Socket): void {
-  if (!socket.destroyed) {
-    socket.resetAndDestroy();
-  }
+  // resetStream, not resetAndDestroy: a socket already ended is closed instead (libuv refuses that reset, and Node then
+  // never closes the socket).
+  tunnelLib().resetStream(socket);
 }
 
 /**
@@ -189,13 +189,9 @@ function untilAborted(opening: Promise<Tunnel>, signal: AbortSignal): Promise<Tu
 function cut(tunnel: Tunnel): void {
   if (tunnel.kind === 'websocket') {
     tunnel.ws.terminate();
-  } else if (!tunnel.socket.destroyed) {
-    // A TLS socket has no reset of its own: its TCP connection closes.
-    if ((tunnel.socket as Socket & { encrypted?: boolean }).encrypted) {
-      tunnel.socket.destroy();
-    } else {
-      tunnel.socket.resetAndDestroy();
-    }
+  } else {
+    // A reset; a TLS socket, which has none of its own, closes.
+    tunnelLib().resetStream(tunnel.socket);
   }
 }
 
