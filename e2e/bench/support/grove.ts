@@ -188,6 +188,7 @@ export function groveCliPath(options: GrovePathOptions = {}): BenchPath {
           dialEcho: tcpDial(echo),
           dialSink: tcpDial(sink),
           dialSource: tcpDial(source),
+          localPorts: { echo, sink, source },
           notes: [
             ...clusterNotes(cluster, options),
             'one `grove port-forward worker` process per target; each TCP connection to it opens a new raw port-forward ' +

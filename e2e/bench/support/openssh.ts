@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from '@grove/testing';
+import { ensureDebianPackage } from './debian';
 import { startDelayProxyThread } from './targets';
 
 const SSHD = '/usr/sbin/sshd';
@@ -29,7 +30,7 @@ export interface OpenSshForwardOptions {
 }
 
 /** Output of a child, the last 64 KiB of it, for error messages. */
-function collectOutput(child: ChildProcess): () => string {
+export function collectOutput(child: ChildProcess): () => string {
   let output = '';
   const append = (chunk: string) => {
     output = (output + chunk).slice(-64 * 1024);
@@ -53,33 +54,8 @@ function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** Installs Debian's openssh-server when sshd is missing and we are root; otherwise says what to install. */
-function ensureSshd(): void {
-  if (existsSync(SSHD)) {
-    return;
-  }
-  if (!isRoot()) {
-    throw new Error(`${SSHD} not found: install Debian's openssh-server (sudo apt-get install -y openssh-server)`);
-  }
-  const aptGet = (args: string[]) => {
-    process.stderr.write(`${SSHD} not found; running apt-get ${args.join(' ')}...\n`);
-    return spawnSync('apt-get', args, {
-      // Progress goes to our stderr: stdout is the benchmark's report.
-      stdio: ['ignore', process.stderr, process.stderr],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    }).status;
-  };
-  const install = ['install', '-y', '--no-install-recommends', 'openssh-server'];
-  if (aptGet(install) !== 0 && (aptGet(['update']) !== 0 || aptGet(install) !== 0)) {
-    throw new Error('apt-get install openssh-server failed (see its output above)');
-  }
-  if (!existsSync(SSHD)) {
-    throw new Error(`openssh-server is installed but ${SSHD} is still missing`);
-  }
-}
-
 /** Stops a child with SIGTERM (SIGKILL after 5 s) — its whole process group if it leads one — and waits for it. */
-async function stopChild(child: ChildProcess, group: boolean): Promise<void> {
+export async function stopChild(child: ChildProcess, group: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
     return;
   }
@@ -141,7 +117,7 @@ function probe(port: number, banner?: string): Promise<boolean> {
 export async function startOpenSshForwards(
   options: OpenSshForwardOptions & { targetPorts: number[] },
 ): Promise<OpenSshForwards> {
-  ensureSshd();
+  ensureDebianPackage(SSHD, 'openssh-server');
   const version = run('ssh', ['-V']).trim();
   const user = isRoot() ? 'root' : userInfo().username;
   const dir = mkdtempSync(join(tmpdir(), 'grove-openssh-'));

@@ -9,6 +9,8 @@ export interface StartedPath {
   dialSource: Dial;
   /** Lines for the report (versions, cipher, what the delay applies to). */
   notes: string[];
+  /** Where a path listens on this machine (ssh -L, the CLI), so that stock tools can use it too; in TargetPorts order. */
+  localPorts?: TargetPorts;
   stop(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export function openSshPath(options: { delayMs?: number; cipher?: string } = {})
         dialEcho: tcpDial(echo),
         dialSink: tcpDial(sink),
         dialSource: tcpDial(source),
+        localPorts: { echo, sink, source },
         notes: [
           `${ssh.version}; cipher ${ssh.cipher}; the three forwards share one SSH connection` +
             (options.delayMs ? `; ${options.delayMs} ms each way between ssh and sshd` : ''),
