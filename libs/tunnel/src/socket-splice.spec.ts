@@ -74,6 +74,32 @@ describe('SocketSplice', () => {
     await relay.stop();
   });
 
+  it('writes to a side with readAfter at once, and reads it only once readAfter resolved', async () => {
+    // The target greets first; the relay holds the greeting back until the upstream is "answered".
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const relay = await startRelay(
+      (socket) => {
+        socket.write('greeting;');
+        socket.pipe(socket);
+      },
+      { b: { readAfter: answered } },
+    );
+    const user = await dial(relay.port);
+    const seen: Buffer[] = [];
+    user.on('data', (chunk: Buffer) => seen.push(chunk));
+    const back = readAll(user);
+    user.write('early;');
+    // The user's bytes reached the target (its echo is waiting, unread, at the relay), yet nothing came back.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(relay.splices[0].bytesSent).toBe('early;'.length);
+    expect(seen).toEqual([]);
+    answer();
+    user.end();
+    expect((await back).toString()).toBe('greeting;early;');
+    await relay.stop();
+  });
+
   it('passes a half-close on: the target answers after the user stopped writing', async () => {
     // The target reads to the end, then answers with how much it got.
     const relay = await startRelay((socket) => {

@@ -23,6 +23,11 @@ export interface SpliceSide {
    * hop whose peer may die with a FIN that looks like a clean end (a killed process's sockets close that way).
    */
   confirmEnd?: () => Promise<boolean>;
+  /**
+   * This side is read (its data and its end) only once this resolves: a pipelined upgrade whose answer is still being
+   * read from the stream. A rejection is left to the stream, which then fails or closes; writing to it starts at once.
+   */
+  readAfter?: Promise<unknown>;
 }
 
 /**
@@ -136,10 +141,21 @@ export class SocketSplice {
         this.complete();
       }
     };
-    if (!(source instanceof Socket && useLargeReads(source, deliver))) {
-      source.on('data', onData);
+    const read = () => {
+      if (this.finished) {
+        return;
+      }
+      if (!(source instanceof Socket && useLargeReads(source, deliver))) {
+        source.on('data', onData);
+      }
+      source.on('end', onEnd);
+      source.resume();
+    };
+    if (from.readAfter) {
+      from.readAfter.then(read, () => undefined);
+    } else {
+      read();
     }
-    source.on('end', onEnd);
     source.on('error', onError);
     source.on('close', onClose);
     this.cleanups.push(() => {
@@ -151,7 +167,6 @@ export class SocketSplice {
       // Late errors of a stream being torn down are not this session's business any more.
       source.on('error', () => undefined);
     });
-    source.resume();
   }
 
   /** Both directions ended normally: closes both streams. */

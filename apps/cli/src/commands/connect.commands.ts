@@ -14,7 +14,7 @@ import {
   describeRemote,
   describeTarget,
   openTunnel,
-  openTunnelStream,
+  startTunnelStream,
   type Target,
   type TargetKind,
   type TunnelRemote,
@@ -140,7 +140,7 @@ async function startForwarder(
   const tunnel = { ...options.remote, waitSeconds: options.wait };
   const opener = new FallbackTunnelOpener(
     {
-      stream: (signal) => openTunnelStream(client, target, { ...tunnel, signal }),
+      stream: (signal) => startTunnelStream(client, target, { ...tunnel, signal }),
       webSocket: (signal) => openTunnel(client, target, { ...tunnel, signal, halfClose: true }),
     },
     target.name,

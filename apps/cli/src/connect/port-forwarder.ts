@@ -136,7 +136,8 @@ export class PortForwarder {
       return;
     }
     connection.cut = () => cut(tunnel);
-    const problem = tunnel.kind === 'stream' ? await splice(socket, tunnel.socket) : await relay(socket, tunnel.ws);
+    const problem =
+      tunnel.kind === 'stream' ? await splice(socket, tunnel.socket, tunnel.opened) : await relay(socket, tunnel.ws);
     if (problem !== undefined && !this.closing) {
       this.fail(id, problem);
     }
@@ -196,18 +197,27 @@ function cut(tunnel: Tunnel): void {
 }
 
 /**
- * Relays a local socket and a raw tunnel (a plain byte stream to the target, after the controller's status record)
- * until both directions ended or either side failed: half-closes travel as FINs, failures as resets, both ways
+ * Relays a local socket and a raw tunnel (a plain byte stream to the target, after the controller's status record; a
+ * pipelined one is relayed before the answer came, `opened`) until both directions ended or either side failed: half-closes travel as FINs, failures as resets, both ways
  * (SocketSplice). Resolves with what went wrong when the tunnel, not the local program, failed.
  */
-async function splice(socket: Socket, remote: Socket): Promise<string | undefined> {
+async function splice(socket: Socket, remote: Socket, opened?: Promise<void>): Promise<string | undefined> {
+  // A pipelined tunnel that did not open: the controller's or the worker's reason, not the socket's error.
+  const refusal = opened?.then(
+    () => undefined,
+    (err: unknown) => describeError(err),
+  );
   const relayed = new (tunnelLib().SocketSplice)(
     { stream: socket, lostMessage: 'the local connection closed before the end of the data' },
-    { stream: remote, lostMessage: 'the tunnel closed before the end of the data' },
+    { stream: remote, lostMessage: 'the tunnel closed before the end of the data', readAfter: opened },
   );
   const outcome = await relayed.done;
   if (outcome.result !== 'error' || outcome.failedBy === 'local') {
     return undefined;
+  }
+  const refused = await refusal;
+  if (refused !== undefined) {
+    return refused;
   }
   const error = outcome.error ?? 'the tunnel failed';
   // The controller resets the tunnel when it lost the worker or the worker lost the target: say so, not only "read".

@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws';
 import { echo, json, rawEcho, startFakeController, type FakeController } from '../test-support/fake-controller';
 import { waitUntil } from '../test-support/wait-until';
 import { PortForwarder } from './port-forwarder';
-import { openTunnel, openTunnelStream, type Target } from './target';
+import { openTunnel, startTunnelStream, type Target } from './target';
 import { FallbackTunnelOpener } from './tunnel-opener';
 
 // `grove port-forward`'s tunnels over Grove's raw tunnel protocol (docs/tunnels.md "Raw byte streams"), against a
@@ -69,7 +69,7 @@ describe('grove port-forward over the raw tunnel protocol', () => {
     client = new GroveClient({ url: fake.url, serviceAccountName: 'admin', serviceAccountToken: 'secret' });
     opener = new FallbackTunnelOpener(
       {
-        stream: (signal) => openTunnelStream(client, TARGET, { port: 7, waitSeconds: 5, signal }),
+        stream: (signal) => startTunnelStream(client, TARGET, { port: 7, waitSeconds: 5, signal }),
         webSocket: (signal) => openTunnel(client, TARGET, { port: 7, waitSeconds: 5, signal, halfClose: true }),
       },
       TARGET.name,
@@ -205,6 +205,88 @@ describe('grove port-forward over the raw tunnel protocol', () => {
     await waitUntil(() => far !== undefined);
     expect(await far).toBe('ECONNRESET');
     expect(reports).toEqual([]);
+  });
+
+  /** One connection through the forwarder that sends `text`, ends, and must get it back: proves the raw protocol. */
+  async function echoOnce(port: number, text: string): Promise<void> {
+    const socket = await localConnection(port);
+    const view = watchLocal(socket);
+    socket.end(text);
+    expect((await view.closed).data.toString()).toBe(text);
+  }
+
+  it("pipelines connections once the controller proved the raw protocol: their first bytes don't wait for the answer", async () => {
+    // The far end of the second tunnel opens only after the client's first bytes arrived: a forwarder that waits for
+    // the status record before sending would wait forever.
+    let n = 0;
+    fake.upgrade = () => ({
+      raw:
+        ++n === 1
+          ? rawEcho
+          : (socket) => {
+              socket.once('data', (first: Buffer) => {
+                socket.write(Buffer.concat([TUNNEL_OPENED, Buffer.from(`opened after ${first.toString()}`)]));
+                socket.end();
+              });
+              socket.resume();
+            },
+    });
+    const port = await listen();
+    await echoOnce(port, 'proof');
+    const socket = await localConnection(port);
+    const view = watchLocal(socket);
+    socket.write('hello');
+    await waitUntil(() => view.received() === 'opened after hello'.length);
+    socket.end();
+    expect(await view.closed).toEqual({ data: Buffer.from('opened after hello'), sawEnd: true });
+    expect(reports).toEqual([]);
+  });
+
+  it("resets a pipelined connection the worker cannot open, and reports the worker's reason", async () => {
+    let n = 0;
+    fake.upgrade = () => ({
+      raw: ++n === 1 ? rawEcho : (socket) => socket.end(tunnelRefusal('connect ECONNREFUSED 127.0.0.1:7')),
+    });
+    const port = await listen();
+    await echoOnce(port, 'proof');
+    const socket = await localConnection(port);
+    const view = watchLocal(socket);
+    socket.write('lost on the way');
+    expect(await view.closed).toMatchObject({ sawEnd: false, error: 'ECONNRESET' });
+    await waitUntil(() => reports.length === 1);
+    expect(reports).toEqual(['connection 2: VM "a" port 7: connect ECONNREFUSED 127.0.0.1:7']);
+  });
+
+  it('fails the pipelined connection that finds the raw protocol gone, and opens later ones as WebSockets', async () => {
+    let n = 0;
+    fake.upgrade = (req) => {
+      n++;
+      if (n === 1) {
+        return { raw: rawEcho };
+      }
+      // The controller was replaced by one that only knows WebSockets.
+      return req.protocol === 'websocket'
+        ? (ws: WebSocket) => echo(ws)
+        : { status: 400, body: { message: 'this endpoint needs a WebSocket handshake' } };
+    };
+    const port = await listen();
+    await echoOnce(port, 'proof');
+    const failed = await localConnection(port);
+    const failedView = watchLocal(failed);
+    failed.write('x');
+    expect(await failedView.closed).toMatchObject({ sawEnd: false, error: 'ECONNRESET' });
+    await waitUntil(() => reports.length === 1);
+    expect(reports).toEqual([
+      'connection 2: VM "a" port 7: controller answered 400: this endpoint needs a WebSocket handshake',
+    ]);
+    const socket = await localConnection(port);
+    const view = watchLocal(socket);
+    socket.write('over a WebSocket');
+    await waitUntil(() => view.received() === 'over a WebSocket'.length);
+    socket.end();
+    expect((await view.closed).data.toString()).toBe('over a WebSocket');
+    expect(fake.requests.map((r) => r.protocol)).toEqual(['grove-tunnel/1', 'grove-tunnel/1', 'websocket']);
+    expect(opener.fellBack).toBe(true);
   });
 
   it.each([

@@ -1,6 +1,5 @@
-import { ApiError, type GroveClient } from '@grove/client';
+import { ApiError, type GroveClient, type PortForwardStream } from '@grove/client';
 import type { Vm } from '@grove/resources';
-import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
 /** What a tunnel reaches: a port of a VM, or a port on a worker host (`localhost` there). */
@@ -65,15 +64,15 @@ export function openTunnel(
 }
 
 /**
- * Opens one port-forward session as a plain byte stream (Grove's raw tunnel protocol): resolves once the far end
- * reached the target, rejects with a TunnelRefusedError naming why not.
+ * Starts one port-forward session as a plain byte stream (Grove's raw tunnel protocol): the socket may be written at
+ * once; `opened` resolves once the far end reached the target, or rejects (a TunnelRefusedError naming why not).
  */
-export function openTunnelStream(
+export function startTunnelStream(
   client: GroveClient,
   target: Target,
   options: TunnelRemote & { waitSeconds: number; signal?: AbortSignal },
-): Promise<Socket> {
+): PortForwardStream {
   return target.kind === 'vm'
-    ? client.vms.portForwardStream(target.name, options)
-    : client.workers.portForwardStream(target.name, options);
+    ? client.vms.startPortForwardStream(target.name, options)
+    : client.workers.startPortForwardStream(target.name, options);
 }
