@@ -5,6 +5,7 @@ import { ClusterModule } from './cluster/cluster.module';
 import { ClusterSettingsModule } from './cluster-settings/cluster-settings.module';
 import { AuthGuard } from './common/auth/auth.guard';
 import { DrainState } from './common/drain-state';
+import { LoginThrottle } from './common/auth/login-throttle';
 import { RequestInputModule } from './common/request-input.module';
 import { SchedulingTrigger } from './common/scheduling-trigger';
 import { ConsoleModule } from './console/console.module';
@@ -38,8 +39,17 @@ class InfraModule {
         SchedulingTrigger,
         DatabaseAvailability,
         DrainState,
+        { provide: LoginThrottle, useFactory: () => new LoginThrottle() },
       ],
-      exports: [CONTROLLER_CONFIG, DataSource, GRPC_TLS, SchedulingTrigger, DatabaseAvailability, DrainState],
+      exports: [
+        CONTROLLER_CONFIG,
+        DataSource,
+        GRPC_TLS,
+        SchedulingTrigger,
+        DatabaseAvailability,
+        DrainState,
+        LoginThrottle,
+      ],
     };
   }
 }

@@ -16,6 +16,7 @@ import { HttpMetrics } from './metrics/http-metrics';
 import { buildOpenApiDocument, serveOpenApi } from './openapi';
 import { PreviewProxy } from './previews/preview-proxy';
 import { routeWebSocketUpgrades } from './tunnels/websocket-upgrade';
+import { PortForwardFastLane } from './tunnels/port-forward-fast-lane';
 import { TunnelLinkBroker } from './worker-sessions/tunnel-link-broker';
 
 export interface TlsMaterial {
@@ -134,10 +135,12 @@ export async function createControllerApp(
   app.get(PreviewProxy).install(fastify);
   await app.init();
   const links = app.get(TunnelLinkBroker);
+  const portForwards = app.get(PortForwardFastLane);
   routeWebSocketUpgrades(
     server,
     (req, res) => fastify.routing(req, res),
-    (req, socket, head) => links.interceptUpgrade(req, socket, head),
+    (req, socket, head, route) =>
+      links.interceptUpgrade(req, socket, head) || portForwards.intercept(req, socket, head, route),
   );
   return app;
 }

@@ -10,8 +10,11 @@ import {
   type ValidationArguments,
 } from 'class-validator';
 
-const PORT = /^([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
-const SECONDS = /^([0-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
+export const PORT_PATTERN = /^([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
+export const SECONDS_PATTERN = /^([0-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
+
+/** Seconds a port-forward waits for its VM to run and its worker to answer when the request does not say. */
+export const DEFAULT_PORT_FORWARD_WAIT_SECONDS = 10;
 
 /** What a VM port-forward may reach instead of a port (Orchard's `target`, orchard-2026.md §1.2.4): only this one. */
 export const PORT_FORWARD_TARGETS = ['tart-guest-agent'] as const;
@@ -37,14 +40,14 @@ class PortForwardWaitQuery {
     description: 'Seconds to wait for the VM to be running and its worker reachable (0–65535, default 10).',
   })
   @IsOptional()
-  @Matches(SECONDS, { message: 'wait must be an integer from 0 to 65535 (seconds)' })
+  @Matches(SECONDS_PATTERN, { message: 'wait must be an integer from 0 to 65535 (seconds)' })
   wait?: string;
 }
 
 /** Query of `GET /v1/workers/{name}/port-forward`. */
 export class PortForwardQueryDto extends PortForwardWaitQuery {
   @ApiPropertyOptional({ description: 'TCP port to connect to (1–65535); required.' })
-  @Matches(PORT, { message: 'port must be an integer from 1 to 65535' })
+  @Matches(PORT_PATTERN, { message: 'port must be an integer from 1 to 65535' })
   port!: string;
 }
 
@@ -57,7 +60,7 @@ export class VmPortForwardQueryDto extends PortForwardWaitQuery {
     (query: VmPortForwardQueryDto) =>
       (query.target === undefined && query.hostProcess === undefined) || query.port !== undefined,
   )
-  @Matches(PORT, { message: 'port must be an integer from 1 to 65535' })
+  @Matches(PORT_PATTERN, { message: 'port must be an integer from 1 to 65535' })
   port?: string;
 
   @ApiPropertyOptional({
@@ -91,6 +94,6 @@ export class VmPortForwardQueryDto extends PortForwardWaitQuery {
 export class IpQueryDto {
   @ApiPropertyOptional({ description: 'Seconds to wait for the VM to be running and to have an address (default 0).' })
   @IsOptional()
-  @Matches(SECONDS, { message: 'wait must be an integer from 0 to 65535 (seconds)' })
+  @Matches(SECONDS_PATTERN, { message: 'wait must be an integer from 0 to 65535 (seconds)' })
   wait?: string;
 }

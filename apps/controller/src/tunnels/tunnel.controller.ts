@@ -10,10 +10,13 @@ import {
 } from '../common/auth/roles.decorator';
 import { SessionMetrics, tunnelSessionKind } from '../metrics/session-metrics';
 import type { PortForwardDestination } from './port-forward-destination';
-import { IpQueryDto, PortForwardQueryDto, VmPortForwardQueryDto } from './port-forward.dto';
+import {
+  DEFAULT_PORT_FORWARD_WAIT_SECONDS,
+  IpQueryDto,
+  PortForwardQueryDto,
+  VmPortForwardQueryDto,
+} from './port-forward.dto';
 import { TunnelSessionService, type PortForwardRequest } from './tunnel-session.service';
-
-const DEFAULT_PORT_FORWARD_WAIT_SECONDS = 10;
 
 /**
  * Who may open a VM port-forward, by what it reaches (the query as received; a query that names more than one is 400

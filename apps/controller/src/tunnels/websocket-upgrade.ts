@@ -1,4 +1,4 @@
-import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -14,33 +14,41 @@ export interface PendingUpgrade {
 type UpgradeRequest = IncomingMessage & { [UPGRADE]?: PendingUpgrade };
 
 /**
+ * Takes an upgrade before the routing (returning true), or leaves it (false). One that was taken may still hand the
+ * request to the routing later with `route()`, as long as it wrote nothing to the socket.
+ */
+export type UpgradeInterceptor = (req: IncomingMessage, socket: Duplex, head: Buffer, route: () => void) => boolean;
+
+/**
  * Sends WebSocket handshakes through the ordinary HTTP routing, so that WebSocket endpoints get the same
  * authentication, validation and error answers (`400 {"message": …}` …) as every other endpoint; a handler takes
  * the socket with `pendingUpgrade()` once it has decided to accept. Unknown paths get the router's 404. `intercept`
- * may take an upgrade first (returning true).
+ * may take an upgrade first (returning true); `pendingUpgrade()` works for the requests it takes too.
  */
 export function routeWebSocketUpgrades(
   server: Server,
   routing: (req: IncomingMessage, res: ServerResponse) => void,
-  intercept?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean,
+  intercept?: UpgradeInterceptor,
 ): void {
   server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
-    // An upgrade that needs none of the routing (a worker's raw link, authenticated by its session key) is answered
-    // before it.
-    if (intercept?.(req, socket, head)) {
-      return;
-    }
     req[UPGRADE] = { socket, head };
-    const res = new ServerResponse(req);
-    res.shouldKeepAlive = false;
-    res.assignSocket(socket as Socket);
-    // An error answer ends the exchange: nothing else may follow on a refused handshake.
-    res.once('finish', () => socket.end());
-    socket.once('error', () => socket.destroy());
-    try {
-      routing(req, res);
-    } catch {
-      socket.destroy();
+    const route = () => {
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      // An error answer ends the exchange: nothing else may follow on a refused handshake.
+      res.once('finish', () => socket.end());
+      socket.once('error', () => socket.destroy());
+      try {
+        routing(req, res);
+      } catch {
+        socket.destroy();
+      }
+    };
+    // An upgrade that needs none of the routing (a worker's raw link, a port-forward whose account is known) is
+    // answered before it.
+    if (!intercept?.(req, socket, head, route)) {
+      route();
     }
   });
 }
@@ -87,4 +95,19 @@ export function keepWebSocketAlive(ws: WebSocket, intervalMs: number): () => voi
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** Answers an upgrade request with an HTTP error and ends the connection: nothing may follow a refused handshake. */
+export function answerUpgradeError(
+  socket: Duplex,
+  status: number,
+  body: object,
+  headers: Record<string, string> = {},
+): void {
+  const json = JSON.stringify(body);
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(json)}\r\n${extra.join('')}Connection: close\r\n\r\n${json}`,
+  );
 }

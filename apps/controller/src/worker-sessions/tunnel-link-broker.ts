@@ -5,6 +5,7 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { WORKER_LINK_PROTOCOL } from '@grove/client';
 import { configureTunnelSocket } from '@grove/tunnel';
+import { answerUpgradeError } from '../tunnels/websocket-upgrade';
 import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
 
 /** A worker link in use: how to end its session when the worker's session ends. */
@@ -78,13 +79,9 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
     const key = request.headers['x-grove-session-key'];
     const session = this.registry.get(workerName);
     if (typeof key !== 'string' || session === undefined || !sameSecret(session.sessionKey, key)) {
-      const body = JSON.stringify({
+      answerUpgradeError(socket, 409, {
         message: `this controller does not hold the session of worker "${workerName}" that the link names`,
       });
-      socket.end(
-        `HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-          `Connection: close\r\n\r\n${body}`,
-      );
       return true;
     }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WORKER_LINK_PROTOCOL}\r\n\r\n`);

@@ -17,7 +17,7 @@ export interface LinkPoolOptions {
 /**
  * The worker's idle raw links (docs/tunnels.md "Raw byte streams"): plain TCP (or TLS) connections to the controller,
  * upgraded and waiting for a port-forward session's open header, like the idle Tunnel streams of TunnelPool but
- * without gRPC underneath. One is opened in place of each that is used. A link the controller refuses (another replica
+ * without gRPC underneath. Used links are replaced in batches, once half of them are used. A link the controller refuses (another replica
  * holds this session, behind a load balancer) or that fails is opened again after a jittered back-off; a controller
  * that does not know links (404) is not asked again in this session: its sessions use the Tunnel streams.
  */
@@ -94,8 +94,12 @@ export class LinkPool {
       this.scheduleRefill();
       return;
     }
-    // The replacement after the session has started its connect, which is on the user's critical path.
-    setImmediate(() => this.fill());
+    // Replacements in batches, once half the idle links are used: a batch's connections and upgrades are handled in
+    // fewer turns of both event loops than one per session, and most sessions then meet no replacement work. After the
+    // session has started its connect, which is on the user's critical path.
+    if (this.idle.size + this.opening <= Math.floor(this.options.idleTarget / 2)) {
+      setImmediate(() => this.fill());
+    }
     this.options.onOpen(frame, socket);
   }
 

@@ -88,9 +88,8 @@ export function hasRoles(account: Pick<ServiceAccount, 'roles'>, rule: AuthRule)
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly throttle = new LoginThrottle();
-
   constructor(
+    private readonly throttle: LoginThrottle,
     private readonly reflector: Reflector,
     private readonly serviceAccounts: ServiceAccountService,
     @Inject(CONTROLLER_CONFIG) private readonly config: ControllerConfig,

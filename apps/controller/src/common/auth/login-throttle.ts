@@ -1,5 +1,5 @@
 /**
- * Counts failed logins per client address in fixed windows; past the limit, further attempts from that address are
+ * One per app (the guard and the port-forward fast lane share it). Counts failed logins per client address in fixed windows; past the limit, further attempts from that address are
  * refused without checking credentials until the window ends (slows down token guessing).
  */
 export class LoginThrottle {
