@@ -170,7 +170,9 @@ export class RawDialer {
       warm.socket.removeAllListeners('error');
       warm.socket.removeAllListeners('close');
       warm.socket.ref();
-      this.refill();
+      // The replacement once this request is on its way (the connect would otherwise go first, and the controller
+      // would accept it before reading the request).
+      setImmediate(() => this.refill());
     }
     return warm?.socket;
   }
