@@ -46,7 +46,11 @@ export class GroveWorker implements OnApplicationBootstrap, BeforeApplicationShu
         void this.execs.serve(first, call);
       }
     });
-    this.session.on('link', (open: PortForwardOpenFrame, socket: Socket) => void this.tunnels.serveLink(open, socket));
+    this.session.on(
+      'link',
+      (open: PortForwardOpenFrame, socket: Socket, announceEnd?: () => void) =>
+        void this.tunnels.serveLink(open, socket, announceEnd),
+    );
     this.session.on('connected', () => this.onConnected());
     this.session.on('disconnected', () => this.stopPolling());
     this.session.on('sync', () => void this.reconciler.requestSync());

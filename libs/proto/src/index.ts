@@ -10,6 +10,7 @@ export {
   REPLICA_PROTO,
   WORKER_PROTO,
   WORKER_PROTOCOL_VERSION,
+  SESSION_CAPABILITY_LINK_END_NOTICE,
 } from './worker-protocol';
 export type { ProtoGrpcType as WorkerProtocol } from './gen/worker';
 export type { WorkerMessage, WorkerMessage__Output } from './gen/grove/worker/v1/WorkerMessage';

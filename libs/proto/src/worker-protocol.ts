@@ -14,6 +14,12 @@ export const WORKER_PROTO = 'grove/worker/v1/worker.proto';
 export const WORKER_PROTOCOL_VERSION = 1;
 
 /**
+ * Session capability (Hello/Welcome `capabilities`): the worker sends LinkEnded before it ends a raw link's data
+ * cleanly, so the controller need not probe with a Ping to tell that FIN from a killed worker's.
+ */
+export const SESSION_CAPABILITY_LINK_END_NOTICE = 'link-end-notice';
+
+/**
  * Loads the protocol with the same options the committed types were generated with (scripts/proto-gen.sh), so that
  * what grpc-js decodes is exactly what the types describe.
  */

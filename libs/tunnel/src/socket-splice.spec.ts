@@ -115,6 +115,20 @@ describe('SocketSplice', () => {
     await relay.stop();
   });
 
+  it("calls beforeEnd of the side it ends, before that side's FIN leaves", async () => {
+    const events: string[] = [];
+    const relay = await startRelay((socket) => socket.end('bye'), {
+      a: { beforeEnd: () => events.push('beforeEnd') },
+    });
+    const user = await dial(relay.port);
+    user.once('end', () => events.push('user saw the end'));
+    const back = readAll(user);
+    user.end();
+    expect((await back).toString()).toBe('bye');
+    expect(events).toEqual(['beforeEnd', 'user saw the end']);
+    await relay.stop();
+  });
+
   it('passes a reset on: a target that resets makes the user see a reset, not an end', async () => {
     const relay = await startRelay((socket) => {
       socket.once('data', () => socket.resetAndDestroy());

@@ -28,6 +28,8 @@ export interface SpliceSide {
    * read from the stream. A rejection is left to the stream, which then fails or closes; writing to it starts at once.
    */
   readAfter?: Promise<unknown>;
+  /** Called right before this side is ended because the other side's data ended (not when the session fails). */
+  beforeEnd?: () => void;
 }
 
 /**
@@ -111,6 +113,7 @@ export class SocketSplice {
       if (this.finished) {
         return;
       }
+      to.beforeEnd?.();
       sink.end();
       if (from.halfClose === false || to.halfClose === false) {
         // A side that cannot half-close (a WebSocket without the half-close protocol): the end of either direction

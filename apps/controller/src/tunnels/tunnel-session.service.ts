@@ -226,7 +226,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     const info = { session, workerName, vm, setupStartedAt, ...destination };
     // A raw link of the worker when one is parked here: no framing on either hop (docs/tunnels.md "Raw byte streams").
     let onLost: (message: string) => void = () => undefined;
-    const link = this.links.take(workerName, (message) => onLost(message));
+    const link = this.links.take(workerName, session, (message) => onLost(message));
     if (link) {
       const linkSession = this.overLink(req, upgrade, raw, link, encodeTunnelFrame(open), info, trace);
       onLost = (message) => linkSession.abort(message);

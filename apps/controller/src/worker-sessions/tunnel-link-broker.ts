@@ -123,10 +123,11 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
   }
 
   /**
-   * An idle link of the worker's current session, now busy; undefined when there is none. `lost` is called if the
-   * worker's session ends while the link is in use; `release` must be called when the session on it ends.
+   * An idle link of the worker's current session, now busy, for tunnel session `tunnelSession`; undefined when there is
+   * none. `lost` is called if the worker's session ends while the link is in use; `release` must be called when the
+   * session on it ends.
    */
-  take(workerName: string, lost: (message: string) => void): TakenLink | undefined {
+  take(workerName: string, tunnelSession: string, lost: (message: string) => void): TakenLink | undefined {
     const session = this.registry.get(workerName);
     const links = this.idle.get(workerName);
     if (!session || !links) {
@@ -152,10 +153,11 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
       const owner = set;
       return {
         socket,
-        // The worker's end of data is a clean end only while its session lives (a killed worker's sockets send FINs).
+        // The worker's end of data is a clean end only while its session lives (a killed worker's sockets send FINs):
+        // announced by the worker (LinkEnded), or else confirmed with a ping.
         confirmEnd: () =>
           this.registry.get(workerName) === session
-            ? (session.probe?.() ?? Promise.resolve(true))
+            ? (session.confirmLinkEnd?.(tunnelSession) ?? session.probe?.() ?? Promise.resolve(true))
             : Promise.resolve(false),
         release: () => {
           owner.delete(busy);

@@ -12,6 +12,7 @@ import {
   replicaServiceDefinition,
   workerServiceDefinition,
   WORKER_PROTOCOL_VERSION,
+  SESSION_CAPABILITY_LINK_END_NOTICE,
   type ControllerMessage,
   type WorkerMessage__Output,
 } from '@grove/proto';
@@ -23,13 +24,14 @@ import { GRPC_TLS, type GrpcTls } from '../infra/tls/grpc-tls';
 import { ServiceAccountService } from '../service-accounts/service-account.service';
 import { WorkerService } from '../workers/worker.service';
 import { IpResolver } from './ip-resolver';
+import { LinkEndNotices } from './link-end-notices';
 import { RelayServer } from './relay.server';
 import { TunnelLinkBroker } from './tunnel-link-broker';
 import { TunnelBroker, type TunnelCall } from './tunnel-broker';
 import { WorkerSessionRegistry, type WorkerSessionHandle } from './worker-session.registry';
 
 /** Capabilities this controller offers on worker sessions; the session uses those both sides list. */
-export const CONTROLLER_SESSION_CAPABILITIES: readonly string[] = [];
+export const CONTROLLER_SESSION_CAPABILITIES: readonly string[] = [SESSION_CAPABILITY_LINK_END_NOTICE];
 
 const HELLO_TIMEOUT_MS = 10_000;
 /** Idle Tunnel streams each worker keeps open, so that this many sessions can start at once without waiting. */
@@ -201,7 +203,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
           `worker "${hello.worker_name}" is not registered: register it with POST /v1/workers first`,
         );
       }
-      session = this.openSession(call, hello.worker_name);
+      session = this.openSession(call, hello.worker_name, hello.capabilities);
       // Registered before Welcome: the worker opens tunnels with the key as soon as it reads Welcome.
       this.registry.register(session);
       call.write({
@@ -230,7 +232,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
   }
 
   /** Wires pings, pongs and liveness for an authorised session. */
-  private openSession(call: SessionCall, workerName: string): WorkerSessionHandle {
+  private openSession(call: SessionCall, workerName: string, capabilities: string[]): WorkerSessionHandle {
     let lastHeard = Date.now();
     let nonce = 0;
     let closed = false;
@@ -242,6 +244,7 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
         probe.resolve(false);
       }
       probes = [];
+      notices?.close();
     };
     const handle: WorkerSessionHandle = {
       workerName,
@@ -277,6 +280,12 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
           handle.send({ ping: { nonce: String(sent) } });
         }),
     };
+    const notices = capabilities.includes(SESSION_CAPABILITY_LINK_END_NOTICE)
+      ? new LinkEndNotices(() => handle.probe!())
+      : undefined;
+    if (notices) {
+      handle.confirmLinkEnd = (session) => notices.confirm(session);
+    }
     const interval = this.config.workerPingIntervalMs;
     const pinger = setInterval(() => {
       if (Date.now() - lastHeard > 3 * interval) {
@@ -309,6 +318,8 @@ export class WorkerGrpcServer implements OnApplicationBootstrap, BeforeApplicati
           const rtt = Number(process.hrtime.bigint() - sent) / 1e6;
           handle.minRttMs = Math.min(handle.minRttMs ?? rtt, rtt);
         }
+      } else if (message.kind === 'link_ended' && message.link_ended) {
+        notices?.announce(message.link_ended.session);
       } else if (message.kind === 'resolve_ip_result' && message.resolve_ip_result) {
         this.ips.answer(message.resolve_ip_result);
       }

@@ -21,6 +21,11 @@ export interface WorkerSessionHandle {
    * still there (a raw link's FIN is a clean end only if it is, see TunnelLinkBroker). Absent in tests: alive.
    */
   probe?(): Promise<boolean>;
+  /**
+   * Whether the FIN that arrived on the raw link of tunnel session `session` is a clean end: true at once when the
+   * worker announced it (LinkEnded), else as `probe`. Absent when the worker does not announce ends.
+   */
+  confirmLinkEnd?(session: string): Promise<boolean>;
 }
 
 /**

@@ -159,7 +159,7 @@ export class TunnelServer {
    * Serves one session the controller started on a raw link (docs/tunnels.md "Raw byte streams"): connects to the
    * target, answers with the status record (opened, or the reason), then splices the link and the target's socket.
    */
-  async serveLink(open: PortForwardOpenFrame, link: Socket): Promise<void> {
+  async serveLink(open: PortForwardOpenFrame, link: Socket, announceEnd?: () => void): Promise<void> {
     configureTunnelSocket(link);
     // A failing link is noticed by its 'close'; an 'error' without a listener would end the process.
     link.on('error', () => undefined);
@@ -178,7 +178,8 @@ export class TunnelServer {
     const socket = attempt.socket;
     link.write(TUNNEL_OPENED);
     const splice = new SocketSplice(
-      { stream: link, lostMessage: 'the connection to the controller was lost' },
+      // announceEnd: the controller passes the FIN on without probing this worker (SESSION_CAPABILITY_LINK_END_NOTICE).
+      { stream: link, lostMessage: 'the connection to the controller was lost', beforeEnd: announceEnd },
       {
         stream: socket,
         lostMessage: 'the target closed the connection without ending it',

@@ -11,6 +11,7 @@ import {
   workerServiceClient,
   WORKER_CAPABILITY_TUNNEL_GUEST_AGENT,
   WORKER_PROTOCOL_VERSION,
+  SESSION_CAPABILITY_LINK_END_NOTICE,
   type ControllerMessage__Output,
   type WorkerMessage,
 } from '@grove/proto';
@@ -77,7 +78,8 @@ const REPEATED_FAILURE_LOG_MS = 60_000;
  * on its connection run until they end. Emits `connected`, `disconnected` (with the reason), `sync` (the controller
  * asks for a reconciliation), `resolveIp` (`{session, vmUid}` and a `reply({ip} | {error})` function) and `tunnel` (an
  * open frame and the Tunnel call the controller started using, from the pool of idle tunnels this session keeps) and
- * `link` (an open frame and the raw link socket a port-forward session took, from the session's idle links).
+ * `link` (an open frame, the raw link socket a port-forward session took, from the session's idle links, and, when the
+ * controller takes them, a function that announces the clean end of the link's data: LinkEnded).
  */
 export class WorkerSession extends EventEmitter {
   private readonly client: GroveClient;
@@ -269,6 +271,7 @@ export class WorkerSession extends EventEmitter {
           switch (message.kind) {
             case 'welcome': {
               const welcome = message.welcome!;
+              const announcesLinkEnds = welcome.capabilities.includes(SESSION_CAPABILITY_LINK_END_NOTICE);
               progress.welcomedAt = Date.now();
               this.lastFailure = undefined;
               this.options.log(`connected to ${this.options.controllerUrl} (protocol ${welcome.protocol_version})`);
@@ -285,7 +288,13 @@ export class WorkerSession extends EventEmitter {
               links = new LinkPool({
                 open: (signal) => this.client.workers.openTunnelLink(identity.name, welcome.session_key, signal),
                 idleTarget: welcome.idle_tunnels,
-                onOpen: (open: PortForwardOpenFrame, socket) => this.emit('link', open, socket),
+                onOpen: (open: PortForwardOpenFrame, socket) =>
+                  this.emit(
+                    'link',
+                    open,
+                    socket,
+                    announcesLinkEnds ? () => stream.write({ link_ended: { session: open.session } }) : undefined,
+                  ),
                 log: this.options.log,
               });
               this.links = links;
@@ -346,7 +355,7 @@ export class WorkerSession extends EventEmitter {
           hello: {
             worker_name: identity.name,
             protocol_version: WORKER_PROTOCOL_VERSION,
-            capabilities: [],
+            capabilities: [SESSION_CAPABILITY_LINK_END_NOTICE],
             worker_version: GROVE_VERSION,
           },
         });

@@ -12,6 +12,7 @@ import type { ExecStarted as _grove_worker_v1_ExecStarted, ExecStarted__Output a
 import type { ExecTerminalSize as _grove_worker_v1_ExecTerminalSize, ExecTerminalSize__Output as _grove_worker_v1_ExecTerminalSize__Output } from './grove/worker/v1/ExecTerminalSize';
 import type { GoingAway as _grove_worker_v1_GoingAway, GoingAway__Output as _grove_worker_v1_GoingAway__Output } from './grove/worker/v1/GoingAway';
 import type { Hello as _grove_worker_v1_Hello, Hello__Output as _grove_worker_v1_Hello__Output } from './grove/worker/v1/Hello';
+import type { LinkEnded as _grove_worker_v1_LinkEnded, LinkEnded__Output as _grove_worker_v1_LinkEnded__Output } from './grove/worker/v1/LinkEnded';
 import type { OpenTunnels as _grove_worker_v1_OpenTunnels, OpenTunnels__Output as _grove_worker_v1_OpenTunnels__Output } from './grove/worker/v1/OpenTunnels';
 import type { Ping as _grove_worker_v1_Ping, Ping__Output as _grove_worker_v1_Ping__Output } from './grove/worker/v1/Ping';
 import type { Pong as _grove_worker_v1_Pong, Pong__Output as _grove_worker_v1_Pong__Output } from './grove/worker/v1/Pong';
@@ -58,6 +59,7 @@ export interface ProtoGrpcType {
         ExecTerminalSize: MessageTypeDefinition<_grove_worker_v1_ExecTerminalSize, _grove_worker_v1_ExecTerminalSize__Output>
         GoingAway: MessageTypeDefinition<_grove_worker_v1_GoingAway, _grove_worker_v1_GoingAway__Output>
         Hello: MessageTypeDefinition<_grove_worker_v1_Hello, _grove_worker_v1_Hello__Output>
+        LinkEnded: MessageTypeDefinition<_grove_worker_v1_LinkEnded, _grove_worker_v1_LinkEnded__Output>
         OpenTunnels: MessageTypeDefinition<_grove_worker_v1_OpenTunnels, _grove_worker_v1_OpenTunnels__Output>
         Ping: MessageTypeDefinition<_grove_worker_v1_Ping, _grove_worker_v1_Ping__Output>
         Pong: MessageTypeDefinition<_grove_worker_v1_Pong, _grove_worker_v1_Pong__Output>

@@ -4,6 +4,7 @@ import type { Hello as _grove_worker_v1_Hello, Hello__Output as _grove_worker_v1
 import type { Ping as _grove_worker_v1_Ping, Ping__Output as _grove_worker_v1_Ping__Output } from '../../../grove/worker/v1/Ping';
 import type { Pong as _grove_worker_v1_Pong, Pong__Output as _grove_worker_v1_Pong__Output } from '../../../grove/worker/v1/Pong';
 import type { ResolveIpResult as _grove_worker_v1_ResolveIpResult, ResolveIpResult__Output as _grove_worker_v1_ResolveIpResult__Output } from '../../../grove/worker/v1/ResolveIpResult';
+import type { LinkEnded as _grove_worker_v1_LinkEnded, LinkEnded__Output as _grove_worker_v1_LinkEnded__Output } from '../../../grove/worker/v1/LinkEnded';
 
 /**
  * What a worker sends on its session.
@@ -25,7 +26,12 @@ export interface WorkerMessage {
    * Answer to a ResolveIp instruction.
    */
   'resolve_ip_result'?: (_grove_worker_v1_ResolveIpResult | null);
-  'kind'?: "hello"|"ping"|"pong"|"resolve_ip_result";
+  /**
+   * The data a raw link carried from the target ended cleanly; the link's FIN follows (session capability
+   * "link-end-notice").
+   */
+  'link_ended'?: (_grove_worker_v1_LinkEnded | null);
+  'kind'?: "hello"|"ping"|"pong"|"resolve_ip_result"|"link_ended";
 }
 
 /**
@@ -48,5 +54,10 @@ export interface WorkerMessage__Output {
    * Answer to a ResolveIp instruction.
    */
   'resolve_ip_result'?: (_grove_worker_v1_ResolveIpResult__Output | null);
-  'kind'?: "hello"|"ping"|"pong"|"resolve_ip_result";
+  /**
+   * The data a raw link carried from the target ended cleanly; the link's FIN follows (session capability
+   * "link-end-notice").
+   */
+  'link_ended'?: (_grove_worker_v1_LinkEnded__Output | null);
+  'kind'?: "hello"|"ping"|"pong"|"resolve_ip_result"|"link_ended";
 }
