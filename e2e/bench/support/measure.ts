@@ -125,12 +125,13 @@ export async function throughputDown(dialSource: Dial, bytes: number): Promise<n
 }
 
 /**
- * Session setup in ms: from the start of the dial to the first echoed byte, `n` sessions one after another, after
- * `warmUp` unmeasured ones (a process that has been serving sessions for a while: Node compiles the session code
- * with its optimising tiers only after some hundreds of runs).
+ * Session setup in ms: from the start of the dial to the first echoed byte, `n` sessions one after another (`warm`)
+ * after `warmUp` others (`cold`: the first ones a process serves, before Node has compiled the session code with its
+ * optimising tiers, which takes some thousands of sessions).
  */
-export async function sessionSetup(dialEcho: Dial, n: number, warmUp = 0): Promise<Summary> {
+export async function sessionSetup(dialEcho: Dial, n: number, warmUp = 0): Promise<{ warm: Summary; cold?: Summary }> {
   const samples: number[] = [];
+  const cold: number[] = [];
   for (let i = 0; i < warmUp + n; i++) {
     const started = process.hrtime.bigint();
     const stream = await dialEcho();
@@ -138,14 +139,12 @@ export async function sessionSetup(dialEcho: Dial, n: number, warmUp = 0): Promi
       const echoed = readExactly(stream, 1, 'session setup');
       stream.write(Buffer.from([i & 0xff]));
       await echoed;
-      if (i >= warmUp) {
-        samples.push(elapsedMs(started));
-      }
+      (i >= warmUp ? samples : cold).push(elapsedMs(started));
     } finally {
       stream.destroy();
     }
   }
-  return summarise(samples);
+  return { warm: summarise(samples), ...(cold.length > 0 ? { cold: summarise(cold) } : {}) };
 }
 
 /** `n` 1-byte round trips on one open session (after a short warm-up); samples in µs. */
