@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GroveClient } from '@grove/client';
-import { readAll, type RunningProcess } from '@grove/testing';
+import { opensslCertificate, readAll, type RunningProcess } from '@grove/testing';
 import { BOOTSTRAP_ADMIN, startController, type ControllerProcess } from './test-support/controller-process';
 import { startSyntheticWorker } from './test-support/synthetic-worker';
 
@@ -65,6 +66,28 @@ describe('raw tunnels over TLS', () => {
       // The end leaves right behind the data: the echo of all of it still has to come back.
       socket.end(data);
       expect((await answer).equals(data)).toBe(true);
+    }
+  });
+
+  it('resumes the TLS session on later connections, and a client pinning another certificate is still refused', async () => {
+    const reused: boolean[] = [];
+    for (let i = 0; i < 3; i++) {
+      const socket = (await client.workers.portForwardStream(workerName, { port: echoPort })) as TLSSocket;
+      reused.push(socket.isSessionReused());
+      socket.destroy();
+    }
+    // The first may have been opened before any ticket came; the later ones skip the certificate.
+    expect(reused.slice(1)).toEqual([true, true]);
+    const other = new GroveClient({
+      url: controller.url,
+      serviceAccountName: BOOTSTRAP_ADMIN,
+      serviceAccountToken: controller.adminToken,
+      certificatePem: opensslCertificate(home, 'grove-controller', { subjectAltName: 'DNS:grove-controller' }).certPem,
+    });
+    try {
+      await expect(other.workers.portForwardStream(workerName, { port: echoPort })).rejects.toThrow(/certificate/i);
+    } finally {
+      other.close();
     }
   });
 });
