@@ -54,15 +54,17 @@ export interface AbortableSession {
 const LOST = 'the connection to the worker was lost';
 
 /**
- * One port-forward session over a worker's raw link: waits for the worker's status record (it reached the target, or
- * why not), tells the client (a raw client gets the record, a WebSocket the 1011 close with the reason), then splices
- * the two byte streams until both ends close or one fails. `confirmEnd` is asked before the worker's end of data is
- * passed on: a killed worker's sockets close with a FIN as a clean end would, and only its session tells them apart.
+ * One port-forward session over a worker's raw link: splices the two byte streams until both ends close or one
+ * fails. The client's bytes go to the link at once (behind the open header, so a client that writes first without
+ * waiting for the answer costs no round trip); the link's bytes reach the client once the worker's status record was
+ * read (it reached the target, or why not) and the client was told (a raw client gets the record behind its 101, a
+ * WebSocket the 1011 close with the reason). `confirmEnd` is asked before the worker's end of data is passed on: a
+ * killed worker's sockets close with a FIN as a clean end would, and only its session tells them apart.
  */
 export class LinkSession implements AbortableSession {
   readonly done: Promise<TunnelOutcome>;
-  private splice: SocketSplice | undefined;
-  private aborted: string | undefined;
+  private readonly splice: SocketSplice;
+  private opened = false;
 
   constructor(
     private readonly client: AcceptedClient,
@@ -73,62 +75,49 @@ export class LinkSession implements AbortableSession {
     // Failures are read from 'close' and the splice's own listeners; an 'error' without a listener would end the process.
     link.on('error', () => undefined);
     (client.kind === 'raw' ? client.socket : client.stream).on('error', () => undefined);
-    this.done = this.run(confirmEnd);
-  }
-
-  /** Ends the session: before the status the client is refused with `message`, after it both sides are cut. */
-  abort(message: string): void {
-    if (this.splice) {
-      this.splice.abort(message);
-      return;
-    }
-    this.aborted ??= message;
-    this.link.destroy();
-  }
-
-  private async run(confirmEnd: () => Promise<boolean>): Promise<TunnelOutcome> {
-    const clientStream = this.client.kind === 'raw' ? this.client.socket : this.client.stream;
-    // A client that leaves while the worker connects ends the link, and with it the worker's attempt.
-    const clientGone = () => this.abort('the client went away');
-    clientStream.once('close', clientGone);
-    let refusal: string | undefined;
-    try {
-      const status = await readTunnelStatus(this.link);
-      refusal = status.opened ? this.aborted : status.message;
-    } catch {
-      refusal = this.aborted ?? LOST;
-    } finally {
-      clientStream.off('close', clientGone);
-    }
-    if (refusal !== undefined || clientStream.destroyed) {
-      this.link.destroy();
-      const message = refusal ?? 'the client went away';
-      this.refuse(message);
-      return {
-        result: 'error',
-        error: message,
-        failedBy: refusal === LOST ? 'link' : 'peer',
-        bytesSent: 0,
-        bytesReceived: 0,
-      };
-    }
-    const client = this.client;
-    if (client.kind === 'raw') {
-      // The 101 and the status record in one write: one wake-up of the client less than two.
-      client.socket.write(Buffer.concat([answerHead(client), TUNNEL_OPENED]));
-    }
+    const status = this.readStatus();
     this.splice = new SocketSplice(
       client.kind === 'raw'
-        ? { stream: client.socket, lostMessage: 'the client went away' }
+        ? {
+            stream: client.socket,
+            lostMessage: 'the client went away',
+            // Before the status a failure is the session's refusal, with its reason; after it, a reset.
+            abort: (message) => (this.opened ? resetStream(client.socket) : this.refuse(message)),
+          }
         : {
             stream: client.stream,
             lostMessage: 'the client went away',
             halfClose: client.halfClose,
             abort: (message) => closeWebSocket(client.ws, 1011, clipCloseReason(message)),
           },
-      { stream: this.link, lostMessage: LOST, confirmEnd },
+      { stream: this.link, lostMessage: LOST, confirmEnd, readAfter: status },
     );
-    return this.splice.done;
+    this.done = this.splice.done;
+  }
+
+  /** Ends the session: before the status the client is refused with `message`, after it both sides are cut. */
+  abort(message: string): void {
+    this.splice.abort(message);
+  }
+
+  /** Reads the worker's status record and tells the client; rejects (having failed the session) on a refusal. */
+  private async readStatus(): Promise<void> {
+    let refusal: string | undefined;
+    try {
+      const status = await readTunnelStatus(this.link);
+      refusal = status.opened ? undefined : status.message;
+    } catch {
+      refusal = LOST;
+    }
+    if (refusal !== undefined) {
+      this.splice.abort(refusal);
+      throw new Error(refusal);
+    }
+    this.opened = true;
+    if (this.client.kind === 'raw' && !this.client.socket.destroyed) {
+      // The 101 and the status record in one write: one wake-up of the client less than two.
+      this.client.socket.write(Buffer.concat([answerHead(this.client), TUNNEL_OPENED]));
+    }
   }
 
   /** Tells the client why its session did not open. */
