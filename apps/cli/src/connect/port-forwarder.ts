@@ -198,8 +198,9 @@ function cut(tunnel: Tunnel): void {
 
 /**
  * Relays a local socket and a raw tunnel (a plain byte stream to the target, after the controller's status record; a
- * pipelined one is relayed before the answer came, `opened`) until both directions ended or either side failed: half-closes travel as FINs, failures as resets, both ways
- * (SocketSplice). Resolves with what went wrong when the tunnel, not the local program, failed.
+ * pipelined one is relayed before the answer came, `opened`) until both directions ended or either side failed:
+ * half-closes travel as FINs, failures as resets, both ways (SocketSplice). Resolves with what went wrong when the
+ * tunnel, not the local program, failed.
  */
 async function splice(socket: Socket, remote: Socket, opened?: Promise<void>): Promise<string | undefined> {
   // A pipelined tunnel that did not open: the controller's or the worker's reason, not the socket's error.

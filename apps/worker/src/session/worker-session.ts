@@ -293,7 +293,10 @@ export class WorkerSession extends EventEmitter {
                     'link',
                     open,
                     socket,
-                    announcesLinkEnds ? () => stream.write({ link_ended: { session: open.session } }) : undefined,
+                    // Not once the session stream is over: that controller no longer holds the link's session.
+                    announcesLinkEnds
+                      ? () => void (stream.writable && stream.write({ link_ended: { session: open.session } }))
+                      : undefined,
                   ),
                 log: this.options.log,
               });

@@ -1,6 +1,7 @@
 /**
- * One per app (the guard and the port-forward fast lane share it). Counts failed logins per client address in fixed windows; past the limit, further attempts from that address are
- * refused without checking credentials until the window ends (slows down token guessing).
+ * Counts failed logins per client address in fixed windows; past the limit, further attempts from that address are
+ * refused without checking credentials until the window ends (slows down token guessing). One per app: the auth guard
+ * and the port-forward fast lane share it.
  */
 export class LoginThrottle {
   private readonly failures = new Map<string, { count: number; windowStart: number }>();
