@@ -219,7 +219,9 @@ async function download(
   }
 
   if (!existsSync(join(finalDir, 'config.json'))) {
-    const tmp = home.newTmpDir(createHash('md5').update(formatRemoteName(remote)).digest('hex'));
+    // A directory of this pull's own: two clones of one uncached image pull it at the same time (Tart makes the second
+    // wait on the first's lock; here the second to finish keeps the first's copy).
+    const tmp = home.newTmpDir();
     tmpDirs.add(tmp);
     const diskGB = image.diskGB ?? 50;
     const compressed = image.compressedGB ?? diskGB / 2;
@@ -241,10 +243,22 @@ async function download(
       JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', name: key, digest }),
     );
     mkdirSync(repoDir, { recursive: true });
-    rmSync(finalDir, { recursive: true, force: true });
-    renameSync(tmp, finalDir);
+    if (existsSync(join(finalDir, 'config.json'))) {
+      rmSync(tmp, { recursive: true, force: true });
+    } else {
+      rmSync(finalDir, { recursive: true, force: true });
+      try {
+        renameSync(tmp, finalDir);
+      } catch (err) {
+        // Another pull of the same image put its copy there between the check and the rename.
+        if (!existsSync(join(finalDir, 'config.json'))) {
+          throw err;
+        }
+        rmSync(tmp, { recursive: true, force: true });
+      }
+      rmSync(join(finalDir, '.owner-pid'), { force: true });
+    }
     tmpDirs.delete(tmp);
-    rmSync(join(finalDir, '.owner-pid'));
   }
   if (remote.reference.kind === 'digest') {
     writeFileSync(join(finalDir, '.explicitly-pulled'), '');

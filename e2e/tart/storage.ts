@@ -100,7 +100,11 @@ export class TartHome {
     return dir;
   }
 
-  /** Deletes tmp entries whose owner is gone (Tart: entries whose flock is free). */
+  /**
+   * Deletes tmp entries whose owner is gone (Tart: entries whose flock is free). An entry without an owner file that
+   * is less than a minute old is being made by another process (newTmpDir writes the file right after mkdir; Tart's
+   * flock has no such gap) and is left alone.
+   */
   collectGarbage(): void {
     for (const entry of readdirSync(this.tmp)) {
       const dir = join(this.tmp, entry);
@@ -108,7 +112,15 @@ export class TartHome {
       try {
         owner = Number(readFileSync(join(dir, '.owner-pid'), 'utf8'));
       } catch {
-        // no owner: unlocked
+        let ageMs: number;
+        try {
+          ageMs = Date.now() - statSync(dir).mtimeMs;
+        } catch {
+          continue;
+        }
+        if (ageMs < 60_000) {
+          continue;
+        }
       }
       if (!processAlive(owner)) {
         rmSync(dir, { recursive: true, force: true });
