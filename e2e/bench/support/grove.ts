@@ -6,7 +6,7 @@ import { webSocketStream } from '@grove/client';
 import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import { BENCH_ADMIN, BENCH_ADMIN_TOKEN, CLI_MAIN, startBenchCluster, type BenchCluster } from '../bench-cluster';
 import { tcpDial, type Dial } from './measure';
-import type { BenchPath } from './paths';
+import { dialsTo, type BenchPath } from './paths';
 
 /** Options of the Grove paths. */
 export interface GrovePathOptions {
@@ -56,9 +56,7 @@ export function groveApiPath(options: GrovePathOptions = {}): BenchPath {
         () =>
           Promise.resolve(cluster.client.workers.startPortForwardStream(worker, { port }).socket);
       return {
-        dialEcho: dial(targets.echo),
-        dialSink: dial(targets.sink),
-        dialSource: dial(targets.source),
+        ...dialsTo(targets, dial),
         notes: [
           ...clusterNotes(cluster, options),
           'each session is a new raw port-forward (Upgrade: grove-tunnel/1, pipelined: startPortForwardStream) from the ' +
@@ -87,9 +85,7 @@ export function groveWebSocketPath(options: GrovePathOptions = {}): BenchPath {
         async () =>
           webSocketStream(await cluster.client.workers.portForward(worker, { port, halfClose: true }));
       return {
-        dialEcho: dial(targets.echo),
-        dialSink: dial(targets.sink),
-        dialSource: dial(targets.source),
+        ...dialsTo(targets, dial),
         notes: [
           ...clusterNotes(cluster, options),
           'each session is a new port-forward WebSocket (half-close protocol) from the driver',
@@ -184,11 +180,10 @@ export function groveCliPath(options: GrovePathOptions = {}): BenchPath {
           localPorts.push(localPort);
         }
         const [echo, sink, source] = localPorts;
+        const ports = { echo, sink, source };
         return {
-          dialEcho: tcpDial(echo),
-          dialSink: tcpDial(sink),
-          dialSource: tcpDial(source),
-          localPorts: { echo, sink, source },
+          ...dialsTo(ports, (port) => tcpDial(port)),
+          localPorts: ports,
           notes: [
             ...clusterNotes(cluster, options),
             'one `grove port-forward worker` process per target; each TCP connection to it opens a new raw port-forward ' +

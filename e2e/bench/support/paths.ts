@@ -14,6 +14,14 @@ export interface StartedPath {
   stop(): Promise<void>;
 }
 
+/** A Dial per target service, from one that dials a port. */
+export function dialsTo(
+  ports: TargetPorts,
+  dial: (port: number) => Dial,
+): Pick<StartedPath, 'dialEcho' | 'dialSink' | 'dialSource'> {
+  return { dialEcho: dial(ports.echo), dialSink: dial(ports.sink), dialSource: dial(ports.source) };
+}
+
 /**
  * One way from the user to the target services that the tunnel benchmark measures. A new path (e.g. Grove's tunnel)
  * only has to start whatever carries the sessions and hand back a Dial per service.
@@ -29,9 +37,7 @@ export const rawTcpPath: BenchPath = {
   name: 'raw TCP',
   start: (targets) =>
     Promise.resolve({
-      dialEcho: tcpDial(targets.echo),
-      dialSink: tcpDial(targets.sink),
-      dialSource: tcpDial(targets.source),
+      ...dialsTo(targets, (port) => tcpDial(port)),
       notes: [],
       stop: () => Promise.resolve(),
     }),
@@ -61,9 +67,7 @@ export function rawTcpViaDelayProxyPath(options: { delayMs?: number } = {}): Ben
       }
       const [echo, sink, source] = proxies;
       return {
-        dialEcho: tcpDial(echo.port),
-        dialSink: tcpDial(sink.port),
-        dialSource: tcpDial(source.port),
+        ...dialsTo({ echo: echo.port, sink: sink.port, source: source.port }, (port) => tcpDial(port)),
         notes: [`one delay proxy thread per target, ${delayMs} ms each way`],
         stop,
       };
@@ -81,11 +85,10 @@ export function openSshPath(options: { delayMs?: number; cipher?: string } = {})
     start: async (targets) => {
       const ssh = await startOpenSshForwards({ ...options, targetPorts: [targets.echo, targets.sink, targets.source] });
       const [echo, sink, source] = ssh.localPorts;
+      const localPorts = { echo, sink, source };
       return {
-        dialEcho: tcpDial(echo),
-        dialSink: tcpDial(sink),
-        dialSource: tcpDial(source),
-        localPorts: { echo, sink, source },
+        ...dialsTo(localPorts, (port) => tcpDial(port)),
+        localPorts,
         notes: [
           `${ssh.version}; cipher ${ssh.cipher}; the three forwards share one SSH connection` +
             (options.delayMs ? `; ${options.delayMs} ms each way between ssh and sshd` : ''),

@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, Logger } from '@nestjs/common';
-import type { Role, ServiceAccount } from '@grove/resources';
-import { parseBasicAuth } from '../common/auth/auth.guard';
+import type { ServiceAccount } from '@grove/resources';
+import type { FastifyRequest } from 'fastify';
+import { hasRoles, parseBasicAuth } from '../common/auth/auth.guard';
+import type { AuthRule } from '../common/auth/roles.decorator';
 import { LoginThrottle } from '../common/auth/login-throttle';
 import { DatabaseAvailability } from '../infra/database/database-availability.service';
 import { errorResponse } from '../common/http-exception.filter';
@@ -13,14 +15,15 @@ import { ServiceAccountService } from '../service-accounts/service-account.servi
 import { isRawTunnelRequest } from './link-session';
 import { DEFAULT_PORT_FORWARD_WAIT_SECONDS, PORT_PATTERN, SECONDS_PATTERN } from './port-forward.dto';
 import { TunnelSessionService, type PortForwardTarget } from './tunnel-session.service';
+import { vmPortForwardRule, WORKER_PORT_FORWARD_ROLES } from './tunnel.controller';
 import { answerUpgradeError, isWebSocketHandshake } from './websocket-upgrade';
 
 const PATH = /^\/v1\/(vms|workers)\/([^/?#]+)\/port-forward(?:\?(.*))?$/;
 
-/** The roles that let an account open a port-forward to a port, by target kind (as TunnelController's rules say). */
-const ALLOWED: Record<PortForwardTarget['kind'], { route: string; any: Role[] }> = {
-  vm: { route: '/v1/vms/:name/port-forward', any: ['compute:write', 'compute:connect'] },
-  worker: { route: '/v1/workers/:name/port-forward', any: ['admin:write'] },
+/** Route templates (for the request metrics) and the roles TunnelController requires for a port, by target kind. */
+const ROUTES: Record<PortForwardTarget['kind'], { route: string; rule: AuthRule }> = {
+  vm: { route: '/v1/vms/:name/port-forward', rule: vmPortForwardRule({ query: { port: '1' } } as FastifyRequest) },
+  worker: { route: '/v1/workers/:name/port-forward', rule: { kind: 'all', roles: WORKER_PORT_FORWARD_ROLES } },
 };
 
 /** A port-forward request that needs nothing of the routing: to a port, with valid parameters and credentials. */
@@ -75,8 +78,8 @@ export class PortForwardFastLane {
     } catch {
       // The routing meets the same failure and answers it (a database outage is a 503 there).
     }
-    const allowed = ALLOWED[plain.target.kind];
-    if (!account || !allowed.any.some((role) => account.roles.includes(role))) {
+    const allowed = ROUTES[plain.target.kind];
+    if (!account || !hasRoles(account, allowed.rule)) {
       route();
       return;
     }

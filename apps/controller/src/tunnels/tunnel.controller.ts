@@ -1,5 +1,6 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { ApiBasicAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Role } from '@grove/resources';
 import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest } from '../common/auth/auth.guard';
 import {
@@ -34,6 +35,9 @@ export const vmPortForwardRule: AuthRuleResolver = (request) => {
   }
   return { kind: 'any', roles: ['compute:write', 'compute:connect'] };
 };
+
+/** Who may open a port-forward to a port of the worker host itself. */
+export const WORKER_PORT_FORWARD_ROLES: Role[] = ['admin:write'];
 
 /** Where a VM port-forward query leads (once validated: at most one of them is given). */
 function destination(query: VmPortForwardQueryDto | PortForwardQueryDto): PortForwardDestination {
@@ -82,7 +86,7 @@ export class TunnelController {
   }
 
   @Get('workers/:name/port-forward')
-  @RequireRoles('admin:write')
+  @RequireRoles(...WORKER_PORT_FORWARD_ROLES)
   @ApiOperation({
     summary:
       'WebSocket: a TCP connection to a port of the worker host itself (e.g. 5900 for its screen). 503 if the ' +
