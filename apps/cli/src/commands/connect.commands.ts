@@ -184,6 +184,11 @@ export async function sshVm(io: CommandIo, name: string, words: string[], option
     const { session, ws, tunnelFailure } = await sshLogin(client, target, options).catch((err: unknown) => {
       throw new CliError(describeError(err), { cause: err, exitCode: EXIT_SSH_FAILURE });
     });
+    /** Why the tunnel broke, as the controller said (the SSH side only sees a lost connection), if it did. */
+    const broken = () => {
+      const reason = tunnelFailure();
+      return reason === undefined ? undefined : `the tunnel to ${describeTarget(target)} broke: ${reason}`;
+    };
     try {
       const outcome = await ssh.runSshSession(session, {
         command: words.join(' '),
@@ -192,14 +197,12 @@ export async function sshVm(io: CommandIo, name: string, words: string[], option
         streams: streamsOf(io),
       });
       if (outcome.problem !== undefined) {
-        const reason = tunnelFailure();
-        const problem =
-          reason !== undefined ? `the tunnel to ${describeTarget(target)} broke: ${reason}` : outcome.problem;
-        io.err(`Error: ${problem}\n`);
+        io.err(`Error: ${broken() ?? outcome.problem}\n`);
       }
       return outcome.exitCode;
     } catch (err) {
-      throw new CliError(`cannot start the remote command: ${describeError(err)}`, {
+      // A tunnel that broke before the server's answer to the command fails the request: its reason is the message.
+      throw new CliError(broken() ?? `cannot start the remote command: ${describeError(err)}`, {
         cause: err,
         exitCode: EXIT_SSH_FAILURE,
       });
