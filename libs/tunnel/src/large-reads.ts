@@ -10,6 +10,10 @@ import { Socket } from 'node:net';
  * sockets a server accepted (the controller's every socket, the CLI's local ones); `useLargeReads` switches such a
  * socket to the same mode. It relies on how Node 20 keeps that option on the socket, found by looking at a socket
  * made with the option; where that is not found, or for TLS sockets, it returns false and the caller reads as usual.
+ *
+ * One full read per turn of the event loop: a relay carries many sessions, and a read that fills its buffer hands the
+ * loop back before the next one, so that an interactive session's byte waits behind at most one bulk read (1 MiB) on
+ * each hop rather than behind a burst of them (docs/benchmarks.md "Interactive under bulk").
  */
 
 /** Buffer of a read after one that filled its buffer: the stream is moving bulk data. */
@@ -101,8 +105,17 @@ export function useLargeReads(socket: Socket, deliver: (chunk: Buffer, release: 
   target[keys.callback] = (length: number, buffer: Buffer): boolean => {
     armed = undefined;
     // Bulk moves up to large buffers, a short read (a keystroke, the end of a burst) goes back to small ones.
-    size = length === buffer.length ? LARGE : length < SMALL ? SMALL : size;
-    return deliver(buffer.subarray(0, length), () => give(buffer));
+    const full = length === buffer.length;
+    size = full ? LARGE : length < SMALL ? SMALL : size;
+    const more = deliver(buffer.subarray(0, length), () => give(buffer));
+    if (more && full) {
+      // More is waiting in the kernel. libuv would read again at once, up to 32 times, while every other socket of
+      // the process waits: 32 MiB of one bulk session ahead of a keystroke. Reading stops instead, and starts again
+      // once the event loop has served what else was ready.
+      setImmediate(() => socket.resume());
+      return false;
+    }
+    return more;
   };
   socket.once('close', () => {
     if (armed) {

@@ -293,3 +293,46 @@ describe('useLargeReads', () => {
     expect(Math.max(...received.map((b) => b.length))).toBeGreaterThan(64 * 1024);
   });
 });
+
+describe('useLargeReads on a bulk stream', () => {
+  it('reads at most one buffer per turn of the event loop while more is waiting, so other sockets get their turn', async () => {
+    const data = randomBytes(16 * MiB);
+    const received: Buffer[] = [];
+    /** Chunks read per turn of the event loop, counted from the switch on. */
+    const perTurn = new Map<number, number>();
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) {
+        setImmediate(tick);
+      }
+    };
+    const done = new Promise<void>((resolve) => {
+      const server = createServer((socket) => {
+        // The sender fills the socket buffers first: every read after the switch finds its buffer's worth waiting.
+        setTimeout(() => {
+          useLargeReads(socket, (chunk, release) => {
+            received.push(Buffer.from(chunk));
+            perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
+            release();
+            return true;
+          });
+          perTurn.clear();
+          turn = 1;
+          setImmediate(tick);
+          socket.once('end', () => {
+            ticking = false;
+            server.close();
+            resolve();
+          });
+        }, 200);
+      });
+      void listen(server).then(async (port) => (await dial(port)).end(data));
+    });
+    await done;
+    expect(Buffer.concat(received).equals(data)).toBe(true);
+    expect(perTurn.size).toBeGreaterThan(4);
+    expect(Math.max(...perTurn.values())).toBe(1);
+  });
+});
