@@ -14,6 +14,7 @@ import {
 } from './support/measure';
 import { groveApiPath, groveCliPath, groveWebSocketPath } from './support/grove';
 import { openSshPath, rawTcpPath, rawTcpViaDelayProxyPath, type BenchPath, type StartedPath } from './support/paths';
+import { relayChainPath } from './support/relay-chain';
 import { startTargets } from './support/targets';
 
 /**
@@ -26,6 +27,8 @@ import { startTargets } from './support/targets';
  * worker↔controller for Grove) gets rtt/2 of delay each way; raw TCP is never delayed, and the user's side of each
  * tunnel (driver or CLI ↔ ssh or controller) neither. With --tls, the Grove controller serves TLS (its generated
  * certificate, pinned by the driver, the workers and the CLI), as a real deployment does; the rows say "(TLS)".
+ * Two rows on request give the floor of Grove's topologies (relay-chain.ts): `relay2` (as many relaying processes as
+ * the API path) and `relay3` (as the CLI path), plain SocketSplice relays that do nothing else.
  * Session setups are measured after --setup-warmup others (2000 by default, 20 with --rtt): the figure of processes
  * that have served sessions for a while; the setup column also gives the warm-up sessions' figures ("cold": code Node
  * has not optimised yet, as in a `grove port-forward` that just started).
@@ -34,6 +37,7 @@ import { startTargets } from './support/targets';
  *   npm run bench:tunnel -- --rtt 20
  *   npm run bench:tunnel -- --paths openssh --ssh-cipher aes128-gcm@openssh.com --mib 512 --runs 5
  *   npm run bench:tunnel -- --paths grove,grove-ws,grove-cli --tls
+ *   npm run bench:tunnel -- --paths raw,relay2,grove,relay3,grove-cli
  */
 const MiB = 1024 * 1024;
 
@@ -191,6 +195,8 @@ async function main(): Promise<void> {
     grove: groveApiPath({ delayMs, tls: values.tls }),
     'grove-ws': groveWebSocketPath({ delayMs, tls: values.tls }),
     'grove-cli': groveCliPath({ delayMs, tls: values.tls }),
+    relay2: relayChainPath(2),
+    relay3: relayChainPath(3),
   };
   const paths = values.paths.split(',').map((key) => {
     const path = available[key.trim()];

@@ -145,6 +145,32 @@ describe('raw tunnels', () => {
     expect(log).toContain('over a tunnel stream');
   });
 
+  it('answers 60 sessions at once that write and half-close right behind their request, past the idle links', async () => {
+    // More sessions than idle links: the rest wait for tunnel streams, and their clients' ends arrive meanwhile. The
+    // controller once crashed here (the bytes behind the request could not be put back after the end).
+    const outcomes = await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const started = client.vms.startPortForwardStream(vm.name, { port: 7 });
+        const data = randomBytes(1000 + i);
+        const back = readAll(started.socket);
+        started.socket.end(data);
+        return (await back).equals(data);
+      }),
+    );
+    expect(outcomes.filter((ok) => !ok)).toEqual([]);
+    expect(controller.running()).toBe(true);
+    // A client that half-closes without sending a byte gets the end back, also when it waits for a tunnel stream.
+    const empty = await Promise.all(
+      Array.from({ length: 30 }, async () => {
+        const started = client.vms.startPortForwardStream(vm.name, { port: 7 });
+        const back = readAll(started.socket);
+        started.socket.end();
+        return (await back).length;
+      }),
+    );
+    expect(empty).toEqual(Array.from({ length: 30 }, () => 0));
+  });
+
   it('refuses with the reason: a closed port (TunnelRefusedError), an unknown VM (404)', async () => {
     await expect(client.vms.portForwardStream(vm.name, { port: 5999 })).rejects.toThrow(TunnelRefusedError);
     await expect(client.vms.portForwardStream(vm.name, { port: 5999 })).rejects.toThrow(/port 5999 .* is closed/);

@@ -139,8 +139,7 @@ export async function createControllerApp(
   routeWebSocketUpgrades(
     server,
     (req, res) => fastify.routing(req, res),
-    (req, socket, head, route) =>
-      links.interceptUpgrade(req, socket, head) || portForwards.intercept(req, socket, head, route),
+    (req, socket, route) => links.interceptUpgrade(req, socket) || portForwards.intercept(req, socket, route),
   );
   return app;
 }

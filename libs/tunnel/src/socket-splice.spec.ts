@@ -263,6 +263,40 @@ describe('SocketSplice', () => {
   });
 });
 
+describe('SocketSplice with a side that ended before it started', () => {
+  it('passes the end on: the far side sees the FIN and its answer still comes back', async () => {
+    // The target echoes, then ends once the user's end reached it.
+    const targetServer = createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));
+    const targetPort = await listen(targetServer);
+    const userServer = createServer({ allowHalfOpen: true });
+    const userPort = await listen(userServer);
+    const accepted = new Promise<Socket>((resolve) => userServer.once('connection', resolve));
+    const user = await dial(userPort);
+    const relayed = await accepted;
+    const target = await dial(targetPort);
+    try {
+      // The user half-closes, and the relay's side of it emits its end before anybody set the splice up.
+      user.end();
+      relayed.resume();
+      await new Promise((resolve) => relayed.once('end', resolve));
+      relayed.pause();
+      const splice = new SocketSplice(
+        { stream: relayed, lostMessage: 'the user went away' },
+        { stream: target, lostMessage: 'the target went away' },
+      );
+      const back = readAll(user);
+      await expect(splice.done).resolves.toMatchObject({ result: 'closed', bytesSent: 0, bytesReceived: 0 });
+      expect((await back).length).toBe(0);
+    } finally {
+      for (const socket of [user, relayed, target]) {
+        socket.destroy();
+      }
+      targetServer.close();
+      userServer.close();
+    }
+  }, 5_000);
+});
+
 describe('useLargeReads', () => {
   it('switches an accepted socket to reused buffers and delivers every byte in order, buffered ones first', async () => {
     const data = randomBytes(4 * MiB);

@@ -151,6 +151,11 @@ export class SocketSplice {
       if (!(source instanceof Socket && useLargeReads(source, deliver))) {
         source.on('data', onData);
       }
+      if (source.readableEnded) {
+        // Its end came while nobody read it yet (a client that half-closed before its session was set up).
+        onEnd();
+        return;
+      }
       source.on('end', onEnd);
       source.resume();
     };

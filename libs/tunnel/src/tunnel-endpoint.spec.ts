@@ -244,6 +244,17 @@ describe('TunnelEndpoint data frames', () => {
     expect(dataFrames(link.sent)).toEqual(['a', 'bc']);
   });
 
+  it('passes on an end that came before the endpoint was set up (a client that half-closed while it waited)', async () => {
+    const link = fakeLink();
+    const local = new PassThrough();
+    local.end();
+    local.resume();
+    await new Promise((resolve) => local.once('end', resolve));
+    new TunnelEndpoint({ link, local, halfClose: true });
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(link.sent.map((frame) => frame.kind)).toEqual(['closeWrite']);
+  });
+
   it('merges small chunks that arrived while the link was blocked into one frame, byte-exact and in order', () => {
     const link = fakeLink();
     const local = new PassThrough();

@@ -106,10 +106,16 @@ export class TunnelEndpoint {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
 
     this.local.on('data', (chunk: Buffer) => this.onLocalData(chunk));
-    this.local.once('end', () => {
+    const onLocalEnd = () => {
       this.localEnded = true;
       this.flush();
-    });
+    };
+    if (this.local.readableEnded) {
+      // Its end came before the session was set up (a client that half-closed right behind its request).
+      process.nextTick(onLocalEnd);
+    } else {
+      this.local.once('end', onLocalEnd);
+    }
     this.local.once('finish', () => {
       this.localFinished = true;
       this.maybeFinish();

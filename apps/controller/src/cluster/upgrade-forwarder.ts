@@ -26,7 +26,7 @@ export class UpgradeForwarder {
 
   constructor(@Inject(GRPC_TLS) private readonly tls: GrpcTls) {}
 
-  forward(request: IncomingMessage, client: Duplex, head: Buffer, to: OtherReplica, self: string): void {
+  forward(request: IncomingMessage, client: Duplex, to: OtherReplica, self: string): void {
     const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(to.httpAddress);
     if (!match) {
       refuse(client, `replica "${to.replica}" has no known REST address`);
@@ -50,9 +50,6 @@ export class UpgradeForwarder {
       clearTimeout(timer);
       upstream.setNoDelay(true);
       upstream.write(requestHead(request, self));
-      if (head.length > 0) {
-        upstream.write(head);
-      }
       client.pipe(upstream);
       upstream.pipe(client);
     });

@@ -15,6 +15,7 @@ import {
   clipCloseReason,
   isWebSocketHandshake,
   keepWebSocketAlive,
+  NO_HEAD,
   pendingUpgrade,
   type PendingUpgrade,
 } from '../tunnels/websocket-upgrade';
@@ -258,7 +259,7 @@ export class ExecService implements BeforeApplicationShutdown {
       return false;
     }
     const pending = handshake();
-    this.forwarder.forward(request, pending.socket, pending.head, owner, this.replicas.name);
+    this.forwarder.forward(request, pending.socket, owner, this.replicas.name);
     return true;
   }
 
@@ -440,7 +441,7 @@ export class ExecService implements BeforeApplicationShutdown {
       }
       return;
     }
-    this.wss.handleUpgrade(request, upgrade.socket, upgrade.head, (ws: WebSocket) => {
+    this.wss.handleUpgrade(request, upgrade.socket, NO_HEAD, (ws: WebSocket) => {
       ws.on('error', (err) => this.logger.debug(`exec WebSocket error: ${err.message}`));
       const subscriber = session.attach(execSocket(ws));
       if (!subscriber) {

@@ -58,7 +58,7 @@ export class PortForwardFastLane {
   ) {}
 
   /** Takes a plain port-forward upgrade (true), or leaves the request to the routing (false). */
-  intercept(req: IncomingMessage, socket: Duplex, _head: Buffer, route: () => void): boolean {
+  intercept(req: IncomingMessage, socket: Duplex, route: () => void): boolean {
     const plain = plainPortForward(req);
     if (!plain) {
       return false;

@@ -37,7 +37,13 @@ import {
 } from './link-session';
 import { RunningVmCache } from './running-vm-cache';
 import { tunnelAuditRecord, type TunnelAuditInfo, type TunnelAuditSubject } from './tunnel-audit';
-import { isWebSocketHandshake, keepWebSocketAlive, pendingUpgrade, type PendingUpgrade } from './websocket-upgrade';
+import {
+  isWebSocketHandshake,
+  keepWebSocketAlive,
+  NO_HEAD,
+  pendingUpgrade,
+  type PendingUpgrade,
+} from './websocket-upgrade';
 
 /** Largest WebSocket message a client may send; the CLI sends at most 64 KiB, Orchard's client 32 KiB. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -263,10 +269,8 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     info: TunnelAuditInfo & { setupStartedAt: number },
     trace: SessionTrace | undefined,
   ): AbortableSession {
-    // The open header and whatever the client sent behind its request, in one write.
-    link.socket.write(
-      raw && upgrade.head.length > 0 ? Buffer.concat([linkOpenHeader(open), upgrade.head]) : linkOpenHeader(open),
-    );
+    // The open header first; whatever the client sent behind its request follows from the client's socket.
+    link.socket.write(linkOpenHeader(open));
     const client = raw ? acceptRawClient(upgrade.socket as Socket, false) : this.acceptWebSocket(req, upgrade);
     if (!client) {
       link.socket.destroy();
@@ -289,7 +293,7 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
       return undefined;
     }
     let accepted: AcceptedClient | undefined;
-    this.wss.handleUpgrade(req.request, upgrade.socket, upgrade.head, (ws: WebSocket) => {
+    this.wss.handleUpgrade(req.request, upgrade.socket, NO_HEAD, (ws: WebSocket) => {
       configureTunnelSocket(upgrade.socket as Socket);
       const stream = webSocketStream(ws);
       const stopPinging = keepWebSocketAlive(ws, CLIENT_PING_INTERVAL_MS);
@@ -351,10 +355,6 @@ export class TunnelSessionService implements BeforeApplicationShutdown {
     info: TunnelAuditInfo & { setupStartedAt: number },
     trace: SessionTrace | undefined,
   ): void {
-    if (raw && upgrade.head.length > 0) {
-      // Bytes the client sent right behind its request go first.
-      upgrade.socket.unshift(upgrade.head);
-    }
     const client = upgrade.socket.destroyed
       ? undefined
       : raw

@@ -6,18 +6,25 @@ import type { WebSocket } from 'ws';
 const UPGRADE = Symbol('grove.websocket-upgrade');
 
 /** The socket of a WebSocket handshake request, until a route handler upgrades it or answers with an error. */
+/**
+ * An upgrade's socket. The bytes the client sent right behind its request (which Node hands over apart, as `head`) are
+ * back at the front of the socket's readable side, so that whoever takes the socket later, after waiting for
+ * something, reads them first and an early end of the client's data is not emitted before they are read.
+ */
 export interface PendingUpgrade {
   socket: Duplex;
-  head: Buffer;
 }
 
 type UpgradeRequest = IncomingMessage & { [UPGRADE]?: PendingUpgrade };
+
+/** The `head` to give `WebSocketServer.handleUpgrade` for a PendingUpgrade: its bytes are in the socket already. */
+export const NO_HEAD = Buffer.alloc(0);
 
 /**
  * Takes an upgrade before the routing (returning true), or leaves it (false). One that was taken may still hand the
  * request to the routing later with `route()`, as long as it wrote nothing to the socket.
  */
-export type UpgradeInterceptor = (req: IncomingMessage, socket: Duplex, head: Buffer, route: () => void) => boolean;
+export type UpgradeInterceptor = (req: IncomingMessage, socket: Duplex, route: () => void) => boolean;
 
 /**
  * Sends WebSocket handshakes through the ordinary HTTP routing, so that WebSocket endpoints get the same
@@ -31,7 +38,12 @@ export function routeWebSocketUpgrades(
   intercept?: UpgradeInterceptor,
 ): void {
   server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
-    req[UPGRADE] = { socket, head };
+    // Kept apart, they would be lost to a client that half-closes right behind them: with nothing left in the socket,
+    // its end is emitted while the handler still waits (for a worker, a VM), and nothing can be put back after that.
+    if (head.length > 0) {
+      socket.unshift(head);
+    }
+    req[UPGRADE] = { socket };
     const route = () => {
       const res = new ServerResponse(req);
       res.shouldKeepAlive = false;
@@ -47,7 +59,7 @@ export function routeWebSocketUpgrades(
     };
     // An upgrade that needs none of the routing (a worker's raw link, a port-forward whose account is known) is
     // answered before it.
-    if (!intercept?.(req, socket, head, route)) {
+    if (!intercept?.(req, socket, route)) {
       route();
     }
   });

@@ -60,7 +60,7 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
    * one of the worker's session held by this replica; `409` otherwise (another replica holds it, or it ended: the
    * worker opens it again). Returns false for any other request, which the routing then answers.
    */
-  interceptUpgrade(request: IncomingMessage, stream: Duplex, head: Buffer): boolean {
+  interceptUpgrade(request: IncomingMessage, stream: Duplex): boolean {
     if (request.headers.upgrade?.toLowerCase() !== WORKER_LINK_PROTOCOL) {
       return false;
     }
@@ -85,8 +85,8 @@ export class TunnelLinkBroker implements OnApplicationShutdown {
       return true;
     }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WORKER_LINK_PROTOCOL}\r\n\r\n`);
-    if (head.length > 0) {
-      // A link carries nothing before its open header.
+    if (socket.readableLength > 0) {
+      // A link carries nothing before its open header (bytes behind the request are back in the socket).
       socket.destroy();
       return true;
     }
