@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { startNodeProcess, waitFor, type RunningProcess } from '@grove/testing';
 import { tcpDial } from './measure';
 import { dialsTo, type BenchPath } from './paths';
 import type { TargetPorts } from './targets';
@@ -8,20 +7,15 @@ import type { TargetPorts } from './targets';
 const RELAY_SCRIPT = join(__dirname, 'relay-process.js');
 
 /** Starts one relay process in front of `ports` and resolves with the ports it listens on, in the same order. */
-function startRelay(ports: number[]): Promise<{ child: ChildProcess; ports: number[] }> {
-  const child = spawn(process.execPath, [RELAY_SCRIPT, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => {
-      lines.close();
-      resolve({ child, ports: JSON.parse(line) as number[] });
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`relay process exited (${code}) before listening: ${stderr.trim()}`)),
-    );
-    child.once('error', reject);
+async function startRelay(ports: number[], started: RunningProcess[]): Promise<number[]> {
+  const relay = startNodeProcess([RELAY_SCRIPT, ...ports.map(String)]);
+  started.push(relay);
+  return waitFor('a relay process to listen', () => {
+    if (relay.child.exitCode !== null) {
+      throw new Error(`relay process exited (${relay.child.exitCode}) before listening: ${relay.output().trim()}`);
+    }
+    const line = /^\[[\d,]*\]$/m.exec(relay.output());
+    return line ? (JSON.parse(line[0]) as number[]) : undefined;
   });
 }
 
@@ -35,28 +29,14 @@ export function relayChainPath(hops: number): BenchPath {
   return {
     name: `${hops} plain Node relays`,
     start: async (targets: TargetPorts) => {
-      const children: ChildProcess[] = [];
+      const relays: RunningProcess[] = [];
       const stop = async () => {
-        await Promise.all(
-          children.map(
-            (child) =>
-              new Promise<void>((resolve) => {
-                if (child.exitCode !== null || child.signalCode !== null) {
-                  resolve();
-                  return;
-                }
-                child.once('exit', () => resolve());
-                child.kill();
-              }),
-          ),
-        );
+        await Promise.all(relays.map((relay) => relay.stop()));
       };
       let ports = [targets.echo, targets.sink, targets.source];
       try {
         for (let i = 0; i < hops; i++) {
-          const relay = await startRelay(ports);
-          children.push(relay.child);
-          ports = relay.ports;
+          ports = await startRelay(ports, relays);
         }
       } catch (err) {
         await stop();
